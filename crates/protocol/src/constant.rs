@@ -1,0 +1,167 @@
+//! Numeric constants of the OpenIM protocol (upstream `protocol/constant` and `msggateway/constant.go`).
+
+/// Gateway request identifiers (`Req.ReqIdentifier`). The SDK and the server name 1002 and 1005 differently;
+/// these names say what the request does.
+pub mod req {
+    /// `GetMaxSeqReq` → `GetMaxSeqResp`: max and min seq of every conversation of the user.
+    pub const GET_NEWEST_SEQ: i32 = 1001;
+    /// `PullMessageBySeqsReq` → `PullMessageBySeqsResp`: the last `num` messages of seq ranges.
+    pub const PULL_MSG_BY_RANGE: i32 = 1002;
+    /// bare `MsgData` → `SendMsgResp`.
+    pub const SEND_MSG: i32 = 1003;
+    /// RTC signalling; unused by the SDKs.
+    pub const SEND_SIGNAL_MSG: i32 = 1004;
+    /// `GetSeqMessageReq` → `GetSeqMessageResp`: messages by explicit seqs (history on a fresh device).
+    pub const PULL_MSG_BY_SEQ_LIST: i32 = 1005;
+    /// `GetConversationsHasReadAndMaxSeqReq` → `…Resp`: drives unread counts.
+    pub const GET_CONV_MAX_READ_SEQ: i32 = 1006;
+    /// `GetLastMessageReq` → `GetLastMessageResp`.
+    pub const PULL_CONV_LAST_MESSAGE: i32 = 1007;
+    /// Server → client: `PushMessages`.
+    pub const PUSH_MSG: i32 = 2001;
+    /// Server → client: this connection was kicked; the server closes it next.
+    pub const KICK_ONLINE_MSG: i32 = 2002;
+    /// `DelUserPushTokenReq` → empty; the server closes the connection after replying.
+    pub const LOGOUT_MSG: i32 = 2003;
+    /// `SetAppBackgroundStatusReq` → empty.
+    pub const SET_BACKGROUND_STATUS: i32 = 2004;
+    /// `SubUserOnlineStatus` → `SubUserOnlineStatusTips`; also pushed unsolicited.
+    pub const SUB_USER_ONLINE_STATUS: i32 = 2005;
+    /// Server → client: a frame could not be decoded (upstream's `WSDataError`; no SDK handler, but it names
+    /// the problem in the client's log before the server closes the connection).
+    pub const DATA_ERROR: i32 = 3001;
+}
+
+/// `MsgData.sessionType`.
+pub mod session_type {
+    pub const SINGLE_CHAT: i32 = 1;
+    /// "Write diffusion" group chat; never used by v3 clients.
+    pub const WRITE_GROUP_CHAT: i32 = 2;
+    /// The group chat every v3 client uses ("super group", read diffusion).
+    pub const READ_GROUP_CHAT: i32 = 3;
+    pub const NOTIFICATION_CHAT: i32 = 4;
+}
+
+/// `MsgData.msgFrom`.
+pub mod msg_from {
+    pub const USER: i32 = 100;
+    pub const SYSTEM: i32 = 200;
+}
+
+/// `MsgData.status` as the server stores it.
+pub mod msg_status {
+    pub const SENDING: i32 = 1;
+    pub const SUCCESS: i32 = 2;
+    pub const FAILED: i32 = 3;
+    pub const DELETED: i32 = 4;
+}
+
+/// `MsgData.contentType` values the server itself cares about.
+pub mod content_type {
+    pub const TEXT: i32 = 101;
+    pub const PICTURE: i32 = 102;
+    pub const VOICE: i32 = 103;
+    pub const VIDEO: i32 = 104;
+    pub const FILE: i32 = 105;
+    pub const AT_TEXT: i32 = 106;
+    pub const CUSTOM: i32 = 110;
+    pub const TYPING: i32 = 113;
+    /// First content type of server-generated notifications.
+    pub const NOTIFICATION_BEGIN: i32 = 1000;
+    pub const NOTIFICATION_END: i32 = 5000;
+    pub const GROUP_CREATED: i32 = 1501;
+    pub const HAS_READ_RECEIPT: i32 = 2200;
+}
+
+/// Keys of `MsgData.options`. A missing key means `true`.
+pub mod options {
+    pub const HISTORY: &str = "history";
+    pub const PERSISTENT: &str = "persistent";
+    pub const OFFLINE_PUSH: &str = "offlinePush";
+    pub const UNREAD_COUNT: &str = "unreadCount";
+    pub const CONVERSATION_UPDATE: &str = "conversationUpdate";
+    pub const SENDER_SYNC: &str = "senderSync";
+    pub const NOT_PRIVATE: &str = "notPrivate";
+    pub const SENDER_CONVERSATION_UPDATE: &str = "senderConversationUpdate";
+    pub const IS_NOT_NOTIFICATION: &str = "isNotNotification";
+    pub const IS_SEND_MSG: &str = "isSendMsg";
+
+    /// OpenIM's rule: an option is on unless explicitly set to `false`.
+    pub fn is_on(options: &std::collections::HashMap<String, bool>, key: &str) -> bool {
+        options.get(key).copied().unwrap_or(true)
+    }
+}
+
+/// Platform ids (`protocol/constant/platform_id_to_name.go`).
+pub mod platform {
+    pub const IOS: i32 = 1;
+    pub const ANDROID: i32 = 2;
+    pub const WINDOWS: i32 = 3;
+    pub const OSX: i32 = 4;
+    pub const WEB: i32 = 5;
+    pub const MINI_WEB: i32 = 6;
+    pub const LINUX: i32 = 7;
+    pub const ANDROID_PAD: i32 = 8;
+    pub const IPAD: i32 = 9;
+    pub const ADMIN: i32 = 10;
+    pub const HARMONY_OS: i32 = 11;
+
+    /// The platform's name, or `None` for an id OpenIM does not know (which the gateway refuses).
+    pub fn name(id: i32) -> Option<&'static str> {
+        Some(match id {
+            IOS => "IOS",
+            ANDROID => "Android",
+            WINDOWS => "Windows",
+            OSX => "OSX",
+            WEB => "Web",
+            MINI_WEB => "MiniWeb",
+            LINUX => "Linux",
+            ANDROID_PAD => "APad",
+            IPAD => "IPad",
+            ADMIN => "Admin",
+            HARMONY_OS => "HarmonyOS",
+            _ => return None,
+        })
+    }
+}
+
+/// Group member roles (`roleLevel`).
+pub mod role_level {
+    pub const OWNER: i32 = 100;
+    pub const ADMIN: i32 = 60;
+    pub const ORDINARY: i32 = 20;
+}
+
+/// Group status.
+pub mod group_status {
+    pub const OK: i32 = 0;
+    pub const BAN_CHAT: i32 = 1;
+    pub const DISMISSED: i32 = 2;
+    pub const MUTED: i32 = 3;
+}
+
+/// How a member joined a group.
+pub mod join_source {
+    pub const BY_ADMIN: i32 = 1;
+    pub const BY_INVITATION: i32 = 2;
+    pub const BY_SEARCH: i32 = 3;
+    pub const BY_QR_CODE: i32 = 4;
+}
+
+/// Multi-login policies (`multiLogin.policy` upstream).
+pub mod multi_login {
+    /// Every login stays online.
+    pub const NO_KICK: i32 = 0;
+    /// A new login on the same platform kicks the old one (Palaver's default).
+    pub const SAME_PLATFORM_KICK: i32 = 1;
+    /// A new login in the same class of platform (mobile, PC, web…) kicks the old one.
+    pub const SAME_CLASS_KICK: i32 = 4;
+    /// One PC-class and one other login may coexist.
+    pub const PC_AND_OTHER: i32 = 5;
+}
+
+/// The user id OpenIM's tools and tests use for the administrator.
+pub const ADMIN_USER_ID: &str = "imAdmin";
+
+/// Largest gateway frame the server reads (upstream `maxMessageSize`).
+pub const MAX_GATEWAY_FRAME: usize = 51_200;

@@ -1,0 +1,165 @@
+//! The REST API (port 10002): OpenIM's routes, OpenIM's conventions.
+//!
+//! Every route is `POST` with a JSON body in Go `encoding/json` shape, headers `operationID` (required) and
+//! `token` (required except on the whitelisted auth routes), and always answers HTTP 200 with
+//! `{errCode, errMsg, errDlt, data}`. Handlers are thin: parse, authenticate, one service call, map the result.
+
+mod auth;
+mod group;
+mod msg;
+mod user;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    service::{App, Caller},
+};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use std::{future::Future, sync::Arc};
+use tower_http::cors::CorsLayer;
+
+/// Who is calling, and under which operation id (echoed in logs).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub operation_id: String,
+    pub caller: Caller,
+}
+
+/// The API router, over the shared `App`.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/auth/get_admin_token", post(public(auth::get_admin_token)))
+        .route("/auth/parse_token", post(public(auth::parse_token)))
+        .route("/auth/get_user_token", post(authed(auth::get_user_token)))
+        .route("/auth/force_logout", post(authed(auth::force_logout)))
+        .route("/user/user_register", post(authed(user::user_register)))
+        .route("/user/get_users_info", post(authed(user::get_users_info)))
+        .route("/user/update_user_info_ex", post(authed(user::update_user_info_ex)))
+        .route("/user/account_check", post(authed(user::account_check)))
+        .route("/group/create_group", post(authed(group::create_group)))
+        .route("/group/get_groups_info", post(authed(group::get_groups_info)))
+        .route("/msg/send_msg", post(authed(msg::send_msg)))
+        .route("/msg/newest_seq", post(authed(msg::newest_seq)))
+        .route("/msg/pull_msg_by_seq", post(authed(msg::pull_msg_by_seq)))
+        .route("/msg/mark_conversation_as_read", post(authed(msg::mark_conversation_as_read)))
+        .route("/msg/mark_msgs_as_read", post(authed(msg::mark_msgs_as_read)))
+        .route("/msg/set_conversation_has_read_seq", post(authed(msg::set_conversation_has_read_seq)))
+        .route(
+            "/msg/get_conversations_has_read_and_max_seq",
+            post(authed(msg::get_conversations_has_read_and_max_seq)),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CorsLayer::very_permissive())
+        .with_state(app)
+}
+
+/// `GET /healthz`: 200 when the store answers.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.store.users(&[]).await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+/// OpenIM's response envelope.
+#[derive(Serialize)]
+struct Envelope<T> {
+    #[serde(rename = "errCode")]
+    err_code: i32,
+    #[serde(rename = "errMsg")]
+    err_msg: String,
+    #[serde(rename = "errDlt")]
+    err_dlt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+fn respond<T: Serialize>(result: ApiResult<T>) -> Response {
+    let envelope = match result {
+        Ok(data) => Envelope { err_code: 0, err_msg: String::new(), err_dlt: String::new(), data: Some(data) },
+        Err(e) => Envelope { err_code: e.code.code(), err_msg: e.msg, err_dlt: e.detail, data: None },
+    };
+    match serde_json::to_vec(&envelope) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn operation_id(headers: &HeaderMap) -> ApiResult<String> {
+    match headers.get("operationID").and_then(|v| v.to_str().ok()) {
+        Some(id) if !id.is_empty() => Ok(id.to_string()),
+        _ => Err(ApiError::args("header must have operationID")),
+    }
+}
+
+fn parse_body<Req: DeserializeOwned>(body: &[u8]) -> ApiResult<Req> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|e| ApiError::args(format!("invalid request body: {e}")))
+}
+
+/// A route that needs no token (`/auth/get_admin_token`, `/auth/parse_token`).
+fn public<Req, Resp, F, Fut>(
+    f: F,
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + Sync + 'static
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Arc<App>, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ApiResult<Resp>> + Send + 'static,
+{
+    move |State(app), headers, body| {
+        let f = f.clone();
+        Box::pin(async move {
+            let result = async {
+                operation_id(&headers)?;
+                f(app, parse_body(&body)?).await
+            }
+            .await;
+            respond(result)
+        })
+    }
+}
+
+/// A route that needs a valid `token` header; the handler gets the caller.
+fn authed<Req, Resp, F, Fut>(
+    f: F,
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + Sync + 'static
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Arc<App>, Ctx, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ApiResult<Resp>> + Send + 'static,
+{
+    move |State(app), headers, body| {
+        let f = f.clone();
+        Box::pin(async move {
+            let result = async {
+                let operation_id = operation_id(&headers)?;
+                let token = match headers.get("token").and_then(|v| v.to_str().ok()) {
+                    Some(t) if !t.is_empty() => t,
+                    _ => return Err(ApiError::args("header must have token")),
+                };
+                let caller = app.authenticate(token).await?;
+                let req = parse_body(&body)?;
+                f(app, Ctx { operation_id, caller }, req).await
+            }
+            .await;
+            respond(result)
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! Connection set-up: parameters, authentication, upgrade.
+
+use super::conn::{self, Session};
+use crate::{
+    error::{ApiError, ApiResult},
+    service::App,
+};
+use axum::{
+    extract::{Query, State, WebSocketUpgrade, ws::rejection::WebSocketUpgradeRejection},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use palaver_protocol::{
+    constant::platform,
+    envelope::{Encoding, FrameFormat},
+    errcode::ErrCode,
+};
+use std::{collections::HashMap, sync::Arc};
+
+/// The handshake answer, as the SDKs parse it (`{"errCode":…,"errMsg":…,"errDlt":…}`).
+pub(super) fn status_json(err: Option<&ApiError>) -> String {
+    let (code, msg, dlt) = match err {
+        None => (0, String::new(), String::new()),
+        Some(e) => (e.code.code(), e.msg.clone(), e.detail.clone()),
+    };
+    serde_json::json!({ "errCode": code, "errMsg": msg, "errDlt": dlt }).to_string()
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// What the query string asks for, checked as upstream's `parseByQuery` does.
+#[derive(Debug)]
+struct ConnArgs {
+    send_id: String,
+    token: String,
+    platform_id: i32,
+    operation_id: String,
+    is_background: bool,
+    format: FrameFormat,
+}
+
+fn parse_args(q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<ConnArgs> {
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    let arg_err = |what: &str| ApiError::new(ErrCode::ConnArgs, what.to_string());
+    let send_id = get("sendID");
+    let token = get("token");
+    let operation_id = get("operationID");
+    if send_id.is_empty() || token.is_empty() || operation_id.is_empty() {
+        return Err(arg_err("sendID, token and operationID are required"));
+    }
+    let platform_id: i32 = get("platformID").parse().map_err(|_| arg_err("platformID must be a number"))?;
+    if platform::name(platform_id).is_none() {
+        return Err(arg_err("unknown platformID"));
+    }
+    let is_background = parse_go_bool(get("isBackground")).ok_or_else(|| arg_err("isBackground must be a bool"))?;
+    let encoding = match get("sdkType") {
+        "" | "go" => Encoding::Gob,
+        "js" => Encoding::Json,
+        _ => return Err(arg_err("sdkType must be go or js")),
+    };
+    let gzip = get("compression") == "gzip"
+        || headers.get("compression").and_then(|v| v.to_str().ok()) == Some("gzip");
+    Ok(ConnArgs {
+        send_id: send_id.to_string(),
+        token: token.to_string(),
+        platform_id,
+        operation_id: operation_id.to_string(),
+        is_background,
+        format: FrameFormat { encoding, gzip },
+    })
+}
+
+/// Checks the token against the parameters: it must belong to `sendID` on `platformID` (else 1502).
+async fn authenticate(app: &App, args: &ConnArgs) -> ApiResult<crate::service::Caller> {
+    let caller = app.authenticate(&args.token).await?;
+    if caller.user_id != args.send_id || caller.platform_id != args.platform_id {
+        return Err(ApiError::new(ErrCode::TokenInvalid, "token does not belong to this sendID and platformID"));
+    }
+    Ok(caller)
+}
+
+pub(super) async fn upgrade(
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let is_msg_resp = query.get("isMsgResp").and_then(|v| parse_go_bool(v)).unwrap_or(false);
+    let checked = match parse_args(&query, &headers) {
+        Ok(args) => authenticate(&app, &args).await.map(|caller| (args, caller)),
+        Err(e) => Err(e),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            // Not a WebSocket request: answer like upstream's HTTP error path.
+            let err = checked.err().unwrap_or_else(|| ApiError::args(rejection.body_text()));
+            return json_answer(&err);
+        }
+    };
+    let ws = ws
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(app.config.max_frame_bytes.max(1 << 20) * 4)
+        // Our own limit (`max_frame_bytes`) is checked per frame with a proper error reply; this is the hard stop.
+        .max_message_size(app.config.max_frame_bytes * 4)
+        .max_frame_size(app.config.max_frame_bytes * 4);
+    match checked {
+        Ok((args, caller)) => {
+            let session = Session {
+                caller,
+                format: args.format,
+                operation_id: args.operation_id,
+                is_background: args.is_background,
+                is_msg_resp,
+            };
+            ws.on_upgrade(move |socket| conn::serve(app, socket, session))
+        }
+        Err(err) if is_msg_resp => ws.on_upgrade(move |socket| conn::refuse(socket, err)),
+        Err(err) => json_answer(&err),
+    }
+}
+
+fn json_answer(err: &ApiError) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], status_json(Some(err))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn wasm_sdk_query_parses() {
+        let args = parse_args(
+            &q(&[
+                ("sendID", "alice"),
+                ("token", "t"),
+                ("platformID", "5"),
+                ("operationID", "1795326452172446142"),
+                ("isBackground", "false"),
+                ("compression", "gzip"),
+                ("isMsgResp", "true"),
+            ]),
+            &HeaderMap::new(),
+        )
+        .unwrap();
+        assert_eq!(args.format, FrameFormat { encoding: Encoding::Gob, gzip: true });
+        assert_eq!(args.platform_id, 5);
+    }
+
+    #[test]
+    fn bad_queries_are_conn_args_errors() {
+        let base = [("sendID", "a"), ("token", "t"), ("platformID", "5"), ("operationID", "o"), ("isBackground", "false")];
+        for (key, bad) in [("platformID", "99"), ("platformID", "x"), ("isBackground", "maybe"), ("sdkType", "rust"), ("sendID", "")] {
+            let mut query = q(&base);
+            query.insert(key.to_string(), bad.to_string());
+            let err = parse_args(&query, &HeaderMap::new()).unwrap_err();
+            assert_eq!(err.code, ErrCode::ConnArgs, "{key}={bad}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The Palaver server, as a library.
+//!
+//! [`run`] serves a [`Config`] on two already-bound listeners until a shutdown future resolves; the `palaver`
+//! binary is a thin wrapper, and tests bind `127.0.0.1:0` and drive the same code over real sockets.
+//!
+//! Layout, outside in (dependencies point inward only):
+//! - [`gateway`] (WebSocket, port 10001) and [`api`] (REST, port 10002): parse, authenticate, call one service,
+//!   map the result to OpenIM's envelope and codes;
+//! - [`service`]: the business rules, one module per domain, over the store and the hub;
+//! - [`hub`]: live connections and push delivery;
+//! - storage is the `palaver-store` crate behind its `Store` trait.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod hub;
+pub mod service;
+
+pub use config::Config;
+
+use anyhow::Context as _;
+use palaver_store::sqlite::SqliteStore;
+use service::App;
+use std::{future::Future, path::Path, sync::Arc};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The two listeners the server serves: the WebSocket gateway and the REST API.
+#[derive(Debug)]
+pub struct Listeners {
+    pub ws: TcpListener,
+    pub api: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses in `config`.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let ws = TcpListener::bind(config.ws_addr).await.with_context(|| format!("binding gateway {}", config.ws_addr))?;
+        let api = TcpListener::bind(config.api_addr).await.with_context(|| format!("binding API {}", config.api_addr))?;
+        Ok(Self { ws, api })
+    }
+}
+
+/// Opens the data folder and the store, then serves until `shutdown` resolves. Connections are then closed and
+/// the function returns once both listeners have stopped.
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    std::fs::create_dir_all(config.data_dir.join("objects"))
+        .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+    let admin_secret = admin_secret(&config)?;
+    let db_path = config.data_dir.join("palaver.db");
+    let store = SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
+    let app = App::new(config, Arc::new(store), admin_secret);
+
+    let stop = CancellationToken::new();
+    tracing::info!(
+        gateway = %listeners.ws.local_addr()?,
+        api = %listeners.api.local_addr()?,
+        data = %app.config.data_dir.display(),
+        "palaver serving"
+    );
+    let gateway = axum::serve(listeners.ws, gateway::router(app.clone()))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let api = axum::serve(listeners.api, api::router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let stopper = {
+        let (stop, app) = (stop.clone(), app.clone());
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            app.hub.close_all();
+            stop.cancel();
+        })
+    };
+    let (g, a) = tokio::join!(gateway.into_future(), api.into_future());
+    stopper.abort();
+    g.context("gateway")?;
+    a.context("API")?;
+    Ok(())
+}
+
+/// The admin secret: from the config, else from `<data_dir>/admin-secret`, else newly generated into that file.
+fn admin_secret(config: &Config) -> anyhow::Result<String> {
+    if let Some(secret) = &config.admin_secret {
+        anyhow::ensure!(secret.len() >= 8, "admin_secret must be at least 8 characters");
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("admin-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        let secret = secret.trim().to_string();
+        anyhow::ensure!(!secret.is_empty(), "{} is empty", path.display());
+        tracing::info!(file = %path.display(), "admin secret read");
+        return Ok(secret);
+    }
+    let secret = service::random_hex(24);
+    write_private(&path, &secret)?;
+    tracing::warn!(file = %path.display(), "generated a new admin secret; /auth/get_admin_token needs it");
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}

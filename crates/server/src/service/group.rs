@@ -1,0 +1,114 @@
+//! Groups: creation and the membership rules the message path needs.
+
+use super::{App, now_ms};
+use crate::error::{ApiError, ApiResult};
+use palaver_protocol::{
+    constant::{group_status, join_source, role_level},
+    errcode::ErrCode,
+};
+use palaver_store::{Group, GroupMember, StoreError};
+
+/// Most members one create call may add.
+const MAX_CREATE_MEMBERS: usize = 1000;
+
+impl App {
+    /// `/group/create_group`: creates the group with its owner, admins and members. An empty group id gets a
+    /// fresh numeric one, as upstream does.
+    pub async fn create_group(
+        &self,
+        mut group: Group,
+        owner: &str,
+        admins: &[String],
+        members: &[String],
+        operator: &str,
+    ) -> ApiResult<Group> {
+        if group.group_id.is_empty() {
+            group.group_id = random_group_id();
+        } else {
+            super::user::check_user_id(&group.group_id).map_err(|_| ApiError::args("invalid groupID"))?;
+        }
+        let mut all: Vec<(&str, i32)> = vec![(owner, role_level::OWNER)];
+        all.extend(admins.iter().map(|u| (u.as_str(), role_level::ADMIN)));
+        all.extend(members.iter().map(|u| (u.as_str(), role_level::ORDINARY)));
+        let mut seen = std::collections::HashSet::new();
+        if !all.iter().all(|(u, _)| seen.insert(*u)) {
+            return Err(ApiError::args("a user appears twice among owner, admins and members"));
+        }
+        if all.len() > MAX_CREATE_MEMBERS {
+            return Err(ApiError::args(format!("at most {MAX_CREATE_MEMBERS} members at creation")));
+        }
+        let ids: Vec<String> = all.iter().map(|(u, _)| u.to_string()).collect();
+        let found = self.store.users(&ids).await?;
+        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|u| &&u.user_id == id)) {
+            return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {missing} is not registered")));
+        }
+        let now = now_ms();
+        group.owner_user_id = owner.to_string();
+        group.creator_user_id = operator.to_string();
+        group.create_time = now;
+        group.status = group_status::OK;
+        let members: Vec<GroupMember> = all
+            .iter()
+            .map(|(user_id, role)| GroupMember {
+                group_id: group.group_id.clone(),
+                user_id: user_id.to_string(),
+                role_level: *role,
+                join_time: now,
+                join_source: join_source::BY_INVITATION,
+                inviter_user_id: operator.to_string(),
+                operator_user_id: operator.to_string(),
+                nickname: found.iter().find(|u| &u.user_id == user_id).map(|u| u.nickname.clone()).unwrap_or_default(),
+                ..GroupMember::default()
+            })
+            .collect();
+        self.store.create_group(&group, &members).await.map_err(|e| match e {
+            StoreError::AlreadyExists(_) => {
+                ApiError::new(ErrCode::GroupIdExisted, format!("group {} exists", group.group_id))
+            }
+            e => e.into(),
+        })?;
+        Ok(group)
+    }
+
+    /// `/group/get_groups_info`: the groups that exist among `ids`, with their member counts.
+    pub async fn groups_info(&self, ids: &[String]) -> ApiResult<Vec<(Group, u32)>> {
+        let groups = self.store.groups(ids).await?;
+        let mut out = Vec::with_capacity(groups.len());
+        for group in groups {
+            let count = self.store.group_member_count(&group.group_id).await?;
+            out.push((group, count));
+        }
+        Ok(out)
+    }
+
+    /// The group, if `user_id` may send to it: it exists, is not dismissed, the user is a member, and neither the
+    /// member nor (for ordinary members) the whole group is muted.
+    pub async fn check_group_sender(&self, group_id: &str, user_id: &str) -> ApiResult<Group> {
+        let group = self
+            .store
+            .groups(&[group_id.to_string()])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::new(ErrCode::GroupIdNotFound, format!("group {group_id} does not exist")))?;
+        if group.status == group_status::DISMISSED {
+            return Err(ApiError::new(ErrCode::DismissedAlready, format!("group {group_id} was dismissed")));
+        }
+        let member = self
+            .store
+            .group_member(group_id, user_id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrCode::NotInGroupYet, format!("{user_id} is not in group {group_id}")))?;
+        if member.mute_end_time > now_ms() {
+            return Err(ApiError::new(ErrCode::MutedInGroup, "you are muted in this group"));
+        }
+        if group.status == group_status::MUTED && member.role_level == role_level::ORDINARY {
+            return Err(ApiError::new(ErrCode::MutedGroup, "this group is muted"));
+        }
+        Ok(group)
+    }
+}
+
+/// A new group id: a random decimal number, like upstream's (which uses 8 hex digits of an md5).
+fn random_group_id() -> String {
+    rand::random::<u32>().to_string()
+}

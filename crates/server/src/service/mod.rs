@@ -1,0 +1,66 @@
+//! The services: Palaver's business rules, one module per domain, as `impl App` blocks.
+//!
+//! Handlers (REST in `api`, WebSocket in `gateway`) parse and authenticate, make one call here, and map the
+//! result. Everything that decides *whether* and *what* lives here; SQL lives in the store; sockets in the
+//! gateway and the hub.
+
+mod auth;
+mod group;
+mod msg;
+mod user;
+
+pub use auth::Caller;
+
+use crate::{config::Config, hub::Hub};
+use palaver_store::Store;
+use std::sync::Arc;
+
+/// The server's shared state: configuration, storage, the connection hub and the services over them.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    admin_secret: String,
+    /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
+    /// seq order even when several senders race.
+    conversation_locks: Box<[tokio::sync::Mutex<()>]>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+const CONVERSATION_LOCK_SHARDS: usize = 1024;
+
+impl App {
+    pub fn new(config: Config, store: Arc<dyn Store>, admin_secret: String) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store,
+            hub: Hub::default(),
+            admin_secret,
+            conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+        })
+    }
+
+    fn conversation_lock(&self, conversation_id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(conversation_id);
+        &self.conversation_locks[(hash as usize) % self.conversation_locks.len()]
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

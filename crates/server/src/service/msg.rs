@@ -1,0 +1,392 @@
+//! Messages: send, pull, read cursors.
+//!
+//! The send path keeps DESIGN.md's invariants: checks first (nothing stored on refusal), then the store
+//! allocates the seq and inserts in one transaction (idempotent on clientMsgID), then, only after the commit,
+//! the push. "Commit then push" runs under the conversation's lock so that pushes of one conversation leave in
+//! seq order; the push itself only queues frames and never waits on a socket.
+
+use super::{App, Caller, now_ms, random_hex};
+use crate::{
+    error::{ApiError, ApiResult},
+    hub::PushFrame,
+};
+use palaver_protocol::{
+    constant::{content_type, msg_from, msg_status, options, req, session_type},
+    conversation_id,
+    envelope::Resp,
+    errcode::ErrCode,
+    pb::{msg as pbmsg, sdkws},
+};
+use palaver_store::{ConversationRef, NewMessage, UserConversation};
+use prost::Message as _;
+
+/// Longest clientMsgID accepted (the SDKs send 32 hex characters).
+const MAX_CLIENT_MSG_ID_LEN: usize = 64;
+/// Most messages one pull may return per conversation.
+const MAX_PULL_PER_CONVERSATION: i64 = 1000;
+/// Most conversations one pull may name.
+const MAX_PULL_CONVERSATIONS: usize = 1000;
+
+/// What a user may read of one conversation.
+#[derive(Debug, Clone)]
+struct Visible {
+    conversation_id: String,
+    min_seq: i64,
+    max_seq: i64,
+}
+
+impl App {
+    /// Sends `msg` as `caller`: checks, stores, pushes. Returns the stored message (with its seq).
+    pub async fn send_message(&self, caller: &Caller, mut msg: sdkws::MsgData, operation_id: &str) -> ApiResult<sdkws::MsgData> {
+        if msg.send_id != caller.user_id && !caller.is_admin {
+            return Err(ApiError::no_permission(format!(
+                "sendID {} is not the connection's user {}",
+                msg.send_id, caller.user_id
+            )));
+        }
+        if msg.client_msg_id.is_empty() || msg.client_msg_id.len() > MAX_CLIENT_MSG_ID_LEN {
+            return Err(ApiError::args(format!("clientMsgID must be 1 to {MAX_CLIENT_MSG_ID_LEN} bytes")));
+        }
+        if msg.content.len() > self.config.max_content_bytes {
+            return Err(ApiError::args(format!(
+                "content is {} bytes; the limit is {}",
+                msg.content.len(),
+                self.config.max_content_bytes
+            )));
+        }
+        let is_notification_type =
+            (content_type::NOTIFICATION_BEGIN..content_type::NOTIFICATION_END).contains(&msg.content_type);
+        if is_notification_type && !caller.is_admin {
+            return Err(ApiError::no_permission("only the server sends notification content types"));
+        }
+        if msg.content_type <= 0 {
+            return Err(ApiError::args("contentType is missing"));
+        }
+
+        let mut ensure = Vec::new();
+        let recipients: Vec<String> = match msg.session_type {
+            session_type::SINGLE_CHAT | session_type::NOTIFICATION_CHAT => {
+                if msg.recv_id.is_empty() {
+                    return Err(ApiError::args("recvID is missing"));
+                }
+                if msg.session_type == session_type::NOTIFICATION_CHAT && !caller.is_admin {
+                    return Err(ApiError::no_permission("only an admin sends to notification chats"));
+                }
+                let peers = self.store.users(&[msg.recv_id.clone(), msg.send_id.clone()]).await?;
+                for id in [&msg.recv_id, &msg.send_id] {
+                    if !peers.iter().any(|u| &u.user_id == id) && !self.is_admin_user(id) {
+                        return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {id} is not registered")));
+                    }
+                }
+                if msg.send_id == msg.recv_id {
+                    vec![msg.send_id.clone()]
+                } else {
+                    vec![msg.recv_id.clone(), msg.send_id.clone()]
+                }
+            }
+            session_type::READ_GROUP_CHAT => {
+                if msg.group_id.is_empty() {
+                    return Err(ApiError::args("groupID is missing"));
+                }
+                if !caller.is_admin || msg.send_id == caller.user_id {
+                    self.check_group_sender(&msg.group_id, &msg.send_id).await?;
+                }
+                msg.recv_id.clear();
+                self.store.group_member_ids(&msg.group_id).await?
+            }
+            session_type::WRITE_GROUP_CHAT => {
+                return Err(ApiError::new(ErrCode::GroupTypeNotSupport, "sessionType 2 is not supported; use 3"));
+            }
+            other => return Err(ApiError::args(format!("unknown sessionType {other}"))),
+        };
+        let conversation_id = conversation_id::for_message(
+            msg.session_type,
+            &msg.send_id,
+            &msg.recv_id,
+            &msg.group_id,
+            &msg.options,
+        )
+        .ok_or_else(|| ApiError::args("cannot place this message in a conversation"))?;
+        let is_notification = conversation_id::is_notification(&conversation_id);
+        if !is_notification && msg.session_type != session_type::READ_GROUP_CHAT {
+            let conversation_type = msg.session_type;
+            ensure.push(ConversationRef {
+                owner_user_id: msg.send_id.clone(),
+                conversation_id: conversation_id.clone(),
+                conversation_type,
+                user_id: msg.recv_id.clone(),
+                group_id: String::new(),
+            });
+            if msg.recv_id != msg.send_id {
+                ensure.push(ConversationRef {
+                    owner_user_id: msg.recv_id.clone(),
+                    conversation_id: conversation_id.clone(),
+                    conversation_type,
+                    user_id: msg.send_id.clone(),
+                    group_id: String::new(),
+                });
+            }
+        }
+
+        msg.server_msg_id = random_hex(16);
+        if msg.send_time <= 0 {
+            msg.send_time = now_ms();
+        }
+        if msg.create_time <= 0 {
+            msg.create_time = msg.send_time;
+        }
+        if msg.sender_platform_id == 0 {
+            msg.sender_platform_id = caller.platform_id;
+        }
+        if msg.msg_from == 0 {
+            msg.msg_from = if is_notification_type { msg_from::SYSTEM } else { msg_from::USER };
+        }
+        msg.status = msg_status::SUCCESS;
+        msg.seq = 0;
+        let sender_sync = options::is_on(&msg.options, options::SENDER_SYNC);
+        let send_id = msg.send_id.clone();
+
+        let _order = self.conversation_lock(&conversation_id).lock().await;
+        let appended = self
+            .store
+            .append_message(NewMessage {
+                conversation_id: conversation_id.clone(),
+                data: msg,
+                ensure_conversations: ensure,
+                reader: (!is_notification).then(|| send_id.clone()),
+            })
+            .await?;
+        if appended.created {
+            let frame = push_frame(&conversation_id, &appended.data, operation_id);
+            let targets = recipients.iter().map(String::as_str).filter(|u| sender_sync || *u != send_id);
+            self.hub.push(targets, &frame);
+        }
+        Ok(appended.data)
+    }
+
+    /// What `user_id` may read of each of `conversation_ids` (others are left out): regular conversations need
+    /// the user's row; an `n_` notification conversation is readable through its regular twin, or as the user's
+    /// own `n_<u>_<u>`.
+    async fn visible(&self, user_id: &str, conversation_ids: &[String]) -> ApiResult<Vec<Visible>> {
+        let (notif, regular): (Vec<&String>, Vec<&String>) =
+            conversation_ids.iter().partition(|c| conversation_id::is_notification(c));
+        let regular: Vec<String> = regular.into_iter().cloned().collect();
+        let mut out: Vec<Visible> = self
+            .store
+            .user_conversations_by_id(user_id, &regular)
+            .await?
+            .into_iter()
+            .map(|c| Visible { conversation_id: c.conversation_id, min_seq: c.min_seq, max_seq: c.max_seq })
+            .collect();
+        if !notif.is_empty() {
+            let own = self.store.user_conversations(user_id).await?;
+            let twins: std::collections::HashSet<String> = own
+                .iter()
+                .map(|c| notification_twin(&c.conversation_id))
+                .chain(std::iter::once(self_notification(user_id)))
+                .collect();
+            let readable: Vec<String> = notif.into_iter().filter(|c| twins.contains(*c)).cloned().collect();
+            out.extend(self.store.max_seqs(&readable).await?.into_iter().map(|s| Visible {
+                conversation_id: s.conversation_id,
+                min_seq: 0,
+                max_seq: s.max_seq,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// WS 1001 / `/msg/newest_seq`: the max seq of every conversation of the user (and of their `n_` twins and
+    /// the user's own notification conversation), leaving out empty ones; and min seqs where history is cut.
+    pub async fn newest_seqs(&self, user_id: &str) -> ApiResult<sdkws::GetMaxSeqResp> {
+        let own = self.store.user_conversations(user_id).await?;
+        let mut resp = sdkws::GetMaxSeqResp::default();
+        let mut twins: Vec<String> = own.iter().map(|c| notification_twin(&c.conversation_id)).collect();
+        twins.push(self_notification(user_id));
+        twins.sort();
+        twins.dedup();
+        for c in &own {
+            if c.max_seq > 0 {
+                resp.max_seqs.insert(c.conversation_id.clone(), c.max_seq);
+            }
+            if c.min_seq > 0 {
+                resp.min_seqs.insert(c.conversation_id.clone(), c.min_seq);
+            }
+        }
+        for s in self.store.max_seqs(&twins).await? {
+            if s.max_seq > 0 {
+                resp.max_seqs.insert(s.conversation_id, s.max_seq);
+            }
+        }
+        Ok(resp)
+    }
+
+    /// WS 1002 / `/msg/pull_msg_by_seq`: for each range, the last `num` messages in `[begin, end]`, clamped to
+    /// what the user may see. Conversations the user may not read are left out, as upstream does.
+    pub async fn pull_by_range(&self, user_id: &str, r: &sdkws::PullMessageBySeqsReq) -> ApiResult<sdkws::PullMessageBySeqsResp> {
+        if r.seq_ranges.len() > MAX_PULL_CONVERSATIONS {
+            return Err(ApiError::args(format!("at most {MAX_PULL_CONVERSATIONS} seqRanges")));
+        }
+        let ids: Vec<String> = r.seq_ranges.iter().map(|s| s.conversation_id.clone()).collect();
+        let visible = self.visible(user_id, &ids).await?;
+        let mut resp = sdkws::PullMessageBySeqsResp::default();
+        for range in &r.seq_ranges {
+            let Some(v) = visible.iter().find(|v| v.conversation_id == range.conversation_id) else { continue };
+            let begin = range.begin.max(v.min_seq).max(1);
+            let end = range.end.min(v.max_seq);
+            if end < begin {
+                continue;
+            }
+            let num = range.num.clamp(1, MAX_PULL_PER_CONVERSATION);
+            let msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
+            if msgs.is_empty() {
+                continue;
+            }
+            let is_end = if r.order == sdkws::PullOrder::PullOrderDesc as i32 {
+                range.begin <= v.min_seq.max(1)
+            } else {
+                v.max_seq <= range.end
+            };
+            let target =
+                if conversation_id::is_notification(&v.conversation_id) { &mut resp.notification_msgs } else { &mut resp.msgs };
+            target.insert(v.conversation_id.clone(), sdkws::PullMsgs { msgs, is_end, end_seq: 0 });
+        }
+        Ok(resp)
+    }
+
+    /// WS 1005: messages by explicit seqs, within what the user may see; `isEnd`/`endSeq` say when a
+    /// requested seq lies past the visible bounds in the pull direction.
+    pub async fn pull_by_seqs(&self, user_id: &str, r: &pbmsg::GetSeqMessageReq) -> ApiResult<pbmsg::GetSeqMessageResp> {
+        if r.conversations.len() > MAX_PULL_CONVERSATIONS {
+            return Err(ApiError::args(format!("at most {MAX_PULL_CONVERSATIONS} conversations")));
+        }
+        let ids: Vec<String> = r.conversations.iter().map(|c| c.conversation_id.clone()).collect();
+        let visible = self.visible(user_id, &ids).await?;
+        let desc = r.order == sdkws::PullOrder::PullOrderDesc as i32;
+        let mut resp = pbmsg::GetSeqMessageResp::default();
+        for conv in &r.conversations {
+            let Some(v) = visible.iter().find(|v| v.conversation_id == conv.conversation_id) else { continue };
+            if conv.seqs.len() as i64 > MAX_PULL_PER_CONVERSATION {
+                return Err(ApiError::args(format!("at most {MAX_PULL_PER_CONVERSATION} seqs per conversation")));
+            }
+            let min = v.min_seq.max(1);
+            let (mut is_end, mut end_seq) = (false, 0);
+            let mut seqs = Vec::with_capacity(conv.seqs.len());
+            for &seq in &conv.seqs {
+                if seq >= min && seq <= v.max_seq {
+                    seqs.push(seq);
+                } else if seq > 0 && seq < min && desc {
+                    (is_end, end_seq) = (true, min);
+                } else if seq > v.max_seq && !desc {
+                    (is_end, end_seq) = (true, v.max_seq);
+                }
+            }
+            let msgs = if seqs.is_empty() { Vec::new() } else { self.store.messages_by_seqs(&v.conversation_id, &seqs).await? };
+            let target =
+                if conversation_id::is_notification(&v.conversation_id) { &mut resp.notification_msgs } else { &mut resp.msgs };
+            let entry = target.entry(v.conversation_id.clone()).or_default();
+            entry.msgs.extend(msgs);
+            entry.is_end = is_end;
+            entry.end_seq = end_seq;
+        }
+        Ok(resp)
+    }
+
+    /// WS 1006: per conversation, max seq, the user's read seq and the time of the last message (unread counts
+    /// are `maxSeq - hasReadSeq`). No ids: every conversation of the user.
+    pub async fn has_read_and_max_seqs(
+        &self,
+        user_id: &str,
+        r: &pbmsg::GetConversationsHasReadAndMaxSeqReq,
+    ) -> ApiResult<pbmsg::GetConversationsHasReadAndMaxSeqResp> {
+        let rows: Vec<UserConversation> = if r.conversation_i_ds.is_empty() {
+            self.store.user_conversations(user_id).await?
+        } else {
+            self.store.user_conversations_by_id(user_id, &r.conversation_i_ds).await?
+        };
+        let mut resp = pbmsg::GetConversationsHasReadAndMaxSeqResp::default();
+        for c in rows {
+            if r.return_pinned && c.is_pinned {
+                resp.pinned_conversation_i_ds.push(c.conversation_id.clone());
+            }
+            resp.seqs.insert(
+                c.conversation_id,
+                pbmsg::Seqs { max_seq: c.max_seq, has_read_seq: c.has_read_seq.min(c.max_seq), max_seq_time: c.max_seq_time },
+            );
+        }
+        Ok(resp)
+    }
+
+    /// WS 1007: the newest message of each conversation the user may read.
+    pub async fn last_messages(&self, user_id: &str, conversation_ids: &[String]) -> ApiResult<pbmsg::GetLastMessageResp> {
+        let visible = self.visible(user_id, conversation_ids).await?;
+        let ids: Vec<String> = visible.into_iter().map(|v| v.conversation_id).collect();
+        let msgs = self.store.last_messages(&ids).await?;
+        let mut resp = pbmsg::GetLastMessageResp::default();
+        for m in msgs {
+            let id = conversation_id::for_message(m.session_type, &m.send_id, &m.recv_id, &m.group_id, &m.options);
+            if let Some(id) = id {
+                resp.msgs.insert(id, m);
+            }
+        }
+        Ok(resp)
+    }
+
+    /// Raises `user_id`'s read cursor in a conversation it has (mark-read routes). Seqs past the conversation's
+    /// max are clamped to it.
+    pub async fn mark_read(&self, user_id: &str, conversation_id: &str, has_read_seq: i64) -> ApiResult<()> {
+        let row = self
+            .store
+            .user_conversations_by_id(user_id, &[conversation_id.to_string()])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no conversation {conversation_id}")))?;
+        if has_read_seq < 0 {
+            return Err(ApiError::args("hasReadSeq must not be negative"));
+        }
+        self.store.raise_has_read_seq(user_id, conversation_id, has_read_seq.min(row.max_seq)).await?;
+        Ok(())
+    }
+}
+
+/// The 2001 frame carrying one message, keyed by its conversation.
+fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
+    let mut push = sdkws::PushMessages::default();
+    let pull = sdkws::PullMsgs { msgs: vec![msg.clone()], is_end: false, end_seq: 0 };
+    if conversation_id::is_notification(conversation_id) {
+        push.notification_msgs.insert(conversation_id.to_string(), pull);
+    } else {
+        push.msgs.insert(conversation_id.to_string(), pull);
+    }
+    PushFrame::new(Resp {
+        req_identifier: req::PUSH_MSG,
+        operation_id: operation_id.to_string(),
+        data: push.encode_to_vec(),
+        ..Resp::default()
+    })
+}
+
+/// The `n_` twin of a conversation: `si_a_b` → `n_a_b`, `sg_g` → `n_g`.
+fn notification_twin(conversation_id: &str) -> String {
+    let rest = ["si_", "sg_", "sn_", "g_"]
+        .iter()
+        .find_map(|p| conversation_id.strip_prefix(p))
+        .unwrap_or(conversation_id);
+    format!("n_{rest}")
+}
+
+/// A user's own notification conversation, `n_<u>_<u>`.
+fn self_notification(user_id: &str) -> String {
+    format!("n_{user_id}_{user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_twins() {
+        assert_eq!(notification_twin("si_a_b"), "n_a_b");
+        assert_eq!(notification_twin("sg_123"), "n_123");
+        assert_eq!(self_notification("u"), "n_u_u");
+    }
+}

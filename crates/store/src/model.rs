@@ -1,0 +1,150 @@
+//! Rows and commands of the store, in plain Rust types (protobuf types only where the wire shape is the
+//! stored shape, as for messages).
+
+use palaver_protocol::pb::sdkws::MsgData;
+
+/// A registered user (`sdkws.UserInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub nickname: String,
+    pub face_url: String,
+    pub ex: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_time: i64,
+    pub app_manger_level: i32,
+    pub global_recv_msg_opt: i32,
+}
+
+/// A partial update of a user: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub user_id: String,
+    pub nickname: Option<String>,
+    pub face_url: Option<String>,
+    pub ex: Option<String>,
+    pub global_recv_msg_opt: Option<i32>,
+}
+
+/// OpenIM's token states; a token that is not `Normal` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Normal = 0,
+    /// Replaced by a newer login or forcibly logged out.
+    Kicked = 2,
+}
+
+impl TokenStatus {
+    pub fn from_i64(v: i64) -> Self {
+        if v == 0 { Self::Normal } else { Self::Kicked }
+    }
+}
+
+/// An issued token. Only its SHA-256 is stored; the token itself is given to the client once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub hash: Vec<u8>,
+    pub user_id: String,
+    pub platform_id: i32,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: i64,
+    pub status: TokenStatus,
+}
+
+/// What a new message's conversation row looks like for one of its parties, created if missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRef {
+    pub owner_user_id: String,
+    pub conversation_id: String,
+    pub conversation_type: i32,
+    /// The peer, for 1:1 conversations.
+    pub user_id: String,
+    pub group_id: String,
+}
+
+/// A message to append. `data` is complete except for `seq`, which the store assigns.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: String,
+    pub data: MsgData,
+    /// Conversation rows to create (if missing) in the same transaction: both parties of a 1:1 chat on its
+    /// first message. Group rows are created when members join, not per message.
+    pub ensure_conversations: Vec<ConversationRef>,
+    /// Whose read cursor moves to the new seq (the sender's: one's own message is read).
+    pub reader: Option<String>,
+}
+
+/// The stored message and whether it was stored by this call (`false`: a resend of a known clientMsgID,
+/// answered with the original).
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub data: MsgData,
+    pub created: bool,
+}
+
+/// A conversation's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationSeq {
+    pub conversation_id: String,
+    pub max_seq: i64,
+    /// Send time (ms) of the newest message, 0 if none.
+    pub max_seq_time: i64,
+}
+
+/// One user's view of one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserConversation {
+    pub owner_user_id: String,
+    pub conversation_id: String,
+    pub conversation_type: i32,
+    pub user_id: String,
+    pub group_id: String,
+    pub recv_msg_opt: i32,
+    pub is_pinned: bool,
+    pub is_private_chat: bool,
+    pub burn_duration: i32,
+    pub group_at_type: i32,
+    pub attached_info: String,
+    pub ex: String,
+    /// Lowest seq this user may see (0: all). Set on joining a group, and by clearing history.
+    pub min_seq: i64,
+    pub has_read_seq: i64,
+    /// The conversation's max seq (from its counter, not per user).
+    pub max_seq: i64,
+    pub max_seq_time: i64,
+}
+
+/// A group (`sdkws.GroupInfo` minus the derived member count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub group_id: String,
+    pub group_name: String,
+    pub notification: String,
+    pub introduction: String,
+    pub face_url: String,
+    pub owner_user_id: String,
+    pub creator_user_id: String,
+    pub create_time: i64,
+    pub ex: String,
+    pub status: i32,
+    pub group_type: i32,
+    pub need_verification: i32,
+    pub look_member_info: i32,
+    pub apply_member_friend: i32,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupMember {
+    pub group_id: String,
+    pub user_id: String,
+    pub nickname: String,
+    pub face_url: String,
+    pub role_level: i32,
+    pub join_time: i64,
+    pub join_source: i32,
+    pub inviter_user_id: String,
+    pub operator_user_id: String,
+    pub mute_end_time: i64,
+    pub ex: String,
+}

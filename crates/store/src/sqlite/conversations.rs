@@ -1,0 +1,101 @@
+//! Per-user conversation rows (read cursors, settings).
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use super::{IN_CHUNK, SqliteStore, placeholders};
+use crate::{ConversationStore, Result, StoreError, UserConversation};
+
+/// The row with its conversation's counter; a conversation without messages has no counter row, hence the
+/// LEFT JOIN and the zeros.
+macro_rules! select_user_conversations {
+    () => {
+        "SELECT c.owner_user_id, c.conversation_id, c.conversation_type, c.user_id, c.group_id, c.recv_msg_opt, \
+         c.is_pinned, c.is_private_chat, c.burn_duration, c.group_at_type, c.attached_info, c.ex, c.min_seq, \
+         c.has_read_seq, COALESCE(s.max_seq, 0) AS max_seq, COALESCE(s.max_seq_time, 0) AS max_seq_time \
+         FROM conversations c LEFT JOIN conversation_seqs s ON s.conversation_id = c.conversation_id "
+    };
+}
+
+fn from_row(row: &SqliteRow) -> Result<UserConversation, sqlx::Error> {
+    Ok(UserConversation {
+        owner_user_id: row.try_get("owner_user_id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        conversation_type: row.try_get("conversation_type")?,
+        user_id: row.try_get("user_id")?,
+        group_id: row.try_get("group_id")?,
+        recv_msg_opt: row.try_get("recv_msg_opt")?,
+        is_pinned: row.try_get("is_pinned")?,
+        is_private_chat: row.try_get("is_private_chat")?,
+        burn_duration: row.try_get("burn_duration")?,
+        group_at_type: row.try_get("group_at_type")?,
+        attached_info: row.try_get("attached_info")?,
+        ex: row.try_get("ex")?,
+        min_seq: row.try_get("min_seq")?,
+        has_read_seq: row.try_get("has_read_seq")?,
+        max_seq: row.try_get("max_seq")?,
+        max_seq_time: row.try_get("max_seq_time")?,
+    })
+}
+
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    /// Ordered by conversation id, so repeated calls list the same rows in the same order.
+    async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>> {
+        let rows = sqlx::query(concat!(
+            select_user_conversations!(),
+            "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
+        ))
+        .bind(owner)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn user_conversations_by_id(
+        &self,
+        owner: &str,
+        conversation_ids: &[String],
+    ) -> Result<Vec<UserConversation>> {
+        let mut out = Vec::with_capacity(conversation_ids.len());
+        for chunk in conversation_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                concat!(
+                    select_user_conversations!(),
+                    "WHERE c.owner_user_id = ? AND c.conversation_id IN ({}) ORDER BY c.conversation_id"
+                ),
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One statement whose `CASE` keeps the larger value (portable where two-argument `MAX` and `GREATEST` are
+    /// not), so the row matches whenever it exists and `rows_affected` tells "no such row" apart from "already
+    /// further". Whether `seq` may exceed the conversation's max seq is the service's rule, not checked here.
+    async fn raise_has_read_seq(&self, owner: &str, conversation_id: &str, seq: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE conversations \
+             SET has_read_seq = CASE WHEN has_read_seq < ? THEN ? ELSE has_read_seq END \
+             WHERE owner_user_id = ? AND conversation_id = ?",
+        )
+        .bind(seq)
+        .bind(seq)
+        .bind(owner)
+        .bind(conversation_id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("conversation {conversation_id} of {owner}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Groups and their members.
+
+use async_trait::async_trait;
+use palaver_protocol::constant::session_type;
+use palaver_protocol::conversation_id;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use super::{IN_CHUNK, SqliteStore, placeholders, unique_as_exists};
+use crate::{Group, GroupMember, GroupStore, Result, StoreError};
+
+macro_rules! group_columns {
+    () => {
+        "group_id, group_name, notification, introduction, face_url, owner_user_id, creator_user_id, create_time, \
+         ex, status, group_type, need_verification, look_member_info, apply_member_friend"
+    };
+}
+
+macro_rules! member_columns {
+    () => {
+        "group_id, user_id, nickname, face_url, role_level, join_time, join_source, inviter_user_id, \
+         operator_user_id, mute_end_time, ex"
+    };
+}
+
+fn group_from_row(row: &SqliteRow) -> Result<Group, sqlx::Error> {
+    Ok(Group {
+        group_id: row.try_get("group_id")?,
+        group_name: row.try_get("group_name")?,
+        notification: row.try_get("notification")?,
+        introduction: row.try_get("introduction")?,
+        face_url: row.try_get("face_url")?,
+        owner_user_id: row.try_get("owner_user_id")?,
+        creator_user_id: row.try_get("creator_user_id")?,
+        create_time: row.try_get("create_time")?,
+        ex: row.try_get("ex")?,
+        status: row.try_get("status")?,
+        group_type: row.try_get("group_type")?,
+        need_verification: row.try_get("need_verification")?,
+        look_member_info: row.try_get("look_member_info")?,
+        apply_member_friend: row.try_get("apply_member_friend")?,
+    })
+}
+
+fn member_from_row(row: &SqliteRow) -> Result<GroupMember, sqlx::Error> {
+    Ok(GroupMember {
+        group_id: row.try_get("group_id")?,
+        user_id: row.try_get("user_id")?,
+        nickname: row.try_get("nickname")?,
+        face_url: row.try_get("face_url")?,
+        role_level: row.try_get("role_level")?,
+        join_time: row.try_get("join_time")?,
+        join_source: row.try_get("join_source")?,
+        inviter_user_id: row.try_get("inviter_user_id")?,
+        operator_user_id: row.try_get("operator_user_id")?,
+        mute_end_time: row.try_get("mute_end_time")?,
+        ex: row.try_get("ex")?,
+    })
+}
+
+#[async_trait]
+impl GroupStore for SqliteStore {
+    /// Group, members and each member's `sg_<groupID>` row (read-group chat, `min_seq` 0: a new group has no
+    /// messages to hide) in one transaction, so a group never exists with members who cannot see it. Members
+    /// are stored under `group.group_id` whatever their own `group_id` says. A member listed twice is
+    /// `AlreadyExists`, like a taken group id.
+    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM groups WHERE group_id = ?")
+            .bind(&group.group_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::AlreadyExists(format!("group {}", group.group_id)));
+        }
+
+        sqlx::query(concat!(
+            "INSERT INTO groups (",
+            group_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&group.group_id)
+        .bind(&group.group_name)
+        .bind(&group.notification)
+        .bind(&group.introduction)
+        .bind(&group.face_url)
+        .bind(&group.owner_user_id)
+        .bind(&group.creator_user_id)
+        .bind(group.create_time)
+        .bind(&group.ex)
+        .bind(group.status)
+        .bind(group.group_type)
+        .bind(group.need_verification)
+        .bind(group.look_member_info)
+        .bind(group.apply_member_friend)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_as_exists(e, || format!("group {}", group.group_id)))?;
+
+        let conversation = conversation_id::group(&group.group_id);
+        for m in members {
+            sqlx::query(concat!(
+                "INSERT INTO group_members (",
+                member_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(&group.group_id)
+            .bind(&m.user_id)
+            .bind(&m.nickname)
+            .bind(&m.face_url)
+            .bind(m.role_level)
+            .bind(m.join_time)
+            .bind(m.join_source)
+            .bind(&m.inviter_user_id)
+            .bind(&m.operator_user_id)
+            .bind(m.mute_end_time)
+            .bind(&m.ex)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_as_exists(e, || format!("member {} of group {}", m.user_id, group.group_id)))?;
+
+            sqlx::query(
+                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, group_id, min_seq) \
+                 VALUES (?, ?, ?, ?, 0) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+            )
+            .bind(&m.user_id)
+            .bind(&conversation)
+            .bind(session_type::READ_GROUP_CHAT)
+            .bind(&group.group_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn groups(&self, ids: &[String]) -> Result<Vec<Group>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                concat!("SELECT ", group_columns!(), " FROM groups WHERE group_id IN ({})"),
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(group_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn group_member(&self, group_id: &str, user_id: &str) -> Result<Option<GroupMember>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            member_columns!(),
+            " FROM group_members WHERE group_id = ? AND user_id = ?"
+        ))
+        .bind(group_id)
+        .bind(user_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.as_ref().map(member_from_row).transpose()?)
+    }
+
+    /// In join order (then by id), the order OpenIM lists members in.
+    async fn group_member_ids(&self, group_id: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY join_time, user_id")
+                .bind(group_id)
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    async fn group_member_count(&self, group_id: &str) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_one(&self.read)
+            .await?;
+        u32::try_from(n).map_err(|_| StoreError::Backend(format!("member count {n} out of range")))
+    }
+}

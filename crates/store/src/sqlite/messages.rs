@@ -1,0 +1,213 @@
+//! Messages and their per-conversation seq counters.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use palaver_protocol::pb::sdkws::MsgData;
+use prost::Message as _;
+use sqlx::{AssertSqlSafe, Row as _};
+
+use super::{IN_CHUNK, SqliteStore, placeholders};
+use crate::{Appended, ConversationSeq, MessageStore, NewMessage, Result, StoreError};
+
+/// Decodes a stored `MsgData` blob. A failure means a corrupt row, which is the backend's fault.
+fn decode(blob: &[u8]) -> Result<MsgData> {
+    MsgData::decode(blob).map_err(|e| StoreError::Backend(format!("corrupt stored message: {e}")))
+}
+
+fn decode_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MsgData>> {
+    rows.iter().map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?)).collect()
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    /// One `BEGIN IMMEDIATE` transaction on the writer:
+    /// 1. a message with this `(conversation_id, client_msg_id)` exists → return it, `created: false`, nothing
+    ///    changes (the retried send gets the original seq and serverMsgID);
+    /// 2. bump the conversation's counter with an upsert (`… ON CONFLICT DO UPDATE SET max_seq = max_seq + 1
+    ///    RETURNING max_seq`): the first message creates the row with 1, and the write lock (a row lock on
+    ///    PostgreSQL) serialises concurrent bumps, so seqs come out 1, 2, 3, … with no gap or duplicate;
+    /// 3. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
+    ///    cursor (only if the reader has a row: after step 3's inserts, the sender of a first 1:1 message does).
+    ///
+    /// A rollback at any step (including a dropped future) undoes the counter bump with the rest, so no seq is
+    /// ever burnt.
+    ///
+    /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
+    /// is never a duplicate of anything, rather than all of them colliding with the first one.
+    async fn append_message(&self, msg: NewMessage) -> Result<Appended> {
+        let NewMessage { conversation_id, mut data, ensure_conversations, reader } = msg;
+        let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
+
+        let mut tx = self.begin_write().await?;
+        if let Some(client_msg_id) = &client_msg_id {
+            let existing: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT data FROM messages WHERE conversation_id = ? AND client_msg_id = ?")
+                    .bind(&conversation_id)
+                    .bind(client_msg_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(blob) = existing {
+                tx.rollback().await?;
+                return Ok(Appended { data: decode(&blob)?, created: false });
+            }
+        }
+
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?, 1, ?) \
+             ON CONFLICT (conversation_id) DO UPDATE \
+             SET max_seq = conversation_seqs.max_seq + 1, max_seq_time = excluded.max_seq_time \
+             RETURNING max_seq",
+        )
+        .bind(&conversation_id)
+        .bind(data.send_time)
+        .fetch_one(&mut *tx)
+        .await?;
+        data.seq = seq;
+
+        sqlx::query(
+            "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&conversation_id)
+        .bind(seq)
+        .bind(&client_msg_id)
+        .bind(&data.server_msg_id)
+        .bind(&data.send_id)
+        .bind(data.send_time)
+        .bind(data.encode_to_vec())
+        .execute(&mut *tx)
+        .await?;
+
+        for c in &ensure_conversations {
+            sqlx::query(
+                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+            )
+            .bind(&c.owner_user_id)
+            .bind(&c.conversation_id)
+            .bind(c.conversation_type)
+            .bind(&c.user_id)
+            .bind(&c.group_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        if let Some(reader) = &reader {
+            sqlx::query(
+                "UPDATE conversations SET has_read_seq = ? \
+                 WHERE owner_user_id = ? AND conversation_id = ? AND has_read_seq < ?",
+            )
+            .bind(seq)
+            .bind(reader)
+            .bind(&conversation_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        tx.commit().await?;
+        Ok(Appended { data, created: true })
+    }
+
+    /// Newest first with `LIMIT`, then reversed: the last `limit` of the range in ascending order. A `limit` of
+    /// 0 or less returns nothing.
+    async fn messages_in_range(
+        &self,
+        conversation_id: &str,
+        begin: i64,
+        end: i64,
+        limit: i64,
+    ) -> Result<Vec<MsgData>> {
+        if limit <= 0 || begin > end {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(conversation_id)
+        .bind(begin)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut msgs = decode_rows(&rows)?;
+        msgs.reverse();
+        Ok(msgs)
+    }
+
+    async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> Result<Vec<MsgData>> {
+        let mut msgs = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT data FROM messages WHERE conversation_id = ? AND seq IN ({}) ORDER BY seq",
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(conversation_id);
+            for seq in chunk {
+                q = q.bind(*seq);
+            }
+            msgs.extend(decode_rows(&q.fetch_all(&self.read).await?)?);
+        }
+        // Chunks are each sorted; the caller's seqs need not be, nor unique across chunks.
+        msgs.sort_by_key(|m| m.seq);
+        msgs.dedup_by_key(|m| m.seq);
+        Ok(msgs)
+    }
+
+    /// Found through the counter (`seq = max_seq`), one index seek per conversation, rather than a `MAX(seq)`
+    /// per conversation. This relies on the log never losing its newest row, which holds while messages are
+    /// never deleted (a future delete must leave a tombstone or lower the counter's view of "last").
+    /// Returned in the order of `conversation_ids`.
+    async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>> {
+        let mut by_conversation = HashMap::new();
+        for chunk in conversation_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT m.conversation_id, m.data FROM conversation_seqs s \
+                 JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq \
+                 WHERE s.conversation_id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                let id: String = row.try_get("conversation_id")?;
+                by_conversation.insert(id, decode(&row.try_get::<Vec<u8>, _>("data")?)?);
+            }
+        }
+        Ok(conversation_ids.iter().filter_map(|id| by_conversation.remove(id)).collect())
+    }
+
+    /// One entry per distinct requested id, in request order; a conversation without messages (or unknown)
+    /// gets `max_seq: 0, max_seq_time: 0` rather than being left out, so callers can answer "what is the max
+    /// seq of X" without a second lookup.
+    async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>> {
+        let mut found = HashMap::new();
+        for chunk in conversation_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT conversation_id, max_seq, max_seq_time FROM conversation_seqs WHERE conversation_id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                let id: String = row.try_get("conversation_id")?;
+                found.insert(id, (row.try_get::<i64, _>("max_seq")?, row.try_get::<i64, _>("max_seq_time")?));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        Ok(conversation_ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .map(|id| {
+                let (max_seq, max_seq_time) = found.get(id).copied().unwrap_or((0, 0));
+                ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time }
+            })
+            .collect())
+    }
+}
