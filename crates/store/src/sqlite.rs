@@ -33,10 +33,14 @@ mod messages;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 
 use crate::{Result, StoreError};
 
@@ -63,6 +67,11 @@ pub struct SqliteStore {
     /// `query_only` connections for everything that does not write. For an in-memory store this is the writer
     /// pool itself, as an in-memory database exists only inside its connection.
     read: SqlitePool,
+    /// For an in-memory store: a second connection to the same (shared-cache) database that is never used, only
+    /// held. An in-memory database vanishes when its last connection closes, and the pool may close its
+    /// connection behind our back (an error, a dropped runtime); without this, the next query would silently
+    /// open a fresh, empty database.
+    _memory_keeper: Option<Arc<Mutex<SqliteConnection>>>,
 }
 
 impl SqliteStore {
@@ -84,23 +93,33 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(write_options)
             .await?;
-        MIGRATOR.run(&write).await.map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
+        MIGRATOR
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
         // Readers open after the writer has made the file WAL (a persistent setting), so they need not set it;
         // `synchronous` only matters to connections that commit.
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
-        Ok(Self { write, read })
+        Ok(Self {
+            write,
+            read,
+            _memory_keeper: None,
+        })
     }
 
-    /// A private in-memory database, for tests. It lives as long as its one connection, so that connection
-    /// serves reads and writes and is never recycled (no idle timeout, no max lifetime).
+    /// A private in-memory database, for tests. One pooled connection serves reads and writes: shared-cache
+    /// connections lock whole tables against each other, so a read pool would only add `SQLITE_LOCKED` waits.
+    /// That connection is never recycled (no idle timeout, no max lifetime), and a second, idle connection keeps
+    /// the database alive whatever happens to it.
     pub async fn open_in_memory() -> Result<Self> {
-        // `sqlite::memory:` names a fresh database per call (`file:sqlx-in-memory-<n>`).
+        // `sqlite::memory:` names a fresh shared-cache database per call (`file:sqlx-in-memory-<n>`).
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
+        let keeper = options.connect().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -109,8 +128,15 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migrating in-memory db: {e}")))?;
-        Ok(Self { write: pool.clone(), read: pool })
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating in-memory db: {e}")))?;
+        Ok(Self {
+            write: pool.clone(),
+            read: pool,
+            _memory_keeper: Some(Arc::new(Mutex::new(keeper))),
+        })
     }
 
     /// Closes both pools, waiting for connections in use. Closing the writer last lets SQLite checkpoint the WAL

@@ -25,7 +25,11 @@ pub(crate) fn user_info(u: User) -> sdkws::UserInfo {
 }
 
 /// # POST /user/user_register (admin)
-pub(super) async fn user_register(app: Arc<App>, ctx: Ctx, req: pb::UserRegisterReq) -> ApiResult<pb::UserRegisterResp> {
+pub(super) async fn user_register(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::UserRegisterReq,
+) -> ApiResult<pb::UserRegisterResp> {
     ctx.caller.require_admin()?;
     let users = req
         .users
@@ -45,17 +49,29 @@ pub(super) async fn user_register(app: Arc<App>, ctx: Ctx, req: pb::UserRegister
 }
 
 /// # POST /user/get_users_info
-pub(super) async fn get_users_info(app: Arc<App>, _ctx: Ctx, req: pb::GetDesignateUsersReq) -> ApiResult<pb::GetDesignateUsersResp> {
-    if req.user_i_ds.len() > MAX_IDS {
+pub(super) async fn get_users_info(
+    app: Arc<App>,
+    _ctx: Ctx,
+    req: pb::GetDesignateUsersReq,
+) -> ApiResult<pb::GetDesignateUsersResp> {
+    if req.user_ids.len() > MAX_IDS {
         return Err(ApiError::args(format!("at most {MAX_IDS} userIDs")));
     }
-    let users = app.users_info(&req.user_i_ds).await?;
-    Ok(pb::GetDesignateUsersResp { users_info: users.into_iter().map(user_info).collect() })
+    let users = app.users_info(&req.user_ids).await?;
+    Ok(pb::GetDesignateUsersResp {
+        users_info: users.into_iter().map(user_info).collect(),
+    })
 }
 
 /// # POST /user/update_user_info_ex (self or admin)
-pub(super) async fn update_user_info_ex(app: Arc<App>, ctx: Ctx, req: pb::UpdateUserInfoExReq) -> ApiResult<pb::UpdateUserInfoExResp> {
-    let info = req.user_info.ok_or_else(|| ApiError::args("userInfo is missing"))?;
+pub(super) async fn update_user_info_ex(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::UpdateUserInfoExReq,
+) -> ApiResult<pb::UpdateUserInfoExResp> {
+    let info = req
+        .user_info
+        .ok_or_else(|| ApiError::args("userInfo is missing"))?;
     ctx.caller.check_access(&info.user_id)?;
     app.update_user(UserPatch {
         user_id: info.user_id,
@@ -69,20 +85,24 @@ pub(super) async fn update_user_info_ex(app: Arc<App>, ctx: Ctx, req: pb::Update
 }
 
 /// # POST /user/account_check (admin)
-pub(super) async fn account_check(app: Arc<App>, ctx: Ctx, req: pb::AccountCheckReq) -> ApiResult<pb::AccountCheckResp> {
+pub(super) async fn account_check(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::AccountCheckReq,
+) -> ApiResult<pb::AccountCheckResp> {
     ctx.caller.require_admin()?;
-    if req.check_user_i_ds.len() > MAX_IDS {
+    if req.check_user_ids.len() > MAX_IDS {
         return Err(ApiError::args(format!("at most {MAX_IDS} checkUserIDs")));
     }
-    let found = app.users_info(&req.check_user_i_ds).await?;
+    let found = app.users_info(&req.check_user_ids).await?;
     let results = req
-        .check_user_i_ds
+        .check_user_ids
         .into_iter()
         .map(|id| {
             let registered = found.iter().any(|u| u.user_id == id);
             pb::account_check_resp::SingleUserStatus {
                 user_id: id,
-                account_status: if registered { "registered" } else { "unregistered" }.to_string(),
+                account_status: i32::from(registered),
             }
         })
         .collect();

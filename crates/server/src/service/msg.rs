@@ -37,7 +37,12 @@ struct Visible {
 
 impl App {
     /// Sends `msg` as `caller`: checks, stores, pushes. Returns the stored message (with its seq).
-    pub async fn send_message(&self, caller: &Caller, mut msg: sdkws::MsgData, operation_id: &str) -> ApiResult<sdkws::MsgData> {
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        mut msg: sdkws::MsgData,
+        operation_id: &str,
+    ) -> ApiResult<sdkws::MsgData> {
         if msg.send_id != caller.user_id && !caller.is_admin {
             return Err(ApiError::no_permission(format!(
                 "sendID {} is not the connection's user {}",
@@ -45,7 +50,9 @@ impl App {
             )));
         }
         if msg.client_msg_id.is_empty() || msg.client_msg_id.len() > MAX_CLIENT_MSG_ID_LEN {
-            return Err(ApiError::args(format!("clientMsgID must be 1 to {MAX_CLIENT_MSG_ID_LEN} bytes")));
+            return Err(ApiError::args(format!(
+                "clientMsgID must be 1 to {MAX_CLIENT_MSG_ID_LEN} bytes"
+            )));
         }
         if msg.content.len() > self.config.max_content_bytes {
             return Err(ApiError::args(format!(
@@ -54,10 +61,13 @@ impl App {
                 self.config.max_content_bytes
             )));
         }
-        let is_notification_type =
-            (content_type::NOTIFICATION_BEGIN..content_type::NOTIFICATION_END).contains(&msg.content_type);
+        let is_notification_type = (content_type::NOTIFICATION_BEGIN
+            ..content_type::NOTIFICATION_END)
+            .contains(&msg.content_type);
         if is_notification_type && !caller.is_admin {
-            return Err(ApiError::no_permission("only the server sends notification content types"));
+            return Err(ApiError::no_permission(
+                "only the server sends notification content types",
+            ));
         }
         if msg.content_type <= 0 {
             return Err(ApiError::args("contentType is missing"));
@@ -70,12 +80,20 @@ impl App {
                     return Err(ApiError::args("recvID is missing"));
                 }
                 if msg.session_type == session_type::NOTIFICATION_CHAT && !caller.is_admin {
-                    return Err(ApiError::no_permission("only an admin sends to notification chats"));
+                    return Err(ApiError::no_permission(
+                        "only an admin sends to notification chats",
+                    ));
                 }
-                let peers = self.store.users(&[msg.recv_id.clone(), msg.send_id.clone()]).await?;
+                let peers = self
+                    .store
+                    .users(&[msg.recv_id.clone(), msg.send_id.clone()])
+                    .await?;
                 for id in [&msg.recv_id, &msg.send_id] {
                     if !peers.iter().any(|u| &u.user_id == id) && !self.is_admin_user(id) {
-                        return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {id} is not registered")));
+                        return Err(ApiError::new(
+                            ErrCode::UserIdNotFound,
+                            format!("user {id} is not registered"),
+                        ));
                     }
                 }
                 if msg.send_id == msg.recv_id {
@@ -95,7 +113,10 @@ impl App {
                 self.store.group_member_ids(&msg.group_id).await?
             }
             session_type::WRITE_GROUP_CHAT => {
-                return Err(ApiError::new(ErrCode::GroupTypeNotSupport, "sessionType 2 is not supported; use 3"));
+                return Err(ApiError::new(
+                    ErrCode::GroupTypeNotSupport,
+                    "sessionType 2 is not supported; use 3",
+                ));
             }
             other => return Err(ApiError::args(format!("unknown sessionType {other}"))),
         };
@@ -139,7 +160,11 @@ impl App {
             msg.sender_platform_id = caller.platform_id;
         }
         if msg.msg_from == 0 {
-            msg.msg_from = if is_notification_type { msg_from::SYSTEM } else { msg_from::USER };
+            msg.msg_from = if is_notification_type {
+                msg_from::SYSTEM
+            } else {
+                msg_from::USER
+            };
         }
         msg.status = msg_status::SUCCESS;
         msg.seq = 0;
@@ -158,7 +183,10 @@ impl App {
             .await?;
         if appended.created {
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
-            let targets = recipients.iter().map(String::as_str).filter(|u| sender_sync || *u != send_id);
+            let targets = recipients
+                .iter()
+                .map(String::as_str)
+                .filter(|u| sender_sync || *u != send_id);
             self.hub.push(targets, &frame);
         }
         Ok(appended.data)
@@ -168,15 +196,20 @@ impl App {
     /// the user's row; an `n_` notification conversation is readable through its regular twin, or as the user's
     /// own `n_<u>_<u>`.
     async fn visible(&self, user_id: &str, conversation_ids: &[String]) -> ApiResult<Vec<Visible>> {
-        let (notif, regular): (Vec<&String>, Vec<&String>) =
-            conversation_ids.iter().partition(|c| conversation_id::is_notification(c));
+        let (notif, regular): (Vec<&String>, Vec<&String>) = conversation_ids
+            .iter()
+            .partition(|c| conversation_id::is_notification(c));
         let regular: Vec<String> = regular.into_iter().cloned().collect();
         let mut out: Vec<Visible> = self
             .store
             .user_conversations_by_id(user_id, &regular)
             .await?
             .into_iter()
-            .map(|c| Visible { conversation_id: c.conversation_id, min_seq: c.min_seq, max_seq: c.max_seq })
+            .map(|c| Visible {
+                conversation_id: c.conversation_id,
+                min_seq: c.min_seq,
+                max_seq: c.max_seq,
+            })
             .collect();
         if !notif.is_empty() {
             let own = self.store.user_conversations(user_id).await?;
@@ -185,12 +218,22 @@ impl App {
                 .map(|c| notification_twin(&c.conversation_id))
                 .chain(std::iter::once(self_notification(user_id)))
                 .collect();
-            let readable: Vec<String> = notif.into_iter().filter(|c| twins.contains(*c)).cloned().collect();
-            out.extend(self.store.max_seqs(&readable).await?.into_iter().map(|s| Visible {
-                conversation_id: s.conversation_id,
-                min_seq: 0,
-                max_seq: s.max_seq,
-            }));
+            let readable: Vec<String> = notif
+                .into_iter()
+                .filter(|c| twins.contains(*c))
+                .cloned()
+                .collect();
+            out.extend(
+                self.store
+                    .max_seqs(&readable)
+                    .await?
+                    .into_iter()
+                    .map(|s| Visible {
+                        conversation_id: s.conversation_id,
+                        min_seq: 0,
+                        max_seq: s.max_seq,
+                    }),
+            );
         }
         Ok(out)
     }
@@ -200,7 +243,10 @@ impl App {
     pub async fn newest_seqs(&self, user_id: &str) -> ApiResult<sdkws::GetMaxSeqResp> {
         let own = self.store.user_conversations(user_id).await?;
         let mut resp = sdkws::GetMaxSeqResp::default();
-        let mut twins: Vec<String> = own.iter().map(|c| notification_twin(&c.conversation_id)).collect();
+        let mut twins: Vec<String> = own
+            .iter()
+            .map(|c| notification_twin(&c.conversation_id))
+            .collect();
         twins.push(self_notification(user_id));
         twins.sort();
         twins.dedup();
@@ -222,51 +268,96 @@ impl App {
 
     /// WS 1002 / `/msg/pull_msg_by_seq`: for each range, the last `num` messages in `[begin, end]`, clamped to
     /// what the user may see. Conversations the user may not read are left out, as upstream does.
-    pub async fn pull_by_range(&self, user_id: &str, r: &sdkws::PullMessageBySeqsReq) -> ApiResult<sdkws::PullMessageBySeqsResp> {
+    pub async fn pull_by_range(
+        &self,
+        user_id: &str,
+        r: &sdkws::PullMessageBySeqsReq,
+    ) -> ApiResult<sdkws::PullMessageBySeqsResp> {
         if r.seq_ranges.len() > MAX_PULL_CONVERSATIONS {
-            return Err(ApiError::args(format!("at most {MAX_PULL_CONVERSATIONS} seqRanges")));
+            return Err(ApiError::args(format!(
+                "at most {MAX_PULL_CONVERSATIONS} seqRanges"
+            )));
         }
-        let ids: Vec<String> = r.seq_ranges.iter().map(|s| s.conversation_id.clone()).collect();
+        let ids: Vec<String> = r
+            .seq_ranges
+            .iter()
+            .map(|s| s.conversation_id.clone())
+            .collect();
         let visible = self.visible(user_id, &ids).await?;
         let mut resp = sdkws::PullMessageBySeqsResp::default();
         for range in &r.seq_ranges {
-            let Some(v) = visible.iter().find(|v| v.conversation_id == range.conversation_id) else { continue };
+            let Some(v) = visible
+                .iter()
+                .find(|v| v.conversation_id == range.conversation_id)
+            else {
+                continue;
+            };
             let begin = range.begin.max(v.min_seq).max(1);
             let end = range.end.min(v.max_seq);
             if end < begin {
                 continue;
             }
             let num = range.num.clamp(1, MAX_PULL_PER_CONVERSATION);
-            let msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
+            let msgs = self
+                .store
+                .messages_in_range(&v.conversation_id, begin, end, num)
+                .await?;
             if msgs.is_empty() {
                 continue;
             }
-            let is_end = if r.order == sdkws::PullOrder::PullOrderDesc as i32 {
+            let is_end = if r.order == sdkws::PullOrder::Desc as i32 {
                 range.begin <= v.min_seq.max(1)
             } else {
                 v.max_seq <= range.end
             };
-            let target =
-                if conversation_id::is_notification(&v.conversation_id) { &mut resp.notification_msgs } else { &mut resp.msgs };
-            target.insert(v.conversation_id.clone(), sdkws::PullMsgs { msgs, is_end, end_seq: 0 });
+            let target = if conversation_id::is_notification(&v.conversation_id) {
+                &mut resp.notification_msgs
+            } else {
+                &mut resp.msgs
+            };
+            target.insert(
+                v.conversation_id.clone(),
+                sdkws::PullMsgs {
+                    msgs,
+                    is_end,
+                    end_seq: 0,
+                },
+            );
         }
         Ok(resp)
     }
 
     /// WS 1005: messages by explicit seqs, within what the user may see; `isEnd`/`endSeq` say when a
     /// requested seq lies past the visible bounds in the pull direction.
-    pub async fn pull_by_seqs(&self, user_id: &str, r: &pbmsg::GetSeqMessageReq) -> ApiResult<pbmsg::GetSeqMessageResp> {
+    pub async fn pull_by_seqs(
+        &self,
+        user_id: &str,
+        r: &pbmsg::GetSeqMessageReq,
+    ) -> ApiResult<pbmsg::GetSeqMessageResp> {
         if r.conversations.len() > MAX_PULL_CONVERSATIONS {
-            return Err(ApiError::args(format!("at most {MAX_PULL_CONVERSATIONS} conversations")));
+            return Err(ApiError::args(format!(
+                "at most {MAX_PULL_CONVERSATIONS} conversations"
+            )));
         }
-        let ids: Vec<String> = r.conversations.iter().map(|c| c.conversation_id.clone()).collect();
+        let ids: Vec<String> = r
+            .conversations
+            .iter()
+            .map(|c| c.conversation_id.clone())
+            .collect();
         let visible = self.visible(user_id, &ids).await?;
-        let desc = r.order == sdkws::PullOrder::PullOrderDesc as i32;
+        let desc = r.order == sdkws::PullOrder::Desc as i32;
         let mut resp = pbmsg::GetSeqMessageResp::default();
         for conv in &r.conversations {
-            let Some(v) = visible.iter().find(|v| v.conversation_id == conv.conversation_id) else { continue };
+            let Some(v) = visible
+                .iter()
+                .find(|v| v.conversation_id == conv.conversation_id)
+            else {
+                continue;
+            };
             if conv.seqs.len() as i64 > MAX_PULL_PER_CONVERSATION {
-                return Err(ApiError::args(format!("at most {MAX_PULL_PER_CONVERSATION} seqs per conversation")));
+                return Err(ApiError::args(format!(
+                    "at most {MAX_PULL_PER_CONVERSATION} seqs per conversation"
+                )));
             }
             let min = v.min_seq.max(1);
             let (mut is_end, mut end_seq) = (false, 0);
@@ -280,9 +371,18 @@ impl App {
                     (is_end, end_seq) = (true, v.max_seq);
                 }
             }
-            let msgs = if seqs.is_empty() { Vec::new() } else { self.store.messages_by_seqs(&v.conversation_id, &seqs).await? };
-            let target =
-                if conversation_id::is_notification(&v.conversation_id) { &mut resp.notification_msgs } else { &mut resp.msgs };
+            let msgs = if seqs.is_empty() {
+                Vec::new()
+            } else {
+                self.store
+                    .messages_by_seqs(&v.conversation_id, &seqs)
+                    .await?
+            };
+            let target = if conversation_id::is_notification(&v.conversation_id) {
+                &mut resp.notification_msgs
+            } else {
+                &mut resp.msgs
+            };
             let entry = target.entry(v.conversation_id.clone()).or_default();
             entry.msgs.extend(msgs);
             entry.is_end = is_end;
@@ -298,32 +398,48 @@ impl App {
         user_id: &str,
         r: &pbmsg::GetConversationsHasReadAndMaxSeqReq,
     ) -> ApiResult<pbmsg::GetConversationsHasReadAndMaxSeqResp> {
-        let rows: Vec<UserConversation> = if r.conversation_i_ds.is_empty() {
+        let rows: Vec<UserConversation> = if r.conversation_ids.is_empty() {
             self.store.user_conversations(user_id).await?
         } else {
-            self.store.user_conversations_by_id(user_id, &r.conversation_i_ds).await?
+            self.store
+                .user_conversations_by_id(user_id, &r.conversation_ids)
+                .await?
         };
         let mut resp = pbmsg::GetConversationsHasReadAndMaxSeqResp::default();
         for c in rows {
             if r.return_pinned && c.is_pinned {
-                resp.pinned_conversation_i_ds.push(c.conversation_id.clone());
+                resp.pinned_conversation_ids.push(c.conversation_id.clone());
             }
             resp.seqs.insert(
                 c.conversation_id,
-                pbmsg::Seqs { max_seq: c.max_seq, has_read_seq: c.has_read_seq.min(c.max_seq), max_seq_time: c.max_seq_time },
+                pbmsg::Seqs {
+                    max_seq: c.max_seq,
+                    has_read_seq: c.has_read_seq.min(c.max_seq),
+                    max_seq_time: c.max_seq_time,
+                },
             );
         }
         Ok(resp)
     }
 
     /// WS 1007: the newest message of each conversation the user may read.
-    pub async fn last_messages(&self, user_id: &str, conversation_ids: &[String]) -> ApiResult<pbmsg::GetLastMessageResp> {
+    pub async fn last_messages(
+        &self,
+        user_id: &str,
+        conversation_ids: &[String],
+    ) -> ApiResult<pbmsg::GetLastMessageResp> {
         let visible = self.visible(user_id, conversation_ids).await?;
         let ids: Vec<String> = visible.into_iter().map(|v| v.conversation_id).collect();
         let msgs = self.store.last_messages(&ids).await?;
         let mut resp = pbmsg::GetLastMessageResp::default();
         for m in msgs {
-            let id = conversation_id::for_message(m.session_type, &m.send_id, &m.recv_id, &m.group_id, &m.options);
+            let id = conversation_id::for_message(
+                m.session_type,
+                &m.send_id,
+                &m.recv_id,
+                &m.group_id,
+                &m.options,
+            );
             if let Some(id) = id {
                 resp.msgs.insert(id, m);
             }
@@ -333,27 +449,48 @@ impl App {
 
     /// Raises `user_id`'s read cursor in a conversation it has (mark-read routes). Seqs past the conversation's
     /// max are clamped to it.
-    pub async fn mark_read(&self, user_id: &str, conversation_id: &str, has_read_seq: i64) -> ApiResult<()> {
+    pub async fn mark_read(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        has_read_seq: i64,
+    ) -> ApiResult<()> {
         let row = self
             .store
             .user_conversations_by_id(user_id, &[conversation_id.to_string()])
             .await?
             .pop()
-            .ok_or_else(|| ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no conversation {conversation_id}")))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrCode::RecordNotFound,
+                    format!("{user_id} has no conversation {conversation_id}"),
+                )
+            })?;
         if has_read_seq < 0 {
             return Err(ApiError::args("hasReadSeq must not be negative"));
         }
-        self.store.raise_has_read_seq(user_id, conversation_id, has_read_seq.min(row.max_seq)).await?;
+        self.store
+            .raise_has_read_seq(user_id, conversation_id, has_read_seq.min(row.max_seq))
+            .await?;
         Ok(())
     }
 }
 
 /// The 2001 frame carrying one message, keyed by its conversation.
-fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
+fn push_frame(
+    conversation_id: &str,
+    msg: &sdkws::MsgData,
+    operation_id: &str,
+) -> std::sync::Arc<PushFrame> {
     let mut push = sdkws::PushMessages::default();
-    let pull = sdkws::PullMsgs { msgs: vec![msg.clone()], is_end: false, end_seq: 0 };
+    let pull = sdkws::PullMsgs {
+        msgs: vec![msg.clone()],
+        is_end: false,
+        end_seq: 0,
+    };
     if conversation_id::is_notification(conversation_id) {
-        push.notification_msgs.insert(conversation_id.to_string(), pull);
+        push.notification_msgs
+            .insert(conversation_id.to_string(), pull);
     } else {
         push.msgs.insert(conversation_id.to_string(), pull);
     }

@@ -41,7 +41,10 @@ impl UserStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut existing = Vec::new();
         for chunk in users.chunks(IN_CHUNK) {
-            let sql = format!("SELECT user_id FROM users WHERE user_id IN ({})", placeholders(chunk.len()));
+            let sql = format!(
+                "SELECT user_id FROM users WHERE user_id IN ({})",
+                placeholders(chunk.len())
+            );
             let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
             for u in chunk {
                 q = q.bind(&u.user_id);
@@ -78,7 +81,11 @@ impl UserStore for SqliteStore {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!(
-                concat!("SELECT ", user_columns!(), " FROM users WHERE user_id IN ({})"),
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE user_id IN ({})"
+                ),
                 placeholders(chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -145,10 +152,12 @@ impl TokenStore for SqliteStore {
     }
 
     async fn token(&self, hash: &[u8]) -> Result<Option<Token>> {
-        let row = sqlx::query("SELECT hash, user_id, platform_id, expires_at, status FROM tokens WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT hash, user_id, platform_id, expires_at, status FROM tokens WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.read)
+        .await?;
         Ok(row.as_ref().map(token_from_row).transpose()?)
     }
 
@@ -176,15 +185,15 @@ impl TokenStore for SqliteStore {
                 .execute(&self.write)
                 .await?
             }
-            None => {
-                sqlx::query("UPDATE tokens SET status = ? WHERE user_id = ? AND platform_id = ? AND status = ?")
-                    .bind(status as i64)
-                    .bind(user_id)
-                    .bind(platform_id)
-                    .bind(normal)
-                    .execute(&self.write)
-                    .await?
-            }
+            None => sqlx::query(
+                "UPDATE tokens SET status = ? WHERE user_id = ? AND platform_id = ? AND status = ?",
+            )
+            .bind(status as i64)
+            .bind(user_id)
+            .bind(platform_id)
+            .bind(normal)
+            .execute(&self.write)
+            .await?,
         };
         Ok(done.rows_affected())
     }

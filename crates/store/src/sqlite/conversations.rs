@@ -94,7 +94,9 @@ impl ConversationStore for SqliteStore {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("conversation {conversation_id} of {owner}")));
+            return Err(StoreError::NotFound(format!(
+                "conversation {conversation_id} of {owner}"
+            )));
         }
         Ok(())
     }

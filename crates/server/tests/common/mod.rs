@@ -1,0 +1,491 @@
+//! Black-box test harness: a real server on 127.0.0.1 ports chosen by the OS, a minimal HTTP/1.1 client for the
+//! REST API, and a gateway client that speaks the envelope as OpenIM's SDKs do (gob+gzip like the wasm SDK, or
+//! JSON like the JS SDK).
+#![allow(dead_code, unreachable_pub)]
+
+use futures_util::{SinkExt, StreamExt};
+use palaver_protocol::{
+    constant::{platform, req},
+    envelope::{Encoding, FrameFormat, Req, Resp},
+    pb::{msg as pbmsg, sdkws},
+};
+use palaver_server::{Config, Listeners};
+use prost::Message as _;
+use serde_json::{Value, json};
+use std::{collections::VecDeque, net::SocketAddr, time::Duration};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+
+pub const SECRET: &str = "test-secret";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A server running in this process until dropped.
+pub struct TestServer {
+    pub ws: SocketAddr,
+    pub api: SocketAddr,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_tests(dir.path());
+        tweak(&mut config);
+        let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (ws_addr, api_addr) = (ws.local_addr().unwrap(), api.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            palaver_server::run(config, Listeners { ws, api }, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server failed");
+        });
+        let server = Self {
+            ws: ws_addr,
+            api: api_addr,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        // Wait until the store is open and the API answers.
+        for _ in 0..100 {
+            if http_get(server.api, "/healthz")
+                .await
+                .map(|(s, _)| s == 200)
+                .unwrap_or(false)
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("server did not become healthy");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(WAIT, task).await;
+        }
+    }
+
+    /// POSTs `body` to `path` with the headers OpenIM's SDKs send; returns the whole envelope.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
+        post_json(self.api, path, token, &body).await
+    }
+
+    /// POSTs and expects `errCode` 0; returns `data`.
+    pub async fn call(&self, path: &str, token: &str, body: Value) -> Value {
+        let envelope = self.post(path, Some(token), body).await;
+        assert_eq!(envelope["errCode"], 0, "{path} failed: {envelope}");
+        envelope.get("data").cloned().unwrap_or(Value::Null)
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let envelope = self
+            .post(
+                "/auth/get_admin_token",
+                None,
+                json!({"secret": SECRET, "userID": "imAdmin"}),
+            )
+            .await;
+        assert_eq!(envelope["errCode"], 0, "{envelope}");
+        envelope["data"]["token"].as_str().unwrap().to_string()
+    }
+
+    /// Registers users (nickname = id uppercased) with the admin token.
+    pub async fn register(&self, admin: &str, ids: &[&str]) {
+        let users: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"userID": id, "nickname": id.to_uppercase()}))
+            .collect();
+        self.call("/user/user_register", admin, json!({ "users": users }))
+            .await;
+    }
+
+    pub async fn user_token(&self, admin: &str, user: &str, platform_id: i32) -> String {
+        let data = self
+            .call(
+                "/auth/get_user_token",
+                admin,
+                json!({"platformID": platform_id, "userID": user}),
+            )
+            .await;
+        data["token"].as_str().unwrap().to_string()
+    }
+
+    /// Registers `user`, gets a Web token and connects with `format`.
+    pub async fn connect_new(&self, admin: &str, user: &str, format: FrameFormat) -> Client {
+        self.register(admin, &[user]).await;
+        let token = self.user_token(admin, user, platform::WEB).await;
+        Client::connect(self.ws, user, &token, platform::WEB, format)
+            .await
+            .expect("connect")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub const GOB_GZIP: FrameFormat = FrameFormat {
+    encoding: Encoding::Gob,
+    gzip: true,
+};
+pub const JSON: FrameFormat = FrameFormat {
+    encoding: Encoding::Json,
+    gzip: false,
+};
+
+/// `POST` with JSON over a fresh HTTP/1.1 connection.
+pub async fn post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &Value) -> Value {
+    let body = body.to_string();
+    let token = token.map(|t| format!("token: {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\noperationID: test-op\r\n{token}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (status, text) = http_raw(addr, format!("{head}{body}").as_bytes())
+        .await
+        .expect("http");
+    assert_eq!(status, 200, "{path}: HTTP {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
+}
+
+pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+}
+
+/// Sends raw bytes, reads to EOF, returns the status and the body (de-chunked if needed).
+pub async fn http_raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A gateway client.
+pub struct Client {
+    pub user: String,
+    pub format: FrameFormat,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Server frames that were not the reply being waited for (pushes, kicks).
+    pub inbox: VecDeque<Resp>,
+    next_incr: u64,
+}
+
+/// What a refused or failed connection attempt saw.
+#[derive(Debug)]
+pub struct Refused {
+    pub err_code: i64,
+    pub body: String,
+}
+
+pub fn ws_url(
+    addr: SocketAddr,
+    user: &str,
+    token: &str,
+    platform_id: i32,
+    format: FrameFormat,
+) -> String {
+    let mut url = format!(
+        "ws://{addr}/?sendID={user}&token={token}&platformID={platform_id}&operationID=op-connect&isBackground=false&isMsgResp=true"
+    );
+    if format.gzip {
+        url.push_str("&compression=gzip");
+    }
+    if format.encoding == Encoding::Json {
+        url.push_str("&sdkType=js");
+    }
+    url
+}
+
+impl Client {
+    /// Connects with `isMsgResp=true` and reads the first text frame: `Ok` when it says errCode 0.
+    pub async fn connect(
+        addr: SocketAddr,
+        user: &str,
+        token: &str,
+        platform_id: i32,
+        format: FrameFormat,
+    ) -> Result<Self, Refused> {
+        let url = ws_url(addr, user, token, platform_id, format);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| Refused {
+                err_code: -1,
+                body: e.to_string(),
+            })?;
+        let first = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("first frame in time");
+        let text = match first {
+            Some(Ok(Message::Text(t))) => t.to_string(),
+            other => panic!("first frame must be text, got {other:?}"),
+        };
+        let status: Value = serde_json::from_str(&text).unwrap();
+        let code = status["errCode"].as_i64().unwrap();
+        if code != 0 {
+            return Err(Refused {
+                err_code: code,
+                body: text,
+            });
+        }
+        Ok(Self {
+            user: user.to_string(),
+            format,
+            ws,
+            inbox: VecDeque::new(),
+            next_incr: 0,
+        })
+    }
+
+    /// Sends a raw binary frame.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// Sends a request envelope; returns its msgIncr.
+    pub async fn send_req(&mut self, req_identifier: i32, data: Vec<u8>) -> String {
+        self.next_incr += 1;
+        let msg_incr = format!("{}_{}", self.user, self.next_incr);
+        let request = Req {
+            req_identifier,
+            send_id: self.user.clone(),
+            operation_id: format!("op-{}", self.next_incr),
+            msg_incr: msg_incr.clone(),
+            data,
+            ..Req::default()
+        };
+        self.send_raw(self.format.encode_req(&request)).await;
+        msg_incr
+    }
+
+    /// Sends a request and waits for the reply with the same msgIncr, keeping other frames in the inbox.
+    pub async fn request(&mut self, req_identifier: i32, data: Vec<u8>) -> Resp {
+        let incr = self.send_req(req_identifier, data).await;
+        loop {
+            let resp = self
+                .recv()
+                .await
+                .expect("connection closed while waiting for a reply");
+            if resp.msg_incr == incr && resp.req_identifier == req_identifier {
+                return resp;
+            }
+            self.inbox.push_back(resp);
+        }
+    }
+
+    /// The next binary frame from the server, decoded; `None` when the connection closes (or after `WAIT`).
+    pub async fn recv(&mut self) -> Option<Resp> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.ok()??;
+            match frame {
+                Ok(Message::Binary(bytes)) => {
+                    return Some(
+                        self.format
+                            .decode_resp(&bytes)
+                            .expect("decodable server frame"),
+                    );
+                }
+                Ok(Message::Text(t)) => panic!("unexpected text frame after handshake: {t}"),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// The next text frame (for ping/pong tests).
+    pub async fn recv_text(&mut self) -> Option<String> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.ok()?? {
+                Ok(Message::Text(t)) => return Some(t.to_string()),
+                Ok(Message::Binary(b)) => {
+                    self.inbox.push_back(self.format.decode_resp(&b).unwrap())
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Waits until the server closes the connection; true if it did within `WAIT`.
+    pub async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    if let Ok(r) = self.format.decode_resp(&b) {
+                        self.inbox.push_back(r);
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// The next frame with this reqIdentifier (inbox first).
+    pub async fn next_of(&mut self, req_identifier: i32) -> Option<Resp> {
+        if let Some(i) = self
+            .inbox
+            .iter()
+            .position(|r| r.req_identifier == req_identifier)
+        {
+            return self.inbox.remove(i);
+        }
+        loop {
+            let resp = self.recv().await?;
+            if resp.req_identifier == req_identifier {
+                return Some(resp);
+            }
+            self.inbox.push_back(resp);
+        }
+    }
+
+    /// The next pushed message (2001), flattened.
+    pub async fn next_push(&mut self) -> Option<(String, sdkws::MsgData)> {
+        let resp = self.next_of(req::PUSH_MSG).await?;
+        let push = sdkws::PushMessages::decode(&resp.data[..]).unwrap();
+        let (conv, msgs) = push.msgs.into_iter().chain(push.notification_msgs).next()?;
+        Some((conv, msgs.msgs.into_iter().next()?))
+    }
+
+    /// Sends a text message and returns the ack.
+    pub async fn send_text_msg(&mut self, msg: sdkws::MsgData) -> Resp {
+        self.request(req::SEND_MSG, msg.encode_to_vec()).await
+    }
+
+    pub async fn newest_seqs(&mut self) -> sdkws::GetMaxSeqResp {
+        let resp = self
+            .request(
+                req::GET_NEWEST_SEQ,
+                sdkws::GetMaxSeqReq {
+                    user_id: self.user.clone(),
+                }
+                .encode_to_vec(),
+            )
+            .await;
+        assert_eq!(resp.err_code, 0, "{}", resp.err_msg);
+        sdkws::GetMaxSeqResp::decode(&resp.data[..]).unwrap()
+    }
+
+    pub async fn pull_range(
+        &mut self,
+        conversation_id: &str,
+        begin: i64,
+        end: i64,
+        num: i64,
+    ) -> Resp {
+        let r = sdkws::PullMessageBySeqsReq {
+            user_id: self.user.clone(),
+            seq_ranges: vec![sdkws::SeqRange {
+                conversation_id: conversation_id.into(),
+                begin,
+                end,
+                num,
+            }],
+            order: 0,
+        };
+        self.request(req::PULL_MSG_BY_RANGE, r.encode_to_vec())
+            .await
+    }
+
+    pub async fn has_read_and_max(&mut self) -> pbmsg::GetConversationsHasReadAndMaxSeqResp {
+        let r = pbmsg::GetConversationsHasReadAndMaxSeqReq {
+            user_id: self.user.clone(),
+            ..Default::default()
+        };
+        let resp = self
+            .request(req::GET_CONV_MAX_READ_SEQ, r.encode_to_vec())
+            .await;
+        assert_eq!(resp.err_code, 0, "{}", resp.err_msg);
+        pbmsg::GetConversationsHasReadAndMaxSeqResp::decode(&resp.data[..]).unwrap()
+    }
+}
+
+/// A 1:1 text message as the SDK builds it.
+pub fn text_msg(from: &str, to: &str, client_msg_id: &str, text: &str) -> sdkws::MsgData {
+    sdkws::MsgData {
+        send_id: from.into(),
+        recv_id: to.into(),
+        client_msg_id: client_msg_id.into(),
+        sender_platform_id: platform::WEB,
+        session_type: 1,
+        msg_from: 100,
+        content_type: 101,
+        content: json!({ "content": text }).to_string().into_bytes(),
+        create_time: 1,
+        status: 1,
+        ..Default::default()
+    }
+}
+
+/// A group text message.
+pub fn group_msg(from: &str, group_id: &str, client_msg_id: &str, text: &str) -> sdkws::MsgData {
+    sdkws::MsgData {
+        recv_id: String::new(),
+        group_id: group_id.into(),
+        session_type: 3,
+        ..text_msg(from, "", client_msg_id, text)
+    }
+}
+
+/// The text inside a text message's content.
+pub fn text_of(msg: &sdkws::MsgData) -> String {
+    let v: Value = serde_json::from_slice(&msg.content).unwrap();
+    v["content"].as_str().unwrap().to_string()
+}

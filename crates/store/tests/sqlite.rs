@@ -1,0 +1,968 @@
+//! Black-box tests of the store traits.
+//!
+//! Every test body takes an `Arc<dyn Store>` and knows nothing of the backend, so the PostgreSQL store can run
+//! the same bodies by adding one line to [`store_tests!`] (Zed's `test_both_dbs!` pattern). The only
+//! SQLite-specific test is the reopen one, which needs to close and reopen a file.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use palaver_protocol::pb::sdkws::MsgData;
+use palaver_store::sqlite::SqliteStore;
+use palaver_store::{
+    ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage,
+    Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
+};
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backends
+
+/// A store under test, and whatever must outlive it (the temporary directory of a file database).
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite_file() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("palaver.db"))
+        .await
+        .unwrap();
+    Backend {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+async fn sqlite_memory() -> Backend {
+    Backend {
+        store: Arc::new(SqliteStore::open_in_memory().await.unwrap()),
+        _dir: None,
+    }
+}
+
+/// Generates one `#[tokio::test]` per (backend, body). Multi-threaded, so "concurrent" really is.
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let backend = super::sqlite_file().await;
+                    super::$name(backend.store.clone()).await;
+                }
+            )*
+        }
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let backend = super::sqlite_memory().await;
+                    super::$name(backend.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+store_tests!(
+    concurrent_appends_one_conversation,
+    concurrent_appends_many_conversations,
+    resend_is_idempotent,
+    concurrent_resends_store_one_message,
+    reads_by_range_seqs_and_last,
+    ensure_conversations_and_read_cursor,
+    users_register_and_update,
+    tokens_insert_lookup_and_kick,
+    groups_create_and_members,
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+/// Unique serverMsgIDs, so a test can tell the original of a resend from the resend.
+static SERVER_IDS: AtomicU64 = AtomicU64::new(1);
+
+fn msg_data(send_id: &str, recv_id: &str, client_msg_id: &str) -> MsgData {
+    MsgData {
+        send_id: send_id.into(),
+        recv_id: recv_id.into(),
+        client_msg_id: client_msg_id.into(),
+        server_msg_id: format!("srv-{}", SERVER_IDS.fetch_add(1, Ordering::Relaxed)),
+        session_type: 1,
+        content_type: 101,
+        content: format!("hello {client_msg_id}").into_bytes(),
+        send_time: 1_700_000_000_000 + i64::try_from(SERVER_IDS.load(Ordering::Relaxed)).unwrap(),
+        ex: "extra".into(),
+        ..Default::default()
+    }
+}
+
+/// A bare message into `conversation_id`, creating no conversation rows and moving no cursor.
+fn plain(conversation_id: &str, client_msg_id: &str) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation_id.into(),
+        data: msg_data("alice", "bob", client_msg_id),
+        ensure_conversations: Vec::new(),
+        reader: None,
+    }
+}
+
+/// A 1:1 message as the server sends it: both parties' rows ensured, the sender's cursor moved.
+fn one_to_one(from: &str, to: &str, client_msg_id: &str) -> NewMessage {
+    let conversation_id = palaver_protocol::conversation_id::single(from, to);
+    let row = |owner: &str, peer: &str| ConversationRef {
+        owner_user_id: owner.into(),
+        conversation_id: conversation_id.clone(),
+        conversation_type: 1,
+        user_id: peer.into(),
+        group_id: String::new(),
+    };
+    NewMessage {
+        ensure_conversations: vec![row(from, to), row(to, from)],
+        data: msg_data(from, to, client_msg_id),
+        conversation_id,
+        reader: Some(from.into()),
+    }
+}
+
+fn seqs(msgs: &[MsgData]) -> Vec<i64> {
+    msgs.iter().map(|m| m.seq).collect()
+}
+
+async fn max_seq(store: &dyn Store, conversation_id: &str) -> i64 {
+    let got = store
+        .max_seqs(&[conversation_id.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    got[0].max_seq
+}
+
+/// The invariant: the conversation holds exactly seqs 1..=n, each once, and its counter says n.
+async fn assert_dense(store: &dyn Store, conversation_id: &str, n: i64) {
+    assert_eq!(
+        max_seq(store, conversation_id).await,
+        n,
+        "max seq of {conversation_id}"
+    );
+    let all = store
+        .messages_in_range(conversation_id, 0, i64::MAX, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs(&all),
+        (1..=n).collect::<Vec<_>>(),
+        "stored seqs of {conversation_id}"
+    );
+    let ids: BTreeSet<_> = all.iter().map(|m| m.client_msg_id.clone()).collect();
+    assert_eq!(
+        ids.len(),
+        all.len(),
+        "a clientMsgID stored twice in {conversation_id}"
+    );
+}
+
+fn user(id: &str) -> User {
+    User {
+        user_id: id.into(),
+        nickname: format!("{id} nick"),
+        face_url: format!("https://example.invalid/{id}.png"),
+        ex: String::new(),
+        create_time: 1_700_000_000_000,
+        app_manger_level: 0,
+        global_recv_msg_opt: 0,
+    }
+}
+
+fn token(hash: u8, user_id: &str, platform_id: i32) -> Token {
+    Token {
+        hash: vec![hash; 32],
+        user_id: user_id.into(),
+        platform_id,
+        expires_at: 1_800_000_000_000,
+        status: TokenStatus::Normal,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages and seqs
+
+const TASKS: usize = 16;
+const PER_TASK: usize = 50;
+
+async fn concurrent_appends_one_conversation(store: Arc<dyn Store>) {
+    let conv = "si_alice_bob";
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..PER_TASK {
+                let a = store
+                    .append_message(plain(conv, &format!("c-{t}-{i}")))
+                    .await
+                    .unwrap();
+                assert!(a.created);
+                got.push((a.data.client_msg_id.clone(), a.data.seq));
+            }
+            got
+        }));
+    }
+    let mut by_seq = BTreeMap::new();
+    for h in handles {
+        let got = h.await.unwrap();
+        // One task's own sends are serial, so its seqs must rise.
+        assert!(
+            got.windows(2).all(|w| w[0].1 < w[1].1),
+            "seqs of one sender went backwards: {got:?}"
+        );
+        for (id, seq) in got {
+            assert!(
+                by_seq.insert(seq, id).is_none(),
+                "seq {seq} handed out twice"
+            );
+        }
+    }
+    let n = i64::try_from(TASKS * PER_TASK).unwrap();
+    assert_eq!(
+        by_seq.keys().copied().collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
+    assert_dense(&*store, conv, n).await;
+    // Each stored message is the one its append was answered with.
+    let all = store.messages_in_range(conv, 1, n, n).await.unwrap();
+    for m in &all {
+        assert_eq!(by_seq[&m.seq], m.client_msg_id);
+    }
+}
+
+async fn concurrent_appends_many_conversations(store: Arc<dyn Store>) {
+    const CONVERSATIONS: usize = 7;
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..PER_TASK {
+                // Each task walks the conversations in its own rotation, so every pair of tasks collides often.
+                let conv = format!("sg_group{}", (t + i) % CONVERSATIONS);
+                let a = store
+                    .append_message(plain(&conv, &format!("c-{t}-{i}")))
+                    .await
+                    .unwrap();
+                assert!(a.created);
+                got.push((conv, a.data.seq));
+            }
+            got
+        }));
+    }
+    let mut per_conv: HashMap<String, Vec<i64>> = HashMap::new();
+    for h in handles {
+        for (conv, seq) in h.await.unwrap() {
+            per_conv.entry(conv).or_default().push(seq);
+        }
+    }
+    assert_eq!(per_conv.len(), CONVERSATIONS);
+    let mut total = 0;
+    for (conv, mut got) in per_conv {
+        got.sort_unstable();
+        let n = i64::try_from(got.len()).unwrap();
+        assert_eq!(got, (1..=n).collect::<Vec<_>>(), "seqs answered in {conv}");
+        assert_dense(&*store, &conv, n).await;
+        total += got.len();
+    }
+    assert_eq!(total, TASKS * PER_TASK);
+}
+
+async fn resend_is_idempotent(store: Arc<dyn Store>) {
+    let conv = "si_alice_bob";
+    let first = store.append_message(plain(conv, "m1")).await.unwrap();
+    assert!(first.created);
+    assert_eq!(first.data.seq, 1);
+    let second = store.append_message(plain(conv, "m2")).await.unwrap();
+    assert_eq!(second.data.seq, 2);
+
+    // The resend carries a fresh serverMsgID and content; the answer is the original, unchanged.
+    let mut resend = plain(conv, "m1");
+    resend.data.content = b"changed".to_vec();
+    let again = store.append_message(resend).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.data, first.data);
+    assert_eq!(max_seq(&*store, conv).await, 2);
+    assert_dense(&*store, conv, 2).await;
+
+    // The same clientMsgID in another conversation is a different message.
+    let elsewhere = store
+        .append_message(plain("si_alice_carol", "m1"))
+        .await
+        .unwrap();
+    assert!(elsewhere.created);
+    assert_eq!(elsewhere.data.seq, 1);
+    assert_eq!(max_seq(&*store, conv).await, 2);
+}
+
+async fn concurrent_resends_store_one_message(store: Arc<dyn Store>) {
+    let conv = "sg_g1";
+    store.append_message(plain(conv, "before")).await.unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..TASKS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store.append_message(plain(conv, "same")).await.unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.unwrap());
+    }
+    assert_eq!(
+        results.iter().filter(|a| a.created).count(),
+        1,
+        "exactly one append stores it"
+    );
+    let original = &results.iter().find(|a| a.created).unwrap().data;
+    assert_eq!(original.seq, 2);
+    for a in &results {
+        assert_eq!(a.data.seq, original.seq);
+        assert_eq!(a.data.server_msg_id, original.server_msg_id);
+    }
+    assert_dense(&*store, conv, 2).await;
+    let after = store.append_message(plain(conv, "after")).await.unwrap();
+    assert_eq!(after.data.seq, 3, "no seq was burnt by the resends");
+}
+
+async fn reads_by_range_seqs_and_last(store: Arc<dyn Store>) {
+    let (a, b, empty) = ("si_a_b", "sg_b", "si_nobody_here");
+    let mut sent = Vec::new();
+    for i in 1..=10 {
+        sent.push(
+            store
+                .append_message(plain(a, &format!("a{i}")))
+                .await
+                .unwrap()
+                .data,
+        );
+    }
+    for i in 1..=3 {
+        store
+            .append_message(plain(b, &format!("b{i}")))
+            .await
+            .unwrap();
+    }
+
+    // What is read back is exactly what was acknowledged, seq included.
+    let all = store.messages_in_range(a, 1, 10, 100).await.unwrap();
+    assert_eq!(all, sent);
+    // The last `limit` of the range, ascending.
+    assert_eq!(
+        seqs(&store.messages_in_range(a, 1, 10, 3).await.unwrap()),
+        [8, 9, 10]
+    );
+    assert_eq!(
+        seqs(&store.messages_in_range(a, 2, 6, 3).await.unwrap()),
+        [4, 5, 6]
+    );
+    assert_eq!(
+        seqs(&store.messages_in_range(a, 9, 50, 5).await.unwrap()),
+        [9, 10]
+    );
+    assert_eq!(
+        seqs(&store.messages_in_range(a, 4, 4, 5).await.unwrap()),
+        [4]
+    );
+    assert!(
+        store
+            .messages_in_range(a, 6, 5, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .messages_in_range(a, 1, 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .messages_in_range(empty, 1, 10, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // By seqs: ascending, missing ones absent, duplicates once.
+    let by = store.messages_by_seqs(a, &[9, 2, 5, 42, 2]).await.unwrap();
+    assert_eq!(seqs(&by), [2, 5, 9]);
+    assert_eq!(by[0], sent[1]);
+    assert!(store.messages_by_seqs(a, &[]).await.unwrap().is_empty());
+    assert!(
+        store
+            .messages_by_seqs(empty, &[1])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Last messages: one per conversation that has any.
+    let last = store
+        .last_messages(&[a.to_string(), empty.to_string(), b.to_string()])
+        .await
+        .unwrap();
+    let last: HashMap<_, _> = last
+        .iter()
+        .map(|m| (m.client_msg_id.as_str(), m.seq))
+        .collect();
+    assert_eq!(last, HashMap::from([("a10", 10), ("b3", 3)]));
+
+    // Max seqs: unknown conversations are listed with 0 (documented on `SqliteStore::max_seqs`).
+    let max = store
+        .max_seqs(&[a.to_string(), empty.to_string(), b.to_string()])
+        .await
+        .unwrap();
+    let max: HashMap<_, _> = max
+        .iter()
+        .map(|s| (s.conversation_id.as_str(), (s.max_seq, s.max_seq_time)))
+        .collect();
+    assert_eq!(max[a], (10, sent[9].send_time));
+    assert_eq!(max[b].0, 3);
+    assert_eq!(max.get(empty).copied().unwrap_or_default(), (0, 0));
+}
+
+/// Random interleavings of sends, some of them resends, from a few concurrent senders.
+async fn interleavings_hold(store: Arc<dyn Store>, sends: Vec<(usize, u8)>, senders: usize) {
+    let conv = |i: usize| format!("si_conv{i}");
+    let mut lanes = vec![Vec::new(); senders];
+    for (k, send) in sends.iter().enumerate() {
+        lanes[k % senders].push(*send);
+    }
+    let mut handles = Vec::new();
+    for lane in lanes {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for (c, id) in lane {
+                let a = store
+                    .append_message(plain(&conv(c), &format!("m{id}")))
+                    .await
+                    .unwrap();
+                got.push((c, a.data.client_msg_id.clone(), a.data.seq));
+            }
+            got
+        }));
+    }
+    // Every answer for one (conversation, clientMsgID) names the same seq.
+    let mut answers: HashMap<(usize, String), BTreeSet<i64>> = HashMap::new();
+    for h in handles {
+        for (c, id, seq) in h.await.unwrap() {
+            answers.entry((c, id)).or_default().insert(seq);
+        }
+    }
+    assert!(
+        answers.values().all(|s| s.len() == 1),
+        "a clientMsgID got two seqs: {answers:?}"
+    );
+
+    let mut distinct: HashMap<usize, BTreeSet<u8>> = HashMap::new();
+    for (c, id) in &sends {
+        distinct.entry(*c).or_default().insert(*id);
+    }
+    for (c, ids) in distinct {
+        let n = i64::try_from(ids.len()).unwrap();
+        assert_dense(&*store, &conv(c), n).await;
+        // And the stored message under each seq is the one that clientMsgID was answered with.
+        for m in store.messages_in_range(&conv(c), 1, n, n).await.unwrap() {
+            assert_eq!(
+                answers[&(c, m.client_msg_id.clone())],
+                BTreeSet::from([m.seq])
+            );
+        }
+    }
+}
+
+proptest! {
+    // Each case opens a database, so few cases; no regression files (this test crate has no lib.rs to put
+    // them beside).
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_interleavings_give_dense_seqs(
+        sends in proptest::collection::vec((0usize..3, 0u8..12), 1..60),
+        senders in 1usize..5,
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let backend = sqlite_memory().await;
+            interleavings_hold(backend.store.clone(), sends, senders).await;
+        });
+    }
+}
+
+/// An in-memory store opened on one runtime keeps its data when used from another (the pool's connection does
+/// not survive its runtime; the store must not fall back to a fresh, empty database).
+#[test]
+fn sqlite_memory_outlives_its_runtime() {
+    let store = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.append_message(plain("si_a_b", "m1")).await.unwrap();
+        store
+    });
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        assert_eq!(max_seq(&store, "si_a_b").await, 1);
+        assert_eq!(
+            store
+                .append_message(plain("si_a_b", "m2"))
+                .await
+                .unwrap()
+                .data
+                .seq,
+            2
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Conversations
+
+async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
+    let first = store
+        .append_message(one_to_one("alice", "bob", "hi"))
+        .await
+        .unwrap();
+    let conv = palaver_protocol::conversation_id::single("alice", "bob");
+    assert_eq!(first.data.seq, 1);
+
+    let alice = store.user_conversations("alice").await.unwrap();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].conversation_id, conv);
+    assert_eq!(alice[0].conversation_type, 1);
+    assert_eq!(alice[0].user_id, "bob");
+    assert_eq!(alice[0].has_read_seq, 1, "one's own message is read");
+    assert_eq!(
+        (alice[0].max_seq, alice[0].max_seq_time),
+        (1, first.data.send_time)
+    );
+    let bob = store.user_conversations("bob").await.unwrap();
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0].user_id, "alice");
+    assert_eq!(bob[0].has_read_seq, 0, "the receiver has not read it");
+    assert_eq!(bob[0].max_seq, 1);
+
+    // Bob answers: his cursor moves to 2, Alice's stays, and no row is duplicated.
+    let reply = store
+        .append_message(one_to_one("bob", "alice", "hello"))
+        .await
+        .unwrap();
+    assert_eq!(reply.data.seq, 2);
+    let rows = |owner: &'static str| {
+        let store = store.clone();
+        let conv = conv.clone();
+        async move {
+            store
+                .user_conversations_by_id(owner, &[conv, "si_x_y".into()])
+                .await
+                .unwrap()
+        }
+    };
+    let (alice, bob) = (rows("alice").await, rows("bob").await);
+    assert_eq!((alice.len(), bob.len()), (1, 1));
+    assert_eq!((alice[0].has_read_seq, bob[0].has_read_seq), (1, 2));
+    assert_eq!((alice[0].max_seq, bob[0].max_seq), (2, 2));
+
+    // A resend changes nothing, cursors included.
+    let again = store
+        .append_message(one_to_one("bob", "alice", "hello"))
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(
+        (
+            rows("alice").await[0].has_read_seq,
+            rows("bob").await[0].has_read_seq
+        ),
+        (1, 2)
+    );
+
+    // The cursor only rises.
+    store.raise_has_read_seq("alice", &conv, 2).await.unwrap();
+    store.raise_has_read_seq("alice", &conv, 1).await.unwrap();
+    assert_eq!(rows("alice").await[0].has_read_seq, 2);
+    store.raise_has_read_seq("bob", &conv, 0).await.unwrap();
+    assert_eq!(rows("bob").await[0].has_read_seq, 2);
+    assert!(matches!(
+        store.raise_has_read_seq("carol", &conv, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.user_conversations("carol").await.unwrap().is_empty());
+
+    // A reader without a row gets none made for it.
+    let mut stray = plain("si_alice_dave", "stray");
+    stray.reader = Some("dave".into());
+    store.append_message(stray).await.unwrap();
+    assert!(store.user_conversations("dave").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Users and tokens
+
+async fn users_register_and_update(store: Arc<dyn Store>) {
+    store
+        .register_users(&[user("alice"), user("bob")])
+        .await
+        .unwrap();
+
+    // All or nothing: carol is not stored because bob exists, and the error names bob.
+    match store.register_users(&[user("carol"), user("bob")]).await {
+        Err(StoreError::AlreadyExists(what)) => {
+            assert!(what.contains("bob") && !what.contains("carol"), "{what}")
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    // An id twice in one batch cannot be registered either.
+    assert!(matches!(
+        store.register_users(&[user("dave"), user("dave")]).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let ids = ["alice", "bob", "carol", "dave", "nobody"].map(String::from);
+    let mut found = store.users(&ids).await.unwrap();
+    found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(found, vec![user("alice"), user("bob")]);
+
+    // A patch changes only what it names.
+    let patch = UserPatch {
+        user_id: "alice".into(),
+        nickname: Some("Alice".into()),
+        global_recv_msg_opt: Some(2),
+        ..UserPatch::default()
+    };
+    let updated = store.update_user(&patch).await.unwrap();
+    let expected = User {
+        nickname: "Alice".into(),
+        global_recv_msg_opt: 2,
+        ..user("alice")
+    };
+    assert_eq!(updated, expected);
+    assert_eq!(
+        store.users(&["alice".into()]).await.unwrap(),
+        vec![expected.clone()]
+    );
+    let patch = UserPatch {
+        user_id: "alice".into(),
+        ex: Some(String::new()),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        store.update_user(&patch).await.unwrap(),
+        expected,
+        "setting a field to its value changes nothing"
+    );
+    let patch = UserPatch {
+        user_id: "nobody".into(),
+        nickname: Some("x".into()),
+        ..UserPatch::default()
+    };
+    assert!(matches!(
+        store.update_user(&patch).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.users(&[]).await.unwrap().is_empty());
+}
+
+async fn tokens_insert_lookup_and_kick(store: Arc<dyn Store>) {
+    let (t1, t2, t3, other) = (
+        token(1, "alice", 1),
+        token(2, "alice", 1),
+        token(3, "alice", 2),
+        token(4, "bob", 1),
+    );
+    for t in [&t1, &t2, &t3, &other] {
+        store.insert_token(t).await.unwrap();
+    }
+    assert_eq!(store.token(&t1.hash).await.unwrap(), Some(t1.clone()));
+    assert_eq!(store.token(&[9; 32]).await.unwrap(), None);
+
+    // Kick alice's other tokens on platform 1, keeping t2.
+    let n = store
+        .set_token_status("alice", 1, TokenStatus::Kicked, Some(&t2.hash))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let status = |t: Token| {
+        let store = store.clone();
+        async move { store.token(&t.hash).await.unwrap().unwrap().status }
+    };
+    assert_eq!(status(t1.clone()).await, TokenStatus::Kicked);
+    assert_eq!(status(t2.clone()).await, TokenStatus::Normal);
+    assert_eq!(
+        status(t3.clone()).await,
+        TokenStatus::Normal,
+        "another platform is untouched"
+    );
+    assert_eq!(
+        status(other.clone()).await,
+        TokenStatus::Normal,
+        "another user is untouched"
+    );
+
+    // Without `keep`, every live token of (user, platform); tokens already kicked are not counted again.
+    assert_eq!(
+        store
+            .set_token_status("alice", 1, TokenStatus::Kicked, None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(status(t2).await, TokenStatus::Kicked);
+    assert_eq!(
+        store
+            .set_token_status("alice", 1, TokenStatus::Kicked, None)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Groups
+
+fn group(id: &str) -> Group {
+    Group {
+        group_id: id.into(),
+        group_name: format!("{id} name"),
+        owner_user_id: "alice".into(),
+        creator_user_id: "alice".into(),
+        create_time: 1_700_000_000_000,
+        need_verification: 1,
+        ..Group::default()
+    }
+}
+
+fn member(group_id: &str, user_id: &str, role_level: i32, join_time: i64) -> GroupMember {
+    GroupMember {
+        group_id: group_id.into(),
+        user_id: user_id.into(),
+        nickname: format!("{user_id} in {group_id}"),
+        role_level,
+        join_time,
+        inviter_user_id: "alice".into(),
+        ..GroupMember::default()
+    }
+}
+
+async fn groups_create_and_members(store: Arc<dyn Store>) {
+    let members = [
+        member("g1", "alice", 100, 1),
+        member("g1", "bob", 20, 2),
+        member("g1", "carol", 20, 3),
+    ];
+    store.create_group(&group("g1"), &members).await.unwrap();
+
+    // Taken id: refused, and nothing of the second attempt is stored.
+    let mut again = group("g1");
+    again.group_name = "other".into();
+    let result = store
+        .create_group(&again, &[member("g1", "dave", 100, 9)])
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::AlreadyExists(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        store.groups(&["g1".into(), "nope".into()]).await.unwrap(),
+        vec![group("g1")]
+    );
+    assert_eq!(store.group_member_count("g1").await.unwrap(), 3);
+    assert_eq!(store.group_member("g1", "dave").await.unwrap(), None);
+    assert!(store.user_conversations("dave").await.unwrap().is_empty());
+
+    // A member listed twice fails the whole creation.
+    let twice = [member("g2", "alice", 100, 1), member("g2", "alice", 20, 2)];
+    assert!(matches!(
+        store.create_group(&group("g2"), &twice).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(store.groups(&["g2".into()]).await.unwrap().is_empty());
+    assert_eq!(store.group_member_count("g2").await.unwrap(), 0);
+
+    assert_eq!(
+        store.group_member("g1", "bob").await.unwrap(),
+        Some(members[1].clone())
+    );
+    assert_eq!(
+        store.group_member_ids("g1").await.unwrap(),
+        ["alice", "bob", "carol"]
+    );
+    assert_eq!(store.group_member_count("nope").await.unwrap(), 0);
+
+    // Every member has the group's conversation, from seq 0, and sees its max seq move.
+    let conv = palaver_protocol::conversation_id::group("g1");
+    store.append_message(plain(&conv, "first")).await.unwrap();
+    for m in &members {
+        let rows = store
+            .user_conversations_by_id(&m.user_id, &[conv.clone()])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{}'s row", m.user_id);
+        let row = &rows[0];
+        assert_eq!(
+            (
+                row.conversation_type,
+                row.group_id.as_str(),
+                row.user_id.as_str()
+            ),
+            (3, "g1", "")
+        );
+        assert_eq!((row.min_seq, row.has_read_seq, row.max_seq), (0, 0, 1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Durability across reopen (SQLite file only)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palaver.db");
+    let conv = palaver_protocol::conversation_id::single("alice", "bob");
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .register_users(&[user("alice"), user("bob")])
+        .await
+        .unwrap();
+    store.insert_token(&token(7, "alice", 1)).await.unwrap();
+    store
+        .create_group(&group("g1"), &[member("g1", "alice", 100, 1)])
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        sent.push(
+            store
+                .append_message(one_to_one("alice", "bob", &format!("m{i}")))
+                .await
+                .unwrap()
+                .data,
+        );
+    }
+    store.close().await;
+    drop(store);
+
+    // Opening again runs the (already applied) migrations and finds everything.
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .users(&["alice".into(), "bob".into()])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.token(&[7; 32]).await.unwrap(),
+        Some(token(7, "alice", 1))
+    );
+    assert_eq!(store.group_member_ids("g1").await.unwrap(), ["alice"]);
+    assert_eq!(
+        store.messages_in_range(&conv, 1, 5, 10).await.unwrap(),
+        sent
+    );
+    assert_eq!(max_seq(&store, &conv).await, 5);
+    let rows = store.user_conversations("alice").await.unwrap();
+    assert_eq!(rows.len(), 2, "si_ and sg_ rows");
+    assert_eq!(
+        rows.iter()
+            .find(|r| r.conversation_id == conv)
+            .unwrap()
+            .has_read_seq,
+        5
+    );
+    // The counter continues where it stopped, and a resend from before the restart is still recognised.
+    assert!(
+        !store
+            .append_message(one_to_one("alice", "bob", "m0"))
+            .await
+            .unwrap()
+            .created
+    );
+    assert_eq!(
+        store
+            .append_message(one_to_one("alice", "bob", "m5"))
+            .await
+            .unwrap()
+            .data
+            .seq,
+        6
+    );
+    store.close().await;
+
+    // Without a clean close (the WAL is not checkpointed into the main file), commits are still there.
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(max_seq(&store, &conv).await, 6);
+    drop(store);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(max_seq(&store, &conv).await, 6);
+}
+
+/// The child half of [`sqlite_file_acknowledged_messages_survive_kill_9`]: when `PALAVER_KILL_TEST_DB` names a
+/// database, appends forever and prints `acked <seq>` after each append returns; otherwise does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_child() {
+    use std::io::Write as _;
+    let Ok(path) = std::env::var("PALAVER_KILL_TEST_DB") else {
+        return;
+    };
+    let store = SqliteStore::open(std::path::Path::new(&path))
+        .await
+        .unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0.. {
+        let a = store
+            .append_message(one_to_one("alice", "bob", &format!("k{i}")))
+            .await
+            .unwrap();
+        writeln!(out, "acked {}", a.data.seq).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// An append that has returned (what the server acknowledges on) survives SIGKILL of the process, mid-write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_acknowledged_messages_survive_kill_9() {
+    use std::io::BufRead as _;
+    const ACKS: i64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palaver.db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "kill_9_child", "--nocapture", "--test-threads=1"])
+        .env("PALAVER_KILL_TEST_DB", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(seq) = line.unwrap().strip_prefix("acked ") {
+            acked = seq.parse().unwrap();
+            if acked >= ACKS {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no close, likely mid-transaction
+    child.wait().unwrap();
+    assert_eq!(acked, ACKS, "the child stopped acknowledging early");
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let conv = palaver_protocol::conversation_id::single("alice", "bob");
+    let max = max_seq(&store, &conv).await;
+    assert!(
+        max >= acked,
+        "acknowledged seq {acked} lost: max seq is {max}"
+    );
+    assert_dense(&store, &conv, max).await;
+}
