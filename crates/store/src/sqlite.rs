@@ -65,7 +65,7 @@ pub struct SqliteStore {
     /// Exactly one connection: the only one that writes (see the module docs).
     write: SqlitePool,
     /// `query_only` connections for everything that does not write. For an in-memory store this is the writer
-    /// pool itself, as an in-memory database exists only inside its connection.
+    /// pool itself (see [`SqliteStore::open_in_memory`]).
     read: SqlitePool,
     /// For an in-memory store: a second connection to the same (shared-cache) database that is never used, only
     /// held. An in-memory database vanishes when its last connection closes, and the pool may close its
@@ -177,4 +177,41 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability and safety settings the module docs promise are the ones the connections really run with.
+    #[tokio::test]
+    async fn connections_run_with_the_documented_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+        async fn text(pool: &SqlitePool, sql: &'static str) -> String {
+            sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+        }
+        async fn int(pool: &SqlitePool, sql: &'static str) -> i64 {
+            sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+        }
+        assert_eq!(text(&store.write, "PRAGMA journal_mode").await, "wal");
+        assert_eq!(int(&store.write, "PRAGMA synchronous").await, 2, "FULL");
+        assert_eq!(int(&store.write, "PRAGMA foreign_keys").await, 1);
+        let busy = i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap();
+        assert_eq!(int(&store.write, "PRAGMA busy_timeout").await, busy);
+        assert_eq!(int(&store.read, "PRAGMA query_only").await, 1);
+        assert_eq!(text(&store.read, "PRAGMA journal_mode").await, "wal");
+        let write = sqlx::query("CREATE TABLE nope (x INTEGER)")
+            .execute(&store.read)
+            .await;
+        assert!(write.is_err(), "a read connection wrote");
+        store.close().await;
+    }
+
+    #[test]
+    fn placeholders_lists() {
+        assert_eq!(placeholders(0), "");
+        assert_eq!(placeholders(1), "?");
+        assert_eq!(placeholders(3), "?, ?, ?");
+    }
 }

@@ -803,7 +803,7 @@ async fn groups_create_and_members(store: Arc<dyn Store>) {
     store.append_message(plain(&conv, "first")).await.unwrap();
     for m in &members {
         let rows = store
-            .user_conversations_by_id(&m.user_id, &[conv.clone()])
+            .user_conversations_by_id(&m.user_id, std::slice::from_ref(&conv))
             .await
             .unwrap();
         assert_eq!(rows.len(), 1, "{}'s row", m.user_id);
