@@ -20,8 +20,7 @@ use protox::prost_reflect::prost_types::{DescriptorProto, FileDescriptorSet};
 /// The package whose messages are JSON scalars, not objects.
 const WRAPPER_PACKAGE: &str = "openim.protobuf";
 
-const MESSAGE_ATTRS: &str =
-    "#[derive(::serde::Serialize, ::serde::Deserialize)]\n#[serde(default)]";
+const MESSAGE_ATTRS: &str = "#[derive(::serde::Serialize, ::serde::Deserialize)]\n#[serde(default)]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
@@ -90,10 +89,7 @@ fn tidy_identifiers(src: &str) -> String {
     out
 }
 
-fn configure_serde(
-    config: &mut prost_build::Config,
-    fds: &FileDescriptorSet,
-) -> Result<(), String> {
+fn configure_serde(config: &mut prost_build::Config, fds: &FileDescriptorSet) -> Result<(), String> {
     let mut packages = BTreeSet::new();
     for file in &fds.file {
         let package = file.package();
@@ -113,11 +109,7 @@ fn configure_serde(
     Ok(())
 }
 
-fn configure_message(
-    config: &mut prost_build::Config,
-    scope: &str,
-    message: &DescriptorProto,
-) -> Result<(), String> {
+fn configure_message(config: &mut prost_build::Config, scope: &str, message: &DescriptorProto) -> Result<(), String> {
     let path = format!("{scope}.{}", message.name());
     if message.options.as_ref().is_some_and(|o| o.map_entry()) {
         return Ok(());
@@ -126,9 +118,7 @@ fn configure_message(
     for field in &message.field {
         let name = field.name();
         if field.oneof_index.is_some() && !field.proto3_optional() {
-            return Err(format!(
-                "{path}.{name}: oneofs are not supported by the Go-JSON serde mapping"
-            ));
+            return Err(format!("{path}.{name}: oneofs are not supported by the Go-JSON serde mapping"));
         }
         let mut attr = format!("#[serde(rename = \"{name}\"");
         let alias = lower_first(name);
@@ -140,16 +130,10 @@ fn configure_message(
             if field.proto3_optional() {
                 return Err(format!("{path}.{name}: optional bytes is not supported"));
             }
-            let helper = if repeated {
-                "base64_bytes_list"
-            } else {
-                "base64_bytes"
-            };
+            let helper = if repeated { "base64_bytes_list" } else { "base64_bytes" };
             attr.push_str(&format!(", with = \"crate::gojson::{helper}\""));
         } else if repeated && is_map_with_bytes_value(message, field.type_name()) {
-            return Err(format!(
-                "{path}.{name}: map with bytes values is not supported"
-            ));
+            return Err(format!("{path}.{name}: map with bytes values is not supported"));
         } else {
             attr.push_str(", deserialize_with = \"crate::gojson::null_default\"");
         }
@@ -170,9 +154,7 @@ fn is_map_with_bytes_value(message: &DescriptorProto, type_name: &str) -> bool {
     message.nested_type.iter().any(|n| {
         n.name() == entry_name
             && n.options.as_ref().is_some_and(|o| o.map_entry())
-            && n.field
-                .iter()
-                .any(|f| f.name() == "value" && f.r#type() == Type::Bytes)
+            && n.field.iter().any(|f| f.name() == "value" && f.r#type() == Type::Bytes)
     })
 }
 

@@ -10,11 +10,7 @@ use serde_json::{Map, Value};
 use std::{net::SocketAddr, path::PathBuf};
 
 #[derive(Parser)]
-#[command(
-    name = "palaver",
-    version,
-    about = "An OpenIM-compatible instant-messaging server in one binary"
-)]
+#[command(name = "palaver", version, about = "An OpenIM-compatible instant-messaging server in one binary")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,22 +54,11 @@ impl ServeArgs {
                 map.insert(key.to_string(), value);
             }
         };
-        put(
-            "data_dir",
-            self.data_dir
-                .as_ref()
-                .map(|p| Value::from(p.display().to_string())),
-        );
+        put("data_dir", self.data_dir.as_ref().map(|p| Value::from(p.display().to_string())));
         put("ws_addr", self.ws_addr.map(|a| Value::from(a.to_string())));
-        put(
-            "api_addr",
-            self.api_addr.map(|a| Value::from(a.to_string())),
-        );
+        put("api_addr", self.api_addr.map(|a| Value::from(a.to_string())));
         put("admin_secret", self.admin_secret.clone().map(Value::from));
-        put(
-            "multi_login_policy",
-            self.multi_login_policy.map(Value::from),
-        );
+        put("multi_login_policy", self.multi_login_policy.map(Value::from));
         Value::Object(map)
     }
 }
@@ -81,10 +66,7 @@ impl ServeArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PALAVER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PALAVER_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
@@ -102,8 +84,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -49,17 +49,11 @@ pub fn is_notification(conversation_id: &str) -> bool {
 /// The group id of an `sg_`/`g_` conversation (and of the group's `n_` twin, which cannot be told apart from a
 /// 1:1 `n_` id by its shape alone, so it is not handled here).
 pub fn group_id_of(conversation_id: &str) -> Option<&str> {
-    conversation_id
-        .strip_prefix("sg_")
-        .or_else(|| conversation_id.strip_prefix("g_"))
+    conversation_id.strip_prefix("sg_").or_else(|| conversation_id.strip_prefix("g_"))
 }
 
 fn sorted_pair(a: &str, b: &str) -> String {
-    if a <= b {
-        format!("{a}_{b}")
-    } else {
-        format!("{b}_{a}")
-    }
+    if a <= b { format!("{a}_{b}") } else { format!("{b}_{a}") }
 }
 
 #[cfg(test)]
@@ -69,14 +63,8 @@ mod tests {
     #[test]
     fn single_chat_ids_are_symmetric() {
         let none = HashMap::new();
-        assert_eq!(
-            for_message(1, "bob", "alice", "", &none).unwrap(),
-            "si_alice_bob"
-        );
-        assert_eq!(
-            for_message(1, "alice", "bob", "", &none).unwrap(),
-            "si_alice_bob"
-        );
+        assert_eq!(for_message(1, "bob", "alice", "", &none).unwrap(), "si_alice_bob");
+        assert_eq!(for_message(1, "alice", "bob", "", &none).unwrap(), "si_alice_bob");
         assert_eq!(single("bob", "alice"), "si_alice_bob");
     }
 

@@ -125,9 +125,7 @@ pub mod base64_bytes_list {
     }
 
     /// Reads an array of base64 strings, or `null`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<Vec<u8>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<u8>>, D::Error> {
         struct Element(Vec<u8>);
         impl<'de> serde::Deserialize<'de> for Element {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -230,10 +228,7 @@ mod tests {
             create_time: 1_700_000_000_001,
             status: 2,
             is_read: true,
-            options: HashMap::from([
-                ("history".to_owned(), false),
-                ("unreadCount".to_owned(), true),
-            ]),
+            options: HashMap::from([("history".to_owned(), false), ("unreadCount".to_owned(), true)]),
             offline_push_info: Some(sdkws::OfflinePushInfo {
                 title: "t".into(),
                 desc: "d".into(),
@@ -293,8 +288,7 @@ mod tests {
     fn pull_msgs_capital_m() {
         let v = serde_json::to_value(sdkws::PullMsgs::default()).unwrap();
         assert_eq!(v, json!({"Msgs": [], "isEnd": false, "endSeq": 0}));
-        let p: sdkws::PullMsgs =
-            serde_json::from_value(json!({"Msgs": [{"seq": 3}], "isEnd": true})).unwrap();
+        let p: sdkws::PullMsgs = serde_json::from_value(json!({"Msgs": [{"seq": 3}], "isEnd": true})).unwrap();
         assert_eq!(p.msgs.len(), 1);
         assert_eq!(p.msgs[0].seq, 3);
         assert!(p.is_end);
@@ -310,10 +304,9 @@ mod tests {
         let r: user::GetDesignateUsersReq = serde_json::from_str("{}").unwrap();
         assert!(r.user_ids.is_empty());
 
-        let m: sdkws::MsgData = serde_json::from_str(
-            r#"{"sendID":"a","content":null,"options":null,"seq":null,"offlinePushInfo":null}"#,
-        )
-        .unwrap();
+        let m: sdkws::MsgData =
+            serde_json::from_str(r#"{"sendID":"a","content":null,"options":null,"seq":null,"offlinePushInfo":null}"#)
+                .unwrap();
         assert_eq!(m.send_id, "a");
         assert!(m.content.is_empty());
         assert!(m.options.is_empty());
@@ -323,8 +316,7 @@ mod tests {
 
         // Unknown keys are ignored, as in Go.
         let r: msg::GetLastMessageReq =
-            serde_json::from_str(r#"{"userID":"u","conversationIDs":["si_a_b"],"extra":1}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"userID":"u","conversationIDs":["si_a_b"],"extra":1}"#).unwrap();
         assert_eq!(r.user_id, "u");
         assert_eq!(r.conversation_ids, ["si_a_b"]);
     }
@@ -332,8 +324,7 @@ mod tests {
     #[test]
     fn int64_is_number_not_string() {
         assert!(serde_json::from_str::<sdkws::MsgData>(r#"{"seq":"5"}"#).is_err());
-        let r: group::GetFullJoinGroupIDsReq =
-            serde_json::from_str(r#"{"idHash":18446744073709551615}"#).unwrap();
+        let r: group::GetFullJoinGroupIDsReq = serde_json::from_str(r#"{"idHash":18446744073709551615}"#).unwrap();
         assert_eq!(r.id_hash, u64::MAX);
         assert_eq!(serde_json::to_value(&r).unwrap()["idHash"], json!(u64::MAX));
     }
@@ -349,16 +340,12 @@ mod tests {
 
     #[test]
     fn update_user_info_ex_wrappers() {
-        let body = r#"{"userInfo":{"userID":"alice","nickname":"Alice2","faceURL":null,"ex":null,"globalRecvMsgOpt":null}}"#;
+        let body =
+            r#"{"userInfo":{"userID":"alice","nickname":"Alice2","faceURL":null,"ex":null,"globalRecvMsgOpt":null}}"#;
         let r: user::UpdateUserInfoExReq = serde_json::from_str(body).unwrap();
         let info = r.user_info.as_ref().unwrap();
         assert_eq!(info.user_id, "alice");
-        assert_eq!(
-            info.nickname,
-            Some(StringValue {
-                value: "Alice2".into()
-            })
-        );
+        assert_eq!(info.nickname, Some(StringValue { value: "Alice2".into() }));
         assert_eq!(info.face_url, None);
         assert_eq!(info.ex, None);
         assert_eq!(info.global_recv_msg_opt, None);
@@ -370,39 +357,17 @@ mod tests {
             serde_json::from_str(r#"{"userInfo":{"globalRecvMsgOpt":2,"ex":""}}"#).unwrap();
         let info = r.user_info.unwrap();
         assert_eq!(info.global_recv_msg_opt, Some(Int32Value { value: 2 }));
-        assert_eq!(
-            info.ex,
-            Some(StringValue {
-                value: String::new()
-            })
-        );
+        assert_eq!(info.ex, Some(StringValue { value: String::new() }));
         assert_eq!(info.nickname, None);
         // Never the proto3-JSON object form.
-        assert!(
-            serde_json::from_str::<user::UpdateUserInfoExReq>(
-                r#"{"userInfo":{"ex":{"value":"x"}}}"#
-            )
-            .is_err()
-        );
+        assert!(serde_json::from_str::<user::UpdateUserInfoExReq>(r#"{"userInfo":{"ex":{"value":"x"}}}"#).is_err());
     }
 
     #[test]
     fn other_wrappers_are_bare_scalars() {
-        assert_eq!(
-            serde_json::to_value(BoolValue { value: true }).unwrap(),
-            json!(true)
-        );
-        assert_eq!(
-            serde_json::to_value(Int64Value { value: -7 }).unwrap(),
-            json!(-7)
-        );
-        assert_eq!(
-            serde_json::to_value(BytesValue {
-                value: b"hi".to_vec()
-            })
-            .unwrap(),
-            json!("aGk=")
-        );
+        assert_eq!(serde_json::to_value(BoolValue { value: true }).unwrap(), json!(true));
+        assert_eq!(serde_json::to_value(Int64Value { value: -7 }).unwrap(), json!(-7));
+        assert_eq!(serde_json::to_value(BytesValue { value: b"hi".to_vec() }).unwrap(), json!("aGk="));
         let b: BytesValue = serde_json::from_value(json!("aGk=")).unwrap();
         assert_eq!(b.value, b"hi");
         let s: Option<StringValue> = serde_json::from_value(Value::Null).unwrap();
@@ -411,10 +376,9 @@ mod tests {
 
     #[test]
     fn proto3_optional_and_nested() {
-        let r: group::CreateGroupReq = serde_json::from_str(
-            r#"{"memberUserIDs":["b"],"groupInfo":{"groupName":"g"},"sendMessage":null}"#,
-        )
-        .unwrap();
+        let r: group::CreateGroupReq =
+            serde_json::from_str(r#"{"memberUserIDs":["b"],"groupInfo":{"groupName":"g"},"sendMessage":null}"#)
+                .unwrap();
         assert_eq!(r.send_message, None);
         assert_eq!(r.group_info.as_ref().unwrap().group_name, "g");
         let v = serde_json::to_value(&r).unwrap();
@@ -422,15 +386,9 @@ mod tests {
         assert_eq!(v["adminUserIDs"], json!([]));
 
         let resp = user::AccountCheckResp {
-            results: vec![user::account_check_resp::SingleUserStatus {
-                user_id: "a".into(),
-                account_status: 1,
-            }],
+            results: vec![user::account_check_resp::SingleUserStatus { user_id: "a".into(), account_status: 1 }],
         };
-        assert_eq!(
-            serde_json::to_value(&resp).unwrap(),
-            json!({"results": [{"userID": "a", "accountStatus": 1}]})
-        );
+        assert_eq!(serde_json::to_value(&resp).unwrap(), json!({"results": [{"userID": "a", "accountStatus": 1}]}));
     }
 
     #[test]
@@ -440,22 +398,14 @@ mod tests {
         assert_eq!(v["latestMsgDestructTime"], json!(0));
 
         let resp = msg::GetConversationsHasReadAndMaxSeqResp {
-            seqs: HashMap::from([(
-                "si_a_b".to_owned(),
-                msg::Seqs {
-                    max_seq: 5,
-                    has_read_seq: 3,
-                    max_seq_time: 1,
-                },
-            )]),
+            seqs: HashMap::from([("si_a_b".to_owned(), msg::Seqs { max_seq: 5, has_read_seq: 3, max_seq_time: 1 })]),
             pinned_conversation_ids: vec![],
         };
         assert_eq!(
             serde_json::to_value(&resp).unwrap(),
             json!({"seqs": {"si_a_b": {"maxSeq": 5, "hasReadSeq": 3, "maxSeqTime": 1}}, "pinnedConversationIDs": []})
         );
-        let r: sdkws::GetMaxSeqResp =
-            serde_json::from_str(r#"{"maxSeqs":null,"minSeqs":{"x":1}}"#).unwrap();
+        let r: sdkws::GetMaxSeqResp = serde_json::from_str(r#"{"maxSeqs":null,"minSeqs":{"x":1}}"#).unwrap();
         assert!(r.max_seqs.is_empty());
         assert_eq!(r.min_seqs["x"], 1);
     }
@@ -467,41 +417,22 @@ mod tests {
         assert_eq!(sdkws::MsgData::decode(bytes.as_slice()).unwrap(), m);
 
         // Field numbers: sendID = 1 (tag 0x0a), seq = 14 (varint, tag 0x70), options = 19 (tag 0x9a 0x01).
-        let only_seq = sdkws::MsgData {
-            seq: 1,
-            ..Default::default()
-        }
-        .encode_to_vec();
+        let only_seq = sdkws::MsgData { seq: 1, ..Default::default() }.encode_to_vec();
         assert_eq!(only_seq, [0x70, 0x01]);
-        let only_send = sdkws::MsgData {
-            send_id: "a".into(),
-            ..Default::default()
-        }
-        .encode_to_vec();
+        let only_send = sdkws::MsgData { send_id: "a".into(), ..Default::default() }.encode_to_vec();
         assert_eq!(only_send, [0x0a, 0x01, b'a']);
 
         let pull = sdkws::PullMessageBySeqsResp {
             msgs: HashMap::from([(
                 "si_a_b".to_owned(),
-                sdkws::PullMsgs {
-                    msgs: vec![m.clone()],
-                    is_end: true,
-                    end_seq: 7,
-                },
+                sdkws::PullMsgs { msgs: vec![m.clone()], is_end: true, end_seq: 7 },
             )]),
             notification_msgs: HashMap::new(),
         };
-        assert_eq!(
-            sdkws::PullMessageBySeqsResp::decode(pull.encode_to_vec().as_slice()).unwrap(),
-            pull
-        );
+        assert_eq!(sdkws::PullMessageBySeqsResp::decode(pull.encode_to_vec().as_slice()).unwrap(), pull);
 
         // ConversationSeqs numbering starts at 2.
-        let cs = msg::ConversationSeqs {
-            conversation_id: "c".into(),
-            seqs: vec![],
-        }
-        .encode_to_vec();
+        let cs = msg::ConversationSeqs { conversation_id: "c".into(), seqs: vec![] }.encode_to_vec();
         assert_eq!(cs, [0x12, 0x01, b'c']);
     }
 }

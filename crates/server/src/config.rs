@@ -66,10 +66,7 @@ impl Default for Config {
 impl Config {
     /// Layers defaults, the TOML file (`config_file`, or `palaver.toml` if it exists), then `PALAVER_*`
     /// variables, then `overrides` (the command line's explicitly given flags).
-    pub fn load(
-        config_file: Option<&std::path::Path>,
-        overrides: impl Serialize,
-    ) -> Result<Self, figment::Error> {
+    pub fn load(config_file: Option<&std::path::Path>, overrides: impl Serialize) -> Result<Self, figment::Error> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         figment = match config_file {
             Some(path) => figment.merge(Toml::file_exact(path)),
@@ -90,20 +87,14 @@ impl Config {
             )));
         }
         if self.send_queue_frames == 0 || self.max_frame_bytes < 1024 {
-            return Err(figment::Error::from(
-                "send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string(),
-            ));
+            return Err(figment::Error::from("send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string()));
         }
         Ok(self)
     }
 
     /// A configuration for tests: everything under `data_dir`, ports chosen by the caller's listeners.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            admin_secret: Some("test-secret".into()),
-            ..Self::default()
-        }
+        Self { data_dir: data_dir.into(), admin_secret: Some("test-secret".into()), ..Self::default() }
     }
 }
 
@@ -114,10 +105,7 @@ mod tests {
     #[test]
     fn env_and_overrides_layer_over_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "palaver.toml",
-                "data_dir = \"from-file\"\nmax_frame_bytes = 4096\n",
-            )?;
+            jail.create_file("palaver.toml", "data_dir = \"from-file\"\nmax_frame_bytes = 4096\n")?;
             jail.set_env("PALAVER_MAX_FRAME_BYTES", "8192");
             jail.set_env("PALAVER_WS_ADDR", "127.0.0.1:1");
             let overrides = serde_json::json!({ "ws_addr": "127.0.0.1:2" });
@@ -134,21 +122,9 @@ mod tests {
     fn unknown_keys_and_bad_timings_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "no_such_key = 1\n")?;
-            assert!(
-                Config::load(
-                    Some(std::path::Path::new("bad.toml")),
-                    serde_json::json!({})
-                )
-                .is_err()
-            );
+            assert!(Config::load(Some(std::path::Path::new("bad.toml")), serde_json::json!({})).is_err());
             jail.create_file("slow.toml", "ping_interval_secs = 40\n")?;
-            assert!(
-                Config::load(
-                    Some(std::path::Path::new("slow.toml")),
-                    serde_json::json!({})
-                )
-                .is_err()
-            );
+            assert!(Config::load(Some(std::path::Path::new("slow.toml")), serde_json::json!({})).is_err());
             Ok(())
         });
     }

@@ -16,11 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            msg: code.default_msg().to_string(),
-            detail: detail.into(),
-        }
+        Self { code, msg: code.default_msg().to_string(), detail: detail.into() }
     }
 
     /// An invalid argument (`1001 ArgsError`).
@@ -43,11 +39,7 @@ impl ApiError {
 
     /// The text sent as `errMsg` on the gateway, where there is no separate detail field.
     pub fn gateway_msg(&self) -> String {
-        if self.detail.is_empty() {
-            self.msg.clone()
-        } else {
-            format!("{}: {}", self.msg, self.detail)
-        }
+        if self.detail.is_empty() { self.msg.clone() } else { format!("{}: {}", self.msg, self.detail) }
     }
 }
 

@@ -45,10 +45,7 @@ pub struct PushFrame {
 
 impl PushFrame {
     pub fn new(resp: Resp) -> Arc<Self> {
-        Arc::new(Self {
-            resp,
-            encoded: Default::default(),
-        })
+        Arc::new(Self { resp, encoded: Default::default() })
     }
 
     /// The frame in `format`, encoding it on first use.
@@ -59,9 +56,7 @@ impl PushFrame {
             (Encoding::Json, false) => 2,
             (Encoding::Json, true) => 3,
         };
-        self.encoded[slot]
-            .get_or_init(|| Bytes::from(format.encode_resp(&self.resp)))
-            .clone()
+        self.encoded[slot].get_or_init(|| Bytes::from(format.encode_resp(&self.resp))).clone()
     }
 }
 
@@ -110,9 +105,8 @@ impl Hub {
     /// one displaces (already removed from the hub; the caller kicks them).
     pub fn register(&self, conn: ConnHandle, policy: i32) -> Vec<ConnHandle> {
         let mut entry = self.users.entry(conn.user_id.clone()).or_default();
-        let (kicked, kept): (Vec<_>, Vec<_>) = entry
-            .drain(..)
-            .partition(|old| displaces(policy, conn.platform_id, old.platform_id));
+        let (kicked, kept): (Vec<_>, Vec<_>) =
+            entry.drain(..).partition(|old| displaces(policy, conn.platform_id, old.platform_id));
         *entry = kept;
         entry.push(conn);
         kicked
@@ -134,9 +128,8 @@ impl Hub {
         let Some(mut conns) = self.users.get_mut(user_id) else {
             return Vec::new();
         };
-        let (taken, kept): (Vec<_>, Vec<_>) = conns
-            .drain(..)
-            .partition(|c| platform_id.is_none_or(|p| p == c.platform_id));
+        let (taken, kept): (Vec<_>, Vec<_>) =
+            conns.drain(..).partition(|c| platform_id.is_none_or(|p| p == c.platform_id));
         *conns = kept;
         taken
     }
@@ -154,11 +147,8 @@ impl Hub {
 
     /// The platforms `user_id` is connected on.
     pub fn online_platforms(&self, user_id: &str) -> Vec<i32> {
-        let mut platforms: Vec<i32> = self
-            .users
-            .get(user_id)
-            .map(|c| c.iter().map(|c| c.platform_id).collect())
-            .unwrap_or_default();
+        let mut platforms: Vec<i32> =
+            self.users.get(user_id).map(|c| c.iter().map(|c| c.platform_id).collect()).unwrap_or_default();
         platforms.sort_unstable();
         platforms.dedup();
         platforms
@@ -192,11 +182,7 @@ fn displaces(policy: i32, new: i32, old: i32) -> bool {
 /// Platform classes for the same-class policy: phones and tablets, desktops, browsers.
 fn class(p: i32) -> u8 {
     match p {
-        platform::IOS
-        | platform::ANDROID
-        | platform::ANDROID_PAD
-        | platform::IPAD
-        | platform::HARMONY_OS => 0,
+        platform::IOS | platform::ANDROID | platform::ANDROID_PAD | platform::IPAD | platform::HARMONY_OS => 0,
         platform::WINDOWS | platform::OSX | platform::LINUX => 1,
         platform::WEB | platform::MINI_WEB => 2,
         _ => 3,
@@ -204,30 +190,19 @@ fn class(p: i32) -> u8 {
 }
 
 fn is_pc(p: i32) -> bool {
-    matches!(
-        p,
-        platform::WINDOWS | platform::OSX | platform::LINUX | platform::WEB
-    )
+    matches!(p, platform::WINDOWS | platform::OSX | platform::LINUX | platform::WEB)
 }
 
 /// The kick frame (2002): no data, no msgIncr.
 pub fn kick_resp() -> Resp {
-    Resp {
-        req_identifier: req::KICK_ONLINE_MSG,
-        ..Resp::default()
-    }
+    Resp { req_identifier: req::KICK_ONLINE_MSG, ..Resp::default() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn conn(
-        hub: &Hub,
-        user: &str,
-        platform_id: i32,
-        queue: usize,
-    ) -> (ConnHandle, mpsc::Receiver<Outbound>) {
+    fn conn(hub: &Hub, user: &str, platform_id: i32, queue: usize) -> (ConnHandle, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(queue);
         let handle = ConnHandle {
             id: hub.next_conn_id(),
@@ -246,23 +221,11 @@ mod tests {
         let (web1, _r1) = conn(&hub, "alice", platform::WEB, 4);
         let (ios, _r2) = conn(&hub, "alice", platform::IOS, 4);
         let (web2, _r3) = conn(&hub, "alice", platform::WEB, 4);
-        assert!(
-            hub.register(web1.clone(), multi_login::SAME_PLATFORM_KICK)
-                .is_empty()
-        );
-        assert!(
-            hub.register(ios, multi_login::SAME_PLATFORM_KICK)
-                .is_empty()
-        );
+        assert!(hub.register(web1.clone(), multi_login::SAME_PLATFORM_KICK).is_empty());
+        assert!(hub.register(ios, multi_login::SAME_PLATFORM_KICK).is_empty());
         let kicked = hub.register(web2, multi_login::SAME_PLATFORM_KICK);
-        assert_eq!(
-            kicked.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![web1.id]
-        );
-        assert_eq!(
-            hub.online_platforms("alice"),
-            vec![platform::IOS, platform::WEB]
-        );
+        assert_eq!(kicked.iter().map(|c| c.id).collect::<Vec<_>>(), vec![web1.id]);
+        assert_eq!(hub.online_platforms("alice"), vec![platform::IOS, platform::WEB]);
         assert_eq!(hub.connection_count(), 2);
     }
 
@@ -283,10 +246,7 @@ mod tests {
         let (fast, mut fast_rx) = conn(&hub, "fast", platform::WEB, 8);
         hub.register(slow.clone(), 0);
         hub.register(fast.clone(), 0);
-        let frame = PushFrame::new(Resp {
-            req_identifier: req::PUSH_MSG,
-            ..Resp::default()
-        });
+        let frame = PushFrame::new(Resp { req_identifier: req::PUSH_MSG, ..Resp::default() });
         for _ in 0..3 {
             hub.push(["slow", "fast"], &frame);
         }
@@ -301,22 +261,11 @@ mod tests {
 
     #[test]
     fn a_push_is_encoded_once_per_format() {
-        let frame = PushFrame::new(Resp {
-            req_identifier: req::PUSH_MSG,
-            data: vec![1, 2, 3],
-            ..Resp::default()
-        });
-        let gob = FrameFormat {
-            encoding: Encoding::Gob,
-            gzip: false,
-        };
+        let frame = PushFrame::new(Resp { req_identifier: req::PUSH_MSG, data: vec![1, 2, 3], ..Resp::default() });
+        let gob = FrameFormat { encoding: Encoding::Gob, gzip: false };
         let a = frame.bytes(gob);
         let b = frame.bytes(gob);
-        assert_eq!(
-            a.as_ptr(),
-            b.as_ptr(),
-            "second use must share the first encoding"
-        );
+        assert_eq!(a.as_ptr(), b.as_ptr(), "second use must share the first encoding");
         assert_eq!(gob.decode_resp(&a).unwrap().data, vec![1, 2, 3]);
     }
 }

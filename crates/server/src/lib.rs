@@ -36,12 +36,10 @@ pub struct Listeners {
 impl Listeners {
     /// Binds the addresses in `config`.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let ws = TcpListener::bind(config.ws_addr)
-            .await
-            .with_context(|| format!("binding gateway {}", config.ws_addr))?;
-        let api = TcpListener::bind(config.api_addr)
-            .await
-            .with_context(|| format!("binding API {}", config.api_addr))?;
+        let ws =
+            TcpListener::bind(config.ws_addr).await.with_context(|| format!("binding gateway {}", config.ws_addr))?;
+        let api =
+            TcpListener::bind(config.api_addr).await.with_context(|| format!("binding API {}", config.api_addr))?;
         Ok(Self { ws, api })
     }
 }
@@ -57,9 +55,7 @@ pub async fn run(
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
     let admin_secret = admin_secret(&config)?;
     let db_path = config.data_dir.join("palaver.db");
-    let store = SqliteStore::open(&db_path)
-        .await
-        .with_context(|| format!("opening {}", db_path.display()))?;
+    let store = SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
     let app = App::new(config, Arc::new(store), admin_secret);
 
     let stop = CancellationToken::new();
@@ -69,10 +65,10 @@ pub async fn run(
         data = %app.config.data_dir.display(),
         "palaver serving"
     );
-    let gateway = axum::serve(listeners.ws, gateway::router(app.clone()))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let api = axum::serve(listeners.api, api::router(app.clone()))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let gateway =
+        axum::serve(listeners.ws, gateway::router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let api =
+        axum::serve(listeners.api, api::router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
     let stopper = {
         let (stop, app) = (stop.clone(), app.clone());
         tokio::spawn(async move {
@@ -92,10 +88,7 @@ pub async fn run(
 /// The admin secret: from the config, else from `<data_dir>/admin-secret`, else newly generated into that file.
 fn admin_secret(config: &Config) -> anyhow::Result<String> {
     if let Some(secret) = &config.admin_secret {
-        anyhow::ensure!(
-            secret.len() >= 8,
-            "admin_secret must be at least 8 characters"
-        );
+        anyhow::ensure!(secret.len() >= 8, "admin_secret must be at least 8 characters");
         return Ok(secret.clone());
     }
     let path = config.data_dir.join("admin-secret");
@@ -117,9 +110,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())

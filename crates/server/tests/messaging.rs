@@ -18,9 +18,7 @@ async fn gob_and_json_clients_chat_one_to_one() {
     let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
     let mut bob = server.connect_new(&admin, "bob", JSON).await;
 
-    let ack = alice
-        .send_text_msg(text_msg("alice", "bob", "c1", "hello bob"))
-        .await;
+    let ack = alice.send_text_msg(text_msg("alice", "bob", "c1", "hello bob")).await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
     let ack = pbmsg::SendMsgResp::decode(&ack.data[..]).unwrap();
     assert_eq!(ack.client_msg_id, "c1");
@@ -37,9 +35,7 @@ async fn gob_and_json_clients_chat_one_to_one() {
     let (_, own) = alice.next_push().await.expect("push to sender");
     assert_eq!(own.seq, 1);
 
-    let ack = bob
-        .send_text_msg(text_msg("bob", "alice", "c2", "hi alice"))
-        .await;
+    let ack = bob.send_text_msg(text_msg("bob", "alice", "c2", "hi alice")).await;
     assert_eq!(ack.err_code, 0);
     let (_, msg) = alice.next_push().await.expect("push to alice");
     assert_eq!((msg.seq, text_of(&msg).as_str()), (2, "hi alice"));
@@ -70,9 +66,7 @@ async fn gob_and_json_clients_chat_one_to_one() {
     assert_eq!(read.seqs["si_alice_bob"].has_read_seq, 2, "unread is now 0");
 
     // The REST views of the same data.
-    let newest = server
-        .call("/msg/newest_seq", &alice_token, json!({"userID": "alice"}))
-        .await;
+    let newest = server.call("/msg/newest_seq", &alice_token, json!({"userID": "alice"})).await;
     assert_eq!(newest["maxSeqs"]["si_alice_bob"], 2);
     let pulled = server
         .call(
@@ -104,61 +98,35 @@ async fn group_text_reaches_every_member_and_only_members() {
                    "groupInfo": {"groupID": "", "groupName": "g1", "groupType": 2}}),
         )
         .await;
-    let group_id = created["groupInfo"]["groupID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group_id = created["groupInfo"]["groupID"].as_str().unwrap().to_string();
     assert!(!group_id.is_empty());
     assert_eq!(created["groupInfo"]["memberCount"], 3);
-    let info = server
-        .call(
-            "/group/get_groups_info",
-            &alice_rest,
-            json!({"groupIDs": [group_id]}),
-        )
-        .await;
+    let info = server.call("/group/get_groups_info", &alice_rest, json!({"groupIDs": [group_id]})).await;
     assert_eq!(info["groupInfos"][0]["groupName"], "g1");
     assert_eq!(info["groupInfos"][0]["ownerUserID"], "alice");
 
-    let ack = alice
-        .send_text_msg(group_msg("alice", &group_id, "g-1", "hi all"))
-        .await;
+    let ack = alice.send_text_msg(group_msg("alice", &group_id, "g-1", "hi all")).await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
     let conv = format!("sg_{group_id}");
     for member in [&mut bob, &mut carol, &mut alice] {
         let (c, msg) = member.next_push().await.expect("group push");
-        assert_eq!(
-            (c.as_str(), msg.seq, text_of(&msg).as_str()),
-            (conv.as_str(), 1, "hi all")
-        );
+        assert_eq!((c.as_str(), msg.seq, text_of(&msg).as_str()), (conv.as_str(), 1, "hi all"));
     }
 
     // Dave is not a member: cannot send (1203), sees nothing, and nothing is stored.
-    let refused = dave
-        .send_text_msg(group_msg("dave", &group_id, "d-1", "let me in"))
-        .await;
+    let refused = dave.send_text_msg(group_msg("dave", &group_id, "d-1", "let me in")).await;
     assert_eq!(refused.err_code, 1203);
     let pulled = dave.pull_range(&conv, 1, 10, 10).await;
     let pulled = sdkws::PullMessageBySeqsResp::decode(&pulled.data[..]).unwrap();
     assert!(pulled.msgs.is_empty(), "a non-member pulls nothing");
     assert!(!dave.newest_seqs().await.max_seqs.contains_key(&conv));
-    assert_eq!(
-        bob.newest_seqs().await.max_seqs[&conv],
-        1,
-        "the refused send stored nothing"
-    );
+    assert_eq!(bob.newest_seqs().await.max_seqs[&conv], 1, "the refused send stored nothing");
 
     // Every member sees the conversation with its unread count.
     let read = bob.has_read_and_max().await;
-    assert_eq!(
-        (read.seqs[&conv].max_seq, read.seqs[&conv].has_read_seq),
-        (1, 0)
-    );
+    assert_eq!((read.seqs[&conv].max_seq, read.seqs[&conv].has_read_seq), (1, 0));
     let read = alice.has_read_and_max().await;
-    assert_eq!(
-        read.seqs[&conv].has_read_seq, 1,
-        "the sender has read its own message"
-    );
+    assert_eq!(read.seqs[&conv].has_read_seq, 1, "the sender has read its own message");
 }
 
 #[tokio::test]
@@ -168,25 +136,13 @@ async fn a_second_device_gets_its_own_messages() {
     server.register(&admin, &["alice", "bob"]).await;
     let web = server.user_token(&admin, "alice", platform::WEB).await;
     let ios = server.user_token(&admin, "alice", platform::IOS).await;
-    let mut alice_web = Client::connect(server.ws, "alice", &web, platform::WEB, GOB_GZIP)
-        .await
-        .unwrap();
-    let mut alice_ios = Client::connect(server.ws, "alice", &ios, platform::IOS, JSON)
-        .await
-        .unwrap();
+    let mut alice_web = Client::connect(server.ws, "alice", &web, platform::WEB, GOB_GZIP).await.unwrap();
+    let mut alice_ios = Client::connect(server.ws, "alice", &ios, platform::IOS, JSON).await.unwrap();
 
-    let ack = alice_web
-        .send_text_msg(text_msg("alice", "bob", "m1", "from web"))
-        .await;
+    let ack = alice_web.send_text_msg(text_msg("alice", "bob", "m1", "from web")).await;
     assert_eq!(ack.err_code, 0);
-    let (conv, msg) = alice_ios
-        .next_push()
-        .await
-        .expect("the other device gets the sent message");
-    assert_eq!(
-        (conv.as_str(), text_of(&msg).as_str(), msg.seq),
-        ("si_alice_bob", "from web", 1)
-    );
+    let (conv, msg) = alice_ios.next_push().await.expect("the other device gets the sent message");
+    assert_eq!((conv.as_str(), text_of(&msg).as_str(), msg.seq), ("si_alice_bob", "from web", 1));
 }
 
 #[tokio::test]
@@ -196,37 +152,19 @@ async fn a_resend_of_the_same_client_msg_id_creates_nothing() {
     let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
     let mut bob = server.connect_new(&admin, "bob", GOB_GZIP).await;
 
-    let first = pbmsg::SendMsgResp::decode(
-        &alice
-            .send_text_msg(text_msg("alice", "bob", "same", "once"))
-            .await
-            .data[..],
-    )
-    .unwrap();
-    let again = pbmsg::SendMsgResp::decode(
-        &alice
-            .send_text_msg(text_msg("alice", "bob", "same", "once"))
-            .await
-            .data[..],
-    )
-    .unwrap();
+    let first =
+        pbmsg::SendMsgResp::decode(&alice.send_text_msg(text_msg("alice", "bob", "same", "once")).await.data[..])
+            .unwrap();
+    let again =
+        pbmsg::SendMsgResp::decode(&alice.send_text_msg(text_msg("alice", "bob", "same", "once")).await.data[..])
+            .unwrap();
     assert_eq!(first.server_msg_id, again.server_msg_id);
     assert_eq!(first.send_time, again.send_time);
-    let next = alice
-        .send_text_msg(text_msg("alice", "bob", "other", "twice"))
-        .await;
+    let next = alice.send_text_msg(text_msg("alice", "bob", "other", "twice")).await;
     assert_eq!(next.err_code, 0);
     let (_, m1) = bob.next_push().await.unwrap();
     let (_, m2) = bob.next_push().await.unwrap();
-    assert_eq!(
-        (
-            m1.seq,
-            m1.client_msg_id.as_str(),
-            m2.seq,
-            m2.client_msg_id.as_str()
-        ),
-        (1, "same", 2, "other")
-    );
+    assert_eq!((m1.seq, m1.client_msg_id.as_str(), m2.seq, m2.client_msg_id.as_str()), (1, "same", 2, "other"));
     assert_eq!(bob.newest_seqs().await.max_seqs["si_alice_bob"], 2);
 }
 
@@ -246,10 +184,7 @@ async fn admin_sends_on_behalf_of_a_user_and_as_the_system() {
         .await;
     assert_eq!(sent["clientMsgID"].as_str().unwrap().len(), 32);
     let (conv, msg) = bob.next_push().await.unwrap();
-    assert_eq!(
-        (conv.as_str(), text_of(&msg).as_str(), msg.send_id.as_str()),
-        ("si_alice_bob", "via REST", "alice")
-    );
+    assert_eq!((conv.as_str(), text_of(&msg).as_str(), msg.send_id.as_str()), ("si_alice_bob", "via REST", "alice"));
 
     server
         .call(
@@ -264,7 +199,11 @@ async fn admin_sends_on_behalf_of_a_user_and_as_the_system() {
     // A user's token may not use the admin route.
     let bob_rest = server.user_token(&admin, "bob", platform::IOS).await;
     let refused = server
-        .post("/msg/send_msg", Some(&bob_rest), json!({"sendID": "bob", "recvID": "alice", "content": {}, "contentType": 101, "sessionType": 1}))
+        .post(
+            "/msg/send_msg",
+            Some(&bob_rest),
+            json!({"sendID": "bob", "recvID": "alice", "content": {}, "contentType": 101, "sessionType": 1}),
+        )
         .await;
     assert_eq!(refused["errCode"], 1002);
 }
@@ -276,33 +215,18 @@ async fn history_by_seq_list_and_last_message() {
     let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
     server.register(&admin, &["bob"]).await;
     for i in 1..=5 {
-        let ack = alice
-            .send_text_msg(text_msg(
-                "alice",
-                "bob",
-                &format!("h{i}"),
-                &format!("msg {i}"),
-            ))
-            .await;
+        let ack = alice.send_text_msg(text_msg("alice", "bob", &format!("h{i}"), &format!("msg {i}"))).await;
         assert_eq!(ack.err_code, 0);
     }
     let r = pbmsg::GetSeqMessageReq {
         user_id: "alice".into(),
-        conversations: vec![pbmsg::ConversationSeqs {
-            conversation_id: "si_alice_bob".into(),
-            seqs: vec![2, 4, 9],
-        }],
+        conversations: vec![pbmsg::ConversationSeqs { conversation_id: "si_alice_bob".into(), seqs: vec![2, 4, 9] }],
         order: 0,
     };
-    let resp = alice
-        .request(req::PULL_MSG_BY_SEQ_LIST, r.encode_to_vec())
-        .await;
+    let resp = alice.request(req::PULL_MSG_BY_SEQ_LIST, r.encode_to_vec()).await;
     let resp = pbmsg::GetSeqMessageResp::decode(&resp.data[..]).unwrap();
     let got = &resp.msgs["si_alice_bob"];
-    assert_eq!(
-        got.msgs.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![2, 4]
-    );
+    assert_eq!(got.msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 4]);
     assert!(got.is_end, "seq 9 lies past the end");
     assert_eq!(got.end_seq, 5);
 
@@ -310,9 +234,7 @@ async fn history_by_seq_list_and_last_message() {
         user_id: "alice".into(),
         conversation_ids: vec!["si_alice_bob".into(), "si_x_y".into()],
     };
-    let resp = alice
-        .request(req::PULL_CONV_LAST_MESSAGE, r.encode_to_vec())
-        .await;
+    let resp = alice.request(req::PULL_CONV_LAST_MESSAGE, r.encode_to_vec()).await;
     let resp = pbmsg::GetLastMessageResp::decode(&resp.data[..]).unwrap();
     assert_eq!(resp.msgs.len(), 1);
     assert_eq!(text_of(&resp.msgs["si_alice_bob"]), "msg 5");

@@ -113,7 +113,10 @@ async fn rest_token_and_header_errors() {
     assert_eq!(wrong_secret["errCode"], 1002);
     // operationID is required even on whitelisted routes.
     let body = json!({"secret": SECRET, "userID": "imAdmin"}).to_string();
-    let raw = format!("POST /auth/get_admin_token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let raw = format!(
+        "POST /auth/get_admin_token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     let (_, text) = http_raw(server.api, raw.as_bytes()).await.unwrap();
     assert!(text.contains("header must have operationID"), "{text}");
 
@@ -134,10 +137,15 @@ async fn users_register_once_and_update_by_wrapper_fields() {
     let server = TestServer::start().await;
     let admin = server.admin_token().await;
     server.register(&admin, &["alice"]).await;
-    let twice = server.post("/user/user_register", Some(&admin), json!({"users": [{"userID": "bob"}, {"userID": "alice"}]})).await;
+    let twice = server
+        .post("/user/user_register", Some(&admin), json!({"users": [{"userID": "bob"}, {"userID": "alice"}]}))
+        .await;
     assert_eq!(twice["errCode"], 1102);
     let check = server.call("/user/account_check", &admin, json!({"checkUserIDs": ["alice", "bob"]})).await;
-    assert_eq!(check["results"], json!([{"userID": "alice", "accountStatus": 1}, {"userID": "bob", "accountStatus": 0}]));
+    assert_eq!(
+        check["results"],
+        json!([{"userID": "alice", "accountStatus": 1}, {"userID": "bob", "accountStatus": 0}])
+    );
 
     let alice = server.user_token(&admin, "alice", platform::WEB).await;
     server
@@ -151,7 +159,9 @@ async fn users_register_once_and_update_by_wrapper_fields() {
     let users = info["usersInfo"].as_array().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!((users[0]["nickname"].as_str(), users[0]["faceURL"].as_str()), (Some("Alice2"), Some("")));
-    let other = server.post("/user/update_user_info_ex", Some(&alice), json!({"userInfo": {"userID": "bob", "nickname": "x"}})).await;
+    let other = server
+        .post("/user/update_user_info_ex", Some(&alice), json!({"userInfo": {"userID": "bob", "nickname": "x"}}))
+        .await;
     assert_eq!(other["errCode"], 1002);
 }
 

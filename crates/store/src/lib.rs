@@ -40,14 +40,8 @@ impl From<sqlx::Error> for StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// All of Palaver's storage, as one object the server holds behind an `Arc<dyn Store>`.
-pub trait Store:
-    UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + Send + Sync
-{
-}
-impl<T: UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + Send + Sync> Store
-    for T
-{
-}
+pub trait Store: UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + Send + Sync {}
+impl<T: UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + Send + Sync> Store for T {}
 
 #[async_trait]
 pub trait UserStore {
@@ -81,13 +75,7 @@ pub trait MessageStore {
     async fn append_message(&self, msg: NewMessage) -> Result<Appended>;
     /// Up to `limit` messages of `conversation_id` with `begin <= seq <= end`: the **last** `limit` of them
     /// (highest seqs), returned in ascending seq order.
-    async fn messages_in_range(
-        &self,
-        conversation_id: &str,
-        begin: i64,
-        end: i64,
-        limit: i64,
-    ) -> Result<Vec<MsgData>>;
+    async fn messages_in_range(&self, conversation_id: &str, begin: i64, end: i64, limit: i64) -> Result<Vec<MsgData>>;
     /// The messages of `conversation_id` with these seqs, ascending; missing seqs are simply absent.
     async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> Result<Vec<MsgData>>;
     /// The newest message of each conversation that has one.
@@ -101,11 +89,8 @@ pub trait ConversationStore {
     /// The conversation rows `owner` has, each with its conversation's max seq.
     async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>>;
     /// The rows among `conversation_ids` that `owner` has.
-    async fn user_conversations_by_id(
-        &self,
-        owner: &str,
-        conversation_ids: &[String],
-    ) -> Result<Vec<UserConversation>>;
+    async fn user_conversations_by_id(&self, owner: &str, conversation_ids: &[String])
+    -> Result<Vec<UserConversation>>;
     /// Raises `owner`'s read cursor to `seq` (never lowers it). `NotFound` if `owner` has no such conversation.
     async fn raise_has_read_seq(&self, owner: &str, conversation_id: &str, seq: i64) -> Result<()>;
 }

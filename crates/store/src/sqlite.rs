@@ -37,8 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 
@@ -77,10 +76,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+        let base = SqliteConnectOptions::new().filename(path).busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
         let write_options = base
             .clone()
             .create_if_missing(true)
@@ -93,21 +89,14 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(write_options)
             .await?;
-        MIGRATOR
-            .run(&write)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
+        MIGRATOR.run(&write).await.map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
         // Readers open after the writer has made the file WAL (a persistent setting), so they need not set it;
         // `synchronous` only matters to connections that commit.
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
-        Ok(Self {
-            write,
-            read,
-            _memory_keeper: None,
-        })
+        Ok(Self { write, read, _memory_keeper: None })
     }
 
     /// A private in-memory database, for tests. One pooled connection serves reads and writes: shared-cache
@@ -116,9 +105,7 @@ impl SqliteStore {
     /// the database alive whatever happens to it.
     pub async fn open_in_memory() -> Result<Self> {
         // `sqlite::memory:` names a fresh shared-cache database per call (`file:sqlx-in-memory-<n>`).
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
         let keeper = options.connect().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -128,15 +115,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options)
             .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrating in-memory db: {e}")))?;
-        Ok(Self {
-            write: pool.clone(),
-            read: pool,
-            _memory_keeper: Some(Arc::new(Mutex::new(keeper))),
-        })
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migrating in-memory db: {e}")))?;
+        Ok(Self { write: pool.clone(), read: pool, _memory_keeper: Some(Arc::new(Mutex::new(keeper))) })
     }
 
     /// Closes both pools, waiting for connections in use. Closing the writer last lets SQLite checkpoint the WAL
@@ -201,9 +181,7 @@ mod tests {
         assert_eq!(int(&store.write, "PRAGMA busy_timeout").await, busy);
         assert_eq!(int(&store.read, "PRAGMA query_only").await, 1);
         assert_eq!(text(&store.read, "PRAGMA journal_mode").await, "wal");
-        let write = sqlx::query("CREATE TABLE nope (x INTEGER)")
-            .execute(&store.read)
-            .await;
+        let write = sqlx::query("CREATE TABLE nope (x INTEGER)").execute(&store.read).await;
         assert!(write.is_err(), "a read connection wrote");
         store.close().await;
     }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage,
-    Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
+    ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage, Store, StoreError,
+    Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
 };
 use proptest::prelude::*;
 
@@ -27,20 +27,12 @@ struct Backend {
 
 async fn sqlite_file() -> Backend {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("palaver.db"))
-        .await
-        .unwrap();
-    Backend {
-        store: Arc::new(store),
-        _dir: Some(dir),
-    }
+    let store = SqliteStore::open(&dir.path().join("palaver.db")).await.unwrap();
+    Backend { store: Arc::new(store), _dir: Some(dir) }
 }
 
 async fn sqlite_memory() -> Backend {
-    Backend {
-        store: Arc::new(SqliteStore::open_in_memory().await.unwrap()),
-        _dir: None,
-    }
+    Backend { store: Arc::new(SqliteStore::open_in_memory().await.unwrap()), _dir: None }
 }
 
 /// Generates one `#[tokio::test]` per (backend, body). Multi-threaded, so "concurrent" really is.
@@ -133,36 +125,18 @@ fn seqs(msgs: &[MsgData]) -> Vec<i64> {
 }
 
 async fn max_seq(store: &dyn Store, conversation_id: &str) -> i64 {
-    let got = store
-        .max_seqs(&[conversation_id.to_string()])
-        .await
-        .unwrap();
+    let got = store.max_seqs(&[conversation_id.to_string()]).await.unwrap();
     assert_eq!(got.len(), 1);
     got[0].max_seq
 }
 
 /// The invariant: the conversation holds exactly seqs 1..=n, each once, and its counter says n.
 async fn assert_dense(store: &dyn Store, conversation_id: &str, n: i64) {
-    assert_eq!(
-        max_seq(store, conversation_id).await,
-        n,
-        "max seq of {conversation_id}"
-    );
-    let all = store
-        .messages_in_range(conversation_id, 0, i64::MAX, i64::MAX)
-        .await
-        .unwrap();
-    assert_eq!(
-        seqs(&all),
-        (1..=n).collect::<Vec<_>>(),
-        "stored seqs of {conversation_id}"
-    );
+    assert_eq!(max_seq(store, conversation_id).await, n, "max seq of {conversation_id}");
+    let all = store.messages_in_range(conversation_id, 0, i64::MAX, i64::MAX).await.unwrap();
+    assert_eq!(seqs(&all), (1..=n).collect::<Vec<_>>(), "stored seqs of {conversation_id}");
     let ids: BTreeSet<_> = all.iter().map(|m| m.client_msg_id.clone()).collect();
-    assert_eq!(
-        ids.len(),
-        all.len(),
-        "a clientMsgID stored twice in {conversation_id}"
-    );
+    assert_eq!(ids.len(), all.len(), "a clientMsgID stored twice in {conversation_id}");
 }
 
 fn user(id: &str) -> User {
@@ -201,10 +175,7 @@ async fn concurrent_appends_one_conversation(store: Arc<dyn Store>) {
         handles.push(tokio::spawn(async move {
             let mut got = Vec::new();
             for i in 0..PER_TASK {
-                let a = store
-                    .append_message(plain(conv, &format!("c-{t}-{i}")))
-                    .await
-                    .unwrap();
+                let a = store.append_message(plain(conv, &format!("c-{t}-{i}"))).await.unwrap();
                 assert!(a.created);
                 got.push((a.data.client_msg_id.clone(), a.data.seq));
             }
@@ -215,22 +186,13 @@ async fn concurrent_appends_one_conversation(store: Arc<dyn Store>) {
     for h in handles {
         let got = h.await.unwrap();
         // One task's own sends are serial, so its seqs must rise.
-        assert!(
-            got.windows(2).all(|w| w[0].1 < w[1].1),
-            "seqs of one sender went backwards: {got:?}"
-        );
+        assert!(got.windows(2).all(|w| w[0].1 < w[1].1), "seqs of one sender went backwards: {got:?}");
         for (id, seq) in got {
-            assert!(
-                by_seq.insert(seq, id).is_none(),
-                "seq {seq} handed out twice"
-            );
+            assert!(by_seq.insert(seq, id).is_none(), "seq {seq} handed out twice");
         }
     }
     let n = i64::try_from(TASKS * PER_TASK).unwrap();
-    assert_eq!(
-        by_seq.keys().copied().collect::<Vec<_>>(),
-        (1..=n).collect::<Vec<_>>()
-    );
+    assert_eq!(by_seq.keys().copied().collect::<Vec<_>>(), (1..=n).collect::<Vec<_>>());
     assert_dense(&*store, conv, n).await;
     // Each stored message is the one its append was answered with.
     let all = store.messages_in_range(conv, 1, n, n).await.unwrap();
@@ -249,10 +211,7 @@ async fn concurrent_appends_many_conversations(store: Arc<dyn Store>) {
             for i in 0..PER_TASK {
                 // Each task walks the conversations in its own rotation, so every pair of tasks collides often.
                 let conv = format!("sg_group{}", (t + i) % CONVERSATIONS);
-                let a = store
-                    .append_message(plain(&conv, &format!("c-{t}-{i}")))
-                    .await
-                    .unwrap();
+                let a = store.append_message(plain(&conv, &format!("c-{t}-{i}"))).await.unwrap();
                 assert!(a.created);
                 got.push((conv, a.data.seq));
             }
@@ -295,10 +254,7 @@ async fn resend_is_idempotent(store: Arc<dyn Store>) {
     assert_dense(&*store, conv, 2).await;
 
     // The same clientMsgID in another conversation is a different message.
-    let elsewhere = store
-        .append_message(plain("si_alice_carol", "m1"))
-        .await
-        .unwrap();
+    let elsewhere = store.append_message(plain("si_alice_carol", "m1")).await.unwrap();
     assert!(elsewhere.created);
     assert_eq!(elsewhere.data.seq, 1);
     assert_eq!(max_seq(&*store, conv).await, 2);
@@ -310,19 +266,13 @@ async fn concurrent_resends_store_one_message(store: Arc<dyn Store>) {
     let mut handles = Vec::new();
     for _ in 0..TASKS {
         let store = store.clone();
-        handles.push(tokio::spawn(async move {
-            store.append_message(plain(conv, "same")).await.unwrap()
-        }));
+        handles.push(tokio::spawn(async move { store.append_message(plain(conv, "same")).await.unwrap() }));
     }
     let mut results = Vec::new();
     for h in handles {
         results.push(h.await.unwrap());
     }
-    assert_eq!(
-        results.iter().filter(|a| a.created).count(),
-        1,
-        "exactly one append stores it"
-    );
+    assert_eq!(results.iter().filter(|a| a.created).count(), 1, "exactly one append stores it");
     let original = &results.iter().find(|a| a.created).unwrap().data;
     assert_eq!(original.seq, 2);
     for a in &results {
@@ -338,96 +288,39 @@ async fn reads_by_range_seqs_and_last(store: Arc<dyn Store>) {
     let (a, b, empty) = ("si_a_b", "sg_b", "si_nobody_here");
     let mut sent = Vec::new();
     for i in 1..=10 {
-        sent.push(
-            store
-                .append_message(plain(a, &format!("a{i}")))
-                .await
-                .unwrap()
-                .data,
-        );
+        sent.push(store.append_message(plain(a, &format!("a{i}"))).await.unwrap().data);
     }
     for i in 1..=3 {
-        store
-            .append_message(plain(b, &format!("b{i}")))
-            .await
-            .unwrap();
+        store.append_message(plain(b, &format!("b{i}"))).await.unwrap();
     }
 
     // What is read back is exactly what was acknowledged, seq included.
     let all = store.messages_in_range(a, 1, 10, 100).await.unwrap();
     assert_eq!(all, sent);
     // The last `limit` of the range, ascending.
-    assert_eq!(
-        seqs(&store.messages_in_range(a, 1, 10, 3).await.unwrap()),
-        [8, 9, 10]
-    );
-    assert_eq!(
-        seqs(&store.messages_in_range(a, 2, 6, 3).await.unwrap()),
-        [4, 5, 6]
-    );
-    assert_eq!(
-        seqs(&store.messages_in_range(a, 9, 50, 5).await.unwrap()),
-        [9, 10]
-    );
-    assert_eq!(
-        seqs(&store.messages_in_range(a, 4, 4, 5).await.unwrap()),
-        [4]
-    );
-    assert!(
-        store
-            .messages_in_range(a, 6, 5, 5)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .messages_in_range(a, 1, 10, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .messages_in_range(empty, 1, 10, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(seqs(&store.messages_in_range(a, 1, 10, 3).await.unwrap()), [8, 9, 10]);
+    assert_eq!(seqs(&store.messages_in_range(a, 2, 6, 3).await.unwrap()), [4, 5, 6]);
+    assert_eq!(seqs(&store.messages_in_range(a, 9, 50, 5).await.unwrap()), [9, 10]);
+    assert_eq!(seqs(&store.messages_in_range(a, 4, 4, 5).await.unwrap()), [4]);
+    assert!(store.messages_in_range(a, 6, 5, 5).await.unwrap().is_empty());
+    assert!(store.messages_in_range(a, 1, 10, 0).await.unwrap().is_empty());
+    assert!(store.messages_in_range(empty, 1, 10, 10).await.unwrap().is_empty());
 
     // By seqs: ascending, missing ones absent, duplicates once.
     let by = store.messages_by_seqs(a, &[9, 2, 5, 42, 2]).await.unwrap();
     assert_eq!(seqs(&by), [2, 5, 9]);
     assert_eq!(by[0], sent[1]);
     assert!(store.messages_by_seqs(a, &[]).await.unwrap().is_empty());
-    assert!(
-        store
-            .messages_by_seqs(empty, &[1])
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.messages_by_seqs(empty, &[1]).await.unwrap().is_empty());
 
     // Last messages: one per conversation that has any.
-    let last = store
-        .last_messages(&[a.to_string(), empty.to_string(), b.to_string()])
-        .await
-        .unwrap();
-    let last: HashMap<_, _> = last
-        .iter()
-        .map(|m| (m.client_msg_id.as_str(), m.seq))
-        .collect();
+    let last = store.last_messages(&[a.to_string(), empty.to_string(), b.to_string()]).await.unwrap();
+    let last: HashMap<_, _> = last.iter().map(|m| (m.client_msg_id.as_str(), m.seq)).collect();
     assert_eq!(last, HashMap::from([("a10", 10), ("b3", 3)]));
 
     // Max seqs: unknown conversations are listed with 0 (documented on `SqliteStore::max_seqs`).
-    let max = store
-        .max_seqs(&[a.to_string(), empty.to_string(), b.to_string()])
-        .await
-        .unwrap();
-    let max: HashMap<_, _> = max
-        .iter()
-        .map(|s| (s.conversation_id.as_str(), (s.max_seq, s.max_seq_time)))
-        .collect();
+    let max = store.max_seqs(&[a.to_string(), empty.to_string(), b.to_string()]).await.unwrap();
+    let max: HashMap<_, _> = max.iter().map(|s| (s.conversation_id.as_str(), (s.max_seq, s.max_seq_time))).collect();
     assert_eq!(max[a], (10, sent[9].send_time));
     assert_eq!(max[b].0, 3);
     assert_eq!(max.get(empty).copied().unwrap_or_default(), (0, 0));
@@ -446,10 +339,7 @@ async fn interleavings_hold(store: Arc<dyn Store>, sends: Vec<(usize, u8)>, send
         handles.push(tokio::spawn(async move {
             let mut got = Vec::new();
             for (c, id) in lane {
-                let a = store
-                    .append_message(plain(&conv(c), &format!("m{id}")))
-                    .await
-                    .unwrap();
+                let a = store.append_message(plain(&conv(c), &format!("m{id}"))).await.unwrap();
                 got.push((c, a.data.client_msg_id.clone(), a.data.seq));
             }
             got
@@ -462,10 +352,7 @@ async fn interleavings_hold(store: Arc<dyn Store>, sends: Vec<(usize, u8)>, send
             answers.entry((c, id)).or_default().insert(seq);
         }
     }
-    assert!(
-        answers.values().all(|s| s.len() == 1),
-        "a clientMsgID got two seqs: {answers:?}"
-    );
+    assert!(answers.values().all(|s| s.len() == 1), "a clientMsgID got two seqs: {answers:?}");
 
     let mut distinct: HashMap<usize, BTreeSet<u8>> = HashMap::new();
     for (c, id) in &sends {
@@ -476,10 +363,7 @@ async fn interleavings_hold(store: Arc<dyn Store>, sends: Vec<(usize, u8)>, send
         assert_dense(&*store, &conv(c), n).await;
         // And the stored message under each seq is the one that clientMsgID was answered with.
         for m in store.messages_in_range(&conv(c), 1, n, n).await.unwrap() {
-            assert_eq!(
-                answers[&(c, m.client_msg_id.clone())],
-                BTreeSet::from([m.seq])
-            );
+            assert_eq!(answers[&(c, m.client_msg_id.clone())], BTreeSet::from([m.seq]));
         }
     }
 }
@@ -513,15 +397,7 @@ fn sqlite_memory_outlives_its_runtime() {
     });
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         assert_eq!(max_seq(&store, "si_a_b").await, 1);
-        assert_eq!(
-            store
-                .append_message(plain("si_a_b", "m2"))
-                .await
-                .unwrap()
-                .data
-                .seq,
-            2
-        );
+        assert_eq!(store.append_message(plain("si_a_b", "m2")).await.unwrap().data.seq, 2);
     });
 }
 
@@ -529,10 +405,7 @@ fn sqlite_memory_outlives_its_runtime() {
 // Conversations
 
 async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
-    let first = store
-        .append_message(one_to_one("alice", "bob", "hi"))
-        .await
-        .unwrap();
+    let first = store.append_message(one_to_one("alice", "bob", "hi")).await.unwrap();
     let conv = palaver_protocol::conversation_id::single("alice", "bob");
     assert_eq!(first.data.seq, 1);
 
@@ -542,10 +415,7 @@ async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
     assert_eq!(alice[0].conversation_type, 1);
     assert_eq!(alice[0].user_id, "bob");
     assert_eq!(alice[0].has_read_seq, 1, "one's own message is read");
-    assert_eq!(
-        (alice[0].max_seq, alice[0].max_seq_time),
-        (1, first.data.send_time)
-    );
+    assert_eq!((alice[0].max_seq, alice[0].max_seq_time), (1, first.data.send_time));
     let bob = store.user_conversations("bob").await.unwrap();
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0].user_id, "alice");
@@ -553,20 +423,12 @@ async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
     assert_eq!(bob[0].max_seq, 1);
 
     // Bob answers: his cursor moves to 2, Alice's stays, and no row is duplicated.
-    let reply = store
-        .append_message(one_to_one("bob", "alice", "hello"))
-        .await
-        .unwrap();
+    let reply = store.append_message(one_to_one("bob", "alice", "hello")).await.unwrap();
     assert_eq!(reply.data.seq, 2);
     let rows = |owner: &'static str| {
         let store = store.clone();
         let conv = conv.clone();
-        async move {
-            store
-                .user_conversations_by_id(owner, &[conv, "si_x_y".into()])
-                .await
-                .unwrap()
-        }
+        async move { store.user_conversations_by_id(owner, &[conv, "si_x_y".into()]).await.unwrap() }
     };
     let (alice, bob) = (rows("alice").await, rows("bob").await);
     assert_eq!((alice.len(), bob.len()), (1, 1));
@@ -574,18 +436,9 @@ async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
     assert_eq!((alice[0].max_seq, bob[0].max_seq), (2, 2));
 
     // A resend changes nothing, cursors included.
-    let again = store
-        .append_message(one_to_one("bob", "alice", "hello"))
-        .await
-        .unwrap();
+    let again = store.append_message(one_to_one("bob", "alice", "hello")).await.unwrap();
     assert!(!again.created);
-    assert_eq!(
-        (
-            rows("alice").await[0].has_read_seq,
-            rows("bob").await[0].has_read_seq
-        ),
-        (1, 2)
-    );
+    assert_eq!((rows("alice").await[0].has_read_seq, rows("bob").await[0].has_read_seq), (1, 2));
 
     // The cursor only rises.
     store.raise_has_read_seq("alice", &conv, 2).await.unwrap();
@@ -593,10 +446,7 @@ async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
     assert_eq!(rows("alice").await[0].has_read_seq, 2);
     store.raise_has_read_seq("bob", &conv, 0).await.unwrap();
     assert_eq!(rows("bob").await[0].has_read_seq, 2);
-    assert!(matches!(
-        store.raise_has_read_seq("carol", &conv, 1).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.raise_has_read_seq("carol", &conv, 1).await, Err(StoreError::NotFound(_))));
     assert!(store.user_conversations("carol").await.unwrap().is_empty());
 
     // A reader without a row gets none made for it.
@@ -610,10 +460,7 @@ async fn ensure_conversations_and_read_cursor(store: Arc<dyn Store>) {
 // Users and tokens
 
 async fn users_register_and_update(store: Arc<dyn Store>) {
-    store
-        .register_users(&[user("alice"), user("bob")])
-        .await
-        .unwrap();
+    store.register_users(&[user("alice"), user("bob")]).await.unwrap();
 
     // All or nothing: carol is not stored because bob exists, and the error names bob.
     match store.register_users(&[user("carol"), user("bob")]).await {
@@ -623,10 +470,7 @@ async fn users_register_and_update(store: Arc<dyn Store>) {
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
     // An id twice in one batch cannot be registered either.
-    assert!(matches!(
-        store.register_users(&[user("dave"), user("dave")]).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
+    assert!(matches!(store.register_users(&[user("dave"), user("dave")]).await, Err(StoreError::AlreadyExists(_))));
     let ids = ["alice", "bob", "carol", "dave", "nobody"].map(String::from);
     let mut found = store.users(&ids).await.unwrap();
     found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
@@ -640,45 +484,18 @@ async fn users_register_and_update(store: Arc<dyn Store>) {
         ..UserPatch::default()
     };
     let updated = store.update_user(&patch).await.unwrap();
-    let expected = User {
-        nickname: "Alice".into(),
-        global_recv_msg_opt: 2,
-        ..user("alice")
-    };
+    let expected = User { nickname: "Alice".into(), global_recv_msg_opt: 2, ..user("alice") };
     assert_eq!(updated, expected);
-    assert_eq!(
-        store.users(&["alice".into()]).await.unwrap(),
-        vec![expected.clone()]
-    );
-    let patch = UserPatch {
-        user_id: "alice".into(),
-        ex: Some(String::new()),
-        ..UserPatch::default()
-    };
-    assert_eq!(
-        store.update_user(&patch).await.unwrap(),
-        expected,
-        "setting a field to its value changes nothing"
-    );
-    let patch = UserPatch {
-        user_id: "nobody".into(),
-        nickname: Some("x".into()),
-        ..UserPatch::default()
-    };
-    assert!(matches!(
-        store.update_user(&patch).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert_eq!(store.users(&["alice".into()]).await.unwrap(), vec![expected.clone()]);
+    let patch = UserPatch { user_id: "alice".into(), ex: Some(String::new()), ..UserPatch::default() };
+    assert_eq!(store.update_user(&patch).await.unwrap(), expected, "setting a field to its value changes nothing");
+    let patch = UserPatch { user_id: "nobody".into(), nickname: Some("x".into()), ..UserPatch::default() };
+    assert!(matches!(store.update_user(&patch).await, Err(StoreError::NotFound(_))));
     assert!(store.users(&[]).await.unwrap().is_empty());
 }
 
 async fn tokens_insert_lookup_and_kick(store: Arc<dyn Store>) {
-    let (t1, t2, t3, other) = (
-        token(1, "alice", 1),
-        token(2, "alice", 1),
-        token(3, "alice", 2),
-        token(4, "bob", 1),
-    );
+    let (t1, t2, t3, other) = (token(1, "alice", 1), token(2, "alice", 1), token(3, "alice", 2), token(4, "bob", 1));
     for t in [&t1, &t2, &t3, &other] {
         store.insert_token(t).await.unwrap();
     }
@@ -686,10 +503,7 @@ async fn tokens_insert_lookup_and_kick(store: Arc<dyn Store>) {
     assert_eq!(store.token(&[9; 32]).await.unwrap(), None);
 
     // Kick alice's other tokens on platform 1, keeping t2.
-    let n = store
-        .set_token_status("alice", 1, TokenStatus::Kicked, Some(&t2.hash))
-        .await
-        .unwrap();
+    let n = store.set_token_status("alice", 1, TokenStatus::Kicked, Some(&t2.hash)).await.unwrap();
     assert_eq!(n, 1);
     let status = |t: Token| {
         let store = store.clone();
@@ -697,33 +511,13 @@ async fn tokens_insert_lookup_and_kick(store: Arc<dyn Store>) {
     };
     assert_eq!(status(t1.clone()).await, TokenStatus::Kicked);
     assert_eq!(status(t2.clone()).await, TokenStatus::Normal);
-    assert_eq!(
-        status(t3.clone()).await,
-        TokenStatus::Normal,
-        "another platform is untouched"
-    );
-    assert_eq!(
-        status(other.clone()).await,
-        TokenStatus::Normal,
-        "another user is untouched"
-    );
+    assert_eq!(status(t3.clone()).await, TokenStatus::Normal, "another platform is untouched");
+    assert_eq!(status(other.clone()).await, TokenStatus::Normal, "another user is untouched");
 
     // Without `keep`, every live token of (user, platform); tokens already kicked are not counted again.
-    assert_eq!(
-        store
-            .set_token_status("alice", 1, TokenStatus::Kicked, None)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.set_token_status("alice", 1, TokenStatus::Kicked, None).await.unwrap(), 1);
     assert_eq!(status(t2).await, TokenStatus::Kicked);
-    assert_eq!(
-        store
-            .set_token_status("alice", 1, TokenStatus::Kicked, None)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.set_token_status("alice", 1, TokenStatus::Kicked, None).await.unwrap(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -754,68 +548,37 @@ fn member(group_id: &str, user_id: &str, role_level: i32, join_time: i64) -> Gro
 }
 
 async fn groups_create_and_members(store: Arc<dyn Store>) {
-    let members = [
-        member("g1", "alice", 100, 1),
-        member("g1", "bob", 20, 2),
-        member("g1", "carol", 20, 3),
-    ];
+    let members = [member("g1", "alice", 100, 1), member("g1", "bob", 20, 2), member("g1", "carol", 20, 3)];
     store.create_group(&group("g1"), &members).await.unwrap();
 
     // Taken id: refused, and nothing of the second attempt is stored.
     let mut again = group("g1");
     again.group_name = "other".into();
-    let result = store
-        .create_group(&again, &[member("g1", "dave", 100, 9)])
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::AlreadyExists(_))),
-        "{result:?}"
-    );
-    assert_eq!(
-        store.groups(&["g1".into(), "nope".into()]).await.unwrap(),
-        vec![group("g1")]
-    );
+    let result = store.create_group(&again, &[member("g1", "dave", 100, 9)]).await;
+    assert!(matches!(result, Err(StoreError::AlreadyExists(_))), "{result:?}");
+    assert_eq!(store.groups(&["g1".into(), "nope".into()]).await.unwrap(), vec![group("g1")]);
     assert_eq!(store.group_member_count("g1").await.unwrap(), 3);
     assert_eq!(store.group_member("g1", "dave").await.unwrap(), None);
     assert!(store.user_conversations("dave").await.unwrap().is_empty());
 
     // A member listed twice fails the whole creation.
     let twice = [member("g2", "alice", 100, 1), member("g2", "alice", 20, 2)];
-    assert!(matches!(
-        store.create_group(&group("g2"), &twice).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
+    assert!(matches!(store.create_group(&group("g2"), &twice).await, Err(StoreError::AlreadyExists(_))));
     assert!(store.groups(&["g2".into()]).await.unwrap().is_empty());
     assert_eq!(store.group_member_count("g2").await.unwrap(), 0);
 
-    assert_eq!(
-        store.group_member("g1", "bob").await.unwrap(),
-        Some(members[1].clone())
-    );
-    assert_eq!(
-        store.group_member_ids("g1").await.unwrap(),
-        ["alice", "bob", "carol"]
-    );
+    assert_eq!(store.group_member("g1", "bob").await.unwrap(), Some(members[1].clone()));
+    assert_eq!(store.group_member_ids("g1").await.unwrap(), ["alice", "bob", "carol"]);
     assert_eq!(store.group_member_count("nope").await.unwrap(), 0);
 
     // Every member has the group's conversation, from seq 0, and sees its max seq move.
     let conv = palaver_protocol::conversation_id::group("g1");
     store.append_message(plain(&conv, "first")).await.unwrap();
     for m in &members {
-        let rows = store
-            .user_conversations_by_id(&m.user_id, std::slice::from_ref(&conv))
-            .await
-            .unwrap();
+        let rows = store.user_conversations_by_id(&m.user_id, std::slice::from_ref(&conv)).await.unwrap();
         assert_eq!(rows.len(), 1, "{}'s row", m.user_id);
         let row = &rows[0];
-        assert_eq!(
-            (
-                row.conversation_type,
-                row.group_id.as_str(),
-                row.user_id.as_str()
-            ),
-            (3, "g1", "")
-        );
+        assert_eq!((row.conversation_type, row.group_id.as_str(), row.user_id.as_str()), (3, "g1", ""));
         assert_eq!((row.min_seq, row.has_read_seq, row.max_seq), (0, 0, 1));
     }
 }
@@ -830,74 +593,29 @@ async fn sqlite_file_survives_reopen() {
     let conv = palaver_protocol::conversation_id::single("alice", "bob");
 
     let store = SqliteStore::open(&path).await.unwrap();
-    store
-        .register_users(&[user("alice"), user("bob")])
-        .await
-        .unwrap();
+    store.register_users(&[user("alice"), user("bob")]).await.unwrap();
     store.insert_token(&token(7, "alice", 1)).await.unwrap();
-    store
-        .create_group(&group("g1"), &[member("g1", "alice", 100, 1)])
-        .await
-        .unwrap();
+    store.create_group(&group("g1"), &[member("g1", "alice", 100, 1)]).await.unwrap();
     let mut sent = Vec::new();
     for i in 0..5 {
-        sent.push(
-            store
-                .append_message(one_to_one("alice", "bob", &format!("m{i}")))
-                .await
-                .unwrap()
-                .data,
-        );
+        sent.push(store.append_message(one_to_one("alice", "bob", &format!("m{i}"))).await.unwrap().data);
     }
     store.close().await;
     drop(store);
 
     // Opening again runs the (already applied) migrations and finds everything.
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(
-        store
-            .users(&["alice".into(), "bob".into()])
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(
-        store.token(&[7; 32]).await.unwrap(),
-        Some(token(7, "alice", 1))
-    );
+    assert_eq!(store.users(&["alice".into(), "bob".into()]).await.unwrap().len(), 2);
+    assert_eq!(store.token(&[7; 32]).await.unwrap(), Some(token(7, "alice", 1)));
     assert_eq!(store.group_member_ids("g1").await.unwrap(), ["alice"]);
-    assert_eq!(
-        store.messages_in_range(&conv, 1, 5, 10).await.unwrap(),
-        sent
-    );
+    assert_eq!(store.messages_in_range(&conv, 1, 5, 10).await.unwrap(), sent);
     assert_eq!(max_seq(&store, &conv).await, 5);
     let rows = store.user_conversations("alice").await.unwrap();
     assert_eq!(rows.len(), 2, "si_ and sg_ rows");
-    assert_eq!(
-        rows.iter()
-            .find(|r| r.conversation_id == conv)
-            .unwrap()
-            .has_read_seq,
-        5
-    );
+    assert_eq!(rows.iter().find(|r| r.conversation_id == conv).unwrap().has_read_seq, 5);
     // The counter continues where it stopped, and a resend from before the restart is still recognised.
-    assert!(
-        !store
-            .append_message(one_to_one("alice", "bob", "m0"))
-            .await
-            .unwrap()
-            .created
-    );
-    assert_eq!(
-        store
-            .append_message(one_to_one("alice", "bob", "m5"))
-            .await
-            .unwrap()
-            .data
-            .seq,
-        6
-    );
+    assert!(!store.append_message(one_to_one("alice", "bob", "m0")).await.unwrap().created);
+    assert_eq!(store.append_message(one_to_one("alice", "bob", "m5")).await.unwrap().data.seq, 6);
     store.close().await;
 
     // Without a clean close (the WAL is not checkpointed into the main file), commits are still there.
@@ -916,15 +634,10 @@ async fn kill_9_child() {
     let Ok(path) = std::env::var("PALAVER_KILL_TEST_DB") else {
         return;
     };
-    let store = SqliteStore::open(std::path::Path::new(&path))
-        .await
-        .unwrap();
+    let store = SqliteStore::open(std::path::Path::new(&path)).await.unwrap();
     let mut out = std::io::stdout().lock();
     for i in 0.. {
-        let a = store
-            .append_message(one_to_one("alice", "bob", &format!("k{i}")))
-            .await
-            .unwrap();
+        let a = store.append_message(one_to_one("alice", "bob", &format!("k{i}"))).await.unwrap();
         writeln!(out, "acked {}", a.data.seq).unwrap();
         out.flush().unwrap();
     }
@@ -960,9 +673,6 @@ async fn sqlite_file_acknowledged_messages_survive_kill_9() {
     let store = SqliteStore::open(&path).await.unwrap();
     let conv = palaver_protocol::conversation_id::single("alice", "bob");
     let max = max_seq(&store, &conv).await;
-    assert!(
-        max >= acked,
-        "acknowledged seq {acked} lost: max seq is {max}"
-    );
+    assert!(max >= acked, "acknowledged seq {acked} lost: max seq is {max}");
     assert_dense(&store, &conv, max).await;
 }

@@ -120,11 +120,7 @@ fn put_uint(out: &mut Vec<u8>, x: u64) {
 
 /// gob `int`: zig-zag into a `uint`.
 fn put_int(out: &mut Vec<u8>, i: i64) {
-    let x = if i < 0 {
-        ((!i as u64) << 1) | 1
-    } else {
-        (i as u64) << 1
-    };
+    let x = if i < 0 { ((!i as u64) << 1) | 1 } else { (i as u64) << 1 };
     put_uint(out, x);
 }
 
@@ -142,11 +138,7 @@ fn put_message(out: &mut Vec<u8>, body: &[u8]) {
 /// Encodes one frame as a fresh Go `gob.Encoder` would: the (constant) type definition, then the value message
 /// with zero-valued fields omitted.
 pub(super) fn encode(schema: &Schema, fields: &[FieldRef<'_>; FIELDS]) -> Vec<u8> {
-    let def = if schema.name == "Resp" {
-        RESP_TYPE_DEF
-    } else {
-        REQ_TYPE_DEF
-    };
+    let def = if schema.name == "Resp" { RESP_TYPE_DEF } else { REQ_TYPE_DEF };
     let mut body = Vec::with_capacity(64 + fields.iter().map(field_len).sum::<usize>());
     put_int(&mut body, ENVELOPE_TYPE_ID);
     let mut last: i64 = -1;
@@ -198,10 +190,7 @@ impl<'a> Cursor<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], EnvelopeError> {
         if n > self.buf.len() {
-            return Err(err(format!(
-                "unexpected end of data: need {n} bytes, have {}",
-                self.buf.len()
-            )));
+            return Err(err(format!("unexpected end of data: need {n} bytes, have {}", self.buf.len())));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -209,24 +198,16 @@ impl<'a> Cursor<'a> {
     }
 
     fn uint(&mut self) -> Result<u64, EnvelopeError> {
-        let b = *self
-            .take(1)?
-            .first()
-            .ok_or_else(|| err("unexpected end of data"))?;
+        let b = *self.take(1)?.first().ok_or_else(|| err("unexpected end of data"))?;
         if b < 0x80 {
             return Ok(u64::from(b));
         }
         // The byte is -n in two's complement: 0xff = 1 byte follows, … 0xf8 = 8 bytes follow.
         let n = usize::from(b.wrapping_neg());
         if n > 8 {
-            return Err(err(format!(
-                "encoded unsigned integer out of range (byte count {n})"
-            )));
+            return Err(err(format!("encoded unsigned integer out of range (byte count {n})")));
         }
-        Ok(self
-            .take(n)?
-            .iter()
-            .fold(0u64, |x, &b| (x << 8) | u64::from(b)))
+        Ok(self.take(n)?.iter().fold(0u64, |x, &b| (x << 8) | u64::from(b)))
     }
 
     fn int(&mut self) -> Result<i64, EnvelopeError> {
@@ -247,10 +228,7 @@ impl<'a> Cursor<'a> {
         let n = self.uint()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.buf.len() => Ok(n),
-            _ => Err(err(format!(
-                "length {n} exceeds the {} bytes left",
-                self.buf.len()
-            ))),
+            _ => Err(err(format!("length {n} exceeds the {} bytes left", self.buf.len()))),
         }
     }
 
@@ -280,11 +258,7 @@ fn struct_fields<'a>(
             .ok()
             .and_then(|d| next.checked_add(d))
             .filter(|&n| n < nfields)
-            .ok_or_else(|| {
-                err(format!(
-                    "field delta {delta} out of range for a struct of {nfields} fields"
-                ))
-            })?;
+            .ok_or_else(|| err(format!("field delta {delta} out of range for a struct of {nfields} fields")))?;
         f(c, field)?;
         next = field + 1;
     }
@@ -452,19 +426,12 @@ pub(super) fn decode(frame: &[u8], schema: &Schema) -> Result<Values, EnvelopeEr
     let mut types: HashMap<i32, WireType<'_>> = HashMap::new();
     loop {
         if input.is_empty() {
-            return Err(err(
-                "unexpected end of frame: type definitions without a value",
-            ));
+            return Err(err("unexpected end of frame: type definitions without a value"));
         }
-        let len = input.count().map_err(|_| {
-            err(format!(
-                "invalid message length: frame has {} bytes left",
-                input.buf.len()
-            ))
-        })?;
-        let mut msg = Cursor {
-            buf: input.take(len)?,
-        };
+        let len = input
+            .count()
+            .map_err(|_| err(format!("invalid message length: frame has {} bytes left", input.buf.len())))?;
+        let mut msg = Cursor { buf: input.take(len)? };
         let id = msg.type_id()?;
         if id > 0 {
             return decode_value(&mut msg, id, &types, schema);
@@ -473,8 +440,7 @@ pub(super) fn decode(frame: &[u8], schema: &Schema) -> Result<Values, EnvelopeEr
             return Err(err("bad type id 0"));
         }
         let defined = -i64::from(id);
-        let defined_id =
-            i32::try_from(defined).map_err(|_| err(format!("type id {defined} out of range")))?;
+        let defined_id = i32::try_from(defined).map_err(|_| err(format!("type id {defined} out of range")))?;
         if defined < FIRST_USER_ID || types.contains_key(&defined_id) {
             return Err(err(format!("duplicate type received (id {defined})")));
         }
@@ -502,10 +468,7 @@ fn decode_value(
     // Map wire fields to ours by name, checking types as Go's compileDec does.
     let mut plan: Vec<Option<usize>> = Vec::with_capacity(fields.len());
     for wf in fields {
-        let local = schema
-            .fields
-            .iter()
-            .position(|f| f.go.as_bytes() == wf.name);
+        let local = schema.fields.iter().position(|f| f.go.as_bytes() == wf.name);
         if let Some(i) = local {
             let kind = schema.fields[i].kind;
             if wf.id != wire_id(kind) {
@@ -520,49 +483,39 @@ fn decode_value(
         plan.push(local);
     }
     if !fields.is_empty() && plan.iter().all(Option::is_none) {
-        return Err(err(format!(
-            "type mismatch: no fields matched compiling decoder for {}",
-            schema.name
-        )));
+        return Err(err(format!("type mismatch: no fields matched compiling decoder for {}", schema.name)));
     }
 
     let mut values = schema.zero_values();
-    struct_fields(msg, fields.len(), |c, f| {
-        match plan.get(f).copied().flatten() {
-            Some(i) => {
-                let spec = &schema.fields[i];
-                values[i] = match spec.kind {
-                    Kind::Int => {
-                        let v = c.int()?;
-                        Value::Int(i32::try_from(v).map_err(|_| {
-                            err(format!("value {v} out of range for field {}", spec.go))
-                        })?)
-                    }
-                    Kind::Str => Value::Str(
-                        std::str::from_utf8(c.byte_string()?)
-                            .map_err(|_| err(format!("field {} is not valid UTF-8", spec.go)))?
-                            .to_owned(),
-                    ),
-                    Kind::Bytes => Value::Bytes(c.byte_string()?.to_vec()),
-                };
-                Ok(())
-            }
-            None => match fields.get(f) {
-                Some(wf) => skip(c, wf.id, types, 1),
-                None => Err(err("field number out of range")),
-            },
+    struct_fields(msg, fields.len(), |c, f| match plan.get(f).copied().flatten() {
+        Some(i) => {
+            let spec = &schema.fields[i];
+            values[i] = match spec.kind {
+                Kind::Int => {
+                    let v = c.int()?;
+                    Value::Int(
+                        i32::try_from(v).map_err(|_| err(format!("value {v} out of range for field {}", spec.go)))?,
+                    )
+                }
+                Kind::Str => Value::Str(
+                    std::str::from_utf8(c.byte_string()?)
+                        .map_err(|_| err(format!("field {} is not valid UTF-8", spec.go)))?
+                        .to_owned(),
+                ),
+                Kind::Bytes => Value::Bytes(c.byte_string()?.to_vec()),
+            };
+            Ok(())
         }
+        None => match fields.get(f) {
+            Some(wf) => skip(c, wf.id, types, 1),
+            None => Err(err("field number out of range")),
+        },
     })?;
     Ok(values)
 }
 
 /// Consumes one value of wire type `id` without storing it (Go's `decIgnoreOpFor`), for fields we do not know.
-fn skip(
-    c: &mut Cursor<'_>,
-    id: i32,
-    types: &HashMap<i32, WireType<'_>>,
-    depth: u32,
-) -> Result<(), EnvelopeError> {
+fn skip(c: &mut Cursor<'_>, id: i32, types: &HashMap<i32, WireType<'_>>, depth: u32) -> Result<(), EnvelopeError> {
     if depth > MAX_DEPTH {
         return Err(err("value nesting too deep"));
     }
@@ -584,9 +537,7 @@ fn skip(
             Some(WireType::Array { elem, len }) => {
                 let n = c.count()?;
                 if i64::try_from(n) != Ok(*len) {
-                    return Err(err(format!(
-                        "length mismatch in array: {n} elements for length {len}"
-                    )));
+                    return Err(err(format!("length mismatch in array: {n} elements for length {len}")));
                 }
                 for _ in 0..n {
                     skip(c, *elem, types, depth + 1)?;
@@ -622,10 +573,7 @@ mod tests {
     use super::super::{Encoding, FrameFormat, REQ_SCHEMA, RESP_SCHEMA, Req, Resp};
     use super::*;
 
-    const GOB: FrameFormat = FrameFormat {
-        encoding: Encoding::Gob,
-        gzip: false,
-    };
+    const GOB: FrameFormat = FrameFormat { encoding: Encoding::Gob, gzip: false };
 
     /// Builds a struct type definition message the generic way, to check the constants and to hand-craft
     /// frames from other "senders".
@@ -657,10 +605,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]
@@ -675,31 +620,13 @@ mod tests {
         assert_eq!(enc(uint, 127), [0x7f]);
         assert_eq!(enc(uint, 128), [0xff, 0x80]);
         assert_eq!(enc(uint, 256), [0xfe, 0x01, 0x00]);
-        assert_eq!(
-            enc(uint, -1),
-            [0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
-        );
+        assert_eq!(enc(uint, -1), [0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(enc(put_int, 1001), [0xfe, 0x07, 0xd2]);
         assert_eq!(enc(put_int, 65), [0xff, 0x82]);
         assert_eq!(enc(put_int, -65), [0xff, 0x81]);
         assert_eq!(enc(put_int, -1), [0x01]);
-        assert_eq!(
-            enc(put_int, i64::MIN),
-            [0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
-        );
-        for v in [
-            0,
-            1,
-            -1,
-            63,
-            64,
-            -64,
-            -65,
-            1001,
-            i64::from(i32::MIN),
-            i64::MAX,
-            i64::MIN,
-        ] {
+        assert_eq!(enc(put_int, i64::MIN), [0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        for v in [0, 1, -1, 63, 64, -64, -65, 1001, i64::from(i32::MIN), i64::MAX, i64::MIN] {
             let bytes = enc(put_int, v);
             let mut c = Cursor { buf: &bytes };
             assert_eq!(c.int().unwrap(), v);
@@ -709,17 +636,9 @@ mod tests {
 
     #[test]
     fn type_def_constants_match_the_generic_encoder() {
-        let resp: Vec<_> = RESP_SCHEMA
-            .fields
-            .iter()
-            .map(|f| (f.go, i64::from(wire_id(f.kind))))
-            .collect();
+        let resp: Vec<_> = RESP_SCHEMA.fields.iter().map(|f| (f.go, i64::from(wire_id(f.kind)))).collect();
         assert_eq!(RESP_TYPE_DEF, struct_def(65, "Resp", &resp));
-        let req: Vec<_> = REQ_SCHEMA
-            .fields
-            .iter()
-            .map(|f| (f.go, i64::from(wire_id(f.kind))))
-            .collect();
+        let req: Vec<_> = REQ_SCHEMA.fields.iter().map(|f| (f.go, i64::from(wire_id(f.kind)))).collect();
         assert_eq!(REQ_TYPE_DEF, struct_def(65, "GeneralWsReq", &req));
     }
 
@@ -812,14 +731,8 @@ mod tests {
         frame.extend(hex("01 02"));
         frame.extend_from_slice(b"u1");
         frame.extend(hex("01 fe07d6 00"));
-        let fields = [
-            ("Data", 5),
-            ("MsgIncr", 6),
-            ("Extra", 6),
-            ("OperationID", 6),
-            ("SendID", 6),
-            ("ReqIdentifier", 2),
-        ];
+        let fields =
+            [("Data", 5), ("MsgIncr", 6), ("Extra", 6), ("OperationID", 6), ("SendID", 6), ("ReqIdentifier", 2)];
         assert_eq!(
             frame[..0x67],
             struct_def(65, "GeneralWsReq", &fields),
@@ -896,23 +809,13 @@ mod tests {
         put_message(&mut frame, &value);
 
         let req = GOB.decode_req(&frame).unwrap();
-        assert_eq!(
-            req,
-            Req {
-                req_identifier: 1001,
-                send_id: "x".into(),
-                ..Req::default()
-            }
-        );
+        assert_eq!(req, Req { req_identifier: 1001, send_id: "x".into(), ..Req::default() });
     }
 
     #[test]
     fn tolerant_shapes() {
         // Missing terminator at the end of the message, and trailing bytes after the value: both as Go.
-        let resp = Resp {
-            req_identifier: 7,
-            ..Resp::default()
-        };
+        let resp = Resp { req_identifier: 7, ..Resp::default() };
         let mut frame = RESP_TYPE_DEF.to_vec();
         frame.extend(hex("04 ff82 01 0e"));
         frame.extend(hex("05 ff82 01 0e 00 99"));
@@ -921,13 +824,7 @@ mod tests {
         let mut frame = struct_def(70, "Other", &[("X", 2)]);
         frame.extend(struct_def(65, "Resp", &[("ErrMsg", 6)]));
         frame.extend(hex("05 ff82 01 01 61 00"));
-        assert_eq!(
-            GOB.decode_resp(&frame),
-            Ok(Resp {
-                err_msg: "a".into(),
-                ..Resp::default()
-            })
-        );
+        assert_eq!(GOB.decode_resp(&frame), Ok(Resp { err_msg: "a".into(), ..Resp::default() }));
         // A struct with no fields at all decodes to zero (Go only complains when fields exist but none match).
         let mut frame = struct_def(65, "Empty", &[]);
         frame.extend(hex("03 ff82 00"));
@@ -943,11 +840,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_frames() {
-        let good = GOB.encode_req(&Req {
-            req_identifier: 1001,
-            send_id: "a".into(),
-            ..Req::default()
-        });
+        let good = GOB.encode_req(&Req { req_identifier: 1001, send_id: "a".into(), ..Req::default() });
         // Every truncation is an error.
         for len in 0..good.len() {
             assert!(GOB.decode_req(&good[..len]).is_err(), "truncated to {len}");
@@ -970,9 +863,7 @@ mod tests {
         // Wrong field type, and no matching field.
         let mut wrong = struct_def(65, "Req", &[("ReqIdentifier", 6)]);
         wrong.extend(hex("03 ff82 00"));
-        assert!(
-            gob_err(&wrong).contains("wrong type (int32) for received field Req.ReqIdentifier")
-        );
+        assert!(gob_err(&wrong).contains("wrong type (int32) for received field Req.ReqIdentifier"));
         let mut none = struct_def(65, "Other", &[("Foo", 2)]);
         none.extend(hex("03 ff82 00"));
         assert!(gob_err(&none).contains("no fields matched"));

@@ -189,11 +189,8 @@ impl<'de> Visitor<'de> for GoBytes {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<u8>, E> {
-        let result = if s.contains(['\r', '\n']) {
-            GO_STD.decode(s.replace(['\r', '\n'], ""))
-        } else {
-            GO_STD.decode(s)
-        };
+        let result =
+            if s.contains(['\r', '\n']) { GO_STD.decode(s.replace(['\r', '\n'], "")) } else { GO_STD.decode(s) };
         result.map_err(|e| E::custom(format_args!("data: illegal base64 data: {e}")))
     }
 
@@ -212,10 +209,7 @@ mod tests {
     use super::super::{Encoding, FrameFormat, Req, Resp};
     use super::*;
 
-    const JSON: FrameFormat = FrameFormat {
-        encoding: Encoding::Json,
-        gzip: false,
-    };
+    const JSON: FrameFormat = FrameFormat { encoding: Encoding::Json, gzip: false };
 
     fn text(bytes: Vec<u8>) -> String {
         String::from_utf8(bytes).unwrap()
@@ -235,10 +229,7 @@ mod tests {
             text(JSON.encode_resp(&resp)),
             r#"{"reqIdentifier":1001,"msgIncr":"alice_1","operationID":"op1","errCode":0,"errMsg":"","data":"CgA="}"#
         );
-        let kick = Resp {
-            req_identifier: 2002,
-            ..Resp::default()
-        };
+        let kick = Resp { req_identifier: 2002, ..Resp::default() };
         assert_eq!(
             text(JSON.encode_resp(&kick)),
             r#"{"reqIdentifier":2002,"msgIncr":"","operationID":"","errCode":0,"errMsg":"","data":null}"#
@@ -260,21 +251,11 @@ mod tests {
     #[test]
     fn escapes_strings_like_go() {
         let mut out = String::new();
-        push_go_string(
-            &mut out,
-            "a\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}<>&\u{2028}\u{2029}é😀\u{7f}",
-        );
-        assert_eq!(
-            out,
-            r#""a\"\\\n\r\t\b\f\u0001\u001f\u003c\u003e\u0026\u2028\u2029é😀"#.to_owned()
-                + "\u{7f}\""
-        );
+        push_go_string(&mut out, "a\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}<>&\u{2028}\u{2029}é😀\u{7f}");
+        assert_eq!(out, r#""a\"\\\n\r\t\b\f\u0001\u001f\u003c\u003e\u0026\u2028\u2029é😀"#.to_owned() + "\u{7f}\"");
         // (DEL is not escaped by Go.) The output is valid JSON that reads back to the input.
         let back: String = serde_json::from_str(&out).unwrap();
-        assert_eq!(
-            back,
-            "a\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}<>&\u{2028}\u{2029}é😀\u{7f}"
-        );
+        assert_eq!(back, "a\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}<>&\u{2028}\u{2029}é😀\u{7f}");
     }
 
     #[test]
@@ -301,37 +282,14 @@ mod tests {
                     .as_bytes(),
             )
             .unwrap();
-        assert_eq!(
-            req,
-            Req {
-                req_identifier: 2,
-                send_id: "s".into(),
-                token: "t".into(),
-                ..Req::default()
-            }
-        );
+        assert_eq!(req, Req { req_identifier: 2, send_id: "s".into(), token: "t".into(), ..Req::default() });
         // Data as missing, as an array of bytes, base64 with line breaks; top-level null.
         assert_eq!(JSON.decode_resp(b"{}"), Ok(Resp::default()));
-        assert_eq!(
-            JSON.decode_resp(br#"{"data":[1,2,255]}"#).unwrap().data,
-            [1, 2, 255]
-        );
-        assert_eq!(
-            JSON.decode_resp(br#"{"data":"Cg\r\nA="}"#).unwrap().data,
-            [0x0a, 0]
-        );
-        assert_eq!(
-            JSON.decode_resp(br#"{"errCode":-1,"errMsg":"x\u003c"}"#)
-                .unwrap()
-                .err_msg,
-            "x<"
-        );
+        assert_eq!(JSON.decode_resp(br#"{"data":[1,2,255]}"#).unwrap().data, [1, 2, 255]);
+        assert_eq!(JSON.decode_resp(br#"{"data":"Cg\r\nA="}"#).unwrap().data, [0x0a, 0]);
+        assert_eq!(JSON.decode_resp(br#"{"errCode":-1,"errMsg":"x\u003c"}"#).unwrap().err_msg, "x<");
         assert_eq!(JSON.decode_req(b" null "), Ok(Req::default()));
-        assert!(
-            go_fold_eq("\u{212a}", "k")
-                && !go_fold_eq("sendI", "sendID")
-                && !go_fold_eq("sendIDx", "sendID")
-        );
+        assert!(go_fold_eq("\u{212a}", "k") && !go_fold_eq("sendI", "sendID") && !go_fold_eq("sendIDx", "sendID"));
     }
 
     #[test]
@@ -351,9 +309,7 @@ mod tests {
             b"{\"data\":[256]}",
             b"{\"data\":5}",
         ] {
-            let e = JSON
-                .decode_req(bad)
-                .expect_err(&String::from_utf8_lossy(bad));
+            let e = JSON.decode_req(bad).expect_err(&String::from_utf8_lossy(bad));
             assert!(matches!(e, EnvelopeError::Json(_)), "{e:?}");
         }
         // Deep nesting in an ignored key: serde_json skips ignored values iteratively, so this is fine for the

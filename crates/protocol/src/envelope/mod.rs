@@ -233,22 +233,15 @@ fn gunzip(frame: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
         .read_to_end(&mut out)
         .map_err(|e| EnvelopeError::Gzip(e.to_string()))?;
     if out.len() > MAX_DECOMPRESSED {
-        return Err(EnvelopeError::DecompressedTooLarge {
-            limit: MAX_DECOMPRESSED,
-        });
+        return Err(EnvelopeError::DecompressedTooLarge { limit: MAX_DECOMPRESSED });
     }
     Ok(out)
 }
 
 /// Gzips one frame as a single member, at Go's `gzip.DefaultCompression` level.
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 2 + 32),
-        Compression::default(),
-    );
-    encoder
-        .write_all(bytes)
-        .expect("writing to a Vec cannot fail");
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 2 + 32), Compression::default());
+    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
 
@@ -380,22 +373,10 @@ mod tests {
     use super::*;
 
     const FORMATS: [FrameFormat; 4] = [
-        FrameFormat {
-            encoding: Encoding::Gob,
-            gzip: false,
-        },
-        FrameFormat {
-            encoding: Encoding::Gob,
-            gzip: true,
-        },
-        FrameFormat {
-            encoding: Encoding::Json,
-            gzip: false,
-        },
-        FrameFormat {
-            encoding: Encoding::Json,
-            gzip: true,
-        },
+        FrameFormat { encoding: Encoding::Gob, gzip: false },
+        FrameFormat { encoding: Encoding::Gob, gzip: true },
+        FrameFormat { encoding: Encoding::Json, gzip: false },
+        FrameFormat { encoding: Encoding::Json, gzip: true },
     ];
 
     fn sample_req() -> Req {
@@ -424,91 +405,46 @@ mod tests {
     fn round_trip_every_format() {
         for format in FORMATS {
             let req = sample_req();
-            assert_eq!(
-                format.decode_req(&format.encode_req(&req)),
-                Ok(req),
-                "{format:?}"
-            );
+            assert_eq!(format.decode_req(&format.encode_req(&req)), Ok(req), "{format:?}");
             let resp = sample_resp();
-            assert_eq!(
-                format.decode_resp(&format.encode_resp(&resp)),
-                Ok(resp),
-                "{format:?}"
-            );
-            assert_eq!(
-                format.decode_req(&format.encode_req(&Req::default())),
-                Ok(Req::default())
-            );
-            assert_eq!(
-                format.decode_resp(&format.encode_resp(&Resp::default())),
-                Ok(Resp::default())
-            );
+            assert_eq!(format.decode_resp(&format.encode_resp(&resp)), Ok(resp), "{format:?}");
+            assert_eq!(format.decode_req(&format.encode_req(&Req::default())), Ok(Req::default()));
+            assert_eq!(format.decode_resp(&format.encode_resp(&Resp::default())), Ok(Resp::default()));
         }
     }
 
     #[test]
     fn gzip_wraps_the_plain_encoding() {
         for encoding in [Encoding::Gob, Encoding::Json] {
-            let plain = FrameFormat {
-                encoding,
-                gzip: false,
-            };
-            let zipped = FrameFormat {
-                encoding,
-                gzip: true,
-            };
+            let plain = FrameFormat { encoding, gzip: false };
+            let zipped = FrameFormat { encoding, gzip: true };
             let resp = sample_resp();
             let frame = zipped.encode_resp(&resp);
-            assert_eq!(
-                &frame[..2],
-                &[0x1f, 0x8b],
-                "a gzip member starts with the gzip magic"
-            );
+            assert_eq!(&frame[..2], &[0x1f, 0x8b], "a gzip member starts with the gzip magic");
             assert_eq!(gunzip(&frame).unwrap(), plain.encode_resp(&resp));
             // And a frame gzipped by anyone else (here: with another level) decodes too.
             let mut other = GzEncoder::new(Vec::new(), Compression::best());
             other.write_all(&plain.encode_req(&sample_req())).unwrap();
-            assert_eq!(
-                zipped.decode_req(&other.finish().unwrap()),
-                Ok(sample_req())
-            );
+            assert_eq!(zipped.decode_req(&other.finish().unwrap()), Ok(sample_req()));
             // A gzip connection does not accept uncompressed frames.
-            assert!(matches!(
-                zipped.decode_req(&plain.encode_req(&sample_req())),
-                Err(EnvelopeError::Gzip(_))
-            ));
+            assert!(matches!(zipped.decode_req(&plain.encode_req(&sample_req())), Err(EnvelopeError::Gzip(_))));
         }
     }
 
     #[test]
     fn gzip_errors() {
-        let format = FrameFormat {
-            encoding: Encoding::Gob,
-            gzip: true,
-        };
-        assert!(matches!(
-            format.decode_req(&[]),
-            Err(EnvelopeError::Gzip(_))
-        ));
-        assert!(matches!(
-            format.decode_req(b"\x1f\x8b\x08garbage"),
-            Err(EnvelopeError::Gzip(_))
-        ));
+        let format = FrameFormat { encoding: Encoding::Gob, gzip: true };
+        assert!(matches!(format.decode_req(&[]), Err(EnvelopeError::Gzip(_))));
+        assert!(matches!(format.decode_req(b"\x1f\x8b\x08garbage"), Err(EnvelopeError::Gzip(_))));
         let frame = format.encode_req(&sample_req());
         for len in 1..frame.len() {
-            assert!(
-                format.decode_req(&frame[..len]).is_err(),
-                "truncated to {len}"
-            );
+            assert!(format.decode_req(&frame[..len]).is_err(), "truncated to {len}");
         }
         // Corrupt the CRC.
         let mut bad = frame.clone();
         let n = bad.len();
         bad[n - 8] ^= 0xff;
-        assert!(matches!(
-            format.decode_req(&bad),
-            Err(EnvelopeError::Gzip(_))
-        ));
+        assert!(matches!(format.decode_req(&bad), Err(EnvelopeError::Gzip(_))));
         // Trailing garbage after the member is not a second member.
         let mut trailing = frame;
         trailing.extend_from_slice(b"xyz");
@@ -520,22 +456,11 @@ mod tests {
         let bomb = gzip(&vec![0u8; MAX_DECOMPRESSED + 1]);
         assert!(bomb.len() < 8 * 1024, "the bomb is small: {}", bomb.len());
         for encoding in [Encoding::Gob, Encoding::Json] {
-            let format = FrameFormat {
-                encoding,
-                gzip: true,
-            };
-            assert_eq!(
-                format.decode_req(&bomb),
-                Err(EnvelopeError::DecompressedTooLarge {
-                    limit: MAX_DECOMPRESSED
-                })
-            );
+            let format = FrameFormat { encoding, gzip: true };
+            assert_eq!(format.decode_req(&bomb), Err(EnvelopeError::DecompressedTooLarge { limit: MAX_DECOMPRESSED }));
         }
         // Exactly at the cap is fine as far as gzip is concerned (the gob decoder then rejects the zeros).
-        assert_eq!(
-            gunzip(&gzip(&vec![0u8; MAX_DECOMPRESSED])).unwrap().len(),
-            MAX_DECOMPRESSED
-        );
+        assert_eq!(gunzip(&gzip(&vec![0u8; MAX_DECOMPRESSED])).unwrap().len(), MAX_DECOMPRESSED);
     }
 
     #[test]
@@ -552,62 +477,25 @@ mod tests {
             let mut req = sample_req();
             mutate(&mut req);
             assert_eq!(req.validate(), Err(EnvelopeError::MissingField(name)));
-            assert_eq!(
-                req.validate().unwrap_err().to_string(),
-                format!("missing required field {name}")
-            );
+            assert_eq!(req.validate().unwrap_err().to_string(), format!("missing required field {name}"));
         }
         // Token and data are optional; a negative identifier is non-zero.
-        let req = Req {
-            token: String::new(),
-            data: Vec::new(),
-            req_identifier: -1,
-            ..sample_req()
-        };
+        let req = Req { token: String::new(), data: Vec::new(), req_identifier: -1, ..sample_req() };
         assert_eq!(req.validate(), Ok(()));
     }
 
     #[test]
     fn error_messages_name_the_layer() {
-        let gob = FrameFormat {
-            encoding: Encoding::Gob,
-            gzip: false,
-        };
-        let json = FrameFormat {
-            encoding: Encoding::Json,
-            gzip: false,
-        };
-        let gz = FrameFormat {
-            encoding: Encoding::Json,
-            gzip: true,
-        };
-        assert!(
-            gob.decode_req(b"\x05garbage")
-                .unwrap_err()
-                .to_string()
-                .starts_with("gob: ")
-        );
-        assert!(
-            json.decode_req(b"{nope")
-                .unwrap_err()
-                .to_string()
-                .starts_with("json: ")
-        );
-        assert!(
-            gz.decode_req(b"{}")
-                .unwrap_err()
-                .to_string()
-                .starts_with("gzip: ")
-        );
+        let gob = FrameFormat { encoding: Encoding::Gob, gzip: false };
+        let json = FrameFormat { encoding: Encoding::Json, gzip: false };
+        let gz = FrameFormat { encoding: Encoding::Json, gzip: true };
+        assert!(gob.decode_req(b"\x05garbage").unwrap_err().to_string().starts_with("gob: "));
+        assert!(json.decode_req(b"{nope").unwrap_err().to_string().starts_with("json: "));
+        assert!(gz.decode_req(b"{}").unwrap_err().to_string().starts_with("gzip: "));
     }
 
     fn arb_string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just(String::new()),
-            any::<String>(),
-            "[a-zA-Z0-9_-]{0,40}",
-            "\\PC{0,20}"
-        ]
+        prop_oneof![Just(String::new()), any::<String>(), "[a-zA-Z0-9_-]{0,40}", "\\PC{0,20}"]
     }
 
     fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {

@@ -31,23 +31,11 @@ pub(crate) fn group_info(g: Group, member_count: u32) -> sdkws::GroupInfo {
 }
 
 /// # POST /group/create_group
-pub(super) async fn create_group(
-    app: Arc<App>,
-    ctx: Ctx,
-    req: pb::CreateGroupReq,
-) -> ApiResult<pb::CreateGroupResp> {
-    let info = req
-        .group_info
-        .ok_or_else(|| ApiError::args("groupInfo is missing"))?;
-    let owner = if req.owner_user_id.is_empty() {
-        ctx.caller.user_id.clone()
-    } else {
-        req.owner_user_id
-    };
+pub(super) async fn create_group(app: Arc<App>, ctx: Ctx, req: pb::CreateGroupReq) -> ApiResult<pb::CreateGroupResp> {
+    let info = req.group_info.ok_or_else(|| ApiError::args("groupInfo is missing"))?;
+    let owner = if req.owner_user_id.is_empty() { ctx.caller.user_id.clone() } else { req.owner_user_id };
     if !ctx.caller.is_admin && owner != ctx.caller.user_id {
-        return Err(ApiError::no_permission(
-            "only an admin may create a group owned by someone else",
-        ));
+        return Err(ApiError::no_permission("only an admin may create a group owned by someone else"));
     }
     let group = Group {
         group_id: info.group_id,
@@ -63,18 +51,8 @@ pub(super) async fn create_group(
         ..Group::default()
     };
     let count = 1 + req.admin_user_ids.len() + req.member_user_ids.len();
-    let group = app
-        .create_group(
-            group,
-            &owner,
-            &req.admin_user_ids,
-            &req.member_user_ids,
-            &ctx.caller.user_id,
-        )
-        .await?;
-    Ok(pb::CreateGroupResp {
-        group_info: Some(group_info(group, count as u32)),
-    })
+    let group = app.create_group(group, &owner, &req.admin_user_ids, &req.member_user_ids, &ctx.caller.user_id).await?;
+    Ok(pb::CreateGroupResp { group_info: Some(group_info(group, count as u32)) })
 }
 
 /// # POST /group/get_groups_info
@@ -87,7 +65,5 @@ pub(super) async fn get_groups_info(
         return Err(ApiError::args("at most 1000 groupIDs"));
     }
     let groups = app.groups_info(&req.group_ids).await?;
-    Ok(pb::GetGroupsInfoResp {
-        group_infos: groups.into_iter().map(|(g, n)| group_info(g, n)).collect(),
-    })
+    Ok(pb::GetGroupsInfoResp { group_infos: groups.into_iter().map(|(g, n)| group_info(g, n)).collect() })
 }

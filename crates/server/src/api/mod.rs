@@ -43,35 +43,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/auth/force_logout", post(authed(auth::force_logout)))
         .route("/user/user_register", post(authed(user::user_register)))
         .route("/user/get_users_info", post(authed(user::get_users_info)))
-        .route(
-            "/user/update_user_info_ex",
-            post(authed(user::update_user_info_ex)),
-        )
+        .route("/user/update_user_info_ex", post(authed(user::update_user_info_ex)))
         .route("/user/account_check", post(authed(user::account_check)))
         .route("/group/create_group", post(authed(group::create_group)))
-        .route(
-            "/group/get_groups_info",
-            post(authed(group::get_groups_info)),
-        )
+        .route("/group/get_groups_info", post(authed(group::get_groups_info)))
         .route("/msg/send_msg", post(authed(msg::send_msg)))
         .route("/msg/newest_seq", post(authed(msg::newest_seq)))
         .route("/msg/pull_msg_by_seq", post(authed(msg::pull_msg_by_seq)))
-        .route(
-            "/msg/mark_conversation_as_read",
-            post(authed(msg::mark_conversation_as_read)),
-        )
-        .route(
-            "/msg/mark_msgs_as_read",
-            post(authed(msg::mark_msgs_as_read)),
-        )
-        .route(
-            "/msg/set_conversation_has_read_seq",
-            post(authed(msg::set_conversation_has_read_seq)),
-        )
-        .route(
-            "/msg/get_conversations_has_read_and_max_seq",
-            post(authed(msg::get_conversations_has_read_and_max_seq)),
-        )
+        .route("/msg/mark_conversation_as_read", post(authed(msg::mark_conversation_as_read)))
+        .route("/msg/mark_msgs_as_read", post(authed(msg::mark_msgs_as_read)))
+        .route("/msg/set_conversation_has_read_seq", post(authed(msg::set_conversation_has_read_seq)))
+        .route("/msg/get_conversations_has_read_and_max_seq", post(authed(msg::get_conversations_has_read_and_max_seq)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CorsLayer::very_permissive())
         .with_state(app)
@@ -103,18 +85,8 @@ struct Envelope<T> {
 
 fn respond<T: Serialize>(result: ApiResult<T>) -> Response {
     let envelope = match result {
-        Ok(data) => Envelope {
-            err_code: 0,
-            err_msg: String::new(),
-            err_dlt: String::new(),
-            data: Some(data),
-        },
-        Err(e) => Envelope {
-            err_code: e.code.code(),
-            err_msg: e.msg,
-            err_dlt: e.detail,
-            data: None,
-        },
+        Ok(data) => Envelope { err_code: 0, err_msg: String::new(), err_dlt: String::new(), data: Some(data) },
+        Err(e) => Envelope { err_code: e.code.code(), err_msg: e.msg, err_dlt: e.detail, data: None },
     };
     match serde_json::to_vec(&envelope) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
@@ -133,22 +105,14 @@ fn operation_id(headers: &HeaderMap) -> ApiResult<String> {
 }
 
 fn parse_body<Req: DeserializeOwned>(body: &[u8]) -> ApiResult<Req> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     serde_json::from_slice(body).map_err(|e| ApiError::args(format!("invalid request body: {e}")))
 }
 
 /// A route that needs no token (`/auth/get_admin_token`, `/auth/parse_token`).
 fn public<Req, Resp, F, Fut>(
     f: F,
-) -> impl Fn(
-    State<Arc<App>>,
-    HeaderMap,
-    Bytes,
-) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
 + Clone
 + Send
 + Sync
@@ -175,11 +139,7 @@ where
 /// A route that needs a valid `token` header; the handler gets the caller.
 fn authed<Req, Resp, F, Fut>(
     f: F,
-) -> impl Fn(
-    State<Arc<App>>,
-    HeaderMap,
-    Bytes,
-) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
 + Clone
 + Send
 + Sync
@@ -201,15 +161,7 @@ where
                 };
                 let caller = app.authenticate(token).await?;
                 let req = parse_body(&body)?;
-                f(
-                    app,
-                    Ctx {
-                        operation_id,
-                        caller,
-                    },
-                    req,
-                )
-                .await
+                f(app, Ctx { operation_id, caller }, req).await
             }
             .await;
             respond(result)

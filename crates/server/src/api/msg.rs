@@ -40,15 +40,9 @@ pub(super) struct SendMsgReq {
 
 /// # POST /msg/send_msg (admin): send a message on behalf of a user, or as a system notification
 /// (`sessionType` 4).
-pub(super) async fn send_msg(
-    app: Arc<App>,
-    ctx: Ctx,
-    req: SendMsgReq,
-) -> ApiResult<pb::SendMsgResp> {
+pub(super) async fn send_msg(app: Arc<App>, ctx: Ctx, req: SendMsgReq) -> ApiResult<pb::SendMsgResp> {
     ctx.caller.require_admin()?;
-    let content = req
-        .content
-        .ok_or_else(|| ApiError::args("content is required"))?;
+    let content = req.content.ok_or_else(|| ApiError::args("content is required"))?;
     if req.send_id.is_empty() {
         return Err(ApiError::args("sendID is required"));
     }
@@ -68,9 +62,7 @@ pub(super) async fn send_msg(
         ex: req.ex,
         ..Default::default()
     };
-    let stored = app
-        .send_message(&ctx.caller, msg, &ctx.operation_id)
-        .await?;
+    let stored = app.send_message(&ctx.caller, msg, &ctx.operation_id).await?;
     Ok(pb::SendMsgResp {
         server_msg_id: stored.server_msg_id,
         client_msg_id: stored.client_msg_id,
@@ -80,11 +72,7 @@ pub(super) async fn send_msg(
 }
 
 /// # POST /msg/newest_seq
-pub(super) async fn newest_seq(
-    app: Arc<App>,
-    ctx: Ctx,
-    req: sdkws::GetMaxSeqReq,
-) -> ApiResult<sdkws::GetMaxSeqResp> {
+pub(super) async fn newest_seq(app: Arc<App>, ctx: Ctx, req: sdkws::GetMaxSeqReq) -> ApiResult<sdkws::GetMaxSeqResp> {
     ctx.caller.check_access(&req.user_id)?;
     app.newest_seqs(&req.user_id).await
 }
@@ -116,11 +104,8 @@ pub(super) async fn mark_conversation_as_read(
     req: pb::MarkConversationAsReadReq,
 ) -> ApiResult<pb::MarkConversationAsReadResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let seq = req
-        .has_read_seq
-        .max(req.seqs.iter().copied().max().unwrap_or(0));
-    app.mark_read(&req.user_id, &req.conversation_id, seq)
-        .await?;
+    let seq = req.has_read_seq.max(req.seqs.iter().copied().max().unwrap_or(0));
+    app.mark_read(&req.user_id, &req.conversation_id, seq).await?;
     Ok(pb::MarkConversationAsReadResp::default())
 }
 
@@ -131,14 +116,8 @@ pub(super) async fn mark_msgs_as_read(
     req: pb::MarkMsgsAsReadReq,
 ) -> ApiResult<pb::MarkMsgsAsReadResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let seq = req
-        .seqs
-        .iter()
-        .copied()
-        .max()
-        .ok_or_else(|| ApiError::args("seqs is empty"))?;
-    app.mark_read(&req.user_id, &req.conversation_id, seq)
-        .await?;
+    let seq = req.seqs.iter().copied().max().ok_or_else(|| ApiError::args("seqs is empty"))?;
+    app.mark_read(&req.user_id, &req.conversation_id, seq).await?;
     Ok(pb::MarkMsgsAsReadResp::default())
 }
 
@@ -149,7 +128,6 @@ pub(super) async fn set_conversation_has_read_seq(
     req: pb::SetConversationHasReadSeqReq,
 ) -> ApiResult<pb::SetConversationHasReadSeqResp> {
     ctx.caller.check_access(&req.user_id)?;
-    app.mark_read(&req.user_id, &req.conversation_id, req.has_read_seq)
-        .await?;
+    app.mark_read(&req.user_id, &req.conversation_id, req.has_read_seq).await?;
     Ok(pb::SetConversationHasReadSeqResp::default())
 }

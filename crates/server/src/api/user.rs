@@ -58,9 +58,7 @@ pub(super) async fn get_users_info(
         return Err(ApiError::args(format!("at most {MAX_IDS} userIDs")));
     }
     let users = app.users_info(&req.user_ids).await?;
-    Ok(pb::GetDesignateUsersResp {
-        users_info: users.into_iter().map(user_info).collect(),
-    })
+    Ok(pb::GetDesignateUsersResp { users_info: users.into_iter().map(user_info).collect() })
 }
 
 /// # POST /user/update_user_info_ex (self or admin)
@@ -69,9 +67,7 @@ pub(super) async fn update_user_info_ex(
     ctx: Ctx,
     req: pb::UpdateUserInfoExReq,
 ) -> ApiResult<pb::UpdateUserInfoExResp> {
-    let info = req
-        .user_info
-        .ok_or_else(|| ApiError::args("userInfo is missing"))?;
+    let info = req.user_info.ok_or_else(|| ApiError::args("userInfo is missing"))?;
     ctx.caller.check_access(&info.user_id)?;
     app.update_user(UserPatch {
         user_id: info.user_id,
@@ -100,10 +96,7 @@ pub(super) async fn account_check(
         .into_iter()
         .map(|id| {
             let registered = found.iter().any(|u| u.user_id == id);
-            pb::account_check_resp::SingleUserStatus {
-                user_id: id,
-                account_status: i32::from(registered),
-            }
+            pb::account_check_resp::SingleUserStatus { user_id: id, account_status: i32::from(registered) }
         })
         .collect();
     Ok(pb::AccountCheckResp { results })

@@ -40,9 +40,7 @@ pub(super) struct Session {
 
 /// Answers a refused handshake (isMsgResp=true): the error as the first text frame, then close.
 pub(super) async fn refuse(mut socket: WebSocket, err: ApiError) {
-    let _ = socket
-        .send(Message::Text(status_json(Some(&err)).into()))
-        .await;
+    let _ = socket.send(Message::Text(status_json(Some(&err)).into())).await;
     let _ = socket.send(Message::Close(None)).await;
 }
 
@@ -54,12 +52,7 @@ pub(super) enum Next {
 }
 
 pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session) {
-    if session.is_msg_resp
-        && socket
-            .send(Message::Text(status_json(None).into()))
-            .await
-            .is_err()
-    {
+    if session.is_msg_resp && socket.send(Message::Text(status_json(None).into())).await.is_err() {
         return;
     }
     let (tx, rx) = mpsc::channel(app.config.send_queue_frames);
@@ -71,30 +64,21 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         tx,
         close: CancellationToken::new(),
     };
-    let displaced = app
-        .hub
-        .register(handle.clone(), app.config.multi_login_policy);
+    let displaced = app.hub.register(handle.clone(), app.config.multi_login_policy);
+    // Revoke before kicking, so a kicked device that reconnects at once is refused (1506) instead of kicking
+    // this login in turn.
+    if let Err(e) = app.revoke_displaced(&displaced, &session.caller.token_hash).await {
+        tracing::warn!(error = %e, "could not revoke displaced tokens");
+    }
     for old in &displaced {
         old.offer(Outbound::Kick);
-    }
-    if let Err(e) = app
-        .revoke_displaced(&displaced, &session.caller.token_hash)
-        .await
-    {
-        tracing::warn!(error = %e, "could not revoke displaced tokens");
     }
     tracing::debug!(user = %handle.user_id, conn = handle.id, platform = handle.platform_id, op = %session.operation_id, "connected");
 
     let (sink, mut stream) = socket.split();
-    let ping_every = (session.caller.platform_id == platform::WEB)
-        .then(|| Duration::from_secs(app.config.ping_interval_secs));
-    let writer = tokio::spawn(write_loop(
-        sink,
-        rx,
-        session.format,
-        handle.close.clone(),
-        ping_every,
-    ));
+    let ping_every =
+        (session.caller.platform_id == platform::WEB).then(|| Duration::from_secs(app.config.ping_interval_secs));
+    let writer = tokio::spawn(write_loop(sink, rx, session.format, handle.close.clone(), ping_every));
 
     let read_timeout = Duration::from_secs(app.config.read_timeout_secs);
     loop {
@@ -126,10 +110,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     drop(handle.tx);
     // The writer ends when the queue is drained and closed, or when told to close now.
     let closer = handle.close.clone();
-    if tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
         closer.cancel();
     }
     tracing::debug!(user = %handle.user_id, conn = handle.id, "disconnected");
@@ -177,9 +158,7 @@ async fn write_loop(
                 Outbound::Push(frame) => Message::Binary(frame.bytes(format)),
                 Outbound::Text(text) => Message::Text(Utf8Bytes::from(text)),
                 Outbound::Kick => {
-                    let _ = sink
-                        .feed(Message::Binary(format.encode_resp(&kick_resp()).into()))
-                        .await;
+                    let _ = sink.feed(Message::Binary(format.encode_resp(&kick_resp()).into())).await;
                     break 'outer;
                 }
                 Outbound::Close => break 'outer,
@@ -201,18 +180,11 @@ async fn write_loop(
 
 /// Encodes a reply for this connection and queues it.
 pub(super) fn reply(session: &Session, handle: &ConnHandle, resp: &Resp) {
-    handle.offer(Outbound::Frame(Bytes::from(
-        session.format.encode_resp(resp),
-    )));
+    handle.offer(Outbound::Frame(Bytes::from(session.format.encode_resp(resp))));
 }
 
 /// An error reply to a request (or to an undecodable frame, under `req::DATA_ERROR`).
-pub(super) fn error_resp(
-    req_identifier: i32,
-    msg_incr: &str,
-    operation_id: &str,
-    err: &ApiError,
-) -> Resp {
+pub(super) fn error_resp(req_identifier: i32, msg_incr: &str, operation_id: &str, err: &ApiError) -> Resp {
     Resp {
         req_identifier,
         msg_incr: msg_incr.to_string(),

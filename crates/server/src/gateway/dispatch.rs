@@ -26,11 +26,7 @@ pub(super) async fn frame(app: &App, session: &Session, handle: &ConnHandle, fra
         reply(session, handle, &error_resp(DATA_ERROR_REQ, "", "", &err));
         return Next::Close;
     }
-    let request = match session
-        .format
-        .decode_req(frame)
-        .and_then(|r| r.validate().map(|()| r))
-    {
+    let request = match session.format.decode_req(frame).and_then(|r| r.validate().map(|()| r)) {
         Ok(r) => r,
         Err(e) => {
             let err = ApiError::new(UNDECODABLE, format!("bad frame: {e}"));
@@ -39,20 +35,8 @@ pub(super) async fn frame(app: &App, session: &Session, handle: &ConnHandle, fra
         }
     };
     if request.send_id != session.caller.user_id {
-        let err = ApiError::no_permission(format!(
-            "sendID {} is not this connection's user",
-            request.send_id
-        ));
-        reply(
-            session,
-            handle,
-            &error_resp(
-                request.req_identifier,
-                &request.msg_incr,
-                &request.operation_id,
-                &err,
-            ),
-        );
+        let err = ApiError::no_permission(format!("sendID {} is not this connection's user", request.send_id));
+        reply(session, handle, &error_resp(request.req_identifier, &request.msg_incr, &request.operation_id, &err));
         return Next::Close;
     }
     let (result, next) = match request.req_identifier {
@@ -63,17 +47,9 @@ pub(super) async fn frame(app: &App, session: &Session, handle: &ConnHandle, fra
         | req::GET_CONV_MAX_READ_SEQ
         | req::PULL_CONV_LAST_MESSAGE
         | req::SET_BACKGROUND_STATUS
-        | req::SUB_USER_ONLINE_STATUS => {
-            (handle_request(app, session, &request).await, Next::Continue)
-        }
-        req::LOGOUT_MSG => (
-            decode::<push::DelUserPushTokenReq>(&request.data).map(|_| Vec::new()),
-            Next::Close,
-        ),
-        other => (
-            Err(ApiError::args(format!("unknown reqIdentifier {other}"))),
-            Next::Close,
-        ),
+        | req::SUB_USER_ONLINE_STATUS => (handle_request(app, session, &request).await, Next::Continue),
+        req::LOGOUT_MSG => (decode::<push::DelUserPushTokenReq>(&request.data).map(|_| Vec::new()), Next::Close),
+        other => (Err(ApiError::args(format!("unknown reqIdentifier {other}"))), Next::Close),
     };
     let resp = match result {
         Ok(data) => Resp {
@@ -83,12 +59,7 @@ pub(super) async fn frame(app: &App, session: &Session, handle: &ConnHandle, fra
             data,
             ..Resp::default()
         },
-        Err(err) => error_resp(
-            request.req_identifier,
-            &request.msg_incr,
-            &request.operation_id,
-            &err,
-        ),
+        Err(err) => error_resp(request.req_identifier, &request.msg_incr, &request.operation_id, &err),
     };
     reply(session, handle, &resp);
     next
@@ -103,9 +74,7 @@ fn check_user(session: &Session, user_id: &str) -> ApiResult<()> {
     if user_id.is_empty() || user_id == session.caller.user_id {
         Ok(())
     } else {
-        Err(ApiError::no_permission(format!(
-            "userID {user_id} is not this connection's user"
-        )))
+        Err(ApiError::no_permission(format!("userID {user_id} is not this connection's user")))
     }
 }
 
@@ -124,9 +93,7 @@ async fn handle_request(app: &App, session: &Session, request: &Req) -> ApiResul
         }
         req::SEND_MSG => {
             let msg: sdkws::MsgData = decode(&request.data)?;
-            let stored = app
-                .send_message(&session.caller, msg, &request.operation_id)
-                .await?;
+            let stored = app.send_message(&session.caller, msg, &request.operation_id).await?;
             pbmsg::SendMsgResp {
                 server_msg_id: stored.server_msg_id,
                 client_msg_id: stored.client_msg_id,
@@ -148,9 +115,7 @@ async fn handle_request(app: &App, session: &Session, request: &Req) -> ApiResul
         req::PULL_CONV_LAST_MESSAGE => {
             let r: pbmsg::GetLastMessageReq = decode(&request.data)?;
             check_user(session, &r.user_id)?;
-            app.last_messages(me, &r.conversation_ids)
-                .await?
-                .encode_to_vec()
+            app.last_messages(me, &r.conversation_ids).await?.encode_to_vec()
         }
         req::SET_BACKGROUND_STATUS => {
             let r: sdkws::SetAppBackgroundStatusReq = decode(&request.data)?;

@@ -54,9 +54,7 @@ fn parse_args(q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<Con
     if send_id.is_empty() || token.is_empty() || operation_id.is_empty() {
         return Err(arg_err("sendID, token and operationID are required"));
     }
-    let platform_id: i32 = get("platformID")
-        .parse()
-        .map_err(|_| arg_err("platformID must be a number"))?;
+    let platform_id: i32 = get("platformID").parse().map_err(|_| arg_err("platformID must be a number"))?;
     if platform::name(platform_id).is_none() {
         return Err(arg_err("unknown platformID"));
     }
@@ -67,8 +65,7 @@ fn parse_args(q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<Con
         "js" => Encoding::Json,
         _ => return Err(arg_err("sdkType must be go or js")),
     };
-    let gzip = get("compression") == "gzip"
-        || headers.get("compression").and_then(|v| v.to_str().ok()) == Some("gzip");
+    let gzip = get("compression") == "gzip" || headers.get("compression").and_then(|v| v.to_str().ok()) == Some("gzip");
     Ok(ConnArgs {
         send_id: send_id.to_string(),
         token: token.to_string(),
@@ -82,10 +79,7 @@ fn parse_args(q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<Con
 async fn authenticate(app: &App, args: &ConnArgs) -> ApiResult<crate::service::Caller> {
     let caller = app.authenticate(&args.token).await?;
     if caller.user_id != args.send_id || caller.platform_id != args.platform_id {
-        return Err(ApiError::new(
-            ErrCode::TokenInvalid,
-            "token does not belong to this sendID and platformID",
-        ));
+        return Err(ApiError::new(ErrCode::TokenInvalid, "token does not belong to this sendID and platformID"));
     }
     Ok(caller)
 }
@@ -96,10 +90,7 @@ pub(super) async fn upgrade(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let is_msg_resp = query
-        .get("isMsgResp")
-        .and_then(|v| parse_go_bool(v))
-        .unwrap_or(false);
+    let is_msg_resp = query.get("isMsgResp").and_then(|v| parse_go_bool(v)).unwrap_or(false);
     let checked = match parse_args(&query, &headers) {
         Ok(args) => authenticate(&app, &args).await.map(|caller| (args, caller)),
         Err(e) => Err(e),
@@ -108,9 +99,7 @@ pub(super) async fn upgrade(
         Ok(ws) => ws,
         Err(rejection) => {
             // Not a WebSocket request: answer like upstream's HTTP error path.
-            let err = checked
-                .err()
-                .unwrap_or_else(|| ApiError::args(rejection.body_text()));
+            let err = checked.err().unwrap_or_else(|| ApiError::args(rejection.body_text()));
             return json_answer(&err);
         }
     };
@@ -123,12 +112,7 @@ pub(super) async fn upgrade(
         .max_frame_size(app.config.max_frame_bytes * 4);
     match checked {
         Ok((args, caller)) => {
-            let session = Session {
-                caller,
-                format: args.format,
-                operation_id: args.operation_id,
-                is_msg_resp,
-            };
+            let session = Session { caller, format: args.format, operation_id: args.operation_id, is_msg_resp };
             ws.on_upgrade(move |socket| conn::serve(app, socket, session))
         }
         Err(err) if is_msg_resp => ws.on_upgrade(move |socket| conn::refuse(socket, err)),
@@ -137,11 +121,7 @@ pub(super) async fn upgrade(
 }
 
 fn json_answer(err: &ApiError) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        status_json(Some(err)),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], status_json(Some(err))).into_response()
 }
 
 #[cfg(test)]
@@ -149,10 +129,7 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -170,32 +147,17 @@ mod tests {
             &HeaderMap::new(),
         )
         .unwrap();
-        assert_eq!(
-            args.format,
-            FrameFormat {
-                encoding: Encoding::Gob,
-                gzip: true
-            }
-        );
+        assert_eq!(args.format, FrameFormat { encoding: Encoding::Gob, gzip: true });
         assert_eq!(args.platform_id, 5);
     }
 
     #[test]
     fn bad_queries_are_conn_args_errors() {
-        let base = [
-            ("sendID", "a"),
-            ("token", "t"),
-            ("platformID", "5"),
-            ("operationID", "o"),
-            ("isBackground", "false"),
-        ];
-        for (key, bad) in [
-            ("platformID", "99"),
-            ("platformID", "x"),
-            ("isBackground", "maybe"),
-            ("sdkType", "rust"),
-            ("sendID", ""),
-        ] {
+        let base =
+            [("sendID", "a"), ("token", "t"), ("platformID", "5"), ("operationID", "o"), ("isBackground", "false")];
+        for (key, bad) in
+            [("platformID", "99"), ("platformID", "x"), ("isBackground", "maybe"), ("sdkType", "rust"), ("sendID", "")]
+        {
             let mut query = q(&base);
             query.insert(key.to_string(), bad.to_string());
             let err = parse_args(&query, &HeaderMap::new()).unwrap_err();

@@ -38,13 +38,8 @@ impl App {
         if platform::name(platform_id).is_none() {
             return Err(ApiError::args(format!("unknown platformID {platform_id}")));
         }
-        if !self.is_admin_user(user_id)
-            && self.store.users(&[user_id.to_string()]).await?.is_empty()
-        {
-            return Err(ApiError::new(
-                ErrCode::UserIdNotFound,
-                format!("user {user_id} is not registered"),
-            ));
+        if !self.is_admin_user(user_id) && self.store.users(&[user_id.to_string()]).await?.is_empty() {
+            return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {user_id} is not registered")));
         }
         let mut raw = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
@@ -64,14 +59,8 @@ impl App {
 
     /// `/auth/get_admin_token`: a token for an admin user, in exchange for the admin secret.
     pub async fn admin_token(&self, secret: &str, user_id: &str) -> ApiResult<(String, i64)> {
-        let user_id = if user_id.is_empty() {
-            palaver_protocol::constant::ADMIN_USER_ID
-        } else {
-            user_id
-        };
-        if !constant_time_eq(secret.as_bytes(), self.admin_secret.as_bytes())
-            || !self.is_admin_user(user_id)
-        {
+        let user_id = if user_id.is_empty() { palaver_protocol::constant::ADMIN_USER_ID } else { user_id };
+        if !constant_time_eq(secret.as_bytes(), self.admin_secret.as_bytes()) || !self.is_admin_user(user_id) {
             return Err(ApiError::no_permission("wrong secret or not an admin user"));
         }
         self.issue_token(user_id, platform::ADMIN).await
@@ -80,15 +69,8 @@ impl App {
     /// Checks a token and returns who it belongs to, with OpenIM's token error codes: 1503 malformed,
     /// 1507 unknown, 1506 revoked (kicked or logged out), 1501 expired.
     pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
-        if token.len() != TOKEN_LEN
-            || !token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(ApiError::new(
-                ErrCode::TokenMalformed,
-                "token is not a Palaver token",
-            ));
+        if token.len() != TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ApiError::new(ErrCode::TokenMalformed, "token is not a Palaver token"));
         }
         let hash = hash_token(token);
         let row = self
@@ -97,10 +79,7 @@ impl App {
             .await?
             .ok_or_else(|| ApiError::new(ErrCode::TokenNotExist, "token does not exist"))?;
         if row.status != TokenStatus::Normal {
-            return Err(ApiError::new(
-                ErrCode::TokenKicked,
-                "token was revoked (kicked or logged out)",
-            ));
+            return Err(ApiError::new(ErrCode::TokenKicked, "token was revoked (kicked or logged out)"));
         }
         if row.expires_at <= now_ms() {
             return Err(ApiError::new(ErrCode::TokenExpired, "token has expired"));
@@ -115,9 +94,7 @@ impl App {
 
     /// `/auth/force_logout`: revokes the user's tokens on the platform and kicks its connections there.
     pub async fn force_logout(&self, user_id: &str, platform_id: i32) -> ApiResult<()> {
-        self.store
-            .set_token_status(user_id, platform_id, TokenStatus::Kicked, None)
-            .await?;
+        self.store.set_token_status(user_id, platform_id, TokenStatus::Kicked, None).await?;
         for conn in self.hub.take(user_id, Some(platform_id)) {
             conn.offer(crate::hub::Outbound::Kick);
         }
@@ -125,21 +102,10 @@ impl App {
     }
 
     /// Revokes the tokens of connections displaced by a new login, unless the new login uses the same token.
-    pub async fn revoke_displaced(
-        &self,
-        displaced: &[crate::hub::ConnHandle],
-        keep: &[u8],
-    ) -> ApiResult<()> {
+    pub async fn revoke_displaced(&self, displaced: &[crate::hub::ConnHandle], keep: &[u8]) -> ApiResult<()> {
         for conn in displaced {
             if *conn.token_hash != *keep {
-                self.store
-                    .set_token_status(
-                        &conn.user_id,
-                        conn.platform_id,
-                        TokenStatus::Kicked,
-                        Some(keep),
-                    )
-                    .await?;
+                self.store.set_token_status(&conn.user_id, conn.platform_id, TokenStatus::Kicked, Some(keep)).await?;
             }
         }
         Ok(())
@@ -152,19 +118,12 @@ impl Caller {
         if self.is_admin || self.user_id == user_id {
             Ok(())
         } else {
-            Err(ApiError::no_permission(format!(
-                "{} may not act for {user_id}",
-                self.user_id
-            )))
+            Err(ApiError::no_permission(format!("{} may not act for {user_id}", self.user_id)))
         }
     }
 
     pub fn require_admin(&self) -> ApiResult<()> {
-        if self.is_admin {
-            Ok(())
-        } else {
-            Err(ApiError::no_permission("only an admin may do this"))
-        }
+        if self.is_admin { Ok(()) } else { Err(ApiError::no_permission("only an admin may do this")) }
     }
 }
 

@@ -25,33 +25,22 @@ impl App {
         if group.group_id.is_empty() {
             group.group_id = random_group_id();
         } else {
-            super::user::check_user_id(&group.group_id)
-                .map_err(|_| ApiError::args("invalid groupID"))?;
+            super::user::check_user_id(&group.group_id).map_err(|_| ApiError::args("invalid groupID"))?;
         }
         let mut all: Vec<(&str, i32)> = vec![(owner, role_level::OWNER)];
         all.extend(admins.iter().map(|u| (u.as_str(), role_level::ADMIN)));
         all.extend(members.iter().map(|u| (u.as_str(), role_level::ORDINARY)));
         let mut seen = std::collections::HashSet::new();
         if !all.iter().all(|(u, _)| seen.insert(*u)) {
-            return Err(ApiError::args(
-                "a user appears twice among owner, admins and members",
-            ));
+            return Err(ApiError::args("a user appears twice among owner, admins and members"));
         }
         if all.len() > MAX_CREATE_MEMBERS {
-            return Err(ApiError::args(format!(
-                "at most {MAX_CREATE_MEMBERS} members at creation"
-            )));
+            return Err(ApiError::args(format!("at most {MAX_CREATE_MEMBERS} members at creation")));
         }
         let ids: Vec<String> = all.iter().map(|(u, _)| u.to_string()).collect();
         let found = self.store.users(&ids).await?;
-        if let Some(missing) = ids
-            .iter()
-            .find(|id| !found.iter().any(|u| &&u.user_id == id))
-        {
-            return Err(ApiError::new(
-                ErrCode::UserIdNotFound,
-                format!("user {missing} is not registered"),
-            ));
+        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|u| &&u.user_id == id)) {
+            return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {missing} is not registered")));
         }
         let now = now_ms();
         group.owner_user_id = owner.to_string();
@@ -68,24 +57,16 @@ impl App {
                 join_source: join_source::BY_INVITATION,
                 inviter_user_id: operator.to_string(),
                 operator_user_id: operator.to_string(),
-                nickname: found
-                    .iter()
-                    .find(|u| &u.user_id == user_id)
-                    .map(|u| u.nickname.clone())
-                    .unwrap_or_default(),
+                nickname: found.iter().find(|u| &u.user_id == user_id).map(|u| u.nickname.clone()).unwrap_or_default(),
                 ..GroupMember::default()
             })
             .collect();
-        self.store
-            .create_group(&group, &members)
-            .await
-            .map_err(|e| match e {
-                StoreError::AlreadyExists(_) => ApiError::new(
-                    ErrCode::GroupIdExisted,
-                    format!("group {} exists", group.group_id),
-                ),
-                e => e.into(),
-            })?;
+        self.store.create_group(&group, &members).await.map_err(|e| match e {
+            StoreError::AlreadyExists(_) => {
+                ApiError::new(ErrCode::GroupIdExisted, format!("group {} exists", group.group_id))
+            }
+            e => e.into(),
+        })?;
         Ok(group)
     }
 
@@ -108,33 +89,16 @@ impl App {
             .groups(&[group_id.to_string()])
             .await?
             .pop()
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrCode::GroupIdNotFound,
-                    format!("group {group_id} does not exist"),
-                )
-            })?;
+            .ok_or_else(|| ApiError::new(ErrCode::GroupIdNotFound, format!("group {group_id} does not exist")))?;
         if group.status == group_status::DISMISSED {
-            return Err(ApiError::new(
-                ErrCode::DismissedAlready,
-                format!("group {group_id} was dismissed"),
-            ));
+            return Err(ApiError::new(ErrCode::DismissedAlready, format!("group {group_id} was dismissed")));
         }
-        let member = self
-            .store
-            .group_member(group_id, user_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrCode::NotInGroupYet,
-                    format!("{user_id} is not in group {group_id}"),
-                )
+        let member =
+            self.store.group_member(group_id, user_id).await?.ok_or_else(|| {
+                ApiError::new(ErrCode::NotInGroupYet, format!("{user_id} is not in group {group_id}"))
             })?;
         if member.mute_end_time > now_ms() {
-            return Err(ApiError::new(
-                ErrCode::MutedInGroup,
-                "you are muted in this group",
-            ));
+            return Err(ApiError::new(ErrCode::MutedInGroup, "you are muted in this group"));
         }
         if group.status == group_status::MUTED && member.role_level == role_level::ORDINARY {
             return Err(ApiError::new(ErrCode::MutedGroup, "this group is muted"));

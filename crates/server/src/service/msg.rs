@@ -50,9 +50,7 @@ impl App {
             )));
         }
         if msg.client_msg_id.is_empty() || msg.client_msg_id.len() > MAX_CLIENT_MSG_ID_LEN {
-            return Err(ApiError::args(format!(
-                "clientMsgID must be 1 to {MAX_CLIENT_MSG_ID_LEN} bytes"
-            )));
+            return Err(ApiError::args(format!("clientMsgID must be 1 to {MAX_CLIENT_MSG_ID_LEN} bytes")));
         }
         if msg.content.len() > self.config.max_content_bytes {
             return Err(ApiError::args(format!(
@@ -61,13 +59,10 @@ impl App {
                 self.config.max_content_bytes
             )));
         }
-        let is_notification_type = (content_type::NOTIFICATION_BEGIN
-            ..content_type::NOTIFICATION_END)
-            .contains(&msg.content_type);
+        let is_notification_type =
+            (content_type::NOTIFICATION_BEGIN..content_type::NOTIFICATION_END).contains(&msg.content_type);
         if is_notification_type && !caller.is_admin {
-            return Err(ApiError::no_permission(
-                "only the server sends notification content types",
-            ));
+            return Err(ApiError::no_permission("only the server sends notification content types"));
         }
         if msg.content_type <= 0 {
             return Err(ApiError::args("contentType is missing"));
@@ -80,20 +75,12 @@ impl App {
                     return Err(ApiError::args("recvID is missing"));
                 }
                 if msg.session_type == session_type::NOTIFICATION_CHAT && !caller.is_admin {
-                    return Err(ApiError::no_permission(
-                        "only an admin sends to notification chats",
-                    ));
+                    return Err(ApiError::no_permission("only an admin sends to notification chats"));
                 }
-                let peers = self
-                    .store
-                    .users(&[msg.recv_id.clone(), msg.send_id.clone()])
-                    .await?;
+                let peers = self.store.users(&[msg.recv_id.clone(), msg.send_id.clone()]).await?;
                 for id in [&msg.recv_id, &msg.send_id] {
                     if !peers.iter().any(|u| &u.user_id == id) && !self.is_admin_user(id) {
-                        return Err(ApiError::new(
-                            ErrCode::UserIdNotFound,
-                            format!("user {id} is not registered"),
-                        ));
+                        return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {id} is not registered")));
                     }
                 }
                 if msg.send_id == msg.recv_id {
@@ -113,21 +100,13 @@ impl App {
                 self.store.group_member_ids(&msg.group_id).await?
             }
             session_type::WRITE_GROUP_CHAT => {
-                return Err(ApiError::new(
-                    ErrCode::GroupTypeNotSupport,
-                    "sessionType 2 is not supported; use 3",
-                ));
+                return Err(ApiError::new(ErrCode::GroupTypeNotSupport, "sessionType 2 is not supported; use 3"));
             }
             other => return Err(ApiError::args(format!("unknown sessionType {other}"))),
         };
-        let conversation_id = conversation_id::for_message(
-            msg.session_type,
-            &msg.send_id,
-            &msg.recv_id,
-            &msg.group_id,
-            &msg.options,
-        )
-        .ok_or_else(|| ApiError::args("cannot place this message in a conversation"))?;
+        let conversation_id =
+            conversation_id::for_message(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id, &msg.options)
+                .ok_or_else(|| ApiError::args("cannot place this message in a conversation"))?;
         let is_notification = conversation_id::is_notification(&conversation_id);
         if !is_notification && msg.session_type != session_type::READ_GROUP_CHAT {
             let conversation_type = msg.session_type;
@@ -160,11 +139,7 @@ impl App {
             msg.sender_platform_id = caller.platform_id;
         }
         if msg.msg_from == 0 {
-            msg.msg_from = if is_notification_type {
-                msg_from::SYSTEM
-            } else {
-                msg_from::USER
-            };
+            msg.msg_from = if is_notification_type { msg_from::SYSTEM } else { msg_from::USER };
         }
         msg.status = msg_status::SUCCESS;
         msg.seq = 0;
@@ -183,10 +158,7 @@ impl App {
             .await?;
         if appended.created {
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
-            let targets = recipients
-                .iter()
-                .map(String::as_str)
-                .filter(|u| sender_sync || *u != send_id);
+            let targets = recipients.iter().map(String::as_str).filter(|u| sender_sync || *u != send_id);
             self.hub.push(targets, &frame);
         }
         Ok(appended.data)
@@ -196,20 +168,15 @@ impl App {
     /// the user's row; an `n_` notification conversation is readable through its regular twin, or as the user's
     /// own `n_<u>_<u>`.
     async fn visible(&self, user_id: &str, conversation_ids: &[String]) -> ApiResult<Vec<Visible>> {
-        let (notif, regular): (Vec<&String>, Vec<&String>) = conversation_ids
-            .iter()
-            .partition(|c| conversation_id::is_notification(c));
+        let (notif, regular): (Vec<&String>, Vec<&String>) =
+            conversation_ids.iter().partition(|c| conversation_id::is_notification(c));
         let regular: Vec<String> = regular.into_iter().cloned().collect();
         let mut out: Vec<Visible> = self
             .store
             .user_conversations_by_id(user_id, &regular)
             .await?
             .into_iter()
-            .map(|c| Visible {
-                conversation_id: c.conversation_id,
-                min_seq: c.min_seq,
-                max_seq: c.max_seq,
-            })
+            .map(|c| Visible { conversation_id: c.conversation_id, min_seq: c.min_seq, max_seq: c.max_seq })
             .collect();
         if !notif.is_empty() {
             let own = self.store.user_conversations(user_id).await?;
@@ -218,22 +185,12 @@ impl App {
                 .map(|c| notification_twin(&c.conversation_id))
                 .chain(std::iter::once(self_notification(user_id)))
                 .collect();
-            let readable: Vec<String> = notif
-                .into_iter()
-                .filter(|c| twins.contains(*c))
-                .cloned()
-                .collect();
-            out.extend(
-                self.store
-                    .max_seqs(&readable)
-                    .await?
-                    .into_iter()
-                    .map(|s| Visible {
-                        conversation_id: s.conversation_id,
-                        min_seq: 0,
-                        max_seq: s.max_seq,
-                    }),
-            );
+            let readable: Vec<String> = notif.into_iter().filter(|c| twins.contains(*c)).cloned().collect();
+            out.extend(self.store.max_seqs(&readable).await?.into_iter().map(|s| Visible {
+                conversation_id: s.conversation_id,
+                min_seq: 0,
+                max_seq: s.max_seq,
+            }));
         }
         Ok(out)
     }
@@ -243,10 +200,7 @@ impl App {
     pub async fn newest_seqs(&self, user_id: &str) -> ApiResult<sdkws::GetMaxSeqResp> {
         let own = self.store.user_conversations(user_id).await?;
         let mut resp = sdkws::GetMaxSeqResp::default();
-        let mut twins: Vec<String> = own
-            .iter()
-            .map(|c| notification_twin(&c.conversation_id))
-            .collect();
+        let mut twins: Vec<String> = own.iter().map(|c| notification_twin(&c.conversation_id)).collect();
         twins.push(self_notification(user_id));
         twins.sort();
         twins.dedup();
@@ -274,22 +228,13 @@ impl App {
         r: &sdkws::PullMessageBySeqsReq,
     ) -> ApiResult<sdkws::PullMessageBySeqsResp> {
         if r.seq_ranges.len() > MAX_PULL_CONVERSATIONS {
-            return Err(ApiError::args(format!(
-                "at most {MAX_PULL_CONVERSATIONS} seqRanges"
-            )));
+            return Err(ApiError::args(format!("at most {MAX_PULL_CONVERSATIONS} seqRanges")));
         }
-        let ids: Vec<String> = r
-            .seq_ranges
-            .iter()
-            .map(|s| s.conversation_id.clone())
-            .collect();
+        let ids: Vec<String> = r.seq_ranges.iter().map(|s| s.conversation_id.clone()).collect();
         let visible = self.visible(user_id, &ids).await?;
         let mut resp = sdkws::PullMessageBySeqsResp::default();
         for range in &r.seq_ranges {
-            let Some(v) = visible
-                .iter()
-                .find(|v| v.conversation_id == range.conversation_id)
-            else {
+            let Some(v) = visible.iter().find(|v| v.conversation_id == range.conversation_id) else {
                 continue;
             };
             let begin = range.begin.max(v.min_seq).max(1);
@@ -298,10 +243,7 @@ impl App {
                 continue;
             }
             let num = range.num.clamp(1, MAX_PULL_PER_CONVERSATION);
-            let msgs = self
-                .store
-                .messages_in_range(&v.conversation_id, begin, end, num)
-                .await?;
+            let msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
             if msgs.is_empty() {
                 continue;
             }
@@ -315,14 +257,7 @@ impl App {
             } else {
                 &mut resp.msgs
             };
-            target.insert(
-                v.conversation_id.clone(),
-                sdkws::PullMsgs {
-                    msgs,
-                    is_end,
-                    end_seq: 0,
-                },
-            );
+            target.insert(v.conversation_id.clone(), sdkws::PullMsgs { msgs, is_end, end_seq: 0 });
         }
         Ok(resp)
     }
@@ -335,29 +270,18 @@ impl App {
         r: &pbmsg::GetSeqMessageReq,
     ) -> ApiResult<pbmsg::GetSeqMessageResp> {
         if r.conversations.len() > MAX_PULL_CONVERSATIONS {
-            return Err(ApiError::args(format!(
-                "at most {MAX_PULL_CONVERSATIONS} conversations"
-            )));
+            return Err(ApiError::args(format!("at most {MAX_PULL_CONVERSATIONS} conversations")));
         }
-        let ids: Vec<String> = r
-            .conversations
-            .iter()
-            .map(|c| c.conversation_id.clone())
-            .collect();
+        let ids: Vec<String> = r.conversations.iter().map(|c| c.conversation_id.clone()).collect();
         let visible = self.visible(user_id, &ids).await?;
         let desc = r.order == sdkws::PullOrder::Desc as i32;
         let mut resp = pbmsg::GetSeqMessageResp::default();
         for conv in &r.conversations {
-            let Some(v) = visible
-                .iter()
-                .find(|v| v.conversation_id == conv.conversation_id)
-            else {
+            let Some(v) = visible.iter().find(|v| v.conversation_id == conv.conversation_id) else {
                 continue;
             };
             if conv.seqs.len() as i64 > MAX_PULL_PER_CONVERSATION {
-                return Err(ApiError::args(format!(
-                    "at most {MAX_PULL_PER_CONVERSATION} seqs per conversation"
-                )));
+                return Err(ApiError::args(format!("at most {MAX_PULL_PER_CONVERSATION} seqs per conversation")));
             }
             let min = v.min_seq.max(1);
             let (mut is_end, mut end_seq) = (false, 0);
@@ -374,9 +298,7 @@ impl App {
             let msgs = if seqs.is_empty() {
                 Vec::new()
             } else {
-                self.store
-                    .messages_by_seqs(&v.conversation_id, &seqs)
-                    .await?
+                self.store.messages_by_seqs(&v.conversation_id, &seqs).await?
             };
             let target = if conversation_id::is_notification(&v.conversation_id) {
                 &mut resp.notification_msgs
@@ -401,9 +323,7 @@ impl App {
         let rows: Vec<UserConversation> = if r.conversation_ids.is_empty() {
             self.store.user_conversations(user_id).await?
         } else {
-            self.store
-                .user_conversations_by_id(user_id, &r.conversation_ids)
-                .await?
+            self.store.user_conversations_by_id(user_id, &r.conversation_ids).await?
         };
         let mut resp = pbmsg::GetConversationsHasReadAndMaxSeqResp::default();
         for c in rows {
@@ -433,13 +353,7 @@ impl App {
         let msgs = self.store.last_messages(&ids).await?;
         let mut resp = pbmsg::GetLastMessageResp::default();
         for m in msgs {
-            let id = conversation_id::for_message(
-                m.session_type,
-                &m.send_id,
-                &m.recv_id,
-                &m.group_id,
-                &m.options,
-            );
+            let id = conversation_id::for_message(m.session_type, &m.send_id, &m.recv_id, &m.group_id, &m.options);
             if let Some(id) = id {
                 resp.msgs.insert(id, m);
             }
@@ -449,48 +363,25 @@ impl App {
 
     /// Raises `user_id`'s read cursor in a conversation it has (mark-read routes). Seqs past the conversation's
     /// max are clamped to it.
-    pub async fn mark_read(
-        &self,
-        user_id: &str,
-        conversation_id: &str,
-        has_read_seq: i64,
-    ) -> ApiResult<()> {
-        let row = self
-            .store
-            .user_conversations_by_id(user_id, &[conversation_id.to_string()])
-            .await?
-            .pop()
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrCode::RecordNotFound,
-                    format!("{user_id} has no conversation {conversation_id}"),
-                )
-            })?;
+    pub async fn mark_read(&self, user_id: &str, conversation_id: &str, has_read_seq: i64) -> ApiResult<()> {
+        let row =
+            self.store.user_conversations_by_id(user_id, &[conversation_id.to_string()]).await?.pop().ok_or_else(
+                || ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no conversation {conversation_id}")),
+            )?;
         if has_read_seq < 0 {
             return Err(ApiError::args("hasReadSeq must not be negative"));
         }
-        self.store
-            .raise_has_read_seq(user_id, conversation_id, has_read_seq.min(row.max_seq))
-            .await?;
+        self.store.raise_has_read_seq(user_id, conversation_id, has_read_seq.min(row.max_seq)).await?;
         Ok(())
     }
 }
 
 /// The 2001 frame carrying one message, keyed by its conversation.
-fn push_frame(
-    conversation_id: &str,
-    msg: &sdkws::MsgData,
-    operation_id: &str,
-) -> std::sync::Arc<PushFrame> {
+fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
     let mut push = sdkws::PushMessages::default();
-    let pull = sdkws::PullMsgs {
-        msgs: vec![msg.clone()],
-        is_end: false,
-        end_seq: 0,
-    };
+    let pull = sdkws::PullMsgs { msgs: vec![msg.clone()], is_end: false, end_seq: 0 };
     if conversation_id::is_notification(conversation_id) {
-        push.notification_msgs
-            .insert(conversation_id.to_string(), pull);
+        push.notification_msgs.insert(conversation_id.to_string(), pull);
     } else {
         push.msgs.insert(conversation_id.to_string(), pull);
     }
@@ -504,10 +395,8 @@ fn push_frame(
 
 /// The `n_` twin of a conversation: `si_a_b` → `n_a_b`, `sg_g` → `n_g`.
 fn notification_twin(conversation_id: &str) -> String {
-    let rest = ["si_", "sg_", "sn_", "g_"]
-        .iter()
-        .find_map(|p| conversation_id.strip_prefix(p))
-        .unwrap_or(conversation_id);
+    let rest =
+        ["si_", "sg_", "sn_", "g_"].iter().find_map(|p| conversation_id.strip_prefix(p)).unwrap_or(conversation_id);
     format!("n_{rest}")
 }
 

@@ -51,20 +51,10 @@ impl TestServer {
             .await
             .expect("server failed");
         });
-        let server = Self {
-            ws: ws_addr,
-            api: api_addr,
-            dir,
-            stop: Some(stop),
-            task: Some(task),
-        };
+        let server = Self { ws: ws_addr, api: api_addr, dir, stop: Some(stop), task: Some(task) };
         // Wait until the store is open and the API answers.
         for _ in 0..100 {
-            if http_get(server.api, "/healthz")
-                .await
-                .map(|(s, _)| s == 200)
-                .unwrap_or(false)
-            {
+            if http_get(server.api, "/healthz").await.map(|(s, _)| s == 200).unwrap_or(false) {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -94,35 +84,19 @@ impl TestServer {
     }
 
     pub async fn admin_token(&self) -> String {
-        let envelope = self
-            .post(
-                "/auth/get_admin_token",
-                None,
-                json!({"secret": SECRET, "userID": "imAdmin"}),
-            )
-            .await;
+        let envelope = self.post("/auth/get_admin_token", None, json!({"secret": SECRET, "userID": "imAdmin"})).await;
         assert_eq!(envelope["errCode"], 0, "{envelope}");
         envelope["data"]["token"].as_str().unwrap().to_string()
     }
 
     /// Registers users (nickname = id uppercased) with the admin token.
     pub async fn register(&self, admin: &str, ids: &[&str]) {
-        let users: Vec<Value> = ids
-            .iter()
-            .map(|id| json!({"userID": id, "nickname": id.to_uppercase()}))
-            .collect();
-        self.call("/user/user_register", admin, json!({ "users": users }))
-            .await;
+        let users: Vec<Value> = ids.iter().map(|id| json!({"userID": id, "nickname": id.to_uppercase()})).collect();
+        self.call("/user/user_register", admin, json!({ "users": users })).await;
     }
 
     pub async fn user_token(&self, admin: &str, user: &str, platform_id: i32) -> String {
-        let data = self
-            .call(
-                "/auth/get_user_token",
-                admin,
-                json!({"platformID": platform_id, "userID": user}),
-            )
-            .await;
+        let data = self.call("/auth/get_user_token", admin, json!({"platformID": platform_id, "userID": user})).await;
         data["token"].as_str().unwrap().to_string()
     }
 
@@ -130,9 +104,7 @@ impl TestServer {
     pub async fn connect_new(&self, admin: &str, user: &str, format: FrameFormat) -> Client {
         self.register(admin, &[user]).await;
         let token = self.user_token(admin, user, platform::WEB).await;
-        Client::connect(self.ws, user, &token, platform::WEB, format)
-            .await
-            .expect("connect")
+        Client::connect(self.ws, user, &token, platform::WEB, format).await.expect("connect")
     }
 }
 
@@ -144,14 +116,8 @@ impl Drop for TestServer {
     }
 }
 
-pub const GOB_GZIP: FrameFormat = FrameFormat {
-    encoding: Encoding::Gob,
-    gzip: true,
-};
-pub const JSON: FrameFormat = FrameFormat {
-    encoding: Encoding::Json,
-    gzip: false,
-};
+pub const GOB_GZIP: FrameFormat = FrameFormat { encoding: Encoding::Gob, gzip: true };
+pub const JSON: FrameFormat = FrameFormat { encoding: Encoding::Json, gzip: false };
 
 /// `POST` with JSON over a fresh HTTP/1.1 connection.
 pub async fn post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &Value) -> Value {
@@ -161,19 +127,13 @@ pub async fn post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: 
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\noperationID: test-op\r\n{token}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    let (status, text) = http_raw(addr, format!("{head}{body}").as_bytes())
-        .await
-        .expect("http");
+    let (status, text) = http_raw(addr, format!("{head}{body}").as_bytes()).await.expect("http");
     assert_eq!(status, 200, "{path}: HTTP {status}: {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
 }
 
 pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    http_raw(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
+    http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await
 }
 
 /// Sends raw bytes and reads one response: to its `Content-Length`, or to EOF. Returns the status and the body
@@ -203,7 +163,8 @@ pub async fn http_raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16,
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Ok((status, body))
 }
 
@@ -237,13 +198,7 @@ pub struct Refused {
     pub body: String,
 }
 
-pub fn ws_url(
-    addr: SocketAddr,
-    user: &str,
-    token: &str,
-    platform_id: i32,
-    format: FrameFormat,
-) -> String {
+pub fn ws_url(addr: SocketAddr, user: &str, token: &str, platform_id: i32, format: FrameFormat) -> String {
     let mut url = format!(
         "ws://{addr}/?sendID={user}&token={token}&platformID={platform_id}&operationID=op-connect&isBackground=false&isMsgResp=true"
     );
@@ -266,15 +221,9 @@ impl Client {
         format: FrameFormat,
     ) -> Result<Self, Refused> {
         let url = ws_url(addr, user, token, platform_id, format);
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .map_err(|e| Refused {
-                err_code: -1,
-                body: e.to_string(),
-            })?;
-        let first = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("first frame in time");
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(url).await.map_err(|e| Refused { err_code: -1, body: e.to_string() })?;
+        let first = tokio::time::timeout(WAIT, ws.next()).await.expect("first frame in time");
         let text = match first {
             Some(Ok(Message::Text(t))) => t.to_string(),
             other => panic!("first frame must be text, got {other:?}"),
@@ -282,18 +231,9 @@ impl Client {
         let status: Value = serde_json::from_str(&text).unwrap();
         let code = status["errCode"].as_i64().unwrap();
         if code != 0 {
-            return Err(Refused {
-                err_code: code,
-                body: text,
-            });
+            return Err(Refused { err_code: code, body: text });
         }
-        Ok(Self {
-            user: user.to_string(),
-            format,
-            ws,
-            inbox: VecDeque::new(),
-            next_incr: 0,
-        })
+        Ok(Self { user: user.to_string(), format, ws, inbox: VecDeque::new(), next_incr: 0 })
     }
 
     /// Sends a raw binary frame.
@@ -325,10 +265,7 @@ impl Client {
     pub async fn request(&mut self, req_identifier: i32, data: Vec<u8>) -> Resp {
         let incr = self.send_req(req_identifier, data).await;
         loop {
-            let resp = self
-                .recv()
-                .await
-                .expect("connection closed while waiting for a reply");
+            let resp = self.recv().await.expect("connection closed while waiting for a reply");
             if resp.msg_incr == incr && resp.req_identifier == req_identifier {
                 return resp;
             }
@@ -342,11 +279,7 @@ impl Client {
             let frame = tokio::time::timeout(WAIT, self.ws.next()).await.ok()??;
             match frame {
                 Ok(Message::Binary(bytes)) => {
-                    return Some(
-                        self.format
-                            .decode_resp(&bytes)
-                            .expect("decodable server frame"),
-                    );
+                    return Some(self.format.decode_resp(&bytes).expect("decodable server frame"));
                 }
                 Ok(Message::Text(t)) => panic!("unexpected text frame after handshake: {t}"),
                 Ok(Message::Close(_)) | Err(_) => return None,
@@ -360,9 +293,7 @@ impl Client {
         loop {
             match tokio::time::timeout(WAIT, self.ws.next()).await.ok()?? {
                 Ok(Message::Text(t)) => return Some(t.to_string()),
-                Ok(Message::Binary(b)) => {
-                    self.inbox.push_back(self.format.decode_resp(&b).unwrap())
-                }
+                Ok(Message::Binary(b)) => self.inbox.push_back(self.format.decode_resp(&b).unwrap()),
                 Ok(Message::Close(_)) | Err(_) => return None,
                 Ok(_) => continue,
             }
@@ -387,11 +318,7 @@ impl Client {
 
     /// The next frame with this reqIdentifier (inbox first).
     pub async fn next_of(&mut self, req_identifier: i32) -> Option<Resp> {
-        if let Some(i) = self
-            .inbox
-            .iter()
-            .position(|r| r.req_identifier == req_identifier)
-        {
+        if let Some(i) = self.inbox.iter().position(|r| r.req_identifier == req_identifier) {
             return self.inbox.remove(i);
         }
         loop {
@@ -417,48 +344,24 @@ impl Client {
     }
 
     pub async fn newest_seqs(&mut self) -> sdkws::GetMaxSeqResp {
-        let resp = self
-            .request(
-                req::GET_NEWEST_SEQ,
-                sdkws::GetMaxSeqReq {
-                    user_id: self.user.clone(),
-                }
-                .encode_to_vec(),
-            )
-            .await;
+        let resp =
+            self.request(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: self.user.clone() }.encode_to_vec()).await;
         assert_eq!(resp.err_code, 0, "{}", resp.err_msg);
         sdkws::GetMaxSeqResp::decode(&resp.data[..]).unwrap()
     }
 
-    pub async fn pull_range(
-        &mut self,
-        conversation_id: &str,
-        begin: i64,
-        end: i64,
-        num: i64,
-    ) -> Resp {
+    pub async fn pull_range(&mut self, conversation_id: &str, begin: i64, end: i64, num: i64) -> Resp {
         let r = sdkws::PullMessageBySeqsReq {
             user_id: self.user.clone(),
-            seq_ranges: vec![sdkws::SeqRange {
-                conversation_id: conversation_id.into(),
-                begin,
-                end,
-                num,
-            }],
+            seq_ranges: vec![sdkws::SeqRange { conversation_id: conversation_id.into(), begin, end, num }],
             order: 0,
         };
-        self.request(req::PULL_MSG_BY_RANGE, r.encode_to_vec())
-            .await
+        self.request(req::PULL_MSG_BY_RANGE, r.encode_to_vec()).await
     }
 
     pub async fn has_read_and_max(&mut self) -> pbmsg::GetConversationsHasReadAndMaxSeqResp {
-        let r = pbmsg::GetConversationsHasReadAndMaxSeqReq {
-            user_id: self.user.clone(),
-            ..Default::default()
-        };
-        let resp = self
-            .request(req::GET_CONV_MAX_READ_SEQ, r.encode_to_vec())
-            .await;
+        let r = pbmsg::GetConversationsHasReadAndMaxSeqReq { user_id: self.user.clone(), ..Default::default() };
+        let resp = self.request(req::GET_CONV_MAX_READ_SEQ, r.encode_to_vec()).await;
         assert_eq!(resp.err_code, 0, "{}", resp.err_msg);
         pbmsg::GetConversationsHasReadAndMaxSeqResp::decode(&resp.data[..]).unwrap()
     }

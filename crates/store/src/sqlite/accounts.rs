@@ -41,10 +41,7 @@ impl UserStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut existing = Vec::new();
         for chunk in users.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT user_id FROM users WHERE user_id IN ({})",
-                placeholders(chunk.len())
-            );
+            let sql = format!("SELECT user_id FROM users WHERE user_id IN ({})", placeholders(chunk.len()));
             let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
             for u in chunk {
                 q = q.bind(&u.user_id);
@@ -57,21 +54,17 @@ impl UserStore for SqliteStore {
         }
 
         for u in users {
-            sqlx::query(concat!(
-                "INSERT INTO users (",
-                user_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&u.user_id)
-            .bind(&u.nickname)
-            .bind(&u.face_url)
-            .bind(&u.ex)
-            .bind(u.create_time)
-            .bind(u.app_manger_level)
-            .bind(u.global_recv_msg_opt)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_as_exists(e, || u.user_id.clone()))?;
+            sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?)"))
+                .bind(&u.user_id)
+                .bind(&u.nickname)
+                .bind(&u.face_url)
+                .bind(&u.ex)
+                .bind(u.create_time)
+                .bind(u.app_manger_level)
+                .bind(u.global_recv_msg_opt)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_as_exists(e, || u.user_id.clone()))?;
         }
         tx.commit().await?;
         Ok(())
@@ -81,11 +74,7 @@ impl UserStore for SqliteStore {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!(
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE user_id IN ({})"
-                ),
+                concat!("SELECT ", user_columns!(), " FROM users WHERE user_id IN ({})"),
                 placeholders(chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -152,12 +141,10 @@ impl TokenStore for SqliteStore {
     }
 
     async fn token(&self, hash: &[u8]) -> Result<Option<Token>> {
-        let row = sqlx::query(
-            "SELECT hash, user_id, platform_id, expires_at, status FROM tokens WHERE hash = ?",
-        )
-        .bind(hash)
-        .fetch_optional(&self.read)
-        .await?;
+        let row = sqlx::query("SELECT hash, user_id, platform_id, expires_at, status FROM tokens WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.as_ref().map(token_from_row).transpose()?)
     }
 
@@ -185,15 +172,15 @@ impl TokenStore for SqliteStore {
                 .execute(&self.write)
                 .await?
             }
-            None => sqlx::query(
-                "UPDATE tokens SET status = ? WHERE user_id = ? AND platform_id = ? AND status = ?",
-            )
-            .bind(status as i64)
-            .bind(user_id)
-            .bind(platform_id)
-            .bind(normal)
-            .execute(&self.write)
-            .await?,
+            None => {
+                sqlx::query("UPDATE tokens SET status = ? WHERE user_id = ? AND platform_id = ? AND status = ?")
+                    .bind(status as i64)
+                    .bind(user_id)
+                    .bind(platform_id)
+                    .bind(normal)
+                    .execute(&self.write)
+                    .await?
+            }
         };
         Ok(done.rows_affected())
     }

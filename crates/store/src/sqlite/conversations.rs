@@ -43,13 +43,11 @@ fn from_row(row: &SqliteRow) -> Result<UserConversation, sqlx::Error> {
 impl ConversationStore for SqliteStore {
     /// Ordered by conversation id, so repeated calls list the same rows in the same order.
     async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>> {
-        let rows = sqlx::query(concat!(
-            select_user_conversations!(),
-            "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
-        ))
-        .bind(owner)
-        .fetch_all(&self.read)
-        .await?;
+        let rows =
+            sqlx::query(concat!(select_user_conversations!(), "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"))
+                .bind(owner)
+                .fetch_all(&self.read)
+                .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -94,9 +92,7 @@ impl ConversationStore for SqliteStore {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "conversation {conversation_id} of {owner}"
-            )));
+            return Err(StoreError::NotFound(format!("conversation {conversation_id} of {owner}")));
         }
         Ok(())
     }

@@ -71,10 +71,7 @@ impl GroupStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
         if taken.is_some() {
-            return Err(StoreError::AlreadyExists(format!(
-                "group {}",
-                group.group_id
-            )));
+            return Err(StoreError::AlreadyExists(format!("group {}", group.group_id)));
         }
 
         sqlx::query(concat!(
@@ -120,11 +117,7 @@ impl GroupStore for SqliteStore {
             .bind(&m.ex)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                unique_as_exists(e, || {
-                    format!("member {} of group {}", m.user_id, group.group_id)
-                })
-            })?;
+            .map_err(|e| unique_as_exists(e, || format!("member {} of group {}", m.user_id, group.group_id)))?;
 
             sqlx::query(
                 "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, group_id, min_seq) \
@@ -145,11 +138,7 @@ impl GroupStore for SqliteStore {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!(
-                concat!(
-                    "SELECT ",
-                    group_columns!(),
-                    " FROM groups WHERE group_id IN ({})"
-                ),
+                concat!("SELECT ", group_columns!(), " FROM groups WHERE group_id IN ({})"),
                 placeholders(chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -178,12 +167,10 @@ impl GroupStore for SqliteStore {
 
     /// In join order (then by id), the order OpenIM lists members in.
     async fn group_member_ids(&self, group_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY join_time, user_id",
-        )
-        .bind(group_id)
-        .fetch_all(&self.read)
-        .await?)
+        Ok(sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY join_time, user_id")
+            .bind(group_id)
+            .fetch_all(&self.read)
+            .await?)
     }
 
     async fn group_member_count(&self, group_id: &str) -> Result<u32> {

@@ -16,9 +16,7 @@ fn decode(blob: &[u8]) -> Result<MsgData> {
 }
 
 fn decode_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MsgData>> {
-    rows.iter()
-        .map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?))
-        .collect()
+    rows.iter().map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?)).collect()
 }
 
 #[async_trait]
@@ -38,29 +36,20 @@ impl MessageStore for SqliteStore {
     /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
     /// is never a duplicate of anything, rather than all of them colliding with the first one.
     async fn append_message(&self, msg: NewMessage) -> Result<Appended> {
-        let NewMessage {
-            conversation_id,
-            mut data,
-            ensure_conversations,
-            reader,
-        } = msg;
+        let NewMessage { conversation_id, mut data, ensure_conversations, reader } = msg;
         let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
 
         let mut tx = self.begin_write().await?;
         if let Some(client_msg_id) = &client_msg_id {
-            let existing: Option<Vec<u8>> = sqlx::query_scalar(
-                "SELECT data FROM messages WHERE conversation_id = ? AND client_msg_id = ?",
-            )
-            .bind(&conversation_id)
-            .bind(client_msg_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let existing: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT data FROM messages WHERE conversation_id = ? AND client_msg_id = ?")
+                    .bind(&conversation_id)
+                    .bind(client_msg_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(blob) = existing {
                 tx.rollback().await?;
-                return Ok(Appended {
-                    data: decode(&blob)?,
-                    created: false,
-                });
+                return Ok(Appended { data: decode(&blob)?, created: false });
             }
         }
 
@@ -118,21 +107,12 @@ impl MessageStore for SqliteStore {
         }
 
         tx.commit().await?;
-        Ok(Appended {
-            data,
-            created: true,
-        })
+        Ok(Appended { data, created: true })
     }
 
     /// Newest first with `LIMIT`, then reversed: the last `limit` of the range in ascending order. A `limit` of
     /// 0 or less returns nothing.
-    async fn messages_in_range(
-        &self,
-        conversation_id: &str,
-        begin: i64,
-        end: i64,
-        limit: i64,
-    ) -> Result<Vec<MsgData>> {
+    async fn messages_in_range(&self, conversation_id: &str, begin: i64, end: i64, limit: i64) -> Result<Vec<MsgData>> {
         if limit <= 0 || begin > end {
             return Ok(Vec::new());
         }
@@ -192,10 +172,7 @@ impl MessageStore for SqliteStore {
                 by_conversation.insert(id, decode(&row.try_get::<Vec<u8>, _>("data")?)?);
             }
         }
-        Ok(conversation_ids
-            .iter()
-            .filter_map(|id| by_conversation.remove(id))
-            .collect())
+        Ok(conversation_ids.iter().filter_map(|id| by_conversation.remove(id)).collect())
     }
 
     /// One entry per distinct requested id, in request order; a conversation without messages (or unknown)
@@ -214,13 +191,7 @@ impl MessageStore for SqliteStore {
             }
             for row in q.fetch_all(&self.read).await? {
                 let id: String = row.try_get("conversation_id")?;
-                found.insert(
-                    id,
-                    (
-                        row.try_get::<i64, _>("max_seq")?,
-                        row.try_get::<i64, _>("max_seq_time")?,
-                    ),
-                );
+                found.insert(id, (row.try_get::<i64, _>("max_seq")?, row.try_get::<i64, _>("max_seq_time")?));
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -229,11 +200,7 @@ impl MessageStore for SqliteStore {
             .filter(|id| seen.insert(id.as_str()))
             .map(|id| {
                 let (max_seq, max_seq_time) = found.get(id).copied().unwrap_or((0, 0));
-                ConversationSeq {
-                    conversation_id: id.clone(),
-                    max_seq,
-                    max_seq_time,
-                }
+                ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time }
             })
             .collect())
     }

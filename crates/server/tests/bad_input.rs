@@ -1,0 +1,197 @@
+//! Hostile and broken input: each gets OpenIM's error code, the server keeps serving everyone else, and nothing
+//! stored changes.
+
+mod common;
+
+use common::*;
+use palaver_protocol::{
+    constant::req,
+    envelope::{FrameFormat, Req},
+    pb::sdkws,
+};
+use prost::Message as _;
+
+/// Two connected users, with one message already in their conversation.
+async fn setup(format: FrameFormat) -> (TestServer, Client, Client) {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let mut alice = server.connect_new(&admin, "alice", format).await;
+    let bob = server.connect_new(&admin, "bob", GOB_GZIP).await;
+    assert_eq!(alice.send_text_msg(text_msg("alice", "bob", "seed", "before")).await.err_code, 0);
+    (server, alice, bob)
+}
+
+/// Bob can still chat, and the conversation holds exactly the seed message.
+async fn others_unaffected(server: &TestServer, bob: &mut Client) {
+    let admin = server.admin_token().await;
+    let mut carol = server.connect_new(&admin, "carol", GOB_GZIP).await;
+    assert_eq!(bob.send_text_msg(text_msg("bob", "carol", "after", "still here")).await.err_code, 0);
+    assert_eq!(carol.next_push().await.expect("server still delivers").1.seq, 1);
+    assert_eq!(bob.newest_seqs().await.max_seqs["si_alice_bob"], 1, "nothing new was stored");
+}
+
+/// The error frame the server sends before closing, then the close.
+async fn refused_then_closed(client: &mut Client) -> i32 {
+    let resp = client.recv().await.expect("an error reply before the close");
+    assert!(client.closed().await, "the connection is closed");
+    resp.err_code
+}
+
+#[tokio::test]
+async fn malformed_gob_is_refused() {
+    let (server, mut alice, mut bob) = setup(FrameFormat { gzip: false, ..GOB_GZIP }).await;
+    alice.send_raw(vec![0x60, 0xff, 0x81, 0x03, 0x01, 0x01]).await;
+    assert_eq!(refused_then_closed(&mut alice).await, 1001);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn a_frame_that_is_not_gzip_is_refused() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    alice.send_raw(b"definitely not gzip".to_vec()).await;
+    assert_eq!(refused_then_closed(&mut alice).await, 1001);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_refused() {
+    let (server, mut alice, mut bob) = setup(JSON).await;
+    alice.send_raw(br#"{"reqIdentifier": 1003, "sendID": "alice", "data": "!!!"#.to_vec()).await;
+    assert_eq!(refused_then_closed(&mut alice).await, 1001);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn an_envelope_missing_required_fields_is_refused() {
+    let (server, mut alice, mut bob) = setup(JSON).await;
+    let frame = JSON.encode_req(&Req { req_identifier: req::SEND_MSG, send_id: "alice".into(), ..Req::default() });
+    alice.send_raw(frame).await;
+    assert_eq!(refused_then_closed(&mut alice).await, 1001);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn malformed_protobuf_gets_an_error_reply_and_the_connection_goes_on() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    let resp = alice.request(req::SEND_MSG, vec![0x0a, 0xff, 0xff, 0xff]).await;
+    assert_eq!(resp.err_code, 1001);
+    assert!(resp.err_msg.contains("protobuf"), "{}", resp.err_msg);
+    // The same connection still works.
+    assert_eq!(alice.newest_seqs().await.max_seqs["si_alice_bob"], 1);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn an_oversize_frame_is_refused() {
+    let (server, mut alice, mut bob) = setup(FrameFormat { gzip: false, ..GOB_GZIP }).await;
+    let big = text_msg("alice", "bob", "big", &"x".repeat(60_000));
+    let incr = alice.send_req(req::SEND_MSG, big.encode_to_vec()).await;
+    let resp = alice.recv().await.expect("an error reply");
+    assert_ne!(resp.msg_incr, incr, "the frame was not processed as a request");
+    assert_eq!(resp.err_code, 1001);
+    assert!(alice.closed().await);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn oversize_content_within_a_frame_is_refused() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    // Compresses far below the frame limit, but the content is over the message limit.
+    let big = text_msg("alice", "bob", "big", &"x".repeat(200_000));
+    let resp = alice.send_text_msg(big).await;
+    assert_eq!(resp.err_code, 1001);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn a_frame_for_another_user_closes_the_connection() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    let forged = Req {
+        req_identifier: req::SEND_MSG,
+        send_id: "bob".into(),
+        operation_id: "op".into(),
+        msg_incr: "bob_1".into(),
+        data: text_msg("bob", "alice", "forged", "not me").encode_to_vec(),
+        ..Req::default()
+    };
+    alice.send_raw(GOB_GZIP.encode_req(&forged)).await;
+    assert_eq!(refused_then_closed(&mut alice).await, 1002);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn message_data_for_another_sender_is_refused() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    // The envelope is Alice's, but the message claims to be Bob's.
+    let resp = alice.send_text_msg(text_msg("bob", "alice", "spoof", "not me")).await;
+    assert_eq!(resp.err_code, 1002);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn an_unknown_request_id_closes_the_connection() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    let _ = alice.send_req(4242, Vec::new()).await;
+    assert_eq!(refused_then_closed(&mut alice).await, 1001);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn messages_to_unknown_users_and_of_unknown_kinds_are_refused() {
+    let (server, mut alice, mut bob) = setup(GOB_GZIP).await;
+    assert_eq!(alice.send_text_msg(text_msg("alice", "nobody", "n1", "hi")).await.err_code, 1101);
+    let weird = sdkws::MsgData { session_type: 9, ..text_msg("alice", "bob", "n2", "hi") };
+    assert_eq!(alice.send_text_msg(weird).await.err_code, 1001);
+    let no_id = text_msg("alice", "bob", "", "hi");
+    assert_eq!(alice.send_text_msg(no_id).await.err_code, 1001);
+    let fake_notification = sdkws::MsgData { content_type: 1501, ..text_msg("alice", "bob", "n3", "hi") };
+    assert_eq!(alice.send_text_msg(fake_notification).await.err_code, 1002);
+    let unknown_group = group_msg("alice", "no-such-group", "n4", "hi");
+    assert_eq!(alice.send_text_msg(unknown_group).await.err_code, 1201);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn pulling_a_conversation_one_is_not_in_returns_nothing() {
+    let (server, _alice, mut bob) = setup(GOB_GZIP).await;
+    let admin = server.admin_token().await;
+    let mut eve = server.connect_new(&admin, "eve", GOB_GZIP).await;
+    let resp = eve.pull_range("si_alice_bob", 1, 100, 100).await;
+    assert_eq!(resp.err_code, 0);
+    let resp = sdkws::PullMessageBySeqsResp::decode(&resp.data[..]).unwrap();
+    assert!(resp.msgs.is_empty() && resp.notification_msgs.is_empty());
+    let r = palaver_protocol::pb::msg::GetSeqMessageReq {
+        user_id: "eve".into(),
+        conversations: vec![palaver_protocol::pb::msg::ConversationSeqs { conversation_id: "si_alice_bob".into(), seqs: vec![1] }],
+        order: 0,
+    };
+    let resp = eve.request(req::PULL_MSG_BY_SEQ_LIST, r.encode_to_vec()).await;
+    let resp = palaver_protocol::pb::msg::GetSeqMessageResp::decode(&resp.data[..]).unwrap();
+    assert!(resp.msgs.is_empty());
+    // Asking for someone else's data by userID is refused outright.
+    let r = sdkws::GetMaxSeqReq { user_id: "alice".into() };
+    assert_eq!(eve.request(req::GET_NEWEST_SEQ, r.encode_to_vec()).await.err_code, 1002);
+    others_unaffected(&server, &mut bob).await;
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_disconnected_without_holding_up_the_sender() {
+    let server = TestServer::start_with(|c| c.send_queue_frames = 8).await;
+    let admin = server.admin_token().await;
+    let mut alice = server.connect_new(&admin, "alice", FrameFormat { gzip: false, ..GOB_GZIP }).await;
+    let mut slow = server.connect_new(&admin, "slow", FrameFormat { gzip: false, ..GOB_GZIP }).await;
+    let payload = "y".repeat(30_000);
+    // ~12 MB of pushes to a client that does not read: socket buffers fill, then its queue, then it is cut.
+    for i in 0..400 {
+        let ack = alice.send_text_msg(text_msg("alice", "slow", &format!("s{i}"), &payload)).await;
+        assert_eq!(ack.err_code, 0, "message {i}");
+        alice.inbox.clear();
+    }
+    let mut received = 0;
+    while slow.next_push().await.is_some() {
+        received += 1;
+    }
+    assert!(received < 400, "the slow consumer was cut off (it got {received})");
+    // Everything is stored: pull is the source of truth.
+    assert_eq!(alice.newest_seqs().await.max_seqs["si_alice_slow"], 400);
+}
