@@ -66,28 +66,30 @@ impl Default for Config {
 impl Config {
     /// Layers defaults, the TOML file (`config_file`, or `palaver.toml` if it exists), then `PALAVER_*`
     /// variables, then `overrides` (the command line's explicitly given flags).
-    pub fn load(config_file: Option<&std::path::Path>, overrides: impl Serialize) -> Result<Self, figment::Error> {
+    pub fn load(config_file: Option<&std::path::Path>, overrides: impl Serialize) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         figment = match config_file {
             Some(path) => figment.merge(Toml::file_exact(path)),
             None => figment.merge(Toml::file("palaver.toml")),
         };
         let config: Config = figment
-            .merge(Env::prefixed("PALAVER_").ignore(&["config"]))
+            .merge(Env::prefixed("PALAVER_").ignore(&["config", "log"]))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.check()
     }
 
-    fn check(self) -> Result<Self, figment::Error> {
+    fn check(self) -> Result<Self, Box<figment::Error>> {
         if self.ping_interval_secs == 0 || self.ping_interval_secs >= self.read_timeout_secs {
-            return Err(figment::Error::from(format!(
+            return Err(Box::new(figment::Error::from(format!(
                 "ping_interval_secs ({}) must be between 1 and read_timeout_secs ({})",
                 self.ping_interval_secs, self.read_timeout_secs
-            )));
+            ))));
         }
         if self.send_queue_frames == 0 || self.max_frame_bytes < 1024 {
-            return Err(figment::Error::from("send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string()));
+            return Err(Box::new(figment::Error::from(
+                "send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string(),
+            )));
         }
         Ok(self)
     }
@@ -99,6 +101,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's own large error.
 mod tests {
     use super::*;
 

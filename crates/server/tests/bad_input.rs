@@ -162,7 +162,10 @@ async fn pulling_a_conversation_one_is_not_in_returns_nothing() {
     assert!(resp.msgs.is_empty() && resp.notification_msgs.is_empty());
     let r = palaver_protocol::pb::msg::GetSeqMessageReq {
         user_id: "eve".into(),
-        conversations: vec![palaver_protocol::pb::msg::ConversationSeqs { conversation_id: "si_alice_bob".into(), seqs: vec![1] }],
+        conversations: vec![palaver_protocol::pb::msg::ConversationSeqs {
+            conversation_id: "si_alice_bob".into(),
+            seqs: vec![1],
+        }],
         order: 0,
     };
     let resp = eve.request(req::PULL_MSG_BY_SEQ_LIST, r.encode_to_vec()).await;

@@ -84,9 +84,7 @@ async fn token_errors_on_the_gateway_are_openim_codes() {
 #[tokio::test]
 async fn without_is_msg_resp_a_refusal_is_a_json_body() {
     let server = TestServer::start().await;
-    let request = format!(
-        "GET /?sendID=a&token=bad&platformID=5&operationID=o&isBackground=false HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
+    let request = "GET /?sendID=a&token=bad&platformID=5&operationID=o&isBackground=false HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let (status, body) = http_raw(server.ws, request.as_bytes()).await.unwrap();
     assert_eq!(status, 200);
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -27,12 +27,7 @@ pub(super) async fn parse_token(app: Arc<App>, req: pb::ParseTokenReq) -> ApiRes
     let caller = app.authenticate(&req.token).await?;
     let row = app.store.token(&caller.token_hash).await?;
     let expire_time_seconds = row.map(|t| (t.expires_at - crate::service::now_ms()) / 1000).unwrap_or_default();
-    Ok(pb::ParseTokenResp {
-        user_id: caller.user_id,
-        platform_id: caller.platform_id,
-        expire_time_seconds,
-        ..Default::default()
-    })
+    Ok(pb::ParseTokenResp { user_id: caller.user_id, platform_id: caller.platform_id, expire_time_seconds })
 }
 
 /// # POST /auth/force_logout (admin)

@@ -109,14 +109,13 @@ fn parse_body<Req: DeserializeOwned>(body: &[u8]) -> ApiResult<Req> {
     serde_json::from_slice(body).map_err(|e| ApiError::args(format!("invalid request body: {e}")))
 }
 
+/// What the route adapters below return: one boxed future type, so axum sees one handler shape.
+type BoxedResponse = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
+
 /// A route that needs no token (`/auth/get_admin_token`, `/auth/parse_token`).
 fn public<Req, Resp, F, Fut>(
     f: F,
-) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> BoxedResponse + Clone + Send + Sync + 'static
 where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -139,11 +138,7 @@ where
 /// A route that needs a valid `token` header; the handler gets the caller.
 fn authed<Req, Resp, F, Fut>(
     f: F,
-) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> BoxedResponse + Clone + Send + Sync + 'static
 where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
