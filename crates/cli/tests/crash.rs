@@ -55,6 +55,9 @@ fn kill9(node: &mut Node) {
     node.child.wait().unwrap();
 }
 
+/// Messages each round must have acknowledged before the kill may come.
+const ROUND_MIN: usize = 500;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_messages_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,8 +118,16 @@ async fn acknowledged_messages_survive_sigkill() {
                 }
             }));
         }
-        let uptime = Duration::from_millis(rng.random_range(400..1500));
-        tokio::time::sleep(uptime).await;
+        // Let this round acknowledge at least ROUND_MIN messages, then kill at a random moment after that, so
+        // the kill lands mid-load whatever the machine's speed.
+        let before = acked.lock().unwrap().len();
+        let started = std::time::Instant::now();
+        while acked.lock().unwrap().len() < before + ROUND_MIN {
+            assert!(started.elapsed() < Duration::from_secs(120), "senders made no progress");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let uptime = started.elapsed() + Duration::from_millis(rng.random_range(0..500));
+        tokio::time::sleep(uptime - started.elapsed()).await;
         kill9(&mut node);
         for task in tasks {
             let _ = task.await;
@@ -130,7 +141,6 @@ async fn acknowledged_messages_survive_sigkill() {
             acked.lock().unwrap().len()
         );
     }
-    assert!(acked.lock().unwrap().len() > 500, "the test must actually send under load");
     kill9(&mut node);
 }
 

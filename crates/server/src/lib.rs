@@ -20,6 +20,7 @@ pub mod service;
 pub use config::Config;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use palaver_store::sqlite::SqliteStore;
 use service::App;
 use std::{future::Future, path::Path, sync::Arc};
@@ -65,10 +66,15 @@ pub async fn run(
         data = %app.config.data_dir.display(),
         "palaver serving"
     );
-    let gateway =
-        axum::serve(listeners.ws, gateway::router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let api =
-        axum::serve(listeners.api, api::router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
+    // TCP_NODELAY: replies and pushes are small frames written at once; with Nagle's algorithm each one waits for
+    // the peer's delayed ACK (~40 ms per request/response round trip on Linux).
+    let nodelay = |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    };
+    let gateway = axum::serve(listeners.ws.tap_io(nodelay), gateway::router(app.clone()))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let api = axum::serve(listeners.api.tap_io(nodelay), api::router(app.clone()))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
     let stopper = {
         let (stop, app) = (stop.clone(), app.clone());
         tokio::spawn(async move {

@@ -189,7 +189,7 @@ async fn web_connections_get_control_pings_and_silent_ones_time_out() {
     server.register(&admin, &["alice"]).await;
     let token = server.user_token(&admin, "alice", platform::WEB).await;
     let url = ws_url(server.ws, "alice", &token, platform::WEB, GOB_GZIP);
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.unwrap();
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let mut pings = 0;

@@ -40,8 +40,22 @@ impl From<sqlx::Error> for StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// All of Palaver's storage, as one object the server holds behind an `Arc<dyn Store>`.
-pub trait Store: UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + Send + Sync {}
-impl<T: UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + Send + Sync> Store for T {}
+pub trait Store:
+    UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + RelationStore + VersionStore + Send + Sync
+{
+}
+impl<T> Store for T where
+    T: UserStore
+        + TokenStore
+        + MessageStore
+        + ConversationStore
+        + GroupStore
+        + RelationStore
+        + VersionStore
+        + Send
+        + Sync
+{
+}
 
 #[async_trait]
 pub trait UserStore {
@@ -93,15 +107,85 @@ pub trait ConversationStore {
     -> Result<Vec<UserConversation>>;
     /// Raises `owner`'s read cursor to `seq` (never lowers it). `NotFound` if `owner` has no such conversation.
     async fn raise_has_read_seq(&self, owner: &str, conversation_id: &str, seq: i64) -> Result<()>;
+    /// One page of `owner`'s conversations (ordered by conversation id) and how many there are in all.
+    async fn user_conversations_page(&self, owner: &str, page: Page) -> Result<(Vec<UserConversation>, i64)>;
+    /// Applies the `Some` fields of `patch` to `owner`'s row, creating the row if it is missing (OpenIM lets a
+    /// user set options on a conversation before its first message), and bumps `owner`'s conversation version
+    /// (insert or update). Returns the row as stored.
+    async fn update_conversation(&self, owner: &str, patch: &ConversationPatch) -> Result<UserConversation>;
+}
+
+/// Friends, friend requests and blacklists. Every change to a user's friend list bumps that user's
+/// [`VersionKind::Friends`] version in the same transaction.
+#[async_trait]
+pub trait RelationStore {
+    /// One page of `owner`'s friends (oldest friendship first) and the total.
+    async fn friends(&self, owner: &str, page: Page) -> Result<(Vec<Friend>, i64)>;
+    /// The friends of `owner` among `ids`.
+    async fn friends_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Friend>>;
+    /// All friend ids of `owner`, oldest friendship first.
+    async fn friend_ids(&self, owner: &str) -> Result<Vec<String>>;
+    /// Stores a friend request, replacing an earlier one between the same two users (it becomes pending again).
+    async fn put_friend_request(&self, request: &FriendRequest) -> Result<()>;
+    async fn friend_request(&self, from: &str, to: &str) -> Result<Option<FriendRequest>>;
+    /// Requests sent to `user_id` (`incoming`) or by it: one page, newest first, and the total.
+    async fn friend_requests(&self, user_id: &str, incoming: bool, page: Page) -> Result<(Vec<FriendRequest>, i64)>;
+    /// Records the answer to the pending request `from → to`; when accepted, also makes both users friends of
+    /// each other (both rows, both versions bumped), all in one transaction. `NotFound` if there is no request.
+    async fn answer_friend_request(&self, answer: &FriendAnswer) -> Result<()>;
+    /// Makes `a` and `b` friends directly (admin import), both rows, both versions bumped. Existing rows stay.
+    async fn add_friendship(&self, a: &Friend, b: &Friend) -> Result<()>;
+    /// Removes `friend` from `owner`'s list (one way, as OpenIM does). Returns whether a row was removed.
+    async fn delete_friend(&self, owner: &str, friend: &str) -> Result<bool>;
+    /// Applies remark/pin/ex to `owner`'s rows for `friends` and bumps the version (update).
+    async fn update_friends(&self, owner: &str, friends: &[String], patch: &FriendPatch) -> Result<()>;
+    /// One page of `owner`'s blacklist, and the total.
+    async fn blacks(&self, owner: &str, page: Page) -> Result<(Vec<Black>, i64)>;
+    async fn blacks_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Black>>;
+    /// Whether `owner` has blocked `other`.
+    async fn is_blocked(&self, owner: &str, other: &str) -> Result<bool>;
+    /// Adds to the blacklist (no-op if present).
+    async fn add_black(&self, black: &Black) -> Result<()>;
+    /// Returns whether a row was removed.
+    async fn remove_black(&self, owner: &str, blocked: &str) -> Result<bool>;
+}
+
+/// Version logs: what changed in a synced list since a version a client holds (protocol §6).
+///
+/// Each list (a user's friends, joined groups or conversations; a group's members) has an opaque `version_id`
+/// and a version number that every change raises by exactly one; the log keeps, per element, its latest state
+/// and the version of that change. A client sends the `{version_id, version}` it holds and gets back only the
+/// elements changed since, or is told to re-list (`complete == false`).
+#[async_trait]
+pub trait VersionStore {
+    /// The list's current head. A list that was never touched is created at version 1 (empty), so that a client
+    /// that synced it while empty can receive its first change incrementally.
+    async fn version_head(&self, kind: VersionKind, owner: &str) -> Result<VersionHead>;
+    /// The elements changed after version `since`, oldest change first. `complete` is false when more than
+    /// `limit` elements changed or the log no longer reaches back to `since` (compacted).
+    async fn version_changes(&self, kind: VersionKind, owner: &str, since: i64, limit: usize) -> Result<VersionDelta>;
 }
 
 #[async_trait]
 pub trait GroupStore {
-    /// Creates the group, its members and each member's `sg_` conversation row, in one transaction.
-    /// `AlreadyExists` if the group id is taken.
+    /// Creates the group, its members and each member's `sg_` conversation row, in one transaction, with the
+    /// version bumps `add_group_members` makes. `AlreadyExists` if the group id is taken.
     async fn create_group(&self, group: &Group, members: &[GroupMember]) -> Result<()>;
     async fn groups(&self, ids: &[String]) -> Result<Vec<Group>>;
     async fn group_member(&self, group_id: &str, user_id: &str) -> Result<Option<GroupMember>>;
     async fn group_member_ids(&self, group_id: &str) -> Result<Vec<String>>;
     async fn group_member_count(&self, group_id: &str) -> Result<u32>;
+    /// Adds members to an existing group, in one transaction: their member rows; their `sg_` conversation rows
+    /// with `min_seq` = the group's current max seq + 1 (a member sees history from its join on; 0 if the group
+    /// has no messages); and the version bumps: the group's members (insert), each new member's joined groups
+    /// (insert) and conversations (insert). Members already in the group are left as they are.
+    async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<()>;
+    /// One page of the groups `user_id` is in (by join time), and the total.
+    async fn joined_groups(&self, user_id: &str, page: Page) -> Result<(Vec<Group>, i64)>;
+    /// The ids of the groups `user_id` is in, by join time.
+    async fn joined_group_ids(&self, user_id: &str) -> Result<Vec<String>>;
+    /// One page of a group's members (owner first, then admins, then by join time), and the total.
+    async fn group_members(&self, group_id: &str, page: Page) -> Result<(Vec<GroupMember>, i64)>;
+    /// The members of `group_id` among `user_ids`.
+    async fn group_members_by_id(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupMember>>;
 }

@@ -148,3 +148,141 @@ pub struct GroupMember {
     pub mute_end_time: i64,
     pub ex: String,
 }
+
+/// A page of a listing: OpenIM's `pagination{pageNumber (1-based), showNumber}` as offset and limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Page {
+    /// Everything (for internal use; client-facing listings are always bounded by the services).
+    pub const ALL: Page = Page { offset: 0, limit: i64::MAX };
+}
+
+/// A partial update of one user's conversation row: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationPatch {
+    pub conversation_id: String,
+    /// Used only when the row is created by this update.
+    pub conversation_type: i32,
+    pub user_id: String,
+    pub group_id: String,
+    pub recv_msg_opt: Option<i32>,
+    pub is_pinned: Option<bool>,
+    pub is_private_chat: Option<bool>,
+    pub burn_duration: Option<i32>,
+    pub group_at_type: Option<i32>,
+    pub attached_info: Option<String>,
+    pub ex: Option<String>,
+    pub min_seq: Option<i64>,
+}
+
+/// One direction of a friendship: `friend_user_id` is in `owner_user_id`'s list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Friend {
+    pub owner_user_id: String,
+    pub friend_user_id: String,
+    pub remark: String,
+    pub create_time: i64,
+    pub add_source: i32,
+    pub operator_user_id: String,
+    pub ex: String,
+    pub is_pinned: bool,
+}
+
+/// A partial update of friend rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FriendPatch {
+    pub remark: Option<String>,
+    pub is_pinned: Option<bool>,
+    pub ex: Option<String>,
+}
+
+/// A friend request and, once answered, its answer (`handle_result`: 0 pending, 1 accepted, -1 refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FriendRequest {
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub handle_result: i32,
+    pub req_msg: String,
+    pub create_time: i64,
+    pub handler_user_id: String,
+    pub handle_msg: String,
+    pub handle_time: i64,
+    pub ex: String,
+}
+
+/// The answer to the pending request `from_user_id → to_user_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FriendAnswer {
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub accepted: bool,
+    pub handle_msg: String,
+    pub handler_user_id: String,
+    pub time: i64,
+}
+
+/// `blocked_user_id` is on `owner_user_id`'s blacklist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Black {
+    pub owner_user_id: String,
+    pub block_user_id: String,
+    pub create_time: i64,
+    pub add_source: i32,
+    pub operator_user_id: String,
+    pub ex: String,
+}
+
+/// The lists clients sync incrementally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionKind {
+    /// A user's friends; elements are friend user ids.
+    Friends,
+    /// The groups a user is in; elements are group ids.
+    JoinedGroups,
+    /// A user's conversations; elements are conversation ids.
+    Conversations,
+    /// A group's members; elements are user ids, and the empty id stands for "the group's own info changed".
+    GroupMembers,
+}
+
+impl VersionKind {
+    /// The name stored in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Friends => "friends",
+            Self::JoinedGroups => "joined_groups",
+            Self::Conversations => "conversations",
+            Self::GroupMembers => "group_members",
+        }
+    }
+}
+
+/// How an element changed (OpenIM's `VersionState*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    Insert = 1,
+    Delete = 2,
+    Update = 3,
+}
+
+/// A list's identity and current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionHead {
+    /// Opaque; changes only if the list is recreated, which forces clients to re-list.
+    pub version_id: String,
+    pub version: i64,
+}
+
+/// What changed since a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionDelta {
+    pub head: VersionHead,
+    /// Element id and its latest change, oldest change first.
+    pub changes: Vec<(String, Change)>,
+    /// False when the client must re-list instead (too many changes, or the log was compacted past `since`).
+    pub complete: bool,
+}

@@ -1,34 +1,15 @@
 //! `/group/*`.
 
 use super::Ctx;
+use super::convert::{group_info, member_info, page};
+use crate::service::sync::id_hash;
 use crate::{
     error::{ApiError, ApiResult},
     service::App,
 };
-use palaver_protocol::pb::{group as pb, sdkws};
+use palaver_protocol::pb::group as pb;
 use palaver_store::Group;
 use std::sync::Arc;
-
-pub(crate) fn group_info(g: Group, member_count: u32) -> sdkws::GroupInfo {
-    sdkws::GroupInfo {
-        group_id: g.group_id,
-        group_name: g.group_name,
-        notification: g.notification,
-        introduction: g.introduction,
-        face_url: g.face_url,
-        owner_user_id: g.owner_user_id,
-        create_time: g.create_time,
-        member_count,
-        ex: g.ex,
-        status: g.status,
-        creator_user_id: g.creator_user_id,
-        group_type: g.group_type,
-        need_verification: g.need_verification,
-        look_member_info: g.look_member_info,
-        apply_member_friend: g.apply_member_friend,
-        ..Default::default()
-    }
-}
 
 /// # POST /group/create_group
 pub(super) async fn create_group(app: Arc<App>, ctx: Ctx, req: pb::CreateGroupReq) -> ApiResult<pb::CreateGroupResp> {
@@ -52,7 +33,7 @@ pub(super) async fn create_group(app: Arc<App>, ctx: Ctx, req: pb::CreateGroupRe
     };
     let count = 1 + req.admin_user_ids.len() + req.member_user_ids.len();
     let group = app.create_group(group, &owner, &req.admin_user_ids, &req.member_user_ids, &ctx.caller.user_id).await?;
-    Ok(pb::CreateGroupResp { group_info: Some(group_info(group, count as u32)) })
+    Ok(pb::CreateGroupResp { group_info: Some(group_info((group, count as u32))) })
 }
 
 /// # POST /group/get_groups_info
@@ -65,5 +46,139 @@ pub(super) async fn get_groups_info(
         return Err(ApiError::args("at most 1000 groupIDs"));
     }
     let groups = app.groups_info(&req.group_ids).await?;
-    Ok(pb::GetGroupsInfoResp { group_infos: groups.into_iter().map(|(g, n)| group_info(g, n)).collect() })
+    Ok(pb::GetGroupsInfoResp { group_infos: groups.into_iter().map(group_info).collect() })
+}
+
+/// # POST /group/invite_user_to_group
+pub(super) async fn invite_user_to_group(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::InviteUserToGroupReq,
+) -> ApiResult<pb::InviteUserToGroupResp> {
+    app.invite_to_group(&req.group_id, &ctx.caller, &req.invited_user_ids).await?;
+    Ok(pb::InviteUserToGroupResp::default())
+}
+
+/// # POST /group/get_joined_group_list
+pub(super) async fn get_joined_group_list(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetJoinedGroupListReq,
+) -> ApiResult<pb::GetJoinedGroupListResp> {
+    ctx.caller.check_access(&req.from_user_id)?;
+    let (groups, total) = app.joined_groups(&req.from_user_id, page(req.pagination.as_ref(), 1000)?).await?;
+    Ok(pb::GetJoinedGroupListResp { total: total as u32, groups: groups.into_iter().map(group_info).collect() })
+}
+
+/// # POST /group/get_full_join_group_ids
+pub(super) async fn get_full_join_group_ids(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetFullJoinGroupIDsReq,
+) -> ApiResult<pb::GetFullJoinGroupIDsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let (head, ids) = app.joined_group_ids(&req.user_id).await?;
+    let equal = req.id_hash == id_hash(&ids);
+    Ok(pb::GetFullJoinGroupIDsResp {
+        version: head.version as u64,
+        version_id: head.version_id,
+        equal,
+        group_ids: if equal { Vec::new() } else { ids },
+    })
+}
+
+/// # POST /group/get_incremental_join_groups
+pub(super) async fn get_incremental_join_groups(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetIncrementalJoinGroupReq,
+) -> ApiResult<pb::GetIncrementalJoinGroupResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let s = app.sync_joined_groups(&req.user_id, &req.version_id, req.version).await?;
+    Ok(pb::GetIncrementalJoinGroupResp {
+        version: s.head.version as u64,
+        version_id: s.head.version_id,
+        full: s.full,
+        delete: s.delete,
+        insert: s.insert.into_iter().map(group_info).collect(),
+        update: s.update.into_iter().map(group_info).collect(),
+        sort_version: 0,
+    })
+}
+
+/// # POST /group/get_group_member_list
+pub(super) async fn get_group_member_list(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetGroupMemberListReq,
+) -> ApiResult<pb::GetGroupMemberListResp> {
+    let page = page(req.pagination.as_ref(), crate::service::MAX_MEMBER_PAGE)?;
+    let (members, total) = app.group_members_page(&req.group_id, &ctx.caller, page).await?;
+    Ok(pb::GetGroupMemberListResp { total: total as u32, members: members.into_iter().map(member_info).collect() })
+}
+
+/// # POST /group/get_group_members_info
+pub(super) async fn get_group_members_info(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetGroupMembersInfoReq,
+) -> ApiResult<pb::GetGroupMembersInfoResp> {
+    let members = app.group_members_info(&req.group_id, &ctx.caller, &req.user_ids).await?;
+    Ok(pb::GetGroupMembersInfoResp { members: members.into_iter().map(member_info).collect() })
+}
+
+/// # POST /group/get_full_group_member_user_ids
+pub(super) async fn get_full_group_member_user_ids(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetFullGroupMemberUserIDsReq,
+) -> ApiResult<pb::GetFullGroupMemberUserIDsResp> {
+    let (head, ids) = app.group_member_ids(&req.group_id, &ctx.caller).await?;
+    let equal = req.id_hash == id_hash(&ids);
+    Ok(pb::GetFullGroupMemberUserIDsResp {
+        version: head.version as u64,
+        version_id: head.version_id,
+        equal,
+        user_ids: if equal { Vec::new() } else { ids },
+    })
+}
+
+/// Most groups one batch may name.
+const MAX_BATCH_GROUPS: usize = 1000;
+
+/// # POST /group/get_incremental_group_members_batch
+///
+/// Answers every requested group: the SDK re-requests any group missing from `respList` in a tight loop
+/// (protocol §6.6). A group the caller may not see (left, dismissed) is answered `full` with no data, which
+/// makes the SDK re-list it and find it empty.
+pub(super) async fn get_incremental_group_members_batch(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::BatchGetIncrementalGroupMemberReq,
+) -> ApiResult<pb::BatchGetIncrementalGroupMemberResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    if req.req_list.len() > MAX_BATCH_GROUPS {
+        return Err(ApiError::args(format!("at most {MAX_BATCH_GROUPS} groups per batch")));
+    }
+    let mut resp = pb::BatchGetIncrementalGroupMemberResp::default();
+    for one in req.req_list {
+        let answer = match app.sync_group_members(&one.group_id, &ctx.caller, &one.version_id, one.version).await {
+            Ok((s, group)) => pb::GetIncrementalGroupMemberResp {
+                version: s.head.version as u64,
+                version_id: s.head.version_id,
+                full: s.full,
+                delete: s.delete,
+                insert: s.insert.into_iter().map(member_info).collect(),
+                update: s.update.into_iter().map(member_info).collect(),
+                group: group.map(group_info),
+                sort_version: 0,
+            },
+            Err(e) => {
+                tracing::debug!(group = %one.group_id, error = %e, "group members sync refused; answering full");
+                pb::GetIncrementalGroupMemberResp { full: true, ..Default::default() }
+            }
+        };
+        resp.resp_list.insert(one.group_id, answer);
+    }
+    Ok(resp)
 }

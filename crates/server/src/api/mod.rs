@@ -5,7 +5,11 @@
 //! `{errCode, errMsg, errDlt, data}`. Handlers are thin: parse, authenticate, one service call, map the result.
 
 mod auth;
+mod conversation;
+pub(crate) mod convert;
+mod friend;
 mod group;
+mod jssdk;
 mod msg;
 mod user;
 
@@ -47,6 +51,41 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/user/account_check", post(authed(user::account_check)))
         .route("/group/create_group", post(authed(group::create_group)))
         .route("/group/get_groups_info", post(authed(group::get_groups_info)))
+        .route("/group/invite_user_to_group", post(authed(group::invite_user_to_group)))
+        .route("/group/get_joined_group_list", post(authed(group::get_joined_group_list)))
+        .route("/group/get_full_join_group_ids", post(authed(group::get_full_join_group_ids)))
+        .route("/group/get_incremental_join_groups", post(authed(group::get_incremental_join_groups)))
+        .route("/group/get_group_member_list", post(authed(group::get_group_member_list)))
+        .route("/group/get_group_members_info", post(authed(group::get_group_members_info)))
+        .route("/group/get_full_group_member_user_ids", post(authed(group::get_full_group_member_user_ids)))
+        .route("/group/get_incremental_group_members_batch", post(authed(group::get_incremental_group_members_batch)))
+        .route("/friend/add_friend", post(authed(friend::add_friend)))
+        .route("/friend/add_friend_response", post(authed(friend::add_friend_response)))
+        .route("/friend/import_friend", post(authed(friend::import_friend)))
+        .route("/friend/delete_friend", post(authed(friend::delete_friend)))
+        .route("/friend/get_friend_list", post(authed(friend::get_friend_list)))
+        .route("/friend/get_designated_friends", post(authed(friend::get_designated_friends)))
+        .route("/friend/get_full_friend_user_ids", post(authed(friend::get_full_friend_user_ids)))
+        .route("/friend/get_incremental_friends", post(authed(friend::get_incremental_friends)))
+        .route("/friend/is_friend", post(authed(friend::is_friend)))
+        .route("/friend/get_friend_apply_list", post(authed(friend::get_friend_apply_list)))
+        .route("/friend/get_self_friend_apply_list", post(authed(friend::get_self_friend_apply_list)))
+        .route("/friend/get_self_unhandled_apply_count", post(authed(friend::get_self_unhandled_apply_count)))
+        .route("/friend/add_black", post(authed(friend::add_black)))
+        .route("/friend/remove_black", post(authed(friend::remove_black)))
+        .route("/friend/get_black_list", post(authed(friend::get_black_list)))
+        .route("/conversation/get_owner_conversation", post(authed(conversation::get_owner_conversation)))
+        .route("/conversation/get_all_conversations", post(authed(conversation::get_all_conversations)))
+        .route("/conversation/get_conversations", post(authed(conversation::get_conversations)))
+        .route("/conversation/get_incremental_conversations", post(authed(conversation::get_incremental_conversations)))
+        .route("/conversation/get_full_conversation_ids", post(authed(conversation::get_full_conversation_ids)))
+        .route(
+            "/conversation/get_not_notify_conversation_ids",
+            post(authed(conversation::get_not_notify_conversation_ids)),
+        )
+        .route("/conversation/set_conversations", post(authed(conversation::set_conversations)))
+        .route("/jssdk/get_active_conversations", post(authed_dual(jssdk::get_active_conversations)))
+        .route("/jssdk/get_conversations", post(authed_dual(jssdk::get_conversations)))
         .route("/msg/send_msg", post(authed(msg::send_msg)))
         .route("/msg/newest_seq", post(authed(msg::newest_seq)))
         .route("/msg/pull_msg_by_seq", post(authed(msg::pull_msg_by_seq)))
@@ -135,6 +174,56 @@ where
     }
 }
 
+/// Whether a request body is protobuf (`/jssdk/*` from the pure-JS SDK) rather than JSON.
+fn is_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("application/protobuf") || ct.contains("application/x-protobuf"))
+}
+
+/// Like [`authed`], for routes that also speak protobuf: a protobuf request body is decoded as such, and the
+/// answer's `data` is then the base64 of the protobuf response (upstream `jssdk/tools.go`).
+fn authed_dual<Req, Resp, F, Fut>(
+    f: F,
+) -> impl Fn(State<Arc<App>>, HeaderMap, Bytes) -> BoxedResponse + Clone + Send + Sync + 'static
+where
+    Req: DeserializeOwned + prost::Message + Default + Send + 'static,
+    Resp: Serialize + prost::Message + Send + 'static,
+    F: Fn(Arc<App>, Ctx, Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ApiResult<Resp>> + Send + 'static,
+{
+    let json = authed(f.clone());
+    move |State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes| {
+        if !is_protobuf(&headers) {
+            return json(State(app), headers, body);
+        }
+        let f = f.clone();
+        Box::pin(async move {
+            let result = async {
+                let ctx = authenticate(&app, &headers).await?;
+                let req = Req::decode(&body[..]).map_err(|e| ApiError::args(format!("invalid protobuf body: {e}")))?;
+                let resp = f(app, ctx, req).await?;
+                use base64::Engine as _;
+                Ok(base64::engine::general_purpose::STANDARD.encode(resp.encode_to_vec()))
+            }
+            .await;
+            respond(result)
+        })
+    }
+}
+
+/// The `operationID` and `token` headers, checked.
+async fn authenticate(app: &App, headers: &HeaderMap) -> ApiResult<Ctx> {
+    let operation_id = operation_id(headers)?;
+    let token = match headers.get("token").and_then(|v| v.to_str().ok()) {
+        Some(t) if !t.is_empty() => t,
+        _ => return Err(ApiError::args("header must have token")),
+    };
+    let caller = app.authenticate(token).await?;
+    Ok(Ctx { operation_id, caller })
+}
+
 /// A route that needs a valid `token` header; the handler gets the caller.
 fn authed<Req, Resp, F, Fut>(
     f: F,
@@ -149,14 +238,9 @@ where
         let f = f.clone();
         Box::pin(async move {
             let result = async {
-                let operation_id = operation_id(&headers)?;
-                let token = match headers.get("token").and_then(|v| v.to_str().ok()) {
-                    Some(t) if !t.is_empty() => t,
-                    _ => return Err(ApiError::args("header must have token")),
-                };
-                let caller = app.authenticate(token).await?;
+                let ctx = authenticate(&app, &headers).await?;
                 let req = parse_body(&body)?;
-                f(app, Ctx { operation_id, caller }, req).await
+                f(app, ctx, req).await
             }
             .await;
             respond(result)

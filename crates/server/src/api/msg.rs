@@ -105,7 +105,7 @@ pub(super) async fn mark_conversation_as_read(
 ) -> ApiResult<pb::MarkConversationAsReadResp> {
     ctx.caller.check_access(&req.user_id)?;
     let seq = req.has_read_seq.max(req.seqs.iter().copied().max().unwrap_or(0));
-    app.mark_read(&req.user_id, &req.conversation_id, seq).await?;
+    app.mark_read(&req.user_id, &req.conversation_id, seq, &req.seqs, &ctx.operation_id).await?;
     Ok(pb::MarkConversationAsReadResp::default())
 }
 
@@ -117,7 +117,7 @@ pub(super) async fn mark_msgs_as_read(
 ) -> ApiResult<pb::MarkMsgsAsReadResp> {
     ctx.caller.check_access(&req.user_id)?;
     let seq = req.seqs.iter().copied().max().ok_or_else(|| ApiError::args("seqs is empty"))?;
-    app.mark_read(&req.user_id, &req.conversation_id, seq).await?;
+    app.mark_read(&req.user_id, &req.conversation_id, seq, &req.seqs, &ctx.operation_id).await?;
     Ok(pb::MarkMsgsAsReadResp::default())
 }
 
@@ -128,6 +128,6 @@ pub(super) async fn set_conversation_has_read_seq(
     req: pb::SetConversationHasReadSeqReq,
 ) -> ApiResult<pb::SetConversationHasReadSeqResp> {
     ctx.caller.check_access(&req.user_id)?;
-    app.mark_read(&req.user_id, &req.conversation_id, req.has_read_seq).await?;
+    app.mark_read(&req.user_id, &req.conversation_id, req.has_read_seq, &[], &ctx.operation_id).await?;
     Ok(pb::SetConversationHasReadSeqResp::default())
 }

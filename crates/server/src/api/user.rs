@@ -5,24 +5,12 @@ use crate::{
     error::{ApiError, ApiResult},
     service::App,
 };
-use palaver_protocol::pb::{sdkws, user as pb};
+use palaver_protocol::pb::user as pb;
 use palaver_store::{User, UserPatch};
 use std::sync::Arc;
 
 /// Most user ids one lookup may name.
 const MAX_IDS: usize = 1000;
-
-pub(crate) fn user_info(u: User) -> sdkws::UserInfo {
-    sdkws::UserInfo {
-        user_id: u.user_id,
-        nickname: u.nickname,
-        face_url: u.face_url,
-        ex: u.ex,
-        create_time: u.create_time,
-        app_manger_level: u.app_manger_level,
-        global_recv_msg_opt: u.global_recv_msg_opt,
-    }
-}
 
 /// # POST /user/user_register (admin)
 pub(super) async fn user_register(
@@ -58,7 +46,7 @@ pub(super) async fn get_users_info(
         return Err(ApiError::args(format!("at most {MAX_IDS} userIDs")));
     }
     let users = app.users_info(&req.user_ids).await?;
-    Ok(pb::GetDesignateUsersResp { users_info: users.into_iter().map(user_info).collect() })
+    Ok(pb::GetDesignateUsersResp { users_info: users.into_iter().map(super::convert::user_info).collect() })
 }
 
 /// # POST /user/update_user_info_ex (self or admin)

@@ -5,11 +5,19 @@
 //! gateway and the hub.
 
 mod auth;
+mod conversation;
 mod group;
 mod msg;
+mod notify;
+mod relation;
+pub mod sync;
 mod user;
 
 pub use auth::Caller;
+pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
+pub use group::MAX_MEMBER_PAGE;
+pub use notify::{Delivery, Notification};
+pub use relation::FriendView;
 
 use crate::{config::Config, hub::Hub};
 use palaver_store::Store;

@@ -5,7 +5,7 @@
 //! the push. "Commit then push" runs under the conversation's lock so that pushes of one conversation leave in
 //! seq order; the push itself only queues frames and never waits on a socket.
 
-use super::{App, Caller, now_ms, random_hex};
+use super::{App, Caller, Delivery, Notification, now_ms, random_hex};
 use crate::{
     error::{ApiError, ApiResult},
     hub::PushFrame,
@@ -82,6 +82,9 @@ impl App {
                     if !peers.iter().any(|u| &u.user_id == id) && !self.is_admin_user(id) {
                         return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {id} is not registered")));
                     }
+                }
+                if !caller.is_admin && self.store.is_blocked(&msg.recv_id, &msg.send_id).await? {
+                    return Err(ApiError::new(ErrCode::BlockedByPeer, format!("{} has blocked you", msg.recv_id)));
                 }
                 if msg.send_id == msg.recv_id {
                     vec![msg.send_id.clone()]
@@ -361,9 +364,17 @@ impl App {
         Ok(resp)
     }
 
-    /// Raises `user_id`'s read cursor in a conversation it has (mark-read routes). Seqs past the conversation's
-    /// max are clamped to it.
-    pub async fn mark_read(&self, user_id: &str, conversation_id: &str, has_read_seq: i64) -> ApiResult<()> {
+    /// Raises `user_id`'s read cursor in a conversation it has (mark-read routes), clamped to the conversation's
+    /// max seq, then tells the user's other devices and the peer (or the group) with an unstored read receipt,
+    /// as upstream does: the user's other devices clear their unread count, the peer marks its messages read.
+    pub async fn mark_read(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        has_read_seq: i64,
+        seqs: &[i64],
+        operation_id: &str,
+    ) -> ApiResult<()> {
         let row =
             self.store.user_conversations_by_id(user_id, &[conversation_id.to_string()]).await?.pop().ok_or_else(
                 || ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no conversation {conversation_id}")),
@@ -371,7 +382,29 @@ impl App {
         if has_read_seq < 0 {
             return Err(ApiError::args("hasReadSeq must not be negative"));
         }
-        self.store.raise_has_read_seq(user_id, conversation_id, has_read_seq.min(row.max_seq)).await?;
+        let seq = has_read_seq.min(row.max_seq);
+        self.store.raise_has_read_seq(user_id, conversation_id, seq).await?;
+        let (recv, session) = if row.group_id.is_empty() {
+            (row.user_id.as_str(), row.conversation_type)
+        } else {
+            (row.group_id.as_str(), session_type::READ_GROUP_CHAT)
+        };
+        let tips = sdkws::MarkAsReadTips {
+            mark_as_read_user_id: user_id.to_string(),
+            conversation_id: conversation_id.to_string(),
+            seqs: seqs.to_vec(),
+            has_read_seq: seq,
+        };
+        let recv = if recv.is_empty() { user_id } else { recv };
+        let notification = Notification {
+            send_id: user_id,
+            recv_id: recv,
+            session,
+            content_type: content_type::HAS_READ_RECEIPT,
+            tips: &tips,
+            delivery: Delivery::PushOnly,
+        };
+        self.notify(notification, operation_id).await;
         Ok(())
     }
 }

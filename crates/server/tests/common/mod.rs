@@ -221,8 +221,9 @@ impl Client {
         format: FrameFormat,
     ) -> Result<Self, Refused> {
         let url = ws_url(addr, user, token, platform_id, format);
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async(url).await.map_err(|e| Refused { err_code: -1, body: e.to_string() })?;
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+            .await
+            .map_err(|e| Refused { err_code: -1, body: e.to_string() })?;
         let first = tokio::time::timeout(WAIT, ws.next()).await.expect("first frame in time");
         let text = match first {
             Some(Ok(Message::Text(t))) => t.to_string(),

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{IN_CHUNK, SqliteStore, placeholders};
-use crate::{ConversationStore, Result, StoreError, UserConversation};
+use super::{IN_CHUNK, SqliteStore, placeholders, versions::bump};
+use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
 
 /// The row with its conversation's counter; a conversation without messages has no counter row, hence the
 /// LEFT JOIN and the zeros.
@@ -95,5 +95,65 @@ impl ConversationStore for SqliteStore {
             return Err(StoreError::NotFound(format!("conversation {conversation_id} of {owner}")));
         }
         Ok(())
+    }
+
+    async fn user_conversations_page(&self, owner: &str, page: Page) -> Result<(Vec<UserConversation>, i64)> {
+        let rows = sqlx::query(concat!(
+            select_user_conversations!(),
+            "WHERE c.owner_user_id = ? ORDER BY c.conversation_id LIMIT ? OFFSET ?"
+        ))
+        .bind(owner)
+        .bind(page.limit.max(0))
+        .bind(page.offset.max(0))
+        .fetch_all(&self.read)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE owner_user_id = ?")
+            .bind(owner)
+            .fetch_one(&self.read)
+            .await?;
+        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Upsert, then one `UPDATE` with `COALESCE(?, column)` per field, so `None` leaves a column as it is.
+    async fn update_conversation(&self, owner: &str, p: &ConversationPatch) -> Result<UserConversation> {
+        let mut tx = self.begin_write().await?;
+        let created = sqlx::query(
+            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+        )
+        .bind(owner)
+        .bind(&p.conversation_id)
+        .bind(p.conversation_type)
+        .bind(&p.user_id)
+        .bind(&p.group_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        sqlx::query(
+            "UPDATE conversations SET recv_msg_opt = COALESCE(?, recv_msg_opt), is_pinned = COALESCE(?, is_pinned), \
+             is_private_chat = COALESCE(?, is_private_chat), burn_duration = COALESCE(?, burn_duration), \
+             group_at_type = COALESCE(?, group_at_type), attached_info = COALESCE(?, attached_info), \
+             ex = COALESCE(?, ex), min_seq = COALESCE(?, min_seq) WHERE owner_user_id = ? AND conversation_id = ?",
+        )
+        .bind(p.recv_msg_opt)
+        .bind(p.is_pinned)
+        .bind(p.is_private_chat)
+        .bind(p.burn_duration)
+        .bind(p.group_at_type)
+        .bind(&p.attached_info)
+        .bind(&p.ex)
+        .bind(p.min_seq)
+        .bind(owner)
+        .bind(&p.conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        let change = if created { Change::Insert } else { Change::Update };
+        bump(&mut tx, VersionKind::Conversations, owner, std::slice::from_ref(&p.conversation_id), change).await?;
+        tx.commit().await?;
+        self.user_conversations_by_id(owner, std::slice::from_ref(&p.conversation_id))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("conversation {} of {owner}", p.conversation_id)))
     }
 }

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use palaver_protocol::constant::session_type;
 use palaver_protocol::conversation_id;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row as _};
+use sqlx::{AssertSqlSafe, Row as _, SqliteConnection};
 
-use super::{IN_CHUNK, SqliteStore, placeholders, unique_as_exists};
-use crate::{Group, GroupMember, GroupStore, Result, StoreError};
+use super::{IN_CHUNK, SqliteStore, placeholders, unique_as_exists, versions::bump};
+use crate::{Change, Group, GroupMember, GroupStore, Page, Result, StoreError, VersionKind};
 
 macro_rules! group_columns {
     () => {
@@ -58,6 +58,64 @@ fn member_from_row(row: &SqliteRow) -> Result<GroupMember, sqlx::Error> {
     })
 }
 
+/// Inserts `members` into `group_id` with their `sg_` conversation rows (starting at `min_seq`), and bumps the
+/// versions: the group's members, and each new member's joined groups and conversations. With `strict`, a
+/// member already present is an error (`AlreadyExists`); otherwise it is skipped. Returns the ids inserted.
+async fn insert_members(
+    conn: &mut SqliteConnection,
+    group_id: &str,
+    members: &[GroupMember],
+    min_seq: i64,
+    strict: bool,
+) -> Result<Vec<String>> {
+    let conversation = conversation_id::group(group_id);
+    let mut inserted = Vec::with_capacity(members.len());
+    for m in members {
+        let n = sqlx::query(concat!(
+            "INSERT INTO group_members (",
+            member_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (group_id, user_id) DO NOTHING"
+        ))
+        .bind(group_id)
+        .bind(&m.user_id)
+        .bind(&m.nickname)
+        .bind(&m.face_url)
+        .bind(m.role_level)
+        .bind(m.join_time)
+        .bind(m.join_source)
+        .bind(&m.inviter_user_id)
+        .bind(&m.operator_user_id)
+        .bind(m.mute_end_time)
+        .bind(&m.ex)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            if strict {
+                return Err(StoreError::AlreadyExists(format!("member {} of group {group_id}", m.user_id)));
+            }
+            continue;
+        }
+        // A member who left and rejoins keeps its row; its history starts again from the join.
+        sqlx::query(
+            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, group_id, min_seq) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO UPDATE SET min_seq = excluded.min_seq",
+        )
+        .bind(&m.user_id)
+        .bind(&conversation)
+        .bind(session_type::READ_GROUP_CHAT)
+        .bind(group_id)
+        .bind(min_seq)
+        .execute(&mut *conn)
+        .await?;
+        bump(conn, VersionKind::JoinedGroups, &m.user_id, &[group_id.to_string()], Change::Insert).await?;
+        bump(conn, VersionKind::Conversations, &m.user_id, std::slice::from_ref(&conversation), Change::Insert).await?;
+        inserted.push(m.user_id.clone());
+    }
+    bump(conn, VersionKind::GroupMembers, group_id, &inserted, Change::Insert).await?;
+    Ok(inserted)
+}
+
 #[async_trait]
 impl GroupStore for SqliteStore {
     /// Group, members and each member's `sg_<groupID>` row (read-group chat, `min_seq` 0: a new group has no
@@ -97,39 +155,7 @@ impl GroupStore for SqliteStore {
         .await
         .map_err(|e| unique_as_exists(e, || format!("group {}", group.group_id)))?;
 
-        let conversation = conversation_id::group(&group.group_id);
-        for m in members {
-            sqlx::query(concat!(
-                "INSERT INTO group_members (",
-                member_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&group.group_id)
-            .bind(&m.user_id)
-            .bind(&m.nickname)
-            .bind(&m.face_url)
-            .bind(m.role_level)
-            .bind(m.join_time)
-            .bind(m.join_source)
-            .bind(&m.inviter_user_id)
-            .bind(&m.operator_user_id)
-            .bind(m.mute_end_time)
-            .bind(&m.ex)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_as_exists(e, || format!("member {} of group {}", m.user_id, group.group_id)))?;
-
-            sqlx::query(
-                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, group_id, min_seq) \
-                 VALUES (?, ?, ?, ?, 0) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
-            )
-            .bind(&m.user_id)
-            .bind(&conversation)
-            .bind(session_type::READ_GROUP_CHAT)
-            .bind(&group.group_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_members(&mut tx, &group.group_id, members, 0, true).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -179,5 +205,86 @@ impl GroupStore for SqliteStore {
             .fetch_one(&self.read)
             .await?;
         u32::try_from(n).map_err(|_| StoreError::Backend(format!("member count {n} out of range")))
+    }
+
+    async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM groups WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("group {group_id}")));
+        }
+        let max_seq: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(max_seq), 0) FROM conversation_seqs WHERE conversation_id = ?")
+                .bind(conversation_id::group(group_id))
+                .fetch_one(&mut *tx)
+                .await?;
+        let min_seq = if max_seq > 0 { max_seq + 1 } else { 0 };
+        insert_members(&mut tx, group_id, members, min_seq, false).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// By join time, then group id.
+    async fn joined_groups(&self, user_id: &str, page: Page) -> Result<(Vec<Group>, i64)> {
+        let rows = sqlx::query(
+            "SELECT g.group_id, g.group_name, g.notification, g.introduction, g.face_url, g.owner_user_id, \
+             g.creator_user_id, g.create_time, g.ex, g.status, g.group_type, g.need_verification, \
+             g.look_member_info, g.apply_member_friend FROM group_members m JOIN groups g ON g.group_id = m.group_id \
+             WHERE m.user_id = ? ORDER BY m.join_time, m.group_id LIMIT ? OFFSET ?",
+        )
+        .bind(user_id)
+        .bind(page.limit.max(0))
+        .bind(page.offset.max(0))
+        .fetch_all(&self.read)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_one(&self.read)
+            .await?;
+        Ok((rows.iter().map(group_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn joined_group_ids(&self, user_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = ? ORDER BY join_time, group_id")
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Owner first, then admins, then everyone else, each by join time.
+    async fn group_members(&self, group_id: &str, page: Page) -> Result<(Vec<GroupMember>, i64)> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            member_columns!(),
+            " FROM group_members WHERE group_id = ? ORDER BY role_level DESC, join_time, user_id LIMIT ? OFFSET ?"
+        ))
+        .bind(group_id)
+        .bind(page.limit.max(0))
+        .bind(page.offset.max(0))
+        .fetch_all(&self.read)
+        .await?;
+        let total = i64::from(self.group_member_count(group_id).await?);
+        Ok((rows.iter().map(member_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn group_members_by_id(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupMember>> {
+        let mut out = Vec::with_capacity(user_ids.len());
+        for chunk in user_ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                concat!("SELECT ", member_columns!(), " FROM group_members WHERE group_id = ? AND user_id IN ({})"),
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(group_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(member_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{IN_CHUNK, SqliteStore, placeholders};
@@ -19,95 +20,110 @@ fn decode_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MsgData>> {
     rows.iter().map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?)).collect()
 }
 
-#[async_trait]
-impl MessageStore for SqliteStore {
-    /// One `BEGIN IMMEDIATE` transaction on the writer:
-    /// 1. a message with this `(conversation_id, client_msg_id)` exists → return it, `created: false`, nothing
-    ///    changes (the retried send gets the original seq and serverMsgID);
-    /// 2. bump the conversation's counter with an upsert (`… ON CONFLICT DO UPDATE SET max_seq = max_seq + 1
-    ///    RETURNING max_seq`): the first message creates the row with 1, and the write lock (a row lock on
-    ///    PostgreSQL) serialises concurrent bumps, so seqs come out 1, 2, 3, … with no gap or duplicate;
-    /// 3. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
-    ///    cursor (only if the reader has a row: after step 3's inserts, the sender of a first 1:1 message does).
-    ///
-    /// A rollback at any step (including a dropped future) undoes the counter bump with the rest, so no seq is
-    /// ever burnt.
-    ///
-    /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
-    /// is never a duplicate of anything, rather than all of them colliding with the first one.
-    async fn append_message(&self, msg: NewMessage) -> Result<Appended> {
-        let NewMessage { conversation_id, mut data, ensure_conversations, reader } = msg;
-        let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
+/// One append, inside the writer's open transaction (and its own savepoint, see [`super::writer`]):
+/// 1. a message with this `(conversation_id, client_msg_id)` exists → return it, `created: false`, nothing
+///    changes (the retried send gets the original seq and serverMsgID; this includes a duplicate queued in the
+///    same batch, whose first copy this transaction has already inserted);
+/// 2. bump the conversation's counter with an upsert (`… ON CONFLICT DO UPDATE SET max_seq = max_seq + 1
+///    RETURNING max_seq`): the first message creates the row with 1, and the write lock (a row lock on
+///    PostgreSQL) serialises concurrent bumps, so seqs come out 1, 2, 3, … with no gap or duplicate;
+/// 3. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
+///    cursor (only if the reader has a row: after step 3's inserts, the sender of a first 1:1 message does).
+///
+/// An error at any step leaves the caller to roll back (the writer rolls back to the append's savepoint), which
+/// undoes the counter bump with the rest, so no seq is ever burnt.
+///
+/// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
+/// is never a duplicate of anything, rather than all of them colliding with the first one.
+pub(super) async fn append_in_transaction(conn: &mut SqliteConnection, msg: NewMessage) -> Result<Appended> {
+    let NewMessage { conversation_id, mut data, ensure_conversations, reader } = msg;
+    let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
 
-        let mut tx = self.begin_write().await?;
-        if let Some(client_msg_id) = &client_msg_id {
-            let existing: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT data FROM messages WHERE conversation_id = ? AND client_msg_id = ?")
-                    .bind(&conversation_id)
-                    .bind(client_msg_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(blob) = existing {
-                tx.rollback().await?;
-                return Ok(Appended { data: decode(&blob)?, created: false });
-            }
+    if let Some(client_msg_id) = &client_msg_id {
+        let existing: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM messages WHERE conversation_id = ? AND client_msg_id = ?")
+                .bind(&conversation_id)
+                .bind(client_msg_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(blob) = existing {
+            return Ok(Appended { data: decode(&blob)?, created: false });
         }
+    }
 
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?, 1, ?) \
-             ON CONFLICT (conversation_id) DO UPDATE \
-             SET max_seq = conversation_seqs.max_seq + 1, max_seq_time = excluded.max_seq_time \
-             RETURNING max_seq",
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?, 1, ?) \
+         ON CONFLICT (conversation_id) DO UPDATE \
+         SET max_seq = conversation_seqs.max_seq + 1, max_seq_time = excluded.max_seq_time \
+         RETURNING max_seq",
+    )
+    .bind(&conversation_id)
+    .bind(data.send_time)
+    .fetch_one(&mut *conn)
+    .await?;
+    data.seq = seq;
+
+    sqlx::query(
+        "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&conversation_id)
+    .bind(seq)
+    .bind(&client_msg_id)
+    .bind(&data.server_msg_id)
+    .bind(&data.send_id)
+    .bind(data.send_time)
+    .bind(data.encode_to_vec())
+    .execute(&mut *conn)
+    .await?;
+
+    for c in &ensure_conversations {
+        let created = sqlx::query(
+            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
         )
-        .bind(&conversation_id)
-        .bind(data.send_time)
-        .fetch_one(&mut *tx)
-        .await?;
-        data.seq = seq;
+        .bind(&c.owner_user_id)
+        .bind(&c.conversation_id)
+        .bind(c.conversation_type)
+        .bind(&c.user_id)
+        .bind(&c.group_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        // A new row is a change to the owner's conversation list (only on a conversation's first message).
+        if created > 0 {
+            let id = std::slice::from_ref(&c.conversation_id);
+            super::versions::bump(conn, crate::VersionKind::Conversations, &c.owner_user_id, id, crate::Change::Insert)
+                .await?;
+        }
+    }
 
+    if let Some(reader) = &reader {
         sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "UPDATE conversations SET has_read_seq = ? \
+             WHERE owner_user_id = ? AND conversation_id = ? AND has_read_seq < ?",
         )
+        .bind(seq)
+        .bind(reader)
         .bind(&conversation_id)
         .bind(seq)
-        .bind(&client_msg_id)
-        .bind(&data.server_msg_id)
-        .bind(&data.send_id)
-        .bind(data.send_time)
-        .bind(data.encode_to_vec())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
+    }
 
-        for c in &ensure_conversations {
-            sqlx::query(
-                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
-            )
-            .bind(&c.owner_user_id)
-            .bind(&c.conversation_id)
-            .bind(c.conversation_type)
-            .bind(&c.user_id)
-            .bind(&c.group_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+    Ok(Appended { data, created: true })
+}
 
-        if let Some(reader) = &reader {
-            sqlx::query(
-                "UPDATE conversations SET has_read_seq = ? \
-                 WHERE owner_user_id = ? AND conversation_id = ? AND has_read_seq < ?",
-            )
-            .bind(seq)
-            .bind(reader)
-            .bind(&conversation_id)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        tx.commit().await?;
-        Ok(Appended { data, created: true })
+#[async_trait]
+impl MessageStore for SqliteStore {
+    /// Queued to the append writer, which commits it together with whatever other appends are waiting (one
+    /// fsync per batch rather than per message, see [`super::writer`]), each in its own savepoint running
+    /// [`append_in_transaction`]. Returns once the batch's `COMMIT` has returned: `Ok` means durable.
+    ///
+    /// A caller cancelled before its append ran leaves nothing behind; one cancelled after may find it stored,
+    /// which a resend with the same clientMsgID then finds.
+    async fn append_message(&self, msg: NewMessage) -> Result<Appended> {
+        self.writer.append(msg).await
     }
 
     /// Newest first with `LIMIT`, then reversed: the last `limit` of the range in ascending order. A `limit` of

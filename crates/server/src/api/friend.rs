@@ -1,0 +1,224 @@
+//! `/friend/*`: friends, requests, blacklist.
+
+use super::{
+    Ctx,
+    convert::{black_info, friend_info, friend_request, page},
+};
+use crate::{
+    error::{ApiError, ApiResult},
+    service::{App, sync::id_hash},
+};
+use palaver_protocol::pb::relation as pb;
+use palaver_store::FriendRequest;
+use std::sync::Arc;
+
+/// Most rows one friend or blacklist page returns.
+const MAX_PAGE: i64 = 1000;
+
+/// # POST /friend/add_friend
+pub(super) async fn add_friend(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::ApplyToAddFriendReq,
+) -> ApiResult<pb::ApplyToAddFriendResp> {
+    ctx.caller.check_access(&req.from_user_id)?;
+    app.apply_friend(&req.from_user_id, &req.to_user_id, &req.req_msg, &req.ex).await?;
+    Ok(pb::ApplyToAddFriendResp::default())
+}
+
+/// # POST /friend/add_friend_response
+pub(super) async fn add_friend_response(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::RespondFriendApplyReq,
+) -> ApiResult<pb::RespondFriendApplyResp> {
+    ctx.caller.check_access(&req.to_user_id)?;
+    app.answer_friend(&req.from_user_id, &req.to_user_id, req.handle_result, &req.handle_msg).await?;
+    Ok(pb::RespondFriendApplyResp::default())
+}
+
+/// Body of `/friend/import_friend` (admin).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct ImportFriendReq {
+    #[serde(rename = "ownerUserID")]
+    owner_user_id: String,
+    #[serde(rename = "friendUserIDs", deserialize_with = "palaver_protocol::gojson::null_default")]
+    friend_user_ids: Vec<String>,
+}
+
+/// # POST /friend/import_friend (admin): befriend directly, without a request.
+pub(super) async fn import_friend(app: Arc<App>, ctx: Ctx, req: ImportFriendReq) -> ApiResult<serde_json::Value> {
+    ctx.caller.require_admin()?;
+    app.import_friends(&req.owner_user_id, &req.friend_user_ids, &ctx.caller.user_id).await?;
+    Ok(serde_json::json!({}))
+}
+
+/// # POST /friend/delete_friend
+pub(super) async fn delete_friend(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::DeleteFriendReq,
+) -> ApiResult<pb::DeleteFriendResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    app.delete_friend(&req.owner_user_id, &req.friend_user_id).await?;
+    Ok(pb::DeleteFriendResp::default())
+}
+
+/// # POST /friend/get_friend_list
+pub(super) async fn get_friend_list(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetPaginationFriendsReq,
+) -> ApiResult<pb::GetPaginationFriendsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let (friends, total) = app.friends_page(&req.user_id, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
+    Ok(pb::GetPaginationFriendsResp {
+        friends_info: friends.into_iter().map(friend_info).collect(),
+        total: total as i32,
+    })
+}
+
+/// # POST /friend/get_designated_friends
+pub(super) async fn get_designated_friends(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetDesignatedFriendsReq,
+) -> ApiResult<pb::GetDesignatedFriendsResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    if req.friend_user_ids.len() as i64 > MAX_PAGE {
+        return Err(ApiError::args(format!("at most {MAX_PAGE} friendUserIDs")));
+    }
+    let friends = app.designated_friends(&req.owner_user_id, &req.friend_user_ids).await?;
+    Ok(pb::GetDesignatedFriendsResp { friends_info: friends.into_iter().map(friend_info).collect() })
+}
+
+/// # POST /friend/get_full_friend_user_ids
+pub(super) async fn get_full_friend_user_ids(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetFullFriendUserIDsReq,
+) -> ApiResult<pb::GetFullFriendUserIDsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let (head, ids) = app.friend_ids(&req.user_id).await?;
+    let equal = req.id_hash == id_hash(&ids);
+    Ok(pb::GetFullFriendUserIDsResp {
+        version: head.version as u64,
+        version_id: head.version_id,
+        equal,
+        user_ids: if equal { Vec::new() } else { ids },
+    })
+}
+
+/// # POST /friend/get_incremental_friends
+pub(super) async fn get_incremental_friends(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetIncrementalFriendsReq,
+) -> ApiResult<pb::GetIncrementalFriendsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let s = app.sync_friends(&req.user_id, &req.version_id, req.version).await?;
+    Ok(pb::GetIncrementalFriendsResp {
+        version: s.head.version as u64,
+        version_id: s.head.version_id,
+        full: s.full,
+        delete: s.delete,
+        insert: s.insert.into_iter().map(friend_info).collect(),
+        update: s.update.into_iter().map(friend_info).collect(),
+        sort_version: 0,
+    })
+}
+
+/// # POST /friend/is_friend
+pub(super) async fn is_friend(app: Arc<App>, ctx: Ctx, req: pb::IsFriendReq) -> ApiResult<pb::IsFriendResp> {
+    if !ctx.caller.is_admin && ctx.caller.user_id != req.user_id1 && ctx.caller.user_id != req.user_id2 {
+        return Err(ApiError::no_permission("you may only ask about your own friendships"));
+    }
+    let (in_user1_friends, in_user2_friends) = app.is_friend(&req.user_id1, &req.user_id2).await?;
+    Ok(pb::IsFriendResp { in_user1_friends, in_user2_friends })
+}
+
+/// Requests with their users' names, filtered by `handleResults` (empty: all).
+async fn requests_view(
+    app: &App,
+    list: Vec<FriendRequest>,
+    results: &[i32],
+) -> ApiResult<Vec<palaver_protocol::pb::sdkws::FriendRequest>> {
+    let list: Vec<FriendRequest> =
+        list.into_iter().filter(|r| results.is_empty() || results.contains(&r.handle_result)).collect();
+    let mut ids: Vec<String> = list.iter().flat_map(|r| [r.from_user_id.clone(), r.to_user_id.clone()]).collect();
+    ids.sort();
+    ids.dedup();
+    let users = app.users_info(&ids).await?;
+    let find = |id: &str| users.iter().find(|u| u.user_id == id);
+    Ok(list
+        .into_iter()
+        .map(|r| {
+            let (from, to) = (find(&r.from_user_id), find(&r.to_user_id));
+            friend_request(r, from, to)
+        })
+        .collect())
+}
+
+/// # POST /friend/get_friend_apply_list: requests others sent to the user.
+pub(super) async fn get_friend_apply_list(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetPaginationFriendsApplyToReq,
+) -> ApiResult<pb::GetPaginationFriendsApplyToResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let (list, total) = app.friend_requests(&req.user_id, true, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
+    Ok(pb::GetPaginationFriendsApplyToResp {
+        friend_requests: requests_view(&app, list, &req.handle_results).await?,
+        total: total as i32,
+    })
+}
+
+/// # POST /friend/get_self_friend_apply_list: requests the user sent.
+pub(super) async fn get_self_friend_apply_list(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetPaginationFriendsApplyFromReq,
+) -> ApiResult<pb::GetPaginationFriendsApplyFromResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let (list, total) = app.friend_requests(&req.user_id, false, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
+    Ok(pb::GetPaginationFriendsApplyFromResp {
+        friend_requests: requests_view(&app, list, &req.handle_results).await?,
+        total: total as i32,
+    })
+}
+
+/// # POST /friend/get_self_unhandled_apply_count
+pub(super) async fn get_self_unhandled_apply_count(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetSelfUnhandledApplyCountReq,
+) -> ApiResult<pb::GetSelfUnhandledApplyCountResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    Ok(pb::GetSelfUnhandledApplyCountResp { count: app.unhandled_friend_requests(&req.user_id).await? })
+}
+
+/// # POST /friend/add_black
+pub(super) async fn add_black(app: Arc<App>, ctx: Ctx, req: pb::AddBlackReq) -> ApiResult<pb::AddBlackResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    app.add_black(&req.owner_user_id, &req.black_user_id, &req.ex).await?;
+    Ok(pb::AddBlackResp::default())
+}
+
+/// # POST /friend/remove_black
+pub(super) async fn remove_black(app: Arc<App>, ctx: Ctx, req: pb::RemoveBlackReq) -> ApiResult<pb::RemoveBlackResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    app.remove_black(&req.owner_user_id, &req.black_user_id).await?;
+    Ok(pb::RemoveBlackResp::default())
+}
+
+/// # POST /friend/get_black_list
+pub(super) async fn get_black_list(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetPaginationBlacksReq,
+) -> ApiResult<pb::GetPaginationBlacksResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let (blacks, total) = app.blacks_page(&req.user_id, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
+    Ok(pb::GetPaginationBlacksResp { blacks: blacks.into_iter().map(black_info).collect(), total: total as i32 })
+}

@@ -1,0 +1,117 @@
+//! Server-generated notifications (protocol §8.5): messages with `msgFrom` 200, a notification content type,
+//! and content `{"detail": "<Go-JSON of the *Tips message>"}`, sent to the `n_` twin of a conversation so that
+//! every affected device's SDK fires its listeners without waiting for a resync.
+//!
+//! Reliable notifications are stored and get a seq like any message (a device that was offline pulls them);
+//! unreliable ones (read receipts) are only pushed, with seq 0, as upstream does.
+
+use super::{App, Caller, now_ms, random_hex};
+use crate::{error::ApiResult, hub::PushFrame};
+use palaver_protocol::{
+    constant::{msg_from, options, req, session_type},
+    conversation_id,
+    envelope::Resp,
+    pb::sdkws,
+};
+use prost::Message as _;
+use serde::Serialize;
+use std::{collections::HashMap, sync::Arc};
+
+/// Whether a notification is kept (pulled later by offline devices) or only pushed to who is online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Stored,
+    PushOnly,
+}
+
+/// One notification: `content_type` carrying `tips`, from `send_id` to `recv_id` (a user, or a group id when
+/// `session` is the group session type).
+#[derive(Debug)]
+pub struct Notification<'a, T: Serialize> {
+    pub send_id: &'a str,
+    pub recv_id: &'a str,
+    pub session: i32,
+    pub content_type: i32,
+    pub tips: &'a T,
+    pub delivery: Delivery,
+}
+
+impl App {
+    /// Sends `n`. Failures are logged, not returned: the change it reports has already happened.
+    pub async fn notify<T: Serialize>(&self, n: Notification<'_, T>, operation_id: &str) {
+        let (content_type, send_id, recv_id) = (n.content_type, n.send_id, n.recv_id);
+        if let Err(e) = self.try_notify(n, operation_id).await {
+            tracing::warn!(error = %e, content_type, send_id, recv_id, "notification not sent");
+        }
+    }
+
+    async fn try_notify<T: Serialize>(&self, n: Notification<'_, T>, operation_id: &str) -> ApiResult<()> {
+        let Notification { send_id, recv_id, session, content_type, tips, delivery } = n;
+        let detail = serde_json::to_string(tips).map_err(crate::error::ApiError::internal)?;
+        let content =
+            serde_json::to_vec(&sdkws::NotificationElem { detail }).map_err(crate::error::ApiError::internal)?;
+        let stored = delivery == Delivery::Stored;
+        // Upstream's options for a notification: everything off but senderSync, history/persistent when stored.
+        let opts: HashMap<String, bool> = [
+            (options::IS_NOT_NOTIFICATION, false),
+            (options::IS_SEND_MSG, false),
+            (options::HISTORY, stored),
+            (options::PERSISTENT, stored),
+            (options::OFFLINE_PUSH, false),
+            (options::UNREAD_COUNT, false),
+            (options::CONVERSATION_UPDATE, false),
+            (options::SENDER_SYNC, true),
+            (options::NOT_PRIVATE, false),
+            (options::SENDER_CONVERSATION_UPDATE, false),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let is_group = session == session_type::READ_GROUP_CHAT;
+        let msg = sdkws::MsgData {
+            send_id: send_id.to_string(),
+            recv_id: if is_group { String::new() } else { recv_id.to_string() },
+            group_id: if is_group { recv_id.to_string() } else { String::new() },
+            client_msg_id: random_hex(16),
+            msg_from: msg_from::SYSTEM,
+            content_type,
+            session_type: session,
+            content,
+            create_time: now_ms(),
+            options: opts,
+            offline_push_info: Some(sdkws::OfflinePushInfo::default()),
+            ..Default::default()
+        };
+        if stored {
+            // The system acts here, not the user named as sender: no membership or mute checks apply.
+            let system =
+                Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
+            self.send_message(&system, msg, operation_id).await?;
+            return Ok(());
+        }
+        let Some(conversation) =
+            conversation_id::for_message(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id, &msg.options)
+        else {
+            return Ok(());
+        };
+        let recipients = if is_group {
+            self.store.group_member_ids(recv_id).await?
+        } else {
+            vec![recv_id.to_string(), send_id.to_string()]
+        };
+        let msg = sdkws::MsgData { server_msg_id: random_hex(16), send_time: now_ms(), ..msg };
+        let mut push = sdkws::PushMessages::default();
+        push.notification_msgs.insert(conversation, sdkws::PullMsgs { msgs: vec![msg], is_end: false, end_seq: 0 });
+        let frame = PushFrame::new(Resp {
+            req_identifier: req::PUSH_MSG,
+            operation_id: operation_id.to_string(),
+            data: push.encode_to_vec(),
+            ..Resp::default()
+        });
+        let mut targets = recipients;
+        targets.sort();
+        targets.dedup();
+        self.hub.push(targets.iter().map(String::as_str), &frame);
+        Ok(())
+    }
+}
