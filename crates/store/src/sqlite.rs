@@ -161,6 +161,33 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The rows of `sql(placeholders)` for all of `ids`, [`IN_CHUNK`] ids per query (SQLite caps bound
+    /// parameters). `scope`, if given, is bound before the ids (the owner or group the ids belong to).
+    async fn select_in<T>(
+        &self,
+        sql: impl Fn(&str) -> String,
+        scope: Option<&str>,
+        ids: &[String],
+        map: impl Fn(&sqlx::sqlite::SqliteRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql(&placeholders(chunk.len()))));
+            if let Some(scope) = scope {
+                q = q.bind(scope);
+            }
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(map(&row)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `?, ?, …, ?` with `n` placeholders, for `IN (…)` lists. The only text ever formatted into SQL here.
 fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 3);

@@ -2,11 +2,11 @@
 
 use super::{
     Ctx,
-    convert::{conversation, page},
+    convert::{conversation, full_ids, page},
 };
 use crate::{
     error::{ApiError, ApiResult},
-    service::{App, sync::id_hash},
+    service::App,
 };
 use palaver_protocol::pb::conversation as pb;
 use palaver_store::ConversationPatch;
@@ -72,12 +72,12 @@ pub(super) async fn get_full_conversation_ids(
 ) -> ApiResult<pb::GetFullOwnerConversationIDsResp> {
     ctx.caller.check_access(&req.user_id)?;
     let (head, ids) = app.conversation_ids(&req.user_id).await?;
-    let equal = req.id_hash == id_hash(&ids);
+    let f = full_ids(head, ids, req.id_hash);
     Ok(pb::GetFullOwnerConversationIDsResp {
-        version: head.version as u64,
-        version_id: head.version_id,
-        equal,
-        conversation_ids: if equal { Vec::new() } else { ids },
+        version: f.version,
+        version_id: f.version_id,
+        equal: f.equal,
+        conversation_ids: f.ids,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use palaver_protocol::pb::{conversation as pbconv, relation, sdkws};
-use palaver_store::{Black, Friend, FriendRequest, Group, GroupMember, Page, User, UserConversation};
+use palaver_store::{Black, Friend, FriendRequest, Group, GroupMember, Page, User, UserConversation, VersionHead};
 
 /// OpenIM's `pagination{pageNumber, showNumber}` (1-based pages) as a store page, at most `max` rows.
 pub(crate) fn page(p: Option<&sdkws::RequestPagination>, max: i64) -> ApiResult<Page> {
@@ -146,5 +146,24 @@ pub(crate) fn friend_request(r: FriendRequest, from: Option<&User>, to: Option<&
         handle_msg: r.handle_msg,
         handle_time: r.handle_time,
         ex: r.ex,
+    }
+}
+
+/// The answer of a `get_full_*_ids` route: the list's head, and the ids unless the client's hash shows it has
+/// them already.
+pub(crate) struct FullIds {
+    pub version: u64,
+    pub version_id: String,
+    pub equal: bool,
+    pub ids: Vec<String>,
+}
+
+pub(crate) fn full_ids(head: VersionHead, ids: Vec<String>, client_hash: u64) -> FullIds {
+    let equal = client_hash == crate::service::sync::id_hash(&ids);
+    FullIds {
+        version: head.version as u64,
+        version_id: head.version_id,
+        equal,
+        ids: if equal { Vec::new() } else { ids },
     }
 }

@@ -2,11 +2,11 @@
 
 use super::{
     Ctx,
-    convert::{black_info, friend_info, friend_request, page},
+    convert::{black_info, friend_info, friend_request, full_ids, page},
 };
 use crate::{
     error::{ApiError, ApiResult},
-    service::{App, sync::id_hash},
+    service::App,
 };
 use palaver_protocol::pb::relation as pb;
 use palaver_store::FriendRequest;
@@ -101,13 +101,8 @@ pub(super) async fn get_full_friend_user_ids(
 ) -> ApiResult<pb::GetFullFriendUserIDsResp> {
     ctx.caller.check_access(&req.user_id)?;
     let (head, ids) = app.friend_ids(&req.user_id).await?;
-    let equal = req.id_hash == id_hash(&ids);
-    Ok(pb::GetFullFriendUserIDsResp {
-        version: head.version as u64,
-        version_id: head.version_id,
-        equal,
-        user_ids: if equal { Vec::new() } else { ids },
-    })
+    let f = full_ids(head, ids, req.id_hash);
+    Ok(pb::GetFullFriendUserIDsResp { version: f.version, version_id: f.version_id, equal: f.equal, user_ids: f.ids })
 }
 
 /// # POST /friend/get_incremental_friends

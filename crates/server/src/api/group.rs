@@ -1,8 +1,7 @@
 //! `/group/*`.
 
 use super::Ctx;
-use super::convert::{group_info, member_info, page};
-use crate::service::sync::id_hash;
+use super::convert::{full_ids, group_info, member_info, page};
 use crate::{
     error::{ApiError, ApiResult},
     service::App,
@@ -78,13 +77,8 @@ pub(super) async fn get_full_join_group_ids(
 ) -> ApiResult<pb::GetFullJoinGroupIDsResp> {
     ctx.caller.check_access(&req.user_id)?;
     let (head, ids) = app.joined_group_ids(&req.user_id).await?;
-    let equal = req.id_hash == id_hash(&ids);
-    Ok(pb::GetFullJoinGroupIDsResp {
-        version: head.version as u64,
-        version_id: head.version_id,
-        equal,
-        group_ids: if equal { Vec::new() } else { ids },
-    })
+    let f = full_ids(head, ids, req.id_hash);
+    Ok(pb::GetFullJoinGroupIDsResp { version: f.version, version_id: f.version_id, equal: f.equal, group_ids: f.ids })
 }
 
 /// # POST /group/get_incremental_join_groups
@@ -134,12 +128,12 @@ pub(super) async fn get_full_group_member_user_ids(
     req: pb::GetFullGroupMemberUserIDsReq,
 ) -> ApiResult<pb::GetFullGroupMemberUserIDsResp> {
     let (head, ids) = app.group_member_ids(&req.group_id, &ctx.caller).await?;
-    let equal = req.id_hash == id_hash(&ids);
+    let f = full_ids(head, ids, req.id_hash);
     Ok(pb::GetFullGroupMemberUserIDsResp {
-        version: head.version as u64,
-        version_id: head.version_id,
-        equal,
-        user_ids: if equal { Vec::new() } else { ids },
+        version: f.version,
+        version_id: f.version_id,
+        equal: f.equal,
+        user_ids: f.ids,
     })
 }
 

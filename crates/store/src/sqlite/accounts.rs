@@ -71,21 +71,8 @@ impl UserStore for SqliteStore {
     }
 
     async fn users(&self, ids: &[String]) -> Result<Vec<User>> {
-        let mut users = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                concat!("SELECT ", user_columns!(), " FROM users WHERE user_id IN ({})"),
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                users.push(user_from_row(&row)?);
-            }
-        }
-        Ok(users)
+        let sql = |ph: &str| format!(concat!("SELECT ", user_columns!(), " FROM users WHERE user_id IN ({})"), ph);
+        self.select_in(sql, None, ids, user_from_row).await
     }
 
     /// One `UPDATE … SET col = COALESCE(?, col) … RETURNING`: a `None` binds NULL and keeps the column.

@@ -1,10 +1,10 @@
 //! Per-user conversation rows (read cursors, settings).
 
 use async_trait::async_trait;
+use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{IN_CHUNK, SqliteStore, placeholders, versions::bump};
+use super::{SqliteStore, versions::bump};
 use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
 
 /// The row with its conversation's counter; a conversation without messages has no counter row, hence the
@@ -56,24 +56,15 @@ impl ConversationStore for SqliteStore {
         owner: &str,
         conversation_ids: &[String],
     ) -> Result<Vec<UserConversation>> {
-        let mut out = Vec::with_capacity(conversation_ids.len());
-        for chunk in conversation_ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                concat!(
-                    select_user_conversations!(),
-                    "WHERE c.owner_user_id = ? AND c.conversation_id IN ({}) ORDER BY c.conversation_id"
-                ),
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let sql = |ph: &str| {
+            format!(
+                concat!(select_user_conversations!(), "WHERE c.owner_user_id = ? AND c.conversation_id IN ({})"),
+                ph
+            )
+        };
+        let mut rows = self.select_in(sql, Some(owner), conversation_ids, from_row).await?;
+        rows.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
+        Ok(rows)
     }
 
     /// One statement whose `CASE` keeps the larger value (portable where two-argument `MAX` and `GREATEST` are

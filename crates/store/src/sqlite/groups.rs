@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use palaver_protocol::constant::session_type;
 use palaver_protocol::conversation_id;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row as _, SqliteConnection};
+use sqlx::{Row as _, SqliteConnection};
 
-use super::{IN_CHUNK, SqliteStore, placeholders, unique_as_exists, versions::bump};
+use super::{SqliteStore, unique_as_exists, versions::bump};
 use crate::{Change, Group, GroupMember, GroupStore, Page, Result, StoreError, VersionKind};
 
 macro_rules! group_columns {
@@ -161,21 +161,8 @@ impl GroupStore for SqliteStore {
     }
 
     async fn groups(&self, ids: &[String]) -> Result<Vec<Group>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                concat!("SELECT ", group_columns!(), " FROM groups WHERE group_id IN ({})"),
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(group_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let sql = |ph: &str| format!(concat!("SELECT ", group_columns!(), " FROM groups WHERE group_id IN ({})"), ph);
+        self.select_in(sql, None, ids, group_from_row).await
     }
 
     async fn group_member(&self, group_id: &str, user_id: &str) -> Result<Option<GroupMember>> {
@@ -271,20 +258,12 @@ impl GroupStore for SqliteStore {
     }
 
     async fn group_members_by_id(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupMember>> {
-        let mut out = Vec::with_capacity(user_ids.len());
-        for chunk in user_ids.chunks(IN_CHUNK) {
-            let sql = format!(
+        let sql = |ph: &str| {
+            format!(
                 concat!("SELECT ", member_columns!(), " FROM group_members WHERE group_id = ? AND user_id IN ({})"),
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(group_id);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(member_from_row(&row)?);
-            }
-        }
-        Ok(out)
+                ph
+            )
+        };
+        self.select_in(sql, Some(group_id), user_ids, member_from_row).await
     }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row as _, SqliteConnection};
 
-use super::{IN_CHUNK, SqliteStore, placeholders, versions::bump};
+use super::{SqliteStore, versions::bump};
 use crate::{
     Black, Change, Friend, FriendAnswer, FriendPatch, FriendRequest, Page, RelationStore, Result, StoreError,
     VersionKind,
@@ -109,21 +109,10 @@ impl RelationStore for SqliteStore {
     }
 
     async fn friends_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Friend>> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = ? AND friend_user_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(friend_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let sql = |ph: &str| {
+            format!("SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = ? AND friend_user_id IN ({ph})")
+        };
+        self.select_in(sql, Some(owner), ids, friend_from_row).await
     }
 
     async fn friend_ids(&self, owner: &str) -> Result<Vec<String>> {
@@ -284,21 +273,10 @@ impl RelationStore for SqliteStore {
     }
 
     async fn blacks_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Black>> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = ? AND block_user_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(black_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let sql = |ph: &str| {
+            format!("SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = ? AND block_user_id IN ({ph})")
+        };
+        self.select_in(sql, Some(owner), ids, black_from_row).await
     }
 
     async fn is_blocked(&self, owner: &str, other: &str) -> Result<bool> {
