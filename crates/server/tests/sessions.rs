@@ -212,3 +212,23 @@ async fn web_connections_get_control_pings_and_silent_ones_time_out() {
     assert!(quiet.closed().await);
     assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
 }
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_preflight_is_answered() {
+    let server = TestServer::start().await;
+    let (status, _) = http_raw(
+        server.api,
+        b"POST /no/such_route HTTP/1.1\r\nHost: x\r\noperationID: o\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 404);
+    // Browsers preflight every SDK call (custom `token`/`operationID` headers): CORS must allow it.
+    let (status, _) = http_raw(
+        server.api,
+        b"OPTIONS /user/get_users_info HTTP/1.1\r\nHost: x\r\nOrigin: http://page.test\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: token,operationid,content-type\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+}

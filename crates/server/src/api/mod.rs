@@ -93,6 +93,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/msg/mark_msgs_as_read", post(authed(msg::mark_msgs_as_read)))
         .route("/msg/set_conversation_has_read_seq", post(authed(msg::set_conversation_has_read_seq)))
         .route("/msg/get_conversations_has_read_and_max_seq", post(authed(msg::get_conversations_has_read_and_max_seq)))
+        .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CorsLayer::very_permissive())
         .with_state(app)
@@ -107,6 +108,13 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
         }
     }
+}
+
+/// Any other route: 404, as upstream answers (the SDKs treat it as a network error, not an API error). Logged,
+/// because an SDK calling a route Palaver does not serve is worth knowing about.
+async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> StatusCode {
+    tracing::warn!(%method, path = uri.path(), "no such API route");
+    StatusCode::NOT_FOUND
 }
 
 /// OpenIM's response envelope.
