@@ -86,6 +86,8 @@ pub trait TokenStore {
 #[async_trait]
 pub trait MessageStore {
     /// Allocates the conversation's next seq and stores the message, in one transaction; see the crate docs.
+    /// The stored `send_time` is the message's, raised if needed to one ms past the previous message of the
+    /// conversation, so send times strictly increase with seq (clients sort history by them).
     async fn append_message(&self, msg: NewMessage) -> Result<Appended>;
     /// Up to `limit` messages of `conversation_id` with `begin <= seq <= end`: the **last** `limit` of them
     /// (highest seqs), returned in ascending seq order.

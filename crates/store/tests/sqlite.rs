@@ -64,6 +64,7 @@ macro_rules! store_tests {
 }
 
 store_tests!(
+    send_times_strictly_increase_with_seq,
     concurrent_appends_one_conversation,
     sixty_four_appenders_one_conversation,
     concurrent_appends_many_conversations,
@@ -173,6 +174,36 @@ fn token(hash: u8, user_id: &str, platform_id: i32) -> Token {
 
 const TASKS: usize = 16;
 const PER_TASK: usize = 50;
+
+/// Messages stamped with the same (or an earlier) millisecond still come out with strictly increasing send times
+/// in seq order: clients sort history by sendTime.
+async fn send_times_strictly_increase_with_seq(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut msg = plain("si_a_b", &format!("t{i}"));
+            // Every message claims the same time, some an older one.
+            msg.data.send_time = if i % 3 == 0 { 1_000 } else { 5_000 };
+            store.append_message(msg).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stored = store.messages_in_range("si_a_b", 1, 40, 40).await.unwrap();
+    assert_eq!(seqs(&stored), (1..=40).collect::<Vec<_>>());
+    for pair in stored.windows(2) {
+        assert!(
+            pair[1].send_time > pair[0].send_time,
+            "seq {} and {} share or invert sendTime",
+            pair[0].seq,
+            pair[1].seq
+        );
+    }
+    let counter = store.max_seqs(&["si_a_b".to_string()]).await.unwrap();
+    assert_eq!(counter[0].max_seq_time, stored[39].send_time);
+}
 
 async fn concurrent_appends_one_conversation(store: Arc<dyn Store>) {
     appends_into_one_conversation(store, TASKS, PER_TASK).await;

@@ -51,17 +51,23 @@ pub(super) async fn append_in_transaction(conn: &mut SqliteConnection, msg: NewM
         }
     }
 
-    let seq: i64 = sqlx::query_scalar(
+    // The send time is settled here too, under the same lock as the seq: strictly increasing per conversation
+    // (the caller's time, or one ms after the previous message's). OpenIM's SDKs sort and page history by
+    // sendTime, so two messages of one conversation in the same millisecond could show out of seq order.
+    let (seq, send_time): (i64, i64) = sqlx::query_as(
         "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?, 1, ?) \
          ON CONFLICT (conversation_id) DO UPDATE \
-         SET max_seq = conversation_seqs.max_seq + 1, max_seq_time = excluded.max_seq_time \
-         RETURNING max_seq",
+         SET max_seq = conversation_seqs.max_seq + 1, \
+             max_seq_time = CASE WHEN excluded.max_seq_time > conversation_seqs.max_seq_time \
+                            THEN excluded.max_seq_time ELSE conversation_seqs.max_seq_time + 1 END \
+         RETURNING max_seq, max_seq_time",
     )
     .bind(&conversation_id)
     .bind(data.send_time)
     .fetch_one(&mut *conn)
     .await?;
     data.seq = seq;
+    data.send_time = send_time;
 
     sqlx::query(
         "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
