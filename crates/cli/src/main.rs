@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Measure a server with virtual users (the load generator).
+    Bench(Box<palaver_bench::BenchArgs>),
 }
 
 #[derive(clap::Args)]
@@ -74,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
             let listeners = Listeners::bind(&config).await?;
             palaver_server::run(config, listeners, shutdown_signal()).await
         }
+        Command::Bench(args) => palaver_bench::run(*args).await,
     }
 }
 

@@ -1,0 +1,868 @@
+//! The coordinator: sets the run up, drives the workers through their phases, samples the server, and merges
+//! what the workers saw into a [`Report`].
+
+use crate::{
+    BenchArgs, Scenario,
+    procfs::{Machine, ProcSample, Sampler},
+    proto::{Control, Counters, Job, JobUser, LINE_PREFIX, Params, WorkerMsg, WorkerResult},
+    report::{Report, TimelinePoint},
+    server::{self, Target},
+    stats::{self, Summary},
+    worker::{self, unix_us},
+};
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use palaver_protocol::constant::platform;
+use palaver_sdk::RestClient;
+use serde_json::{Value, json};
+use std::{
+    collections::BTreeMap,
+    io::IsTerminal as _,
+    net::{IpAddr, Ipv4Addr},
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt},
+    sync::{Semaphore, mpsc},
+    task::JoinSet,
+};
+
+/// The run's sizes, with the scenario's defaults filled in.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub scenario: Scenario,
+    /// Users registered.
+    pub users: usize,
+    /// Users holding a connection during the run (the login pool for `login`).
+    pub online: usize,
+    pub rate: f64,
+    pub duration: f64,
+    pub hold: f64,
+    pub sends: usize,
+    pub interval_ms: u64,
+    pub seed_msgs: usize,
+    pub page: usize,
+    pub rest_sync: bool,
+    pub drain: f64,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> anyhow::Result<Self> {
+        let duration = args.duration.unwrap_or(10.0);
+        let mut plan = Plan {
+            scenario: args.scenario,
+            users: 0,
+            online: 0,
+            rate: 0.0,
+            duration,
+            hold: 0.0,
+            sends: 0,
+            interval_ms: 0,
+            seed_msgs: 0,
+            page: 0,
+            rest_sync: !args.no_rest_sync,
+            drain: args.drain,
+        };
+        match args.scenario {
+            Scenario::Idle => {
+                plan.users = args.users.unwrap_or(1000);
+                plan.online = plan.users;
+                plan.hold = args.hold.unwrap_or(40.0);
+            }
+            Scenario::Chat => {
+                plan.users = args.users.unwrap_or(1000);
+                plan.online = plan.users;
+                plan.rate = args.rate.unwrap_or(1000.0);
+                anyhow::ensure!(plan.users >= 2, "chat needs at least 2 users");
+            }
+            Scenario::Group => {
+                plan.users = args.members.unwrap_or(1000);
+                plan.online = args.online.unwrap_or(plan.users).min(plan.users);
+                plan.sends = args.sends.unwrap_or(100);
+                plan.interval_ms = args.interval_ms.unwrap_or(1000);
+                anyhow::ensure!(plan.online >= 2, "group needs at least 2 members online");
+            }
+            Scenario::Login => {
+                plan.users = args.users.unwrap_or(1000);
+                plan.online = plan.users;
+                plan.rate = args.rate.unwrap_or(500.0);
+                plan.seed_msgs = args.history.unwrap_or(1);
+                anyhow::ensure!(plan.users >= 2, "login needs at least 2 users");
+            }
+            Scenario::History => {
+                plan.users = args.users.unwrap_or(100);
+                plan.online = plan.users;
+                plan.seed_msgs = args.history.unwrap_or(500).max(1);
+                plan.page = args.page.unwrap_or(20).max(1);
+                anyhow::ensure!(plan.users >= 2, "history needs at least 2 users");
+            }
+        }
+        // Pairs: chat, login and history users talk to a peer; keep them even.
+        if matches!(args.scenario, Scenario::Chat | Scenario::Login | Scenario::History) {
+            plan.users -= plan.users % 2;
+            plan.online = plan.users;
+        }
+        Ok(plan)
+    }
+
+    /// The scenario's parameters as they appear in the report.
+    fn params(&self) -> Vec<(String, Value)> {
+        let mut p: Vec<(&str, Value)> = Vec::new();
+        match self.scenario {
+            Scenario::Idle => {
+                p.push(("connections", json!(self.users)));
+                p.push(("hold_secs", json!(self.hold)));
+            }
+            Scenario::Chat => {
+                p.push(("users", json!(self.users)));
+                p.push(("rate_per_sec", json!(self.rate)));
+                p.push(("duration_secs", json!(self.duration)));
+            }
+            Scenario::Group => {
+                p.push(("members", json!(self.users)));
+                p.push(("online", json!(self.online)));
+                p.push(("sends", json!(self.sends)));
+                p.push(("interval_ms", json!(self.interval_ms)));
+            }
+            Scenario::Login => {
+                p.push(("users", json!(self.users)));
+                p.push(("rate_per_sec", json!(self.rate)));
+                p.push(("duration_secs", json!(self.duration)));
+                p.push(("seed_msgs_per_pair", json!(self.seed_msgs)));
+                p.push(("rest_sync", json!(self.rest_sync)));
+            }
+            Scenario::History => {
+                p.push(("readers", json!(self.users)));
+                p.push(("messages_per_conversation", json!(self.seed_msgs)));
+                p.push(("page", json!(self.page)));
+                p.push(("duration_secs", json!(self.duration)));
+            }
+        }
+        p.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// How long the load lasts, in seconds (deliveries may take longer).
+    fn load_secs(&self) -> f64 {
+        match self.scenario {
+            Scenario::Idle => self.hold,
+            Scenario::Group => self.sends as f64 * self.interval_ms as f64 / 1000.0,
+            _ => self.duration,
+        }
+    }
+
+    /// Longest the measured phase may last before the coordinator stops waiting.
+    fn hard_limit(&self) -> f64 {
+        match self.scenario {
+            Scenario::Idle => self.hold,
+            Scenario::Group => self.sends as f64 * self.interval_ms as f64 / 1000.0 + self.drain,
+            _ => self.duration + self.drain,
+        }
+    }
+
+    /// Whether the measured phase is over, given the workers' summed counters.
+    fn finished(&self, elapsed: f64, t: &Counters, online: u64) -> bool {
+        match self.scenario {
+            Scenario::Idle => elapsed >= self.hold,
+            Scenario::Chat => elapsed >= self.duration && t.in_flight() == 0 && t.delivered >= t.ok,
+            Scenario::Group => {
+                t.started >= self.sends as u64 && t.in_flight() == 0 && t.delivered >= t.ok * online.saturating_sub(1)
+            }
+            Scenario::Login | Scenario::History => elapsed >= self.duration && t.in_flight() == 0,
+        }
+    }
+}
+
+/// Progress display: an indicatif bar on a terminal, a plain line every few seconds otherwise.
+struct Ui {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    last_plain: Instant,
+    phase: String,
+}
+
+impl Ui {
+    fn new(enabled: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        Self { bar: None, plain: enabled && !terminal, last_plain: Instant::now(), phase: String::new() }
+            .with_bar(enabled && terminal)
+    }
+
+    fn with_bar(mut self, on: bool) -> Self {
+        if on {
+            let bar = ProgressBar::new(1);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            self.bar = Some(bar);
+        }
+        self
+    }
+
+    fn phase(&mut self, name: &str, len: u64) {
+        self.phase_with_unit(name, len, "");
+    }
+
+    fn phase_with_unit(&mut self, name: &str, len: u64, unit: &str) {
+        self.phase = name.to_string();
+        if let Some(bar) = &self.bar {
+            let template =
+                format!("{{spinner}} {{prefix:>12}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}}{unit} {{msg}}");
+            bar.reset_elapsed();
+            let style = ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(name.to_string());
+            bar.set_length(len.max(1));
+            bar.set_position(0);
+            bar.set_message("");
+        } else if self.plain {
+            eprintln!("bench: {name}…");
+            self.last_plain = Instant::now();
+        }
+    }
+
+    fn update(&mut self, pos: u64, msg: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(pos);
+            bar.set_message(msg.to_string());
+        } else if self.plain && self.last_plain.elapsed() >= Duration::from_secs(5) {
+            eprintln!("bench: {} {pos}: {msg}", self.phase);
+            self.last_plain = Instant::now();
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A worker, as the coordinator holds it.
+enum WorkerHandle {
+    Process { stdin: tokio::process::ChildStdin, _child: Box<tokio::process::Child> },
+    Local { control: mpsc::UnboundedSender<Control> },
+}
+
+impl WorkerHandle {
+    async fn send(&mut self, control: &Control) -> anyhow::Result<()> {
+        match self {
+            WorkerHandle::Process { stdin, .. } => {
+                let line = format!("{}\n", serde_json::to_string(control)?);
+                stdin.write_all(line.as_bytes()).await?;
+                stdin.flush().await?;
+            }
+            WorkerHandle::Local { control: tx } => {
+                let _ = tx.send(control.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts worker `index` with `job`; its messages arrive on `out` tagged with its index.
+async fn start_worker(
+    index: usize,
+    job: Job,
+    in_process: bool,
+    out: mpsc::UnboundedSender<(usize, WorkerMsg)>,
+) -> anyhow::Result<WorkerHandle> {
+    if in_process {
+        let (control_tx, control) = mpsc::unbounded_channel();
+        let (msgs_tx, mut msgs) = mpsc::unbounded_channel();
+        tokio::spawn(worker::run(job, control, msgs_tx));
+        tokio::spawn(async move {
+            while let Some(msg) = msgs.recv().await {
+                if out.send((index, msg)).is_err() {
+                    break;
+                }
+            }
+        });
+        return Ok(WorkerHandle::Local { control: control_tx });
+    }
+    let exe = std::env::current_exe().context("finding the palaver executable")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["bench", job.scenario.name(), "--worker"])
+        .env("PALAVER_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a worker process")?;
+    let mut stdin = child.stdin.take().context("worker stdin")?;
+    let stdout = child.stdout.take().context("worker stdout")?;
+    stdin.write_all(format!("{}\n", serde_json::to_string(&job)?).as_bytes()).await?;
+    stdin.flush().await?;
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match line.strip_prefix(LINE_PREFIX) {
+                Some(json) => match serde_json::from_str::<WorkerMsg>(json) {
+                    Ok(msg) => {
+                        let _ = out.send((index, msg));
+                    }
+                    Err(e) => eprintln!("worker {index}: unreadable report ({e})"),
+                },
+                None => eprintln!("worker {index}: {line}"),
+            }
+        }
+        let _ = out.send((index, WorkerMsg::Failed("the worker process ended".into())));
+    });
+    Ok(WorkerHandle::Process { stdin, _child: Box::new(child) })
+}
+
+/// Registers `ids` (1000 per call, a few calls at once).
+async fn register(rest: &Arc<RestClient>, admin: &str, ids: &[String], ui: &mut Ui) -> anyhow::Result<()> {
+    ui.phase("register", ids.len() as u64);
+    let gate = Arc::new(Semaphore::new(4));
+    let mut tasks = JoinSet::new();
+    for chunk in ids.chunks(1000) {
+        let users: Vec<(String, String)> = chunk.iter().map(|id| (id.clone(), format!("Bench {id}"))).collect();
+        let (rest, admin, gate) = (rest.clone(), admin.to_string(), gate.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            rest.user_register(&admin, &users).await.map(|()| users.len())
+        });
+    }
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        done += joined?.context("registering users")?;
+        ui.update(done as u64, "");
+    }
+    Ok(())
+}
+
+/// Tokens of `ids` on `platform_id`, in order.
+async fn tokens(
+    rest: &Arc<RestClient>,
+    admin: &str,
+    ids: &[String],
+    platform_id: i32,
+    ui: &mut Ui,
+) -> anyhow::Result<Vec<String>> {
+    ui.phase("tokens", ids.len() as u64);
+    let gate = Arc::new(Semaphore::new(64));
+    let mut tasks = JoinSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (rest, admin, gate, id) = (rest.clone(), admin.to_string(), gate.clone(), id.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            rest.get_user_token(&admin, &id, platform_id).await.map(|t| (i, t))
+        });
+    }
+    let mut out = vec![String::new(); ids.len()];
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, token) = joined?.context("getting user tokens")?;
+        out[i] = token;
+        done += 1;
+        if done % 256 == 0 {
+            ui.update(done, "");
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the group of `ids` (owner first): 1000 at creation, the rest invited 1000 at a time.
+async fn create_group(rest: &Arc<RestClient>, admin: &str, ids: &[String], ui: &mut Ui) -> anyhow::Result<String> {
+    ui.phase("group", ids.len() as u64);
+    let first = ids.len().min(1000);
+    let group = rest.create_group(admin, &ids[0], &ids[1..first], "bench group").await.context("creating the group")?;
+    ui.update(first as u64, "");
+    for (n, chunk) in ids[first..].chunks(1000).enumerate() {
+        rest.invite_user_to_group(admin, &group.group_id, chunk).await.context("inviting members")?;
+        ui.update((first + (n + 1) * 1000).min(ids.len()) as u64, "");
+    }
+    Ok(group.group_id)
+}
+
+fn sources(n: usize) -> Vec<IpAddr> {
+    (0..n.min(250)).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i as u8))).collect()
+}
+
+fn fmt_count(n: f64) -> String {
+    if n >= 10_000.0 { format!("{:.1}k", n / 1000.0) } else { format!("{n:.0}") }
+}
+
+pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
+    let plan = Plan::new(args)?;
+    if let Some(cpus) = &args.client_cpus {
+        server::pin_self(cpus)?;
+    }
+    let machine = Machine::probe();
+    let mut ui = Ui::new(!args.no_progress);
+    ui.phase(if args.server.is_some() { "server" } else { "start server" }, 1);
+    let target = Target::new(args).await?;
+    let rest = Arc::new(RestClient::new(&target.api_url).await?.with_max_idle(128));
+    let admin = rest.get_admin_token(&target.admin_secret, "imAdmin").await.context("getting an admin token")?;
+
+    // Users: fresh ids every run, so that runs against one server do not collide.
+    let run_id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let ids: Vec<String> = (0..plan.users).map(|i| format!("b{run_id}_{i}")).collect();
+    register(&rest, &admin, &ids, &mut ui).await?;
+    let group_id = if plan.scenario == Scenario::Group {
+        create_group(&rest, &admin, &ids, &mut ui).await?
+    } else {
+        String::new()
+    };
+    let platform_id = platform::WEB;
+    let tokens = tokens(&rest, &admin, &ids[..plan.online], platform_id, &mut ui).await?;
+
+    // Split the users among workers; pairs (2k, 2k+1) stay together so each worker accounts for its messages.
+    let workers = match args.workers {
+        Some(0) => 1,
+        Some(n) => n,
+        None => plan.online.div_ceil(args.conns_per_worker.max(1)).max(1),
+    };
+    let in_process = args.workers == Some(0) || (args.workers.is_none() && workers == 1);
+    let mut per_worker = plan.online.div_ceil(workers);
+    per_worker += per_worker % 2;
+    let mut jobs = Vec::new();
+    for (w, chunk) in (0..plan.online).collect::<Vec<_>>().chunks(per_worker.max(2)).enumerate() {
+        let paired = matches!(plan.scenario, Scenario::Chat | Scenario::Login | Scenario::History);
+        let users: Vec<JobUser> = chunk
+            .iter()
+            .enumerate()
+            .map(|(local, &i)| JobUser {
+                idx: i as u32,
+                id: ids[i].clone(),
+                token: tokens[i].clone(),
+                peer: (paired && local ^ 1 < chunk.len()).then_some(local ^ 1),
+            })
+            .collect();
+        let share = users.len() as f64 / plan.online as f64;
+        jobs.push(Job {
+            scenario: plan.scenario,
+            worker: w,
+            ws_url: target.ws_url.clone(),
+            api_url: target.api_url.clone(),
+            sources: sources(args.sources),
+            format: args.format,
+            heartbeat: args.heartbeat,
+            platform_id,
+            connect_concurrency: args.connect_concurrency,
+            users,
+            params: Params {
+                duration_secs: plan.duration,
+                rate: plan.rate * share,
+                group_id: group_id.clone(),
+                group_sender: w == 0,
+                sends: plan.sends,
+                interval_ms: plan.interval_ms,
+                seed_msgs: plan.seed_msgs,
+                page: plan.page,
+                rest_sync: plan.rest_sync,
+            },
+        });
+    }
+
+    // The server before any virtual user connects.
+    let server_sampler = target.pid.map(|pid| Sampler::start(pid, Duration::from_millis(500)));
+    let server_baseline = server_sampler.as_ref().and_then(Sampler::now);
+
+    let (out_tx, mut out) = mpsc::unbounded_channel();
+    let mut handles = Vec::new();
+    let worker_count = jobs.len();
+    for (w, job) in jobs.into_iter().enumerate() {
+        handles.push(start_worker(w, job, in_process, out_tx.clone()).await?);
+    }
+    drop(out_tx);
+
+    // Setup: wait for every worker to be ready.
+    let setup_began = Instant::now();
+    let seed_total = match plan.scenario {
+        Scenario::History | Scenario::Login => (plan.online / 2 * plan.seed_msgs) as u64,
+        _ => 0,
+    };
+    ui.phase("connect", plan.online as u64 + seed_total);
+    let mut setup: Vec<(u64, u64, u64)> = vec![(0, 0, 0); worker_count];
+    let mut ready: Vec<Option<Counters>> = vec![None; worker_count];
+    let mut worker_pids = Vec::new();
+    while ready.iter().any(Option::is_none) {
+        let Some((w, msg)) = out.recv().await else { bail!("the workers went away during setup") };
+        match msg {
+            WorkerMsg::Setup { connected, failed, seeded } => setup[w] = (connected, failed, seeded),
+            WorkerMsg::Ready { counters, pid } => {
+                setup[w] = (counters.connected, counters.connect_failed, setup[w].2);
+                ready[w] = Some(counters);
+                if !in_process {
+                    worker_pids.push(pid);
+                }
+            }
+            WorkerMsg::Failed(e) => bail!("worker {w} failed during setup: {e}"),
+            WorkerMsg::Progress(_) | WorkerMsg::Done(_) => {}
+        }
+        let (c, f, s) = setup.iter().fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        let shown = if plan.scenario == Scenario::Login { s } else { c + s };
+        ui.update(shown, &format!("connected {c}, failed {f}, seeded {s}"));
+    }
+    let setup_secs = setup_began.elapsed().as_secs_f64();
+    let ready_totals = ready.iter().flatten().fold(Counters::default(), |mut a, c| {
+        a.add(c);
+        a
+    });
+    let online = ready_totals.connected;
+    let server_ready = server_sampler.as_ref().and_then(Sampler::now);
+    let client_pids: Vec<u32> = std::iter::once(std::process::id()).chain(worker_pids.iter().copied()).collect();
+    let client_cpu_start: f64 = client_pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum();
+    let load_before = crate::procfs::load_avg();
+
+    // The measured phase.
+    let start_at = SystemTime::now() + Duration::from_millis(300);
+    let start_us = unix_us(start_at);
+    for h in &mut handles {
+        h.send(&Control::Start { at_unix_us: start_us }).await?;
+    }
+    tokio::time::sleep(start_at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+    let began = Instant::now();
+    let server_start = server_sampler.as_ref().and_then(Sampler::now);
+    let cores_start = crate::procfs::cpu_times();
+    let run_len = plan.hard_limit();
+    ui.phase_with_unit(plan.scenario.name(), plan.load_secs().ceil() as u64, " s");
+    let mut latest: Vec<Counters> = ready.iter().map(|c| c.unwrap_or_default()).collect();
+    let mut results: Vec<Option<WorkerResult>> = vec![None; worker_count];
+    let mut timeline = Vec::new();
+    let mut last_point = (Instant::now(), Counters::default());
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            msg = out.recv() => {
+                let Some((w, msg)) = msg else { bail!("the workers went away") };
+                match msg {
+                    WorkerMsg::Progress(c) => latest[w] = c,
+                    WorkerMsg::Failed(e) => bail!("worker {w} failed: {e}"),
+                    WorkerMsg::Done(r) => results[w] = Some(*r),
+                    WorkerMsg::Setup { .. } | WorkerMsg::Ready { .. } => {}
+                }
+            }
+            _ = tick.tick() => {
+                let elapsed = began.elapsed().as_secs_f64();
+                let t = latest.iter().fold(Counters::default(), |mut a, c| { a.add(c); a });
+                if last_point.0.elapsed() >= Duration::from_secs(1) {
+                    let dt = last_point.0.elapsed().as_secs_f64();
+                    let server = server_sampler.as_ref().and_then(Sampler::last);
+                    timeline.push(TimelinePoint {
+                        t_secs: elapsed,
+                        ok_per_sec: (t.ok - last_point.1.ok) as f64 / dt,
+                        delivered_per_sec: (t.delivered - last_point.1.delivered) as f64 / dt,
+                        connected: t.connected,
+                        errors: t.errors,
+                        server_cpu_pct: server.map(|s| s.cpu_pct),
+                        server_rss_bytes: server.map(|s| s.sample.rss_bytes),
+                    });
+                    last_point = (Instant::now(), t);
+                }
+                let rate = timeline.last().map(|p| p.ok_per_sec.max(p.delivered_per_sec)).unwrap_or(0.0);
+                let server = server_sampler.as_ref().and_then(Sampler::last).map(|s| {
+                    format!(" | server {:.0}% cpu {} MiB", s.cpu_pct, s.sample.rss_bytes >> 20)
+                }).unwrap_or_default();
+                ui.update(
+                    elapsed as u64,
+                    &format!(
+                        "conns {} ok {} delivered {} err {} | {}/s{server}",
+                        t.connected, t.ok, t.delivered, t.errors, fmt_count(rate)
+                    ),
+                );
+                if plan.finished(elapsed, &t, online) || elapsed >= run_len {
+                    break;
+                }
+            }
+        }
+    }
+    let run_secs = began.elapsed().as_secs_f64();
+    let server_end = server_sampler.as_ref().and_then(Sampler::now);
+    let cores_busy = crate::procfs::cpu_busy_pct(&cores_start, &crate::procfs::cpu_times());
+    let load_after = crate::procfs::load_avg();
+    let client_cpu_end: f64 = client_pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum();
+    for h in &mut handles {
+        h.send(&Control::Stop).await?;
+    }
+    ui.phase("finish", worker_count as u64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while results.iter().any(Option::is_none) {
+        let msg = tokio::time::timeout_at(deadline, out.recv()).await.context("workers did not report in time")?;
+        let Some((w, msg)) = msg else { bail!("the workers went away before reporting") };
+        match msg {
+            WorkerMsg::Done(r) => results[w] = Some(*r),
+            WorkerMsg::Failed(e) if results[w].is_none() => bail!("worker {w} failed: {e}"),
+            _ => {}
+        }
+        ui.update(results.iter().flatten().count() as u64, "");
+    }
+    ui.finish();
+    let results: Vec<WorkerResult> = results.into_iter().flatten().collect();
+
+    let merged = Merged::of(&results);
+    let server = ServerFigures {
+        baseline: server_baseline,
+        ready: server_ready,
+        start: server_start,
+        end: server_end,
+        peak_rss: server_sampler.as_ref().map(Sampler::peak_rss).unwrap_or(0),
+    };
+    let client_cpu_ms = client_cpu_end - client_cpu_start;
+    let mut report = Report::new(plan.scenario, machine);
+    report.params = plan.params();
+    report.setup = vec![
+        ("server".into(), json!(if target.spawned { "started by the bench" } else { "external" })),
+        ("server_pid".into(), json!(target.pid)),
+        ("server_cpus".into(), json!(args.server_cpus)),
+        ("client_cpus".into(), json!(args.client_cpus)),
+        ("workers".into(), json!(if in_process { 0 } else { worker_count })),
+        ("sources".into(), json!(args.sources)),
+        ("format".into(), json!(args.format.name())),
+        ("heartbeat".into(), json!(args.heartbeat)),
+        ("setup_secs".into(), json!(round(setup_secs, 3))),
+        // What the whole machine did meanwhile: other processes on the pinned cores distort the figures.
+        ("cpu_busy_pct_per_core".into(), json!(cores_busy)),
+        ("load_avg_before".into(), json!(load_before)),
+        ("load_avg_after".into(), json!(load_after)),
+        ("run_secs".into(), json!(round(run_secs, 3))),
+    ];
+    report.timeline = timeline;
+    report.server_samples = server_sampler.as_ref().map(Sampler::samples).unwrap_or_default();
+    report.error_samples = merged.error_samples.clone();
+    fill_figures(
+        &mut report,
+        &plan,
+        &merged,
+        &server,
+        FigureCtx { start_us, run_secs, setup_secs, online, client_cpu_ms },
+    );
+    Ok(report)
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// Everything the workers reported, merged.
+struct Merged {
+    c: Counters,
+    histograms: BTreeMap<String, Histogram<u64>>,
+    lost: u64,
+    delivered_unacked: u64,
+    per_send: BTreeMap<u32, (u64, u64)>,
+    alive_at_end: u64,
+    last_ok_us: u64,
+    last_delivery_us: u64,
+    error_samples: Vec<String>,
+}
+
+impl Merged {
+    fn of(results: &[WorkerResult]) -> Self {
+        let mut m = Merged {
+            c: Counters::default(),
+            histograms: BTreeMap::new(),
+            lost: 0,
+            delivered_unacked: 0,
+            per_send: BTreeMap::new(),
+            alive_at_end: 0,
+            last_ok_us: 0,
+            last_delivery_us: 0,
+            error_samples: Vec::new(),
+        };
+        for r in results {
+            m.c.add(&r.counters);
+            for (name, recorded) in &r.histograms {
+                recorded.merge_into(m.histograms.entry(name.clone()).or_insert_with(stats::histogram));
+            }
+            m.lost += r.lost;
+            m.delivered_unacked += r.delivered_unacked;
+            for (n, (count, slowest)) in &r.per_send {
+                let e = m.per_send.entry(*n).or_default();
+                e.0 += count;
+                e.1 = e.1.max(*slowest);
+            }
+            m.alive_at_end += r.alive_at_end;
+            m.last_ok_us = m.last_ok_us.max(r.last_ok_unix_us);
+            m.last_delivery_us = m.last_delivery_us.max(r.last_delivery_unix_us);
+            m.error_samples.extend(r.error_samples.iter().take(5).cloned());
+        }
+        m
+    }
+
+    fn summary(&self, name: &str) -> Summary {
+        self.histograms.get(name).map(Summary::of).unwrap_or_default()
+    }
+}
+
+/// Readings of the server's process at the phase boundaries.
+struct ServerFigures {
+    baseline: Option<ProcSample>,
+    ready: Option<ProcSample>,
+    start: Option<ProcSample>,
+    end: Option<ProcSample>,
+    peak_rss: u64,
+}
+
+impl ServerFigures {
+    /// CPU ms the server used during the measured phase.
+    fn cpu_ms(&self) -> Option<f64> {
+        Some(self.end?.cpu_ms - self.start?.cpu_ms)
+    }
+}
+
+struct FigureCtx {
+    start_us: u64,
+    run_secs: f64,
+    setup_secs: f64,
+    online: u64,
+    client_cpu_ms: f64,
+}
+
+fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFigures, ctx: FigureCtx) {
+    let c = &m.c;
+    let span = |last_us: u64| ((last_us.saturating_sub(ctx.start_us)) as f64 / 1e6).max(plan.duration).max(1e-3);
+    let per_op = |ops: u64| server.cpu_ms().filter(|_| ops > 0).map(|cpu| round(cpu / ops as f64, 4));
+    let fig = |r: &mut Report, name: &str, v: Value| r.figure(name, v);
+    match plan.scenario {
+        Scenario::Idle => {
+            let rss = server.ready.map(|s| s.rss_bytes);
+            let base = server.baseline.map(|s| s.rss_bytes);
+            fig(report, "connections", json!(ctx.online));
+            fig(report, "connect_failed", json!(c.connect_failed));
+            fig(report, "connects_per_sec", json!(round(ctx.online as f64 / ctx.setup_secs.max(1e-3), 1)));
+            fig(report, "hold_secs", json!(round(ctx.run_secs, 1)));
+            fig(report, "dropped", json!(c.dropped));
+            fig(report, "alive_at_end", json!(m.alive_at_end));
+            fig(report, "server_rss_baseline_bytes", json!(base));
+            fig(report, "server_rss_bytes", json!(rss));
+            let per_conn = match (rss, base) {
+                (Some(rss), Some(base)) if ctx.online > 0 => Some(rss.saturating_sub(base) / ctx.online),
+                _ => None,
+            };
+            fig(report, "server_rss_per_conn_bytes", json!(per_conn));
+            fig(report, "server_rss_end_bytes", json!(server.end.map(|s| s.rss_bytes)));
+            fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 2))));
+            report.latency("connect_ms", m.summary("connect"), m.histograms.get("connect"));
+            report.check("connections", ">= 19000", ctx.online as f64, ctx.online >= 19_000);
+            report.check("alive_at_end", "= connections", m.alive_at_end as f64, m.alive_at_end == ctx.online);
+            if let Some(p) = per_conn {
+                report.check("server_rss_per_conn_bytes", "<= 10240", p as f64, p <= 10_240);
+            }
+        }
+        Scenario::Chat => {
+            let lost = m.lost;
+            fig(report, "users_online", json!(ctx.online));
+            fig(report, "sent", json!(c.started));
+            fig(report, "acked", json!(c.ok));
+            fig(report, "delivered", json!(c.delivered));
+            fig(report, "lost", json!(lost));
+            fig(report, "duplicates", json!(c.duplicates));
+            fig(report, "delivered_unacked", json!(m.delivered_unacked));
+            fig(report, "echoes_to_sender", json!(c.echoes));
+            fig(report, "errors", json!(c.errors));
+            fig(report, "dropped", json!(c.dropped));
+            let acked_per_sec = c.ok as f64 / span(m.last_ok_us);
+            let delivered_per_sec = c.delivered as f64 / span(m.last_delivery_us);
+            fig(report, "acked_per_sec", json!(round(acked_per_sec, 1)));
+            fig(report, "delivered_per_sec", json!(round(delivered_per_sec, 1)));
+            let cpu_per_op = per_op(c.delivered);
+            fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
+            fig(report, "server_cpu_ms_per_op", json!(cpu_per_op));
+            fig(report, "server_cpu_op", json!("delivered 1:1 message"));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
+            fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
+            fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
+            let deliver = m.summary("send_to_deliver");
+            report.latency("send_to_ack_ms", m.summary("send_to_ack"), m.histograms.get("send_to_ack"));
+            report.latency("send_to_deliver_ms", deliver, m.histograms.get("send_to_deliver"));
+            report.check("users_online", ">= 10000", ctx.online as f64, ctx.online >= 10_000);
+            report.check("delivered_per_sec", ">= 10000", delivered_per_sec, delivered_per_sec >= 10_000.0);
+            if let Some(p) = cpu_per_op {
+                report.check("server_cpu_ms_per_op", "<= 0.1", p, p <= 0.1);
+            }
+            report.check("send_to_deliver_ms.p99", "< 50", deliver.p99, deliver.count > 0 && deliver.p99 < 50.0);
+            report.check("lost", "= 0", lost as f64, lost == 0);
+        }
+        Scenario::Group => {
+            let recipients = ctx.online.saturating_sub(1);
+            let expected = c.ok * recipients;
+            let lost = expected.saturating_sub(c.delivered);
+            let mut all = stats::histogram();
+            let mut complete = 0u64;
+            for (count, slowest) in m.per_send.values() {
+                if *count >= recipients {
+                    complete += 1;
+                    stats::record(&mut all, *slowest);
+                }
+            }
+            fig(report, "members_online", json!(ctx.online));
+            fig(report, "sends", json!(c.started));
+            fig(report, "acked", json!(c.ok));
+            fig(report, "deliveries_expected", json!(expected));
+            fig(report, "delivered", json!(c.delivered));
+            fig(report, "lost", json!(lost));
+            fig(report, "duplicates", json!(c.duplicates));
+            fig(report, "complete_sends", json!(complete));
+            fig(report, "errors", json!(c.errors));
+            fig(report, "dropped", json!(c.dropped));
+            fig(report, "delivered_per_sec", json!(round(c.delivered as f64 / ctx.run_secs.max(1e-3), 1)));
+            fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
+            fig(report, "server_cpu_ms_per_op", json!(per_op(c.ok)));
+            fig(report, "server_cpu_op", json!("group message sent to every member"));
+            fig(
+                report,
+                "server_cpu_us_per_delivery",
+                json!(server.cpu_ms().filter(|_| c.delivered > 0).map(|v| round(v * 1000.0 / c.delivered as f64, 3))),
+            );
+            fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
+            fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
+            let all_summary = Summary::of(&all);
+            report.latency("send_to_ack_ms", m.summary("send_to_ack"), m.histograms.get("send_to_ack"));
+            report.latency("send_to_deliver_ms", m.summary("send_to_deliver"), m.histograms.get("send_to_deliver"));
+            report.latency("send_to_all_delivered_ms", all_summary, Some(&all));
+            report.check("members_online", ">= 10000", ctx.online as f64, ctx.online >= 10_000);
+            report.check("sends", ">= 100", c.ok as f64, c.ok >= 100);
+            report.check(
+                "send_to_all_delivered_ms.p99",
+                "< 200",
+                all_summary.p99,
+                all_summary.count > 0 && all_summary.p99 < 200.0,
+            );
+            report.check("lost", "= 0", lost as f64, lost == 0);
+        }
+        Scenario::Login => {
+            let per_sec = c.ok as f64 / span(m.last_ok_us);
+            let login = m.summary("login");
+            fig(report, "logins", json!(c.ok));
+            fig(report, "errors", json!(c.errors));
+            fig(report, "logins_per_sec", json!(round(per_sec, 1)));
+            fig(report, "messages_synced", json!(c.items));
+            fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
+            fig(report, "server_cpu_ms_per_op", json!(per_op(c.ok)));
+            fig(report, "server_cpu_op", json!("login with sync"));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
+            fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
+            fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
+            report.latency("login_ms", login, m.histograms.get("login"));
+            report.latency("connect_ms", m.summary("connect"), m.histograms.get("connect"));
+            report.check("logins_per_sec", ">= 5000", per_sec, per_sec >= 5000.0);
+            report.check("login_ms.p99", "< 100", login.p99, login.count > 0 && login.p99 < 100.0);
+            report.check("errors", "= 0", c.errors as f64, c.errors == 0);
+        }
+        Scenario::History => {
+            let secs = span(m.last_ok_us);
+            fig(report, "pages", json!(c.ok));
+            fig(report, "messages", json!(c.items));
+            fig(report, "errors", json!(c.errors));
+            fig(report, "pages_per_sec", json!(round(c.ok as f64 / secs, 1)));
+            fig(report, "messages_per_sec", json!(round(c.items as f64 / secs, 1)));
+            fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
+            fig(report, "server_cpu_ms_per_op", json!(per_op(c.ok)));
+            fig(report, "server_cpu_op", json!("history page"));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
+            fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
+            fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
+            report.latency("page_ms", m.summary("page"), m.histograms.get("page"));
+            report.check("errors", "= 0", c.errors as f64, c.errors == 0);
+        }
+    }
+    report.figure("server_rss_peak_bytes", json!(server.peak_rss));
+}

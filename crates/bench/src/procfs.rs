@@ -1,0 +1,221 @@
+//! What the kernel says about a process (`/proc/PID/stat`, `/proc/PID/status`) and about the machine.
+//!
+//! CPU time is `utime + stime` of all the process's threads, in clock ticks (`getconf CLK_TCK`, 100 on Linux):
+//! a 10 ms resolution, fine over runs of seconds. RSS is `VmRSS` (resident memory, KiB in the file).
+
+use serde::Serialize;
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct ProcSample {
+    /// CPU time used so far (user + system), ms.
+    pub cpu_ms: f64,
+    pub rss_bytes: u64,
+    /// Number of threads.
+    pub threads: u64,
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// Reads `/proc/<pid>`; `None` once the process is gone (or off Linux).
+pub(crate) fn sample(pid: u32) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: fields are counted after ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the name, field 3 (state) is index 0, so utime (14) is 11, stime (15) 12, num_threads (20) 17.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let threads: u64 = fields.get(17)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some(ProcSample { cpu_ms: (utime + stime) * 1000.0 / clock_ticks_per_sec(), rss_bytes: rss_kib * 1024, threads })
+}
+
+/// A reading taken at some moment of the run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct TimedSample {
+    /// Seconds since the sampler started.
+    pub t_secs: f64,
+    #[serde(flatten)]
+    pub sample: ProcSample,
+    /// CPU use since the previous reading, in percent of one core.
+    pub cpu_pct: f64,
+}
+
+/// Samples a process every `period` in the background until dropped.
+#[derive(Debug)]
+pub(crate) struct Sampler {
+    pub pid: u32,
+    samples: Arc<Mutex<Vec<TimedSample>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    pub(crate) fn start(pid: u32, period: Duration) -> Self {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let sink = samples.clone();
+        let task = tokio::spawn(async move {
+            let start = Instant::now();
+            let mut previous: Option<(Instant, f64)> = None;
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(sample) = self::sample(pid) else { break };
+                let now = Instant::now();
+                let cpu_pct = match previous {
+                    Some((then, cpu)) => {
+                        (sample.cpu_ms - cpu) / now.duration_since(then).as_secs_f64().max(1e-3) / 10.0
+                    }
+                    None => 0.0,
+                };
+                previous = Some((now, sample.cpu_ms));
+                let timed = TimedSample { t_secs: now.duration_since(start).as_secs_f64(), sample, cpu_pct };
+                sink.lock().unwrap().push(timed);
+            }
+        });
+        Self { pid, samples, task }
+    }
+
+    /// The latest reading, taken now.
+    pub(crate) fn now(&self) -> Option<ProcSample> {
+        sample(self.pid)
+    }
+
+    /// The latest background reading.
+    pub(crate) fn last(&self) -> Option<TimedSample> {
+        self.samples.lock().unwrap().last().copied()
+    }
+
+    /// All background readings so far.
+    pub(crate) fn samples(&self) -> Vec<TimedSample> {
+        self.samples.lock().unwrap().clone()
+    }
+
+    /// Highest RSS seen.
+    pub(crate) fn peak_rss(&self) -> u64 {
+        self.samples.lock().unwrap().iter().map(|s| s.sample.rss_bytes).max().unwrap_or(0)
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Busy and total time of every CPU so far, in clock ticks (`/proc/stat`), for per-core utilisation over a
+/// run: what else ran on the cores the server and the generator were pinned to shows up here.
+pub(crate) fn cpu_times() -> Vec<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| {
+            let v: Vec<u64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            let total: u64 = v.iter().take(8).sum();
+            // idle + iowait are not busy.
+            let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// Per-CPU busy percentage between two [`cpu_times`] readings.
+pub(crate) fn cpu_busy_pct(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| {
+            let total = a.1.saturating_sub(b.1).max(1) as f64;
+            ((a.0.saturating_sub(b.0)) as f64 / total * 1000.0).round() / 10.0
+        })
+        .collect()
+}
+
+/// The 1-minute load average.
+pub(crate) fn load_avg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// The machine the run happened on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub mem_total_bytes: u64,
+    pub kernel: String,
+    pub open_files_limit: String,
+}
+
+impl Machine {
+    pub(crate) fn probe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_string())
+            .unwrap_or_default();
+        let mem_total_bytes = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024;
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+        let open_files_limit = std::fs::read_to_string("/proc/self/limits")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .map(|l| l.split_whitespace().skip(3).take(2).collect::<Vec<_>>().join("/"))
+            .unwrap_or_default();
+        Self {
+            // Counted from /proc/cpuinfo, not from the affinity mask: the generator may already be pinned.
+            cpus: cpuinfo.lines().filter(|l| l.starts_with("processor")).count().max(1),
+            cpu_model,
+            mem_total_bytes,
+            kernel,
+            open_files_limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = sample(std::process::id()).expect("/proc is readable");
+        assert!(me.rss_bytes > 0);
+        assert!(me.threads >= 1);
+        assert!(Machine::probe().cpus >= 1);
+        let (a, b) = (cpu_times(), cpu_times());
+        assert!(!a.is_empty());
+        assert!(cpu_busy_pct(&a, &b).iter().all(|p| (0.0..=100.0).contains(p)));
+    }
+}

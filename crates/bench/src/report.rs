@@ -1,0 +1,296 @@
+//! The report of one run: figures with plain names, latency summaries, checks against the project's targets,
+//! the server's samples; as a table, JSON, CSV and (see `svg`) a plot.
+//!
+//! In JSON every figure is a top-level key (`delivered_per_sec`, `lost`, `server_cpu_ms_per_op`, …) and every
+//! latency is an object of milliseconds (`send_to_deliver_ms.p99`), so `jq .send_to_deliver_ms.p99` just works.
+
+use crate::{
+    BenchArgs, Scenario,
+    procfs::{Machine, TimedSample},
+    stats::{self, Summary},
+};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+
+/// One comparison of a measured figure with a target of the project.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub figure: String,
+    pub target: String,
+    pub measured: f64,
+    pub met: bool,
+}
+
+/// Throughput and server readings, once a second.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TimelinePoint {
+    pub t_secs: f64,
+    pub ok_per_sec: f64,
+    pub delivered_per_sec: f64,
+    pub connected: u64,
+    pub errors: u64,
+    pub server_cpu_pct: Option<f64>,
+    pub server_rss_bytes: Option<u64>,
+}
+
+/// A latency: its name, summary and percentile spectrum (for the plot).
+type Latency = (String, Summary, Vec<(f64, f64)>);
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub machine: Machine,
+    pub(crate) params: Vec<(String, Value)>,
+    pub(crate) setup: Vec<(String, Value)>,
+    figures: Vec<(String, Value)>,
+    latencies: Vec<Latency>,
+    pub checks: Vec<Check>,
+    pub(crate) timeline: Vec<TimelinePoint>,
+    pub(crate) server_samples: Vec<TimedSample>,
+    pub(crate) error_samples: Vec<String>,
+    started_unix_secs: u64,
+}
+
+impl Report {
+    pub(crate) fn new(scenario: Scenario, machine: Machine) -> Self {
+        Self {
+            scenario,
+            machine,
+            params: Vec::new(),
+            setup: Vec::new(),
+            figures: Vec::new(),
+            latencies: Vec::new(),
+            checks: Vec::new(),
+            timeline: Vec::new(),
+            server_samples: Vec::new(),
+            error_samples: Vec::new(),
+            started_unix_secs: crate::worker::unix_us(std::time::SystemTime::now()) / 1_000_000,
+        }
+    }
+
+    pub(crate) fn figure(&mut self, name: &str, value: Value) {
+        self.figures.push((name.to_string(), value));
+    }
+
+    pub(crate) fn latency(&mut self, name: &str, summary: Summary, histogram: Option<&Histogram<u64>>) {
+        let spectrum = histogram.map(stats::spectrum).unwrap_or_default();
+        self.latencies.push((name.to_string(), summary, spectrum));
+    }
+
+    pub(crate) fn check(&mut self, figure: &str, target: &str, measured: f64, met: bool) {
+        self.checks.push(Check { figure: figure.to_string(), target: target.to_string(), measured, met });
+    }
+
+    /// A figure by name (latencies as objects of milliseconds).
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.figures.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).or_else(|| {
+            self.latencies.iter().find(|(n, ..)| n == name).map(|(_, s, _)| serde_json::to_value(s).unwrap_or_default())
+        })
+    }
+
+    pub(crate) fn spectra(&self) -> impl Iterator<Item = (&str, &[(f64, f64)])> {
+        self.latencies.iter().map(|(n, _, s)| (n.as_str(), s.as_slice()))
+    }
+
+    /// The whole report as JSON.
+    pub fn to_json(&self) -> Value {
+        let mut top = Map::new();
+        top.insert("scenario".into(), json!(self.scenario.name()));
+        top.insert("palaver_version".into(), json!(env!("CARGO_PKG_VERSION")));
+        top.insert("started_unix_secs".into(), json!(self.started_unix_secs));
+        for (name, value) in &self.figures {
+            top.insert(name.clone(), value.clone());
+        }
+        for (name, summary, _) in &self.latencies {
+            top.insert(name.clone(), serde_json::to_value(summary).unwrap_or_default());
+        }
+        top.insert("params".into(), Value::Object(self.params.iter().cloned().collect()));
+        top.insert("setup".into(), Value::Object(self.setup.iter().cloned().collect()));
+        top.insert("machine".into(), serde_json::to_value(&self.machine).unwrap_or_default());
+        top.insert("targets".into(), serde_json::to_value(&self.checks).unwrap_or_default());
+        top.insert("timeline".into(), serde_json::to_value(&self.timeline).unwrap_or_default());
+        top.insert("server_samples".into(), serde_json::to_value(&self.server_samples).unwrap_or_default());
+        top.insert("error_samples".into(), json!(self.error_samples));
+        Value::Object(top)
+    }
+
+    /// `metric,value` lines: figures, then latency percentiles as `name.p99`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("metric,value\n");
+        let _ = writeln!(out, "scenario,{}", self.scenario.name());
+        for (name, value) in self.params.iter().chain(&self.figures) {
+            let _ = writeln!(out, "{name},{}", csv_value(value));
+        }
+        for (name, s, _) in &self.latencies {
+            for (k, v) in [
+                ("count", s.count as f64),
+                ("min", s.min),
+                ("mean", s.mean),
+                ("p50", s.p50),
+                ("p90", s.p90),
+                ("p99", s.p99),
+                ("p999", s.p999),
+                ("max", s.max),
+            ] {
+                let _ = writeln!(out, "{name}.{k},{v}");
+            }
+        }
+        out
+    }
+
+    /// The human-readable table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let _ = writeln!(out, "\npalaver bench {} ({})", self.scenario.name(), params.join(", "));
+        let setup: Vec<String> =
+            self.setup.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let _ = writeln!(out, "  {}", setup.join(", "));
+        let _ = writeln!(
+            out,
+            "  machine: {} cpus ({}), {:.1} GiB, kernel {}, open files {}\n",
+            self.machine.cpus,
+            self.machine.cpu_model,
+            self.machine.mem_total_bytes as f64 / (1u64 << 30) as f64,
+            self.machine.kernel,
+            self.machine.open_files_limit
+        );
+        for (name, value) in &self.figures {
+            let _ = writeln!(out, "  {name:<30} {}", human(name, value));
+        }
+        if !self.latencies.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n  {:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
+            );
+            for (name, s, _) in &self.latencies {
+                let _ = writeln!(
+                    out,
+                    "  {:<26} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                    name.trim_end_matches("_ms"),
+                    s.count,
+                    s.p50,
+                    s.p90,
+                    s.p99,
+                    s.p999,
+                    s.max
+                );
+            }
+        }
+        if !self.checks.is_empty() {
+            let _ = writeln!(out, "\n  targets (issue #4):");
+            for c in &self.checks {
+                let mark = if c.met { "met    " } else { "NOT MET" };
+                let _ =
+                    writeln!(out, "  [{mark}] {:<32} {:<14} measured {}", c.figure, c.target, trim_float(c.measured));
+            }
+        }
+        if !self.error_samples.is_empty() {
+            let _ = writeln!(out, "\n  some errors:");
+            for e in self.error_samples.iter().take(5) {
+                let _ = writeln!(out, "    {e}");
+            }
+        }
+        out
+    }
+
+    /// Writes the `--json`, `--csv` and `--svg` files asked for.
+    pub fn write_files(&self, args: &BenchArgs) -> anyhow::Result<()> {
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_string_pretty(&self.to_json())? + "\n")?;
+        }
+        if let Some(path) = &args.csv {
+            std::fs::write(path, self.to_csv())?;
+        }
+        if let Some(path) = &args.svg {
+            std::fs::write(path, crate::svg::plot(self))?;
+        }
+        Ok(())
+    }
+}
+
+fn trim_float(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x:.3}") }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_value(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.contains([',', '"']) => format!("\"{}\"", s.replace('"', "\"\"")),
+        Value::Null => String::new(),
+        other => plain(other),
+    }
+}
+
+/// A figure for the table: bytes in KiB/MiB, big counts grouped.
+fn human(name: &str, v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if name.ends_with("_bytes") => {
+            if x >= (1u64 << 20) as f64 {
+                format!("{:.1} MiB ({x:.0})", x / (1u64 << 20) as f64)
+            } else {
+                format!("{:.2} KiB ({x:.0})", x / 1024.0)
+            }
+        }
+        Some(x) if x.fract() == 0.0 && x.abs() >= 10_000.0 => group_thousands(x as i64),
+        Some(_) => v.to_string(),
+        None if v.is_null() => "n/a".into(),
+        None => plain(v),
+    }
+}
+
+fn group_thousands(n: i64) -> String {
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_plain_top_level_keys() {
+        let mut r = Report::new(Scenario::Chat, Machine::probe());
+        r.figure("delivered_per_sec", json!(12.5));
+        r.figure("lost", json!(0));
+        let mut h = stats::histogram();
+        stats::record(&mut h, 1500);
+        r.latency("send_to_deliver_ms", Summary::of(&h), Some(&h));
+        r.check("lost", "= 0", 0.0, true);
+        let j = r.to_json();
+        assert_eq!(j["delivered_per_sec"], 12.5);
+        assert_eq!(j["lost"], 0);
+        assert_eq!(j["send_to_deliver_ms"]["count"], 1);
+        assert!((j["send_to_deliver_ms"]["p99"].as_f64().unwrap() - 1.5).abs() < 0.01);
+        assert_eq!(j["targets"][0]["met"], true);
+        let csv = r.to_csv();
+        assert!(csv.contains("delivered_per_sec,12.5\n"), "{csv}");
+        assert!(csv.contains("send_to_deliver_ms.p99,"), "{csv}");
+        assert!(r.table().contains("send_to_deliver"));
+        assert!(crate::svg::plot(&r).starts_with("<svg"));
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(group_thousands(19000), "19,000");
+        assert_eq!(group_thousands(1234567), "1,234,567");
+        assert_eq!(human("server_rss_per_conn_bytes", &json!(9216)), "9.00 KiB (9216)");
+    }
+}
