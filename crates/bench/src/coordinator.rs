@@ -758,6 +758,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "delivered_unacked", json!(m.delivered_unacked));
             fig(report, "echoes_to_sender", json!(c.echoes));
             fig(report, "errors", json!(c.errors));
+            fig(report, "skipped", json!(c.skipped));
             fig(report, "dropped", json!(c.dropped));
             let acked_per_sec = c.ok as f64 / span(m.last_ok_us);
             let delivered_per_sec = c.delivered as f64 / span(m.last_delivery_us);
@@ -780,6 +781,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             }
             report.check("send_to_deliver_ms.p99", "< 50", deliver.p99, deliver.count > 0 && deliver.p99 < 50.0);
             report.check("lost", "= 0", lost as f64, lost == 0);
+            report.check("skipped", "= 0", c.skipped as f64, c.skipped == 0);
         }
         Scenario::Group => {
             let recipients = ctx.online.saturating_sub(1);
@@ -833,6 +835,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             let login = m.summary("login");
             fig(report, "logins", json!(c.ok));
             fig(report, "errors", json!(c.errors));
+            fig(report, "skipped", json!(c.skipped));
             fig(report, "logins_per_sec", json!(round(per_sec, 1)));
             fig(report, "messages_synced", json!(c.items));
             fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
@@ -846,6 +849,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             report.check("logins_per_sec", ">= 5000", per_sec, per_sec >= 5000.0);
             report.check("login_ms.p99", "< 100", login.p99, login.count > 0 && login.p99 < 100.0);
             report.check("errors", "= 0", c.errors as f64, c.errors == 0);
+            report.check("skipped", "= 0", c.skipped as f64, c.skipped == 0);
         }
         Scenario::History => {
             let secs = span(m.last_ok_us);

@@ -91,6 +91,10 @@ pub(crate) struct Counters {
     pub duplicates: u64,
     /// Messages received in pulled pages (history, login sync).
     pub items: u64,
+    /// Operations scheduled before the end of the load but never started: the virtual user was still waiting
+    /// for an earlier answer (chat), or every user was mid-login (login). Non-zero means the server could not
+    /// keep up with the offered rate.
+    pub skipped: u64,
 }
 
 impl Counters {
@@ -105,6 +109,7 @@ impl Counters {
         self.echoes += o.echoes;
         self.duplicates += o.duplicates;
         self.items += o.items;
+        self.skipped += o.skipped;
     }
 
     /// Operations neither completed nor failed yet.
