@@ -1,7 +1,7 @@
 //! Palaver's storage.
 //!
 //! The server talks to storage only through the [`Store`] trait (split per domain below), so the embedded SQLite
-//! store and the PostgreSQL store are interchangeable. The SQL lives here and nowhere else.
+//! store ([`sqlite`]) and the PostgreSQL store ([`postgres`]) are interchangeable. The SQL lives here and nowhere else.
 //!
 //! The invariants every implementation must keep (and that `tests` check on each backend):
 //! - per conversation, seqs are 1, 2, 3, … with no gap and no duplicate, however many writers race;
@@ -10,6 +10,7 @@
 //! - a successful return means the message is committed (it survives a crash of the process).
 
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
@@ -32,8 +33,13 @@ pub enum StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
+    /// Keeps the database's error code in the text (`[SQLSTATE 40P01]`): the PostgreSQL store retries a
+    /// transaction that lost a deadlock or a serialisation conflict by looking for it.
     fn from(e: sqlx::Error) -> Self {
-        Self::Backend(e.to_string())
+        match e.as_database_error().and_then(|db| db.code()) {
+            Some(code) => Self::Backend(format!("{e} [SQLSTATE {code}]")),
+            None => Self::Backend(e.to_string()),
+        }
     }
 }
 

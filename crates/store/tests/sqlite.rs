@@ -1,8 +1,13 @@
-//! Black-box tests of the store traits.
+//! Black-box tests of the store traits, on every backend.
 //!
-//! Every test body takes an `Arc<dyn Store>` and knows nothing of the backend, so the PostgreSQL store can run
-//! the same bodies by adding one line to [`store_tests!`] (Zed's `test_both_dbs!` pattern). The only
-//! SQLite-specific test is the reopen one, which needs to close and reopen a file.
+//! Every test body takes an `Arc<dyn Store>` and knows nothing of the backend; [`store_tests!`] runs each one on
+//! a SQLite file, an in-memory SQLite and PostgreSQL (Zed's `test_both_dbs!` pattern). A new body only needs its
+//! name added to the `store_tests!` list. The SQLite-specific tests (reopen, kill -9, the append writer's
+//! batches) are further down.
+//!
+//! PostgreSQL is the one at `PALAVER_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`,
+//! which `scripts/test` starts if it is down). Each test gets a schema of its own, dropped when the test passes,
+//! so parallel tests and parallel runs never see each other's rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -11,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 
 use palaver_protocol::pb::sdkws::MsgData;
+use palaver_store::postgres::PgStore;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
     Appended, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage, Store,
@@ -39,6 +45,32 @@ async fn sqlite_memory() -> Backend {
     Backend { store: Arc::new(SqliteStore::open_in_memory().await.unwrap()), _dir: None }
 }
 
+/// A PostgreSQL store in a fresh schema, and the schema's name (for [`drop_postgres`]).
+async fn postgres() -> (Backend, String) {
+    let url = postgres_url();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let schema = format!(
+        "palaver_test_{}_{}_{:08x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>()
+    );
+    PgStore::create_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (start it, or run scripts/test, which does): {e}"));
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let store = PgStore::connect_with(options.options([("search_path", &schema)]), 8).await.unwrap();
+    (Backend { store: Arc::new(store), _dir: None }, schema)
+}
+
+async fn drop_postgres(schema: &str) {
+    PgStore::drop_schema(&postgres_url(), schema).await.unwrap();
+}
+
+fn postgres_url() -> String {
+    std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// Generates one `#[tokio::test]` per (backend, body). Multi-threaded, so "concurrent" really is.
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
@@ -57,6 +89,17 @@ macro_rules! store_tests {
                 async fn $name() {
                     let backend = super::sqlite_memory().await;
                     super::$name(backend.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (backend, schema) = super::postgres().await;
+                    super::$name(backend.store.clone()).await;
+                    drop(backend);
+                    super::drop_postgres(&schema).await;
                 }
             )*
         }

@@ -1,0 +1,211 @@
+//! Messages and their per-conversation seq counters.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use palaver_protocol::pb::sdkws::MsgData;
+use prost::Message as _;
+use sqlx::{PgConnection, Row as _};
+
+use super::{PgStore, versions::bump};
+use crate::{Appended, Change, ConversationSeq, MessageStore, NewMessage, Result, StoreError, VersionKind};
+
+fn decode(blob: &[u8]) -> Result<MsgData> {
+    MsgData::decode(blob).map_err(|e| StoreError::Backend(format!("corrupt stored message: {e}")))
+}
+
+fn decode_rows(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<MsgData>> {
+    rows.iter().map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?)).collect()
+}
+
+/// What one append transaction decided.
+enum Outcome {
+    Stored(Appended),
+    /// The clientMsgID is stored already: roll back (giving the seq back) and answer with the original.
+    Duplicate(MsgData),
+}
+
+/// One append, in its own transaction (see the module docs for why the order of the steps matters):
+/// 1. bump the conversation's counter (the upsert creates it at 1): this locks the counter row until commit,
+///    so every other append into the conversation, on any node, waits here;
+/// 2. with the lock held, look the clientMsgID up: a hit is a resend (or a duplicate that committed while we
+///    waited), answered with the original after rolling back;
+/// 3. insert the message, the `ensure_conversations` rows (sorted by owner, so that two appends never take
+///    version-list locks in opposite orders) with their version bumps, and move the reader's cursor.
+async fn append_in_transaction(conn: &mut PgConnection, msg: &NewMessage) -> Result<Outcome> {
+    let NewMessage { conversation_id, data, ensure_conversations, reader } = msg;
+    let mut data = data.clone();
+    let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
+
+    let (seq, send_time): (i64, i64) = sqlx::query_as(
+        "INSERT INTO conversation_seqs AS s (conversation_id, max_seq, max_seq_time) VALUES ($1, 1, $2) \
+         ON CONFLICT (conversation_id) DO UPDATE \
+         SET max_seq = s.max_seq + 1, \
+             max_seq_time = CASE WHEN excluded.max_seq_time > s.max_seq_time \
+                            THEN excluded.max_seq_time ELSE s.max_seq_time + 1 END \
+         RETURNING max_seq, max_seq_time",
+    )
+    .bind(conversation_id)
+    .bind(data.send_time)
+    .fetch_one(&mut *conn)
+    .await?;
+
+    if let Some(client_msg_id) = &client_msg_id {
+        let existing: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM messages WHERE conversation_id = $1 AND client_msg_id = $2")
+                .bind(conversation_id)
+                .bind(client_msg_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(blob) = existing {
+            return Ok(Outcome::Duplicate(decode(&blob)?));
+        }
+    }
+
+    data.seq = seq;
+    data.send_time = send_time;
+    sqlx::query(
+        "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(conversation_id)
+    .bind(seq)
+    .bind(&client_msg_id)
+    .bind(&data.server_msg_id)
+    .bind(&data.send_id)
+    .bind(data.send_time)
+    .bind(data.encode_to_vec())
+    .execute(&mut *conn)
+    .await?;
+
+    let mut ensure: Vec<_> = ensure_conversations.iter().collect();
+    ensure.sort_by(|a, b| a.owner_user_id.cmp(&b.owner_user_id));
+    for c in ensure {
+        let created = sqlx::query(
+            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+        )
+        .bind(&c.owner_user_id)
+        .bind(&c.conversation_id)
+        .bind(c.conversation_type)
+        .bind(&c.user_id)
+        .bind(&c.group_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if created > 0 {
+            let id = std::slice::from_ref(&c.conversation_id);
+            bump(conn, VersionKind::Conversations, &c.owner_user_id, id, Change::Insert).await?;
+        }
+    }
+
+    if let Some(reader) = reader {
+        sqlx::query(
+            "UPDATE conversations SET has_read_seq = $1 \
+             WHERE owner_user_id = $2 AND conversation_id = $3 AND has_read_seq < $1",
+        )
+        .bind(seq)
+        .bind(reader)
+        .bind(conversation_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Outcome::Stored(Appended { data, created: true }))
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
+    /// One transaction per append ([`append_in_transaction`]), run again whole if it loses a deadlock; `Ok`
+    /// after `COMMIT` has returned. A duplicate rolls back instead, which also gives its counter bump back.
+    async fn append_message(&self, msg: NewMessage) -> Result<Appended> {
+        let mut attempt = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let result = match append_in_transaction(&mut tx, &msg).await {
+                Ok(Outcome::Stored(appended)) => tx.commit().await.map(|()| appended).map_err(StoreError::from),
+                Ok(Outcome::Duplicate(original)) => {
+                    tx.rollback().await?;
+                    return Ok(Appended { data: original, created: false });
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if super::retryable(&e) && attempt < super::MAX_RETRIES => {
+                    attempt += 1;
+                    super::backoff(attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn messages_in_range(&self, conversation_id: &str, begin: i64, end: i64, limit: i64) -> Result<Vec<MsgData>> {
+        if limit <= 0 || begin > end {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT data FROM messages WHERE conversation_id = $1 AND seq >= $2 AND seq <= $3 \
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(conversation_id)
+        .bind(begin)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut msgs = decode_rows(&rows)?;
+        msgs.reverse();
+        Ok(msgs)
+    }
+
+    async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> Result<Vec<MsgData>> {
+        let rows = sqlx::query("SELECT data FROM messages WHERE conversation_id = $1 AND seq = ANY($2) ORDER BY seq")
+            .bind(conversation_id)
+            .bind(seqs)
+            .fetch_all(&self.pool)
+            .await?;
+        decode_rows(&rows)
+    }
+
+    /// Through the counter (`seq = max_seq`), as on SQLite. Returned in the order of `conversation_ids`.
+    async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>> {
+        let rows = sqlx::query(
+            "SELECT m.conversation_id, m.data FROM conversation_seqs s \
+             JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq \
+             WHERE s.conversation_id = ANY($1)",
+        )
+        .bind(conversation_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_conversation = HashMap::new();
+        for row in rows {
+            let id: String = row.try_get("conversation_id")?;
+            by_conversation.insert(id, decode(&row.try_get::<Vec<u8>, _>("data")?)?);
+        }
+        Ok(conversation_ids.iter().filter_map(|id| by_conversation.remove(id)).collect())
+    }
+
+    /// One entry per distinct requested id, in request order, zeros for a conversation without messages.
+    async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>> {
+        let rows = sqlx::query(
+            "SELECT conversation_id, max_seq, max_seq_time FROM conversation_seqs WHERE conversation_id = ANY($1)",
+        )
+        .bind(conversation_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = HashMap::new();
+        for row in rows {
+            let id: String = row.try_get("conversation_id")?;
+            found.insert(id, (row.try_get::<i64, _>("max_seq")?, row.try_get::<i64, _>("max_seq_time")?));
+        }
+        let mut seen = std::collections::HashSet::new();
+        Ok(conversation_ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .map(|id| {
+                let (max_seq, max_seq_time) = found.get(id).copied().unwrap_or((0, 0));
+                ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time }
+            })
+            .collect())
+    }
+}
