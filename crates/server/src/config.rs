@@ -14,6 +14,24 @@ use std::{net::SocketAddr, path::PathBuf};
 pub struct Config {
     /// Where the SQLite database, the object files and the generated admin secret live.
     pub data_dir: PathBuf,
+    /// The database. Unset: the embedded SQLite file `<data_dir>/palaver.db` (one node). A `postgres://` (or
+    /// `postgresql://`) URL selects PostgreSQL, which every node of a cluster shares, e.g.
+    /// `postgres://palaver:secret@db:5432/palaver`; add `?options[search_path]=NAME` to use a schema other than
+    /// `public`. The schema is created and migrated on start.
+    pub database_url: Option<String>,
+    /// Most connections this node opens to PostgreSQL. All nodes together must stay under the server's
+    /// `max_connections` (100 by default).
+    pub database_max_connections: u32,
+    /// The NATS server that joins nodes into a cluster (`nats://host:4222`). Unset: the in-process bus (one
+    /// node). Every node of a cluster needs the same `database_url`, `nats_url`, `cluster_name` and
+    /// `admin_secret`.
+    pub nats_url: Option<String>,
+    /// Prefix of the cluster's NATS subjects: nodes with the same name form one cluster, so several clusters
+    /// can share a NATS server.
+    pub cluster_name: String,
+    /// Bind the gateway and API with `SO_REUSEPORT`, so that several nodes on one machine can listen on the
+    /// same ports (the kernel spreads new connections over them): the way past the per-process open-file cap.
+    pub reuse_port: bool,
     /// WebSocket gateway address (OpenIM's default port, so existing client configs work).
     pub ws_addr: SocketAddr,
     /// REST API address (OpenIM's default port).
@@ -47,6 +65,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("palaver-data"),
+            database_url: None,
+            database_max_connections: palaver_store::postgres::DEFAULT_MAX_CONNECTIONS,
+            nats_url: None,
+            cluster_name: "palaver".to_string(),
+            reuse_port: false,
             ws_addr: SocketAddr::from(([0, 0, 0, 0], 10001)),
             api_addr: SocketAddr::from(([0, 0, 0, 0], 10002)),
             admin_secret: None,
@@ -91,6 +114,27 @@ impl Config {
                 "send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string(),
             )));
         }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(Box::new(figment::Error::from(
+                "database_url must be a postgres:// URL (leave it unset for the embedded SQLite)".to_string(),
+            )));
+        }
+        if self.nats_url.is_some() && self.database_url.is_none() {
+            return Err(Box::new(figment::Error::from(
+                "nats_url needs database_url: the nodes of a cluster share one PostgreSQL".to_string(),
+            )));
+        }
+        if self.nats_url.is_some() && self.admin_secret.is_none() {
+            return Err(Box::new(figment::Error::from(
+                "a cluster needs admin_secret set on every node (a generated one would differ per node)".to_string(),
+            )));
+        }
+        let subject_safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if self.cluster_name.is_empty() || !self.cluster_name.chars().all(subject_safe) {
+            return Err(Box::new(figment::Error::from("cluster_name must be letters, digits, '-' or '_'".to_string())));
+        }
         Ok(self)
     }
 
@@ -122,12 +166,32 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PALAVER_DATABASE_URL", "postgres://db/palaver");
+            jail.set_env("PALAVER_NATS_URL", "nats://bus:4222");
+            jail.set_env("PALAVER_ADMIN_SECRET", "a-long-secret");
+            jail.set_env("PALAVER_REUSE_PORT", "true");
+            let config = Config::load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
+            assert_eq!(config.database_url.as_deref(), Some("postgres://db/palaver"));
+            assert_eq!(config.nats_url.as_deref(), Some("nats://bus:4222"));
+            assert!(config.reuse_port);
+            assert_eq!(config.cluster_name, "palaver");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_bad_timings_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "no_such_key = 1\n")?;
             assert!(Config::load(Some(std::path::Path::new("bad.toml")), serde_json::json!({})).is_err());
             jail.create_file("slow.toml", "ping_interval_secs = 40\n")?;
             assert!(Config::load(Some(std::path::Path::new("slow.toml")), serde_json::json!({})).is_err());
+            jail.create_file("mysql.toml", "database_url = \"mysql://x\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("mysql.toml")), serde_json::json!({})).is_err());
+            jail.create_file("nodb.toml", "nats_url = \"nats://127.0.0.1:4222\"\nadmin_secret = \"12345678\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("nodb.toml")), serde_json::json!({})).is_err());
             Ok(())
         });
     }

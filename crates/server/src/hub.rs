@@ -48,6 +48,11 @@ impl PushFrame {
         Arc::new(Self { resp, encoded: Default::default() })
     }
 
+    /// The frame before encoding (what the bus sends to other nodes).
+    pub fn resp(&self) -> &Resp {
+        &self.resp
+    }
+
     /// The frame in `format`, encoding it on first use.
     pub fn bytes(&self, format: FrameFormat) -> Bytes {
         let slot = match (format.encoding, format.gzip) {
@@ -121,6 +126,37 @@ impl Hub {
                 self.users.remove_if(user_id, |_, v| v.is_empty());
             }
         }
+    }
+
+    /// Removes and returns the connections of `user_id` that a new login on `platform_id` displaces under
+    /// `policy` (a login on another node: nothing is registered here).
+    pub fn take_displaced(&self, user_id: &str, platform_id: i32, policy: i32) -> Vec<ConnHandle> {
+        let Some(mut conns) = self.users.get_mut(user_id) else {
+            return Vec::new();
+        };
+        let (kicked, kept): (Vec<_>, Vec<_>) =
+            conns.drain(..).partition(|old| displaces(policy, platform_id, old.platform_id));
+        *conns = kept;
+        kicked
+    }
+
+    /// Whether `user_id` has a connection here.
+    pub fn is_online(&self, user_id: &str) -> bool {
+        self.users.get(user_id).is_some_and(|c| !c.is_empty())
+    }
+
+    /// Every user connected here, with their platforms (sorted).
+    pub fn online_users(&self) -> Vec<(String, Vec<i32>)> {
+        self.users
+            .iter()
+            .filter(|e| !e.value().is_empty())
+            .map(|e| {
+                let mut platforms: Vec<i32> = e.value().iter().map(|c| c.platform_id).collect();
+                platforms.sort_unstable();
+                platforms.dedup();
+                (e.key().to_string(), platforms)
+            })
+            .collect()
     }
 
     /// Removes and returns the connections of `user_id` on `platform_id` (all platforms if `None`).

@@ -7,10 +7,12 @@
 //! - [`gateway`] (WebSocket, port 10001) and [`api`] (REST, port 10002): parse, authenticate, call one service,
 //!   map the result to OpenIM's envelope and codes;
 //! - [`service`]: the business rules, one module per domain, over the store and the hub;
-//! - [`hub`]: live connections and push delivery;
+//! - [`bus`]: delivery, kicks and presence across nodes (in-process on one node, NATS in a cluster);
+//! - [`hub`]: this node's live connections and push delivery to them;
 //! - storage is the `palaver-store` crate behind its `Store` trait.
 
 pub mod api;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod gateway;
@@ -21,7 +23,7 @@ pub use config::Config;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
-use palaver_store::sqlite::SqliteStore;
+use palaver_store::{Store, postgres::PgStore, sqlite::SqliteStore};
 use service::App;
 use std::{future::Future, path::Path, sync::Arc};
 use tokio::net::TcpListener;
@@ -35,14 +37,31 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the addresses in `config`.
+    /// Binds the addresses in `config` (with `SO_REUSEPORT` if `reuse_port`).
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let ws =
-            TcpListener::bind(config.ws_addr).await.with_context(|| format!("binding gateway {}", config.ws_addr))?;
+            bind(config.ws_addr, config.reuse_port).with_context(|| format!("binding gateway {}", config.ws_addr))?;
         let api =
-            TcpListener::bind(config.api_addr).await.with_context(|| format!("binding API {}", config.api_addr))?;
+            bind(config.api_addr, config.reuse_port).with_context(|| format!("binding API {}", config.api_addr))?;
         Ok(Self { ws, api })
     }
+}
+
+/// Binds `addr`; with `reuse_port`, other processes may bind it too and the kernel spreads connections over
+/// them (Linux `SO_REUSEPORT`).
+fn bind(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    #[cfg(not(unix))]
+    if reuse_port {
+        return Err(std::io::Error::other("reuse_port needs SO_REUSEPORT (Linux, BSD)"));
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Opens the data folder and the store, then serves until `shutdown` resolves. Connections are then closed and
@@ -55,15 +74,31 @@ pub async fn run(
     std::fs::create_dir_all(config.data_dir.join("objects"))
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
     let admin_secret = admin_secret(&config)?;
-    let db_path = config.data_dir.join("palaver.db");
-    let store = SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
-    let app = App::new(config, Arc::new(store), admin_secret);
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(
+            PgStore::connect(url, config.database_max_connections)
+                .await
+                .with_context(|| format!("opening PostgreSQL at {}", redact(url)))?,
+        ),
+        None => {
+            let db_path = config.data_dir.join("palaver.db");
+            Arc::new(SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?)
+        }
+    };
+    let hub = Arc::new(hub::Hub::default());
+    let bus = match &config.nats_url {
+        Some(url) => bus::Bus::nats(hub.clone(), store.clone(), url, &config.cluster_name).await?,
+        None => bus::Bus::in_process(hub.clone(), store.clone()),
+    };
+    let app = App::with_bus(config, store, admin_secret, hub, bus);
 
     let stop = CancellationToken::new();
     tracing::info!(
         gateway = %listeners.ws.local_addr()?,
         api = %listeners.api.local_addr()?,
         data = %app.config.data_dir.display(),
+        database = if app.config.database_url.is_some() { "postgresql" } else { "sqlite" },
+        node = app.bus.node_id().unwrap_or("single"),
         "palaver serving"
     );
     // TCP_NODELAY: replies and pushes are small frames written at once; with Nagle's algorithm each one waits for
@@ -86,9 +121,24 @@ pub async fn run(
     };
     let (g, a) = tokio::join!(gateway.into_future(), api.into_future());
     stopper.abort();
+    app.bus.shutdown().await;
     g.context("gateway")?;
     a.context("API")?;
     Ok(())
+}
+
+/// `url` without its password, for logs and errors.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// The admin secret: from the config, else from `<data_dir>/admin-secret`, else newly generated into that file.

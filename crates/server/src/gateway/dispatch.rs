@@ -129,7 +129,7 @@ async fn handle_request(app: &App, session: &Session, request: &Req) -> ApiResul
                 .iter()
                 .map(|u| sdkws::SubUserOnlineStatusElem {
                     user_id: u.clone(),
-                    online_platform_ids: app.hub.online_platforms(u),
+                    online_platform_ids: app.bus.online_platforms(u),
                 })
                 .collect();
             sdkws::SubUserOnlineStatusTips { subscribers }.encode_to_vec()

@@ -16,10 +16,11 @@ mod user;
 pub use auth::Caller;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
 pub use group::MAX_MEMBER_PAGE;
+pub(crate) use msg::push_frame;
 pub use notify::{Delivery, Notification};
 pub use relation::FriendView;
 
-use crate::{config::Config, hub::Hub};
+use crate::{bus::Bus, config::Config, hub::Hub};
 use palaver_store::Store;
 use std::sync::Arc;
 
@@ -27,7 +28,10 @@ use std::sync::Arc;
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub hub: Hub,
+    /// This node's connections.
+    pub hub: Arc<Hub>,
+    /// Delivery, kicks and presence across nodes (in-process on a single node); see `bus`.
+    pub bus: Arc<Bus>,
     admin_secret: String,
     /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
     /// seq order even when several senders race.
@@ -43,11 +47,26 @@ impl std::fmt::Debug for App {
 const CONVERSATION_LOCK_SHARDS: usize = 1024;
 
 impl App {
+    /// A single node: the in-process bus.
     pub fn new(config: Config, store: Arc<dyn Store>, admin_secret: String) -> Arc<Self> {
+        let hub = Arc::new(Hub::default());
+        let bus = Bus::in_process(hub.clone(), store.clone());
+        Self::with_bus(config, store, admin_secret, hub, bus)
+    }
+
+    /// A node on the given bus (built over `hub`).
+    pub fn with_bus(
+        config: Config,
+        store: Arc<dyn Store>,
+        admin_secret: String,
+        hub: Arc<Hub>,
+        bus: Arc<Bus>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             store,
-            hub: Hub::default(),
+            hub,
+            bus,
             admin_secret,
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
         })

@@ -161,8 +161,8 @@ impl App {
             .await?;
         if appended.created {
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
-            let targets = recipients.iter().map(String::as_str).filter(|u| sender_sync || *u != send_id);
-            self.hub.push(targets, &frame);
+            let skip = (!sender_sync).then_some(send_id.as_str());
+            self.bus.deliver(&recipients, skip, &conversation_id, appended.data.seq, frame).await;
         }
         Ok(appended.data)
     }
@@ -410,7 +410,7 @@ impl App {
 }
 
 /// The 2001 frame carrying one message, keyed by its conversation.
-fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
+pub(crate) fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
     let mut push = sdkws::PushMessages::default();
     let pull = sdkws::PullMsgs { msgs: vec![msg.clone()], is_end: false, end_seq: 0 };
     if conversation_id::is_notification(conversation_id) {

@@ -101,7 +101,8 @@ impl App {
         };
         let msg = sdkws::MsgData { server_msg_id: random_hex(16), send_time: now_ms(), ..msg };
         let mut push = sdkws::PushMessages::default();
-        push.notification_msgs.insert(conversation, sdkws::PullMsgs { msgs: vec![msg], is_end: false, end_seq: 0 });
+        push.notification_msgs
+            .insert(conversation.clone(), sdkws::PullMsgs { msgs: vec![msg], is_end: false, end_seq: 0 });
         let frame = PushFrame::new(Resp {
             req_identifier: req::PUSH_MSG,
             operation_id: operation_id.to_string(),
@@ -111,7 +112,7 @@ impl App {
         let mut targets = recipients;
         targets.sort();
         targets.dedup();
-        self.hub.push(targets.iter().map(String::as_str), &frame);
+        self.bus.deliver(&targets, None, &conversation, 0, frame).await;
         Ok(())
     }
 }

@@ -38,8 +38,10 @@ impl UserStore for PgStore {
         }
         let ids: Vec<String> = users.iter().map(|u| u.user_id.clone()).collect();
         transaction!(self, |tx| {
-            let mut existing: Vec<String> =
-                sqlx::query_scalar("SELECT user_id FROM users WHERE user_id = ANY($1)").bind(&ids).fetch_all(&mut *tx).await?;
+            let mut existing: Vec<String> = sqlx::query_scalar("SELECT user_id FROM users WHERE user_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
             if !existing.is_empty() {
                 existing.sort();
                 return Err(StoreError::AlreadyExists(existing.join(", ")));

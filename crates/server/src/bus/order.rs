@@ -1,0 +1,207 @@
+//! Seq order of pushes on one node, whichever node sent them.
+//!
+//! # Why
+//!
+//! On one node, "commit, then push" runs under the conversation's lock (see `service`), so pushes of a
+//! conversation leave in seq order. In a cluster two nodes append to the same conversation at once: PostgreSQL's
+//! row lock gives them seqs 5 and 6 in commit order, but each node then publishes its own message, and a third
+//! node may receive 6 before 5. So each node puts the pushes it delivers back in order, per conversation.
+//!
+//! # How
+//!
+//! Seqs are gap-free, so a node knows exactly what it is missing: it remembers, per conversation, the last seq
+//! it delivered (`last`). A push with `last + 1` goes out at once (with any held pushes that now follow); one
+//! with `seq <= last` was already delivered (by a fill, below) and is dropped; one further ahead is held. If the
+//! gap has not closed after [`REORDER_WAIT`] (the missing push went to no one here, was lost with a NATS
+//! outage or a killed node, or its sender's view of who is online here was stale), the node reads the missing
+//! messages from the store and delivers them itself. That read is always possible: a node publishes seq `n`
+//! only after its commit, and the row lock let `n` commit only after every lower seq had, so everything below a
+//! published seq is in the store.
+//!
+//! A conversation this node has not seen recently has no `last`: its first push is delivered as it comes. The
+//! state is dropped after [`IDLE`] without traffic, so it stays as small as the set of active conversations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::hub::PushFrame;
+
+/// How long a push waits for the pushes before it before the node reads them from the store.
+pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(50);
+
+/// A conversation without pushes for this long forgets its order state.
+const IDLE: Duration = Duration::from_secs(120);
+
+const SHARDS: usize = 64;
+
+/// A push ready to go to the hub: these local users, this frame.
+pub(crate) type Ready = (Vec<String>, Arc<PushFrame>);
+
+#[derive(Default)]
+struct Conversation {
+    last: i64,
+    /// Pushes that arrived ahead of a gap, by seq.
+    held: BTreeMap<i64, Ready>,
+    /// A fill task is scheduled or running for this conversation.
+    filling: bool,
+    touched: Option<Instant>,
+}
+
+/// Per-conversation order state, sharded by conversation id so that deliveries of different conversations do
+/// not contend.
+pub(crate) struct Sequencer {
+    shards: Box<[Mutex<HashMap<String, Conversation>>]>,
+}
+
+/// What the caller does after offering a push.
+#[derive(Default)]
+pub(crate) struct Offer {
+    /// Deliver these now, in this order.
+    pub ready: Vec<Ready>,
+    /// Schedule a fill of this conversation after [`REORDER_WAIT`].
+    pub schedule_fill: bool,
+}
+
+/// What a fill must fetch: the seqs missing below the first held push.
+pub(crate) struct Gap {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Default for Sequencer {
+    fn default() -> Self {
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+}
+
+impl Sequencer {
+    fn shard(&self, conversation_id: &str) -> MutexGuard<'_, HashMap<String, Conversation>> {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(conversation_id);
+        let shard = &self.shards[(hash as usize) % self.shards.len()];
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Offers push `seq` of `conversation_id`.
+    pub(crate) fn offer(&self, conversation_id: &str, seq: i64, push: Ready) -> Offer {
+        let now = Instant::now();
+        let mut shard = self.shard(conversation_id);
+        if shard.len() > 1024 && seq % 64 == 0 {
+            shard.retain(|_, c| c.filling || !c.held.is_empty() || c.touched.is_some_and(|t| now - t < IDLE));
+        }
+        let c = shard.entry(conversation_id.to_string()).or_default();
+        let fresh = c.touched.is_none_or(|t| now - t >= IDLE) && c.held.is_empty() && !c.filling;
+        c.touched = Some(now);
+        let mut offer = Offer::default();
+        if fresh || seq == c.last + 1 {
+            c.last = seq;
+            offer.ready.push(push);
+            release(c, &mut offer.ready);
+        } else if seq > c.last + 1 {
+            c.held.insert(seq, push);
+            if !c.filling {
+                c.filling = true;
+                offer.schedule_fill = true;
+            }
+        } else {
+            tracing::trace!(conversation_id, seq, last = c.last, "push already delivered by a fill");
+        }
+        offer
+    }
+
+    /// The seqs a fill must read: from `last + 1` to just below the first held push. `None` when the gap has
+    /// closed meanwhile (the fill is then over).
+    pub(crate) fn gap(&self, conversation_id: &str) -> Option<Gap> {
+        let mut shard = self.shard(conversation_id);
+        let c = shard.get_mut(conversation_id)?;
+        match c.held.keys().next() {
+            Some(&first) if first > c.last + 1 => Some(Gap { from: c.last + 1, to: first - 1 }),
+            _ => {
+                c.filling = false;
+                None
+            }
+        }
+    }
+
+    /// Applies a fill: `found` holds the missing pushes that could be read, by seq (a seq absent from it is
+    /// skipped: nothing will ever fill it). Returns what to deliver now, and whether another gap remains (the
+    /// caller then fills again).
+    pub(crate) fn filled(&self, conversation_id: &str, gap: &Gap, found: BTreeMap<i64, Ready>) -> (Vec<Ready>, bool) {
+        let mut shard = self.shard(conversation_id);
+        let Some(c) = shard.get_mut(conversation_id) else {
+            return (Vec::new(), false);
+        };
+        let mut ready = Vec::new();
+        for (seq, push) in found {
+            if seq > c.last && seq <= gap.to {
+                ready.push(push);
+            }
+        }
+        if c.last < gap.to {
+            c.last = gap.to;
+        }
+        release(c, &mut ready);
+        let again = !c.held.is_empty();
+        c.filling = again;
+        (ready, again)
+    }
+}
+
+/// Moves the held pushes that now follow `last` into `ready`.
+fn release(c: &mut Conversation, ready: &mut Vec<Ready>) {
+    while let Some(entry) = c.held.first_entry() {
+        if *entry.key() > c.last + 1 {
+            break;
+        }
+        let seq = *entry.key();
+        let push = entry.remove();
+        if seq == c.last + 1 {
+            c.last = seq;
+            ready.push(push);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palaver_protocol::envelope::Resp;
+
+    fn push(tag: &str) -> Ready {
+        (vec![tag.to_string()], PushFrame::new(Resp::default()))
+    }
+
+    fn tags(ready: &[Ready]) -> Vec<String> {
+        ready.iter().map(|(u, _)| u[0].clone()).collect()
+    }
+
+    #[test]
+    fn in_order_pushes_pass_and_late_ones_are_released_in_order() {
+        let s = Sequencer::default();
+        assert_eq!(tags(&s.offer("c", 5, push("5")).ready), ["5"]);
+        let held = s.offer("c", 7, push("7"));
+        assert!(held.ready.is_empty());
+        assert!(held.schedule_fill);
+        assert!(!s.offer("c", 8, push("8")).schedule_fill, "one fill per conversation at a time");
+        assert_eq!(tags(&s.offer("c", 6, push("6")).ready), ["6", "7", "8"]);
+        assert!(s.gap("c").is_none(), "the gap closed by itself: the fill has nothing to do");
+        assert!(s.offer("c", 6, push("6 again")).ready.is_empty(), "a seq already delivered is dropped");
+    }
+
+    #[test]
+    fn a_fill_delivers_the_missing_and_skips_what_cannot_be_found() {
+        let s = Sequencer::default();
+        s.offer("c", 1, push("1"));
+        s.offer("c", 5, push("5"));
+        let gap = s.gap("c").unwrap();
+        assert_eq!((gap.from, gap.to), (2, 4));
+        // 2 and 4 are read from the store; 3 had no local recipient (nothing to push).
+        let found = BTreeMap::from([(2, push("2")), (4, push("4"))]);
+        let (ready, again) = s.filled("c", &gap, found);
+        assert_eq!(tags(&ready), ["2", "4", "5"]);
+        assert!(!again);
+        assert!(s.offer("c", 3, push("3")).ready.is_empty(), "3 was filled past");
+        assert_eq!(tags(&s.offer("c", 6, push("6")).ready), ["6"]);
+    }
+}
