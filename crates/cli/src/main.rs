@@ -44,6 +44,18 @@ struct ServeArgs {
     /// Multi-login policy: 0 keep all, 1 same platform kicks (default), 4 same class kicks, 5 PC and other.
     #[arg(long)]
     multi_login_policy: Option<i32>,
+    /// PostgreSQL URL (postgres://…) instead of the embedded SQLite; env PALAVER_DATABASE_URL.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// NATS URL (nats://…) to run as one node of a cluster; env PALAVER_NATS_URL.
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// Prefix of the cluster's NATS subjects (default "palaver").
+    #[arg(long)]
+    cluster_name: Option<String>,
+    /// Bind with SO_REUSEPORT, so several nodes on one machine share the ports.
+    #[arg(long)]
+    reuse_port: bool,
 }
 
 impl ServeArgs {
@@ -61,6 +73,10 @@ impl ServeArgs {
         put("api_addr", self.api_addr.map(|a| Value::from(a.to_string())));
         put("admin_secret", self.admin_secret.clone().map(Value::from));
         put("multi_login_policy", self.multi_login_policy.map(Value::from));
+        put("database_url", self.database_url.clone().map(Value::from));
+        put("nats_url", self.nats_url.clone().map(Value::from));
+        put("cluster_name", self.cluster_name.clone().map(Value::from));
+        put("reuse_port", self.reuse_port.then_some(Value::from(true)));
         Value::Object(map)
     }
 }

@@ -103,10 +103,10 @@ impl Bus {
             self.hub.push(users.iter().map(String::as_str), &frame);
             return;
         }
-        let offer = cluster.order.offer(conversation_id, seq, (users, frame));
-        for (users, frame) in &offer.ready {
-            self.hub.push(users.iter().map(String::as_str), frame);
-        }
+        let hub = &self.hub;
+        let offer = cluster.order.offer(conversation_id, seq, (users, frame), |(users, frame)| {
+            hub.push(users.iter().map(String::as_str), frame);
+        });
         if offer.schedule_fill {
             cluster.schedule_fill(conversation_id.to_string());
         }
@@ -117,7 +117,9 @@ impl Bus {
         let Some(cluster) = &self.cluster else { return };
         tokio::time::sleep(order::REORDER_WAIT).await;
         loop {
-            let Some(gap) = cluster.order.gap(conversation_id) else { return };
+            let hub = &self.hub;
+            let push = |(users, frame): &order::Ready| hub.push(users.iter().map(String::as_str), frame);
+            let Some(gap) = cluster.order.gap(conversation_id, push) else { return };
             let seqs: Vec<i64> = (gap.from..=gap.to).collect();
             let msgs = match self.store.messages_by_seqs(conversation_id, &seqs).await {
                 Ok(msgs) => msgs,
@@ -135,10 +137,7 @@ impl Bus {
                 }
             }
             tracing::debug!(conversation_id, from = gap.from, to = gap.to, pushed = found.len(), "filled a push gap");
-            let (ready, again) = cluster.order.filled(conversation_id, &gap, found);
-            for (users, frame) in &ready {
-                self.hub.push(users.iter().map(String::as_str), frame);
-            }
+            let again = cluster.order.filled(conversation_id, &gap, found, push);
             if !again {
                 return;
             }

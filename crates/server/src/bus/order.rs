@@ -18,8 +18,10 @@
 //! only after its commit, and the row lock let `n` commit only after every lower seq had, so everything below a
 //! published seq is in the store.
 //!
-//! A conversation this node has not seen recently has no `last`: its first push is delivered as it comes. The
-//! state is dropped after [`IDLE`] without traffic, so it stays as small as the set of active conversations.
+//! A conversation this node has not seen recently has no `last`. Its first push is delivered at once if it is
+//! seq 1; otherwise it is held for [`REORDER_WAIT`] with whatever else arrives meanwhile ("settling"), and the
+//! lowest seq held then starts the order. The state is dropped after [`IDLE`] without traffic, so it stays as
+//! small as the set of recently active conversations.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -29,10 +31,13 @@ use std::time::{Duration, Instant};
 use crate::hub::PushFrame;
 
 /// How long a push waits for the pushes before it before the node reads them from the store.
-pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(50);
+pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(100);
 
 /// A conversation without pushes for this long forgets its order state.
-const IDLE: Duration = Duration::from_secs(120);
+const IDLE: Duration = Duration::from_secs(600);
+
+/// Conversations per shard above which idle ones are forgotten.
+const SHARD_SOFT_CAP: usize = 4096;
 
 const SHARDS: usize = 64;
 
@@ -46,6 +51,8 @@ struct Conversation {
     held: BTreeMap<i64, Ready>,
     /// A fill task is scheduled or running for this conversation.
     filling: bool,
+    /// `last` is not known yet (the first push was not seq 1): everything is held until the fill task settles.
+    settling: bool,
     touched: Option<Instant>,
 }
 
@@ -58,8 +65,6 @@ pub(crate) struct Sequencer {
 /// What the caller does after offering a push.
 #[derive(Default)]
 pub(crate) struct Offer {
-    /// Deliver these now, in this order.
-    pub ready: Vec<Ready>,
     /// Schedule a fill of this conversation after [`REORDER_WAIT`].
     pub schedule_fill: bool,
 }
@@ -83,21 +88,31 @@ impl Sequencer {
         shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Offers push `seq` of `conversation_id`.
-    pub(crate) fn offer(&self, conversation_id: &str, seq: i64, push: Ready) -> Offer {
+    /// Offers push `seq` of `conversation_id`; `deliver` is called, in seq order, for every push that can go out
+    /// now. It runs under the conversation's shard lock, so that two threads offering consecutive seqs cannot
+    /// hand their pushes to the hub in the wrong order: it must only queue (the hub never waits).
+    pub(crate) fn offer(&self, conversation_id: &str, seq: i64, push: Ready, deliver: impl Fn(&Ready)) -> Offer {
         let now = Instant::now();
         let mut shard = self.shard(conversation_id);
-        if shard.len() > 1024 && seq % 64 == 0 {
+        if shard.len() > SHARD_SOFT_CAP && !shard.contains_key(conversation_id) {
             shard.retain(|_, c| c.filling || !c.held.is_empty() || c.touched.is_some_and(|t| now - t < IDLE));
         }
         let c = shard.entry(conversation_id.to_string()).or_default();
         let fresh = c.touched.is_none_or(|t| now - t >= IDLE) && c.held.is_empty() && !c.filling;
         c.touched = Some(now);
         let mut offer = Offer::default();
-        if fresh || seq == c.last + 1 {
+        let mut ready = Vec::new();
+        if fresh && seq > 1 {
+            c.settling = true;
+            c.filling = true;
+            c.held.insert(seq, push);
+            offer.schedule_fill = true;
+        } else if c.settling {
+            c.held.insert(seq, push);
+        } else if fresh || seq == c.last + 1 {
             c.last = seq;
-            offer.ready.push(push);
-            release(c, &mut offer.ready);
+            ready.push(push);
+            release(c, &mut ready);
         } else if seq > c.last + 1 {
             c.held.insert(seq, push);
             if !c.filling {
@@ -107,14 +122,25 @@ impl Sequencer {
         } else {
             tracing::trace!(conversation_id, seq, last = c.last, "push already delivered by a fill");
         }
+        ready.iter().for_each(deliver);
         offer
     }
 
-    /// The seqs a fill must read: from `last + 1` to just below the first held push. `None` when the gap has
-    /// closed meanwhile (the fill is then over).
-    pub(crate) fn gap(&self, conversation_id: &str) -> Option<Gap> {
+    /// Called by the fill task after [`REORDER_WAIT`]: settles a new conversation's order (its lowest held seq
+    /// starts it; returned as ready with what follows it), then says which seqs must be read from the store:
+    /// from `last + 1` to just below the first held push. `None` when there is no gap (the fill is then over).
+    pub(crate) fn gap(&self, conversation_id: &str, deliver: impl Fn(&Ready)) -> Option<Gap> {
         let mut shard = self.shard(conversation_id);
         let c = shard.get_mut(conversation_id)?;
+        let mut ready = Vec::new();
+        if c.settling {
+            c.settling = false;
+            if let Some(&first) = c.held.keys().next() {
+                c.last = first - 1;
+                release(c, &mut ready);
+            }
+        }
+        ready.iter().for_each(deliver);
         match c.held.keys().next() {
             Some(&first) if first > c.last + 1 => Some(Gap { from: c.last + 1, to: first - 1 }),
             _ => {
@@ -125,12 +151,18 @@ impl Sequencer {
     }
 
     /// Applies a fill: `found` holds the missing pushes that could be read, by seq (a seq absent from it is
-    /// skipped: nothing will ever fill it). Returns what to deliver now, and whether another gap remains (the
-    /// caller then fills again).
-    pub(crate) fn filled(&self, conversation_id: &str, gap: &Gap, found: BTreeMap<i64, Ready>) -> (Vec<Ready>, bool) {
+    /// skipped: nothing will ever fill it). Delivers what can go now (as [`Sequencer::offer`] does), and
+    /// returns whether another gap remains (the caller then fills again).
+    pub(crate) fn filled(
+        &self,
+        conversation_id: &str,
+        gap: &Gap,
+        found: BTreeMap<i64, Ready>,
+        deliver: impl Fn(&Ready),
+    ) -> bool {
         let mut shard = self.shard(conversation_id);
         let Some(c) = shard.get_mut(conversation_id) else {
-            return (Vec::new(), false);
+            return false;
         };
         let mut ready = Vec::new();
         for (seq, push) in found {
@@ -142,9 +174,10 @@ impl Sequencer {
             c.last = gap.to;
         }
         release(c, &mut ready);
+        ready.iter().for_each(deliver);
         let again = !c.held.is_empty();
         c.filling = again;
-        (ready, again)
+        again
     }
 }
 
@@ -167,41 +200,61 @@ fn release(c: &mut Conversation, ready: &mut Vec<Ready>) {
 mod tests {
     use super::*;
     use palaver_protocol::envelope::Resp;
+    use std::cell::RefCell;
 
     fn push(tag: &str) -> Ready {
         (vec![tag.to_string()], PushFrame::new(Resp::default()))
     }
 
-    fn tags(ready: &[Ready]) -> Vec<String> {
-        ready.iter().map(|(u, _)| u[0].clone()).collect()
+    /// Collects what a call delivers, by tag.
+    #[derive(Default)]
+    struct Out(RefCell<Vec<String>>);
+
+    impl Out {
+        fn take(&self) -> Vec<String> {
+            self.0.take()
+        }
+        fn sink(&self) -> impl Fn(&Ready) + '_ {
+            |(users, _): &Ready| self.0.borrow_mut().push(users[0].clone())
+        }
     }
 
     #[test]
     fn in_order_pushes_pass_and_late_ones_are_released_in_order() {
-        let s = Sequencer::default();
-        assert_eq!(tags(&s.offer("c", 5, push("5")).ready), ["5"]);
-        let held = s.offer("c", 7, push("7"));
-        assert!(held.ready.is_empty());
+        let (s, out) = (Sequencer::default(), Out::default());
+        let first = s.offer("c", 5, push("5"), out.sink());
+        assert!(out.take().is_empty() && first.schedule_fill, "a new conversation past seq 1 settles first");
+        s.offer("c", 4, push("4"), out.sink());
+        assert!(out.take().is_empty(), "held while settling");
+        assert!(s.gap("c", out.sink()).is_none());
+        assert_eq!(out.take(), ["4", "5"], "settled: the lowest seq held starts the order");
+        let held = s.offer("c", 7, push("7"), out.sink());
+        assert!(out.take().is_empty());
         assert!(held.schedule_fill);
-        assert!(!s.offer("c", 8, push("8")).schedule_fill, "one fill per conversation at a time");
-        assert_eq!(tags(&s.offer("c", 6, push("6")).ready), ["6", "7", "8"]);
-        assert!(s.gap("c").is_none(), "the gap closed by itself: the fill has nothing to do");
-        assert!(s.offer("c", 6, push("6 again")).ready.is_empty(), "a seq already delivered is dropped");
+        assert!(!s.offer("c", 8, push("8"), out.sink()).schedule_fill, "one fill per conversation at a time");
+        s.offer("c", 6, push("6"), out.sink());
+        assert_eq!(out.take(), ["6", "7", "8"]);
+        assert!(s.gap("c", out.sink()).is_none(), "the gap closed by itself: the fill has nothing to do");
+        s.offer("c", 6, push("6 again"), out.sink());
+        assert!(out.take().is_empty(), "a seq already delivered is dropped");
     }
 
     #[test]
     fn a_fill_delivers_the_missing_and_skips_what_cannot_be_found() {
-        let s = Sequencer::default();
-        s.offer("c", 1, push("1"));
-        s.offer("c", 5, push("5"));
-        let gap = s.gap("c").unwrap();
+        let (s, out) = (Sequencer::default(), Out::default());
+        s.offer("c", 1, push("1"), out.sink());
+        assert_eq!(out.take(), ["1"], "seq 1 needs no settling");
+        s.offer("c", 5, push("5"), out.sink());
+        let gap = s.gap("c", out.sink()).unwrap();
+        assert!(out.take().is_empty());
         assert_eq!((gap.from, gap.to), (2, 4));
         // 2 and 4 are read from the store; 3 had no local recipient (nothing to push).
         let found = BTreeMap::from([(2, push("2")), (4, push("4"))]);
-        let (ready, again) = s.filled("c", &gap, found);
-        assert_eq!(tags(&ready), ["2", "4", "5"]);
-        assert!(!again);
-        assert!(s.offer("c", 3, push("3")).ready.is_empty(), "3 was filled past");
-        assert_eq!(tags(&s.offer("c", 6, push("6")).ready), ["6"]);
+        assert!(!s.filled("c", &gap, found, out.sink()));
+        assert_eq!(out.take(), ["2", "4", "5"]);
+        s.offer("c", 3, push("3"), out.sink());
+        assert!(out.take().is_empty(), "3 was filled past");
+        s.offer("c", 6, push("6"), out.sink());
+        assert_eq!(out.take(), ["6"]);
     }
 }

@@ -262,6 +262,23 @@ impl Client {
         msg_incr
     }
 
+    /// [`Client::send_req`] that returns `None` when the connection is gone instead of panicking (for tests that
+    /// kill servers under their clients).
+    pub async fn try_send_req(&mut self, req_identifier: i32, data: Vec<u8>) -> Option<String> {
+        self.next_incr += 1;
+        let msg_incr = format!("{}_{}", self.user, self.next_incr);
+        let request = Req {
+            req_identifier,
+            send_id: self.user.clone(),
+            operation_id: format!("op-{}", self.next_incr),
+            msg_incr: msg_incr.clone(),
+            data,
+            ..Req::default()
+        };
+        self.ws.send(Message::Binary(self.format.encode_req(&request).into())).await.ok()?;
+        Some(msg_incr)
+    }
+
     /// Sends a request and waits for the reply with the same msgIncr, keeping other frames in the inbox.
     pub async fn request(&mut self, req_identifier: i32, data: Vec<u8>) -> Resp {
         let incr = self.send_req(req_identifier, data).await;
