@@ -9,7 +9,8 @@
 # Builds the server (`cargo build -p palaver`), then runs every test/*.test.js with Node's test runner, one file
 # at a time, within COMPAT_TIMEOUT seconds (default 1200).
 #
-# Environment: COMPAT_ARTIFACTS (where logs go; default a new folder under $TMPDIR), COMPAT_SOAK_MESSAGES (default 1000),
+# Environment: COMPAT_CLUSTER (run every file on that many nodes sharing PostgreSQL + NATS; 50-cluster.test.js
+# always runs the core scenarios on two), COMPAT_DATABASE_URL, COMPAT_NATS_URL, COMPAT_ARTIFACTS (where logs go; default a new folder under $TMPDIR), COMPAT_SOAK_MESSAGES (default 1000),
 # COMPAT_SDK_LOG_LEVEL (the Go core's log level in the browser console logs, default 5 = debug), PALAVER_BIN.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +29,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "== npm ci"
   npm ci --no-audit --no-fund </dev/null
 fi
+
+# PostgreSQL and NATS for the cluster scenarios (50-cluster.test.js).
+"$REPO_ROOT/scripts/cluster-services"
 
 echo "== cargo build -p palaver"
 (cd "$REPO_ROOT" && cargo build -p palaver)

@@ -68,6 +68,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
+        create_missing_schema(&pool).await?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migrating PostgreSQL: {e}")))?;
         let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&pool).await?;
         if synchronous == "off" {
@@ -113,6 +114,30 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Creates the first schema of the connection's `search_path` if none of them exists (`current_schema()` is
+/// then NULL), so that `?options[search_path]=NAME` in the URL is all a new install (or a test) needs. Nodes
+/// starting together may race here: losing is fine, as long as the schema exists afterwards.
+async fn create_missing_schema(pool: &PgPool) -> Result<()> {
+    let current: Option<String> = sqlx::query_scalar("SELECT current_schema()").fetch_one(pool).await?;
+    if current.is_some() {
+        return Ok(());
+    }
+    let path: String = sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(pool).await?;
+    let first = path.split(',').next().unwrap_or_default().trim().trim_matches('"');
+    if first.is_empty() || first == "$user" {
+        return Err(StoreError::Backend(format!("no schema of search_path {path:?} exists")));
+    }
+    let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(first));
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(create)).execute(pool).await {
+        let exists: Option<String> = sqlx::query_scalar("SELECT current_schema()").fetch_one(pool).await?;
+        if exists.is_none() {
+            return Err(e.into());
+        }
+    }
+    tracing::info!(schema = first, "created the database schema");
+    Ok(())
 }
 
 /// `"name"`, with embedded quotes doubled: an identifier that is safe to format into SQL.

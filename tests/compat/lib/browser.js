@@ -35,6 +35,8 @@ export class WasmClient extends Client {
   constructor(label, user, env, context, opts) {
     super(label, user);
     this.env = env;
+    // The node this device talks to (REST and WebSocket): round robin over the nodes of a cluster run.
+    this.node = opts.node ?? env.pickNode();
     this.context = context;
     this.platformID = opts.platformID ?? 5;
     this.logLevel = opts.logLevel ?? Number(process.env.COMPAT_SDK_LOG_LEVEL || 5);
@@ -46,7 +48,7 @@ export class WasmClient extends Client {
   }
 
   async attach() {
-    const api = this.env.server.apiUrl;
+    const api = this.node.apiUrl;
     const t0 = Date.now();
     const stamp = () => `${((Date.now() - t0) / 1000).toFixed(3).padStart(8)}`;
     this.context.on('requestfinished', async req => {
@@ -99,8 +101,8 @@ export class WasmClient extends Client {
   }
 
   loginParams(token) {
-    return { userID: this.user.userID, token, platformID: this.platformID, apiAddr: this.env.server.apiUrl,
-      wsAddr: this.env.server.wsUrl, logLevel: this.logLevel, isLogStandardOutput: true };
+    return { userID: this.user.userID, token, platformID: this.platformID, apiAddr: this.node.apiUrl,
+      wsAddr: this.node.wsUrl, logLevel: this.logLevel, isLogStandardOutput: true };
   }
 
   async pull() {

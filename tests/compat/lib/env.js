@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, WasmClient } from './browser.js';
 import { JsClient } from './jsclient.js';
-import { Palaver } from './palaver.js';
+import { Palaver, PalaverCluster } from './palaver.js';
 import { startStatic } from './static.js';
 
 export const ARTIFACTS_ROOT = process.env.COMPAT_ARTIFACTS || path.join(os.tmpdir(), 'palaver-compat');
@@ -16,12 +16,16 @@ export class Env {
   /**
    * Creates the environment of a test file and registers its before/after hooks.
    * @param {string} name artifacts subdirectory (use the file's name)
-   * @param {object} [opts] `server`: options for Palaver.start (`env`, `args`)
+   * @param {object} [opts] `server`: options for Palaver.start (`env`, `args`); `cluster`: a number of nodes to
+   *   run on PostgreSQL + NATS instead of one node on SQLite (default: the COMPAT_CLUSTER environment variable;
+   *   devices then take the nodes in turn, see `pickNode`, so two users are on different nodes)
    */
   constructor(name, opts = {}) {
-    this.name = name;
+    this.cluster = Number(opts.cluster ?? process.env.COMPAT_CLUSTER ?? 0);
+    this.name = this.cluster > 1 ? `${name}-cluster` : name;
     this.opts = opts;
-    this.dir = path.join(ARTIFACTS_ROOT, name);
+    this.dir = path.join(ARTIFACTS_ROOT, this.name);
+    this.nextNode = 0;
     this.clients = [];
     this.routes = new Map(); // "METHOD /route" -> {count, statuses:Set, errCodes:Set, who:Set, sample}
     before(() => this.start());
@@ -31,8 +35,20 @@ export class Env {
   async start() {
     fs.rmSync(this.dir, { recursive: true, force: true });
     fs.mkdirSync(this.dir, { recursive: true });
-    this.server = await Palaver.start(this.dir, this.opts.server);
+    if (this.cluster > 1) {
+      this.palaverCluster = await PalaverCluster.start(this.dir, this.cluster, this.opts.server);
+      this.servers = this.palaverCluster.nodes;
+    } else {
+      this.servers = [await Palaver.start(this.dir, this.opts.server)];
+    }
+    // Admin REST calls go to the first node; with a cluster any node would do (they share the store).
+    this.server = this.servers[0];
     this.static = await startStatic();
+  }
+
+  /** The node the next device connects to: the nodes in turn (always the one node without a cluster). */
+  pickNode() {
+    return this.servers[this.nextNode++ % this.servers.length];
   }
 
   /** The shared Chromium, launched on first use. */
@@ -92,7 +108,8 @@ export class Env {
     this.writeRoutes();
     if (this.browserPromise) await (await this.browserPromise).close().catch(() => {});
     await this.static?.stop();
-    await this.server?.stop();
+    if (this.palaverCluster) await this.palaverCluster.stop();
+    else await this.server?.stop();
   }
 
   /** `test()` whose failure message names the artifacts directory. `opts` as node:test (default timeout 120 s). */

@@ -49,6 +49,7 @@ export class JsClient extends Client {
   constructor(label, user, env, opts) {
     super(label, user);
     this.env = env;
+    this.node = opts.node ?? env.pickNode();
     this.platformID = opts.platformID ?? 5;
     const { getSDK } = require('@openim/client-sdk');
     // A new instance per call (not a singleton). Its constructor prints a banner and starts cache-cleaning
@@ -81,8 +82,8 @@ export class JsClient extends Client {
 
   loginParams(token) {
     byToken.set(token, this);
-    return { userID: this.user.userID, token, platformID: this.platformID, apiAddr: this.env.server.apiUrl,
-      wsAddr: this.env.server.wsUrl, logLevel: 1 };
+    return { userID: this.user.userID, token, platformID: this.platformID, apiAddr: this.node.apiUrl,
+      wsAddr: this.node.wsUrl, logLevel: 1 };
   }
 
   async call(method, ...args) {

@@ -1,5 +1,5 @@
 // Starts the real `palaver` binary on free loopback ports and provisions users over its REST API.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -30,9 +30,10 @@ export class Palaver {
     const bin = process.env.PALAVER_BIN || path.join(REPO_ROOT, 'target/debug/palaver');
     if (!fs.existsSync(bin)) throw new Error(`palaver binary not found at ${bin}; run cargo build -p palaver`);
     const [wsPort, apiPort] = [await freePort(), await freePort()];
-    const secret = `compat-${randomUUID()}`;
-    const dataDir = path.join(dir, 'palaver-data');
-    const logFile = path.join(dir, 'server.log');
+    const secret = opts.secret || `compat-${randomUUID()}`;
+    const suffix = opts.node === undefined ? '' : `-node${opts.node}`;
+    const dataDir = path.join(dir, `palaver-data${suffix}`);
+    const logFile = path.join(dir, `server${suffix}.log`);
     const log = fs.openSync(logFile, 'a');
     const proc = spawn(
       bin,
@@ -124,5 +125,36 @@ export class Palaver {
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
     await done;
     clearTimeout(timer);
+  }
+}
+
+/**
+ * `n` Palaver nodes forming one cluster: one PostgreSQL schema of their own (created by the nodes on start,
+ * dropped by `stop`) and one NATS cluster name of their own, on the services `tests/compat/run.sh` makes sure
+ * of (COMPAT_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; COMPAT_NATS_URL, default
+ * nats://127.0.0.1:4222). `nodes` are Palaver instances; logs go to server-node<i>.log.
+ */
+export class PalaverCluster {
+  static async start(dir, n, opts = {}) {
+    const tag = `compat_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const base = process.env.COMPAT_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+    const databaseUrl = `${base}${base.includes('?') ? '&' : '?'}options[search_path]=${tag}`;
+    const natsUrl = process.env.COMPAT_NATS_URL || 'nats://127.0.0.1:4222';
+    const secret = `compat-${randomUUID()}`;
+    const cluster = new PalaverCluster(base, tag);
+    const args = ['--database-url', databaseUrl, '--nats-url', natsUrl, '--cluster-name', tag, ...(opts.args || [])];
+    // One after the other: the first creates and migrates the schema.
+    for (let i = 0; i < n; i++) cluster.nodes.push(await Palaver.start(dir, { ...opts, args, secret, node: i }));
+    return cluster;
+  }
+
+  constructor(base, schema) {
+    Object.assign(this, { base, schema, nodes: [] });
+  }
+
+  async stop() {
+    for (const node of this.nodes) await node.stop();
+    // psql comes with PostgreSQL; without it the (small) schema is simply left behind.
+    spawnSync('psql', [this.base, '-qc', `DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`], { stdio: 'ignore' });
   }
 }
