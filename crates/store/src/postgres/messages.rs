@@ -8,7 +8,9 @@ use prost::Message as _;
 use sqlx::{PgConnection, Row as _};
 
 use super::{PgStore, versions::bump};
-use crate::{Appended, Change, ConversationSeq, MessageStore, NewMessage, Result, StoreError, VersionKind};
+use crate::{
+    Appended, Change, ConversationSeq, MessageStore, NewMessage, Precondition, Result, StoreError, VersionKind,
+};
 
 fn decode(blob: &[u8]) -> Result<MsgData> {
     MsgData::decode(blob).map_err(|e| StoreError::Backend(format!("corrupt stored message: {e}")))
@@ -29,11 +31,12 @@ enum Outcome {
 /// 1. bump the conversation's counter (the upsert creates it at 1): this locks the counter row until commit,
 ///    so every other append into the conversation, on any node, waits here;
 /// 2. with the lock held, look the clientMsgID up: a hit is a resend (or a duplicate that committed while we
-///    waited), answered with the original after rolling back;
+///    waited), answered with the original after rolling back; then check the preconditions (the first that
+///    fails refuses the append, rolled back), as SQLite does, after the lookup;
 /// 3. insert the message, the `ensure_conversations` rows (sorted by owner, so that two appends never take
 ///    version-list locks in opposite orders) with their version bumps, and move the reader's cursor.
 async fn append_in_transaction(conn: &mut PgConnection, msg: &NewMessage) -> Result<Outcome> {
-    let NewMessage { conversation_id, data, ensure_conversations, reader } = msg;
+    let NewMessage { conversation_id, data, ensure_conversations, reader, preconditions } = msg;
     let mut data = data.clone();
     let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
 
@@ -59,6 +62,27 @@ async fn append_in_transaction(conn: &mut PgConnection, msg: &NewMessage) -> Res
                 .await?;
         if let Some(blob) = existing {
             return Ok(Outcome::Duplicate(decode(&blob)?));
+        }
+    }
+
+    for condition in preconditions {
+        let holds = match condition {
+            Precondition::UserExists(user_id) => sqlx::query_scalar::<_, i32>("SELECT 1 FROM users WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some(),
+            Precondition::NotBlocked { owner, other } => {
+                sqlx::query_scalar::<_, i32>("SELECT 1 FROM blacks WHERE owner_user_id = $1 AND block_user_id = $2")
+                    .bind(owner)
+                    .bind(other)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .is_none()
+            }
+        };
+        if !holds {
+            return Err(StoreError::Refused(condition.clone()));
         }
     }
 
