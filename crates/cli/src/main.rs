@@ -22,6 +22,27 @@ enum Command {
     Serve(ServeArgs),
     /// Measure a server with virtual users (the load generator).
     Bench(Box<palaver_bench::BenchArgs>),
+    /// Administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Copy a single-node install (its SQLite file) into PostgreSQL, then verify every table by row count and
+    /// checksum. Resumable: run it again after an interruption and it goes on where it stopped.
+    Migrate {
+        /// The SQLite database: `<data_dir>/palaver.db`. May be in use (stop the node and run again with
+        /// --restart to copy what was written meanwhile).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL (postgres://…; `?options[search_path]=NAME` for a schema other than public).
+        #[arg(long)]
+        to: String,
+        /// Forget a previous run's progress and copy every row again (upserts: nothing is duplicated).
+        #[arg(long)]
+        restart: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -93,7 +114,38 @@ async fn main() -> anyhow::Result<()> {
             palaver_server::run(config, listeners, shutdown_signal()).await
         }
         Command::Bench(args) => palaver_bench::run(*args).await,
+        Command::Admin(AdminCommand::Migrate { from, to, restart }) => migrate(&from, &to, restart).await,
     }
+}
+
+/// `palaver admin migrate`: copies, then prints one line per table and fails unless every table matches.
+async fn migrate(from: &std::path::Path, to: &str, restart: bool) -> anyhow::Result<()> {
+    let mut last_print = std::time::Instant::now();
+    let reports = palaver_store::migrate::sqlite_to_postgres(from, to, restart, |table, rows| {
+        if last_print.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("  {table}: {rows} rows copied");
+            last_print = std::time::Instant::now();
+        }
+    })
+    .await?;
+    let mut bad = Vec::new();
+    for r in &reports {
+        let verdict = if r.matches() { "ok" } else { "MISMATCH" };
+        println!(
+            "{:<20} {:>10} rows (copied now: {:>10})  checksum {:016x} / {:016x}  {verdict}",
+            r.table, r.target_rows, r.copied, r.source_checksum, r.target_checksum
+        );
+        if !r.matches() {
+            bad.push(r.table.clone());
+        }
+    }
+    anyhow::ensure!(
+        bad.is_empty(),
+        "tables differ after the copy: {} (was the source written to meanwhile? stop it and run again with --restart)",
+        bad.join(", ")
+    );
+    println!("all {} tables copied and verified", reports.len());
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

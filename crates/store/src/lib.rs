@@ -9,6 +9,7 @@
 //!   append with the same `(conversation_id, client_msg_id)` returns the first one's result and stores nothing;
 //! - a successful return means the message is committed (it survives a crash of the process).
 
+pub mod migrate;
 mod model;
 pub mod postgres;
 pub mod sqlite;
