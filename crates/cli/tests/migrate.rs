@@ -18,14 +18,32 @@ fn free_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-fn spawn(args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_palaver"))
-        .args(args)
-        .env("PALAVER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+/// A node killed when dropped (also when the test fails half-way).
+struct Node(std::process::Child);
+
+impl Node {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(args: &[&str]) -> Node {
+    Node(
+        Command::new(env!("CARGO_BIN_EXE_palaver"))
+            .args(args)
+            .env("PALAVER_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 async fn healthy(api: std::net::SocketAddr) {
@@ -130,8 +148,7 @@ async fn a_single_node_install_moves_to_postgresql() {
     send(ws, api, &admin, "b", 10).await;
     let (ok, out) = migrate(&db, &to, false);
     assert!(!ok && out.contains("MISMATCH"), "a stale copy must not verify: {out}");
-    node.kill().unwrap();
-    node.wait().unwrap();
+    node.kill();
     let (ok, out) = migrate(&db, &to, true);
     assert!(ok, "restarted copy failed: {out}");
 
@@ -165,8 +182,7 @@ async fn a_single_node_install_moves_to_postgresql() {
     let pulled = palaver_protocol::pb::sdkws::PullMessageBySeqsResp::decode(&resp.data[..]).unwrap();
     let ids: Vec<String> = pulled.msgs["si_alice_bob"].msgs.iter().map(|m| m.client_msg_id.clone()).collect();
     assert_eq!(ids, (0..10).map(|i| format!("b-{i}")).collect::<Vec<_>>());
-    node.kill().unwrap();
-    node.wait().unwrap();
+    node.kill();
     pg.close().await;
     PgStore::drop_schema(&base, &schema).await.unwrap();
 }

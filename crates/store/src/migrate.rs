@@ -307,7 +307,30 @@ async fn tables(source: &SqlitePool, pg: &sqlx::PgPool) -> Result<Vec<Table>> {
         key.sort();
         out.push(Table { name, columns, key: key.into_iter().map(|(_, i)| i).collect() });
     }
-    Ok(out)
+    // Referenced tables first (`groups` before `group_members`): a row must find the row its foreign key names.
+    let references: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::TEXT, r.relname::TEXT FROM pg_constraint k \
+         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class r ON r.oid = k.confrelid \
+         WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace",
+    )
+    .fetch_all(pg)
+    .await?;
+    let mut ordered: Vec<Table> = Vec::with_capacity(out.len());
+    while !out.is_empty() {
+        let ready = out.iter().position(|t| {
+            references.iter().all(|(from, to)| {
+                from != &t.name
+                    || to == &t.name
+                    || ordered.iter().any(|o| &o.name == to)
+                    || !out.iter().any(|o| &o.name == to)
+            })
+        });
+        let Some(i) = ready else {
+            return Err(StoreError::Backend("the tables' foreign keys form a cycle".into()));
+        };
+        ordered.push(out.remove(i));
+    }
+    Ok(ordered)
 }
 
 fn column_list(table: &Table) -> String {

@@ -22,6 +22,7 @@ use palaver_store::{
     Appended, Black, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage,
     Precondition, Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
 };
+use palaver_store::{Change, Page, VersionKind};
 use proptest::prelude::*;
 use sqlx::Connection as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -121,6 +122,9 @@ store_tests!(
     users_register_and_update,
     tokens_insert_lookup_and_kick,
     groups_create_and_members,
+    relations_and_their_version_log,
+    conversation_options_and_late_joiners,
+    concurrent_friendships_in_both_orders,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1031,5 +1035,165 @@ async fn append_throughput() {
             n as f64 / secs
         );
         store.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Relations, conversation options, version logs
+
+fn friend(owner: &str, other: &str) -> palaver_store::Friend {
+    palaver_store::Friend {
+        owner_user_id: owner.into(),
+        friend_user_id: other.into(),
+        create_time: 1_700_000_000_000,
+        ..Default::default()
+    }
+}
+
+/// What changed in a list since `since`, as (element, change) pairs.
+async fn changes(store: &dyn Store, kind: VersionKind, owner: &str, since: i64) -> Vec<(String, Change)> {
+    let delta = store.version_changes(kind, owner, since, 100).await.unwrap();
+    assert!(delta.complete);
+    delta.changes
+}
+
+/// Friend requests, answers, friends, blacklists, and the friends version log that records each change.
+async fn relations_and_their_version_log(store: Arc<dyn Store>) {
+    let start = store.version_head(VersionKind::Friends, "alice").await.unwrap();
+    let request = palaver_store::FriendRequest {
+        from_user_id: "alice".into(),
+        to_user_id: "bob".into(),
+        req_msg: "hi".into(),
+        create_time: 5,
+        ..Default::default()
+    };
+    store.put_friend_request(&request).await.unwrap();
+    let (incoming, total) = store.friend_requests("bob", true, Page::ALL).await.unwrap();
+    assert_eq!((incoming.len(), total, incoming[0].handle_result), (1, 1, 0));
+    let answer = palaver_store::FriendAnswer {
+        from_user_id: "alice".into(),
+        to_user_id: "bob".into(),
+        accepted: true,
+        handle_msg: "ok".into(),
+        handler_user_id: "bob".into(),
+        time: 6,
+    };
+    store.answer_friend_request(&answer).await.unwrap();
+    assert!(matches!(store.answer_friend_request(&answer).await, Err(StoreError::NotFound(_))), "answered twice");
+    assert_eq!(store.friend_request("alice", "bob").await.unwrap().unwrap().handle_result, 1);
+    assert_eq!(store.friend_ids("alice").await.unwrap(), ["bob"]);
+    assert_eq!(store.friend_ids("bob").await.unwrap(), ["alice"]);
+    let head = store.version_head(VersionKind::Friends, "alice").await.unwrap();
+    assert_eq!(head.version, start.version + 1, "one change, one version");
+    assert_eq!(head.version_id, start.version_id);
+    assert_eq!(
+        changes(&*store, VersionKind::Friends, "alice", start.version).await,
+        [("bob".to_string(), Change::Insert)]
+    );
+
+    let patch = palaver_store::FriendPatch { remark: Some("B".into()), is_pinned: Some(true), ex: None };
+    store.update_friends("alice", &["bob".into(), "nobody".into()], &patch).await.unwrap();
+    let got = store.friends_by_id("alice", &["bob".into()]).await.unwrap();
+    assert_eq!((got[0].remark.as_str(), got[0].is_pinned), ("B", true));
+    assert_eq!(
+        changes(&*store, VersionKind::Friends, "alice", head.version).await,
+        [("bob".to_string(), Change::Update)]
+    );
+    let (page, total) = store.friends("alice", Page { offset: 0, limit: 10 }).await.unwrap();
+    assert_eq!((page.len(), total), (1, 1));
+
+    assert!(store.delete_friend("alice", "bob").await.unwrap());
+    assert!(!store.delete_friend("alice", "bob").await.unwrap());
+    assert_eq!(
+        changes(&*store, VersionKind::Friends, "alice", head.version).await,
+        [("bob".to_string(), Change::Delete)]
+    );
+    assert_eq!(store.friend_ids("bob").await.unwrap(), ["alice"], "deleting is one way");
+
+    let black = Black {
+        owner_user_id: "bob".into(),
+        block_user_id: "carol".into(),
+        create_time: 7,
+        add_source: 1,
+        operator_user_id: "bob".into(),
+        ex: "x".into(),
+    };
+    store.add_black(&black).await.unwrap();
+    store.add_black(&black).await.unwrap();
+    assert!(store.is_blocked("bob", "carol").await.unwrap());
+    assert!(!store.is_blocked("carol", "bob").await.unwrap());
+    assert_eq!(store.blacks("bob", Page::ALL).await.unwrap(), (vec![black.clone()], 1));
+    assert_eq!(store.blacks_by_id("bob", &["carol".into()]).await.unwrap(), vec![black]);
+    assert!(store.remove_black("bob", "carol").await.unwrap());
+    assert!(!store.is_blocked("bob", "carol").await.unwrap());
+}
+
+/// Options on a conversation (creating its row), and a member who joins a group with history sees it from
+/// its join on; the version logs record both, and a delta larger than the limit says so.
+async fn conversation_options_and_late_joiners(store: Arc<dyn Store>) {
+    let patch = palaver_store::ConversationPatch {
+        conversation_id: "si_alice_bob".into(),
+        conversation_type: 1,
+        user_id: "bob".into(),
+        is_pinned: Some(true),
+        ex: Some("e".into()),
+        ..Default::default()
+    };
+    let before = store.version_head(VersionKind::Conversations, "alice").await.unwrap();
+    let row = store.update_conversation("alice", &patch).await.unwrap();
+    assert!(row.is_pinned && row.ex == "e" && row.user_id == "bob" && !row.is_private_chat);
+    let unpin = palaver_store::ConversationPatch { is_pinned: Some(false), recv_msg_opt: Some(2), ..patch.clone() };
+    let row = store.update_conversation("alice", &unpin).await.unwrap();
+    assert!(!row.is_pinned && row.recv_msg_opt == 2 && row.ex == "e");
+    assert_eq!(
+        changes(&*store, VersionKind::Conversations, "alice", before.version).await,
+        [("si_alice_bob".to_string(), Change::Update)],
+        "the latest change per element"
+    );
+    let (page, total) = store.user_conversations_page("alice", Page { offset: 0, limit: 1 }).await.unwrap();
+    assert_eq!((page.len(), total), (1, 1));
+
+    store.create_group(&group("g1"), &[member("g1", "owner", 100, 1)]).await.unwrap();
+    let conversation = palaver_protocol::conversation_id::group("g1");
+    for i in 0..3 {
+        let mut msg = plain(&conversation, &format!("g{i}"));
+        msg.data.group_id = "g1".into();
+        store.append_message(msg).await.unwrap();
+    }
+    let members: Vec<GroupMember> = (0..5).map(|i| member("g1", &format!("late{i}"), 0, 2)).collect();
+    store.add_group_members("g1", &members).await.unwrap();
+    store.add_group_members("g1", &members[..1]).await.unwrap();
+    assert_eq!(store.group_member_count("g1").await.unwrap(), 6, "adding a member twice adds it once");
+    let row = store.user_conversations_by_id("late0", std::slice::from_ref(&conversation)).await.unwrap();
+    assert_eq!((row[0].min_seq, row[0].max_seq), (4, 3), "history from the join on");
+    assert_eq!(store.joined_group_ids("late3").await.unwrap(), ["g1"]);
+    let delta = store.version_changes(VersionKind::GroupMembers, "g1", 0, 3).await.unwrap();
+    assert!(!delta.complete, "six members changed, the limit is three");
+    assert_eq!(delta.changes.len(), 3);
+}
+
+/// Friendships made at once from both sides (each locking two version lists): no deadlock surfaces, and every
+/// list ends with every friend once.
+async fn concurrent_friendships_in_both_orders(store: Arc<dyn Store>) {
+    let users: Vec<String> = (0..6).map(|i| format!("u{i}")).collect();
+    let mut tasks = Vec::new();
+    for a in &users {
+        for b in &users {
+            if a != b {
+                let (store, a, b) = (store.clone(), a.clone(), b.clone());
+                tasks.push(tokio::spawn(async move { store.add_friendship(&friend(&a, &b), &friend(&b, &a)).await }));
+            }
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for u in &users {
+        let mut ids = store.friend_ids(u).await.unwrap();
+        ids.sort();
+        let expected: Vec<String> = users.iter().filter(|o| *o != u).cloned().collect();
+        assert_eq!(ids, expected);
+        let delta = store.version_changes(VersionKind::Friends, u, 0, 100).await.unwrap();
+        assert_eq!(delta.changes.len(), 5, "{u}: each friend logged once");
     }
 }
