@@ -43,6 +43,8 @@ generated! {
     conversation => "openim.conversation.rs";
     /// `openim.relation`: friend and blacklist requests.
     relation => "openim.relation.rs";
+    /// `openim.third`: app-side third-party requests (push tokens, badges, log uploads).
+    third => "openim.third.rs";
     /// `openim.jssdk`: the pure-JS SDK's aggregate conversation queries (`/jssdk/*`).
     jssdk => "openim.jssdk.rs";
     /// `openim.protobuf`: nullable scalar wrappers; in JSON a bare scalar or `null`.

@@ -41,6 +41,12 @@ pub struct Config {
     pub ping_interval_secs: u64,
     /// A connection that sends nothing (not even a pong) for this long is closed.
     pub read_timeout_secs: u64,
+    /// Whether a user may send a 1:1 message only to users who have it as a friend (refused with 1303
+    /// otherwise). Off by default, as in OpenIM (`friendVerify`).
+    pub messaging_requires_friendship: bool,
+    /// How long after sending a user may revoke its own message, in seconds; 0 for no limit (OpenIM has
+    /// none). Group owners and admins revoking members' messages, and app admins, are not limited.
+    pub revoke_time_limit_secs: u64,
 }
 
 impl Default for Config {
@@ -59,6 +65,8 @@ impl Default for Config {
             send_queue_frames: 512,
             ping_interval_secs: 25,
             read_timeout_secs: 30,
+            messaging_requires_friendship: false,
+            revoke_time_limit_secs: 0,
         }
     }
 }

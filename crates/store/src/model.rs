@@ -286,3 +286,50 @@ pub struct VersionDelta {
     /// False when the client must re-list instead (too many changes, or the log was compacted past `since`).
     pub complete: bool,
 }
+
+/// A revoke recorded for one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageRevoke {
+    pub conversation_id: String,
+    pub seq: i64,
+    pub revoker_user_id: String,
+    /// The revoker's role when it revoked: its group role level in groups, its app manager level otherwise.
+    pub revoker_role: i32,
+    pub revoker_nickname: String,
+    /// Milliseconds since the Unix epoch.
+    pub revoke_time: i64,
+}
+
+/// What one user sees changed about some messages of a conversation: which were revoked (for everyone), and
+/// which are deleted for this user (by itself, or for everyone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageMarks {
+    pub revokes: Vec<MessageRevoke>,
+    pub deleted: Vec<i64>,
+}
+
+/// A user command (OpenIM's per-user app records). `create_time` is in seconds, as upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserCommand {
+    pub user_id: String,
+    pub command_type: i32,
+    pub uuid: String,
+    pub value: String,
+    pub ex: String,
+    pub create_time: i64,
+}
+
+/// A log file a client uploaded and reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLog {
+    pub log_id: String,
+    pub user_id: String,
+    pub platform: String,
+    pub url: String,
+    pub filename: String,
+    pub app_framework: String,
+    pub version: String,
+    pub ex: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_time: i64,
+}

@@ -34,6 +34,7 @@
 //! SQLite-only functions such as two-argument `MAX()` or `json_each`. Lists are bound as `IN (?, ?, …)`.
 
 mod accounts;
+mod app;
 mod conversations;
 mod groups;
 mod messages;

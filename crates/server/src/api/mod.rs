@@ -11,6 +11,7 @@ mod friend;
 mod group;
 mod jssdk;
 mod msg;
+mod third;
 mod user;
 
 use crate::{
@@ -49,6 +50,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/user/get_users_info", post(authed(user::get_users_info)))
         .route("/user/update_user_info_ex", post(authed(user::update_user_info_ex)))
         .route("/user/account_check", post(authed(user::account_check)))
+        .route("/user/set_global_msg_recv_opt", post(authed(user::set_global_msg_recv_opt)))
+        .route("/user/process_user_command_add", post(authed(user::process_user_command_add)))
+        .route("/user/process_user_command_update", post(authed(user::process_user_command_update)))
+        .route("/user/process_user_command_delete", post(authed(user::process_user_command_delete)))
+        .route("/user/process_user_command_get", post(authed(user::process_user_command_get)))
+        .route("/user/process_user_command_get_all", post(authed(user::process_user_command_get_all)))
+        .route("/user/subscribe_users_status", post(authed(user::subscribe_users_status)))
+        .route("/user/get_subscribe_users_status", post(authed(user::get_subscribe_users_status)))
+        .route("/user/get_users_status", post(authed(user::get_users_status)))
+        .route("/user/get_users_online_status", post(authed(user::get_users_status)))
+        .route("/user/get_user_client_config", post(authed(user::get_user_client_config)))
+        .route("/user/set_user_client_config", post(authed(user::set_user_client_config)))
+        .route("/user/del_user_client_config", post(authed(user::del_user_client_config)))
         .route("/group/create_group", post(authed(group::create_group)))
         .route("/group/get_groups_info", post(authed(group::get_groups_info)))
         .route("/group/invite_user_to_group", post(authed(group::invite_user_to_group)))
@@ -63,6 +77,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/friend/add_friend_response", post(authed(friend::add_friend_response)))
         .route("/friend/import_friend", post(authed(friend::import_friend)))
         .route("/friend/delete_friend", post(authed(friend::delete_friend)))
+        .route("/friend/update_friends", post(authed(friend::update_friends)))
+        .route("/friend/set_friend_remark", post(authed(friend::set_friend_remark)))
+        .route("/friend/get_friend_id", post(authed(friend::get_friend_id)))
+        .route("/friend/get_designated_friend_apply", post(authed(friend::get_designated_friend_apply)))
+        .route("/friend/get_specified_blacks", post(authed(friend::get_specified_blacks)))
         .route("/friend/get_friend_list", post(authed(friend::get_friend_list)))
         .route("/friend/get_designated_friends", post(authed(friend::get_designated_friends)))
         .route("/friend/get_full_friend_user_ids", post(authed(friend::get_full_friend_user_ids)))
@@ -84,6 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(authed(conversation::get_not_notify_conversation_ids)),
         )
         .route("/conversation/set_conversations", post(authed(conversation::set_conversations)))
+        .route("/conversation/get_pinned_conversation_ids", post(authed(conversation::get_pinned_conversation_ids)))
         .route("/jssdk/get_active_conversations", post(authed_dual(jssdk::get_active_conversations)))
         .route("/jssdk/get_conversations", post(authed_dual(jssdk::get_conversations)))
         .route("/msg/send_msg", post(authed(msg::send_msg)))
@@ -93,6 +113,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/msg/mark_msgs_as_read", post(authed(msg::mark_msgs_as_read)))
         .route("/msg/set_conversation_has_read_seq", post(authed(msg::set_conversation_has_read_seq)))
         .route("/msg/get_conversations_has_read_and_max_seq", post(authed(msg::get_conversations_has_read_and_max_seq)))
+        .route("/msg/revoke_msg", post(authed(msg::revoke_msg)))
+        .route("/msg/delete_msgs", post(authed(msg::delete_msgs)))
+        .route("/msg/clear_conversation_msg", post(authed(msg::clear_conversation_msg)))
+        .route("/msg/user_clear_all_msg", post(authed(msg::user_clear_all_msg)))
+        .route("/msg/get_server_time", post(authed(msg::get_server_time)))
+        .route("/third/fcm_update_token", post(authed(third::fcm_update_token)))
+        .route("/third/set_app_badge", post(authed(third::set_app_badge)))
+        .route("/third/logs/upload", post(authed(third::upload_logs)))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CorsLayer::very_permissive())

@@ -7,16 +7,21 @@
 mod auth;
 mod conversation;
 mod group;
+mod message_state;
 mod msg;
 mod notify;
+mod presence;
 mod relation;
 pub mod sync;
+mod third;
 mod user;
 
 pub use auth::Caller;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
 pub use group::MAX_MEMBER_PAGE;
-pub use notify::{Delivery, Notification};
+pub use message_state::DeleteSync;
+pub use notify::{Delivery, Notification, NotifyOptions};
+pub use third::LogFile;
 pub use relation::FriendView;
 
 use crate::{config::Config, hub::Hub};

@@ -11,7 +11,7 @@ use crate::{
     hub::PushFrame,
 };
 use palaver_protocol::{
-    constant::{content_type, msg_from, msg_status, options, req, session_type},
+    constant::{content_type, msg_from, msg_status, options, recv_msg_opt, req, session_type},
     conversation_id,
     envelope::Resp,
     errcode::ErrCode,
@@ -85,6 +85,23 @@ impl App {
                 }
                 if !caller.is_admin && self.store.is_blocked(&msg.recv_id, &msg.send_id).await? {
                     return Err(ApiError::new(ErrCode::BlockedByPeer, format!("{} has blocked you", msg.recv_id)));
+                }
+                let user_message = msg.session_type == session_type::SINGLE_CHAT
+                    && !is_notification_type
+                    && msg.send_id != msg.recv_id
+                    && options::is_on(&msg.options, options::IS_NOT_NOTIFICATION);
+                if user_message {
+                    if !caller.is_admin
+                        && self.config.messaging_requires_friendship
+                        && self.store.friends_by_id(&msg.recv_id, std::slice::from_ref(&msg.send_id)).await?.is_empty()
+                    {
+                        return Err(ApiError::new(
+                            ErrCode::NotPeersFriend,
+                            format!("{} has not added you as a friend", msg.recv_id),
+                        ));
+                    }
+                    let global = peers.iter().find(|u| u.user_id == msg.recv_id).map_or(0, |u| u.global_recv_msg_opt);
+                    self.apply_recv_opt(&mut msg, global).await?;
                 }
                 if msg.send_id == msg.recv_id {
                     vec![msg.send_id.clone()]
@@ -167,6 +184,61 @@ impl App {
         Ok(appended.data)
     }
 
+    /// The recipient's receive options on the send path of a 1:1 user message, as upstream applies them: "do
+    /// not receive" (globally, or for this conversation, read receipts excepted) refuses the message, and
+    /// "receive without notification" turns its offline push off.
+    async fn apply_recv_opt(&self, msg: &mut sdkws::MsgData, global: i32) -> ApiResult<()> {
+        let refused = || {
+            ApiError::args(format!("message is not sent: {} does not receive messages from you", msg.recv_id))
+        };
+        match global {
+            recv_msg_opt::NOT_RECEIVE => return Err(refused()),
+            recv_msg_opt::RECEIVE_NOT_NOTIFY => {
+                msg.options.insert(options::OFFLINE_PUSH.to_string(), false);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let conversation = conversation_id::single(&msg.send_id, &msg.recv_id);
+        let row = self.store.user_conversations_by_id(&msg.recv_id, &[conversation]).await?.pop();
+        match row.map(|r| r.recv_msg_opt) {
+            Some(recv_msg_opt::NOT_RECEIVE) if msg.content_type != content_type::HAS_READ_RECEIPT => Err(refused()),
+            Some(recv_msg_opt::RECEIVE_NOT_NOTIFY) => {
+                msg.options.insert(options::OFFLINE_PUSH.to_string(), false);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// What `user_id` sees of `msgs` (of one conversation, ascending): a message deleted for it is empty with
+    /// status "deleted", a revoked one has content type 2101 and the revoke as content (upstream
+    /// `mgo/msg.go`). The stored messages themselves never change.
+    pub(super) async fn apply_marks(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        msgs: &mut [sdkws::MsgData],
+    ) -> ApiResult<()> {
+        if msgs.is_empty() || conversation_id::is_notification(conversation_id) {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
+        let marks = self.store.message_marks(user_id, conversation_id, &seqs).await?;
+        if marks.deleted.is_empty() && marks.revokes.is_empty() {
+            return Ok(());
+        }
+        for m in msgs.iter_mut() {
+            if marks.deleted.binary_search(&m.seq).is_ok() {
+                m.content.clear();
+                m.status = msg_status::DELETED;
+            } else if let Some(r) = marks.revokes.iter().find(|r| r.seq == m.seq) {
+                *m = revoked_view(std::mem::take(m), r);
+            }
+        }
+        Ok(())
+    }
+
     /// What `user_id` may read of each of `conversation_ids` (others are left out): regular conversations need
     /// the user's row; an `n_` notification conversation is readable through its regular twin, or as the user's
     /// own `n_<u>_<u>`.
@@ -246,10 +318,11 @@ impl App {
                 continue;
             }
             let num = range.num.clamp(1, MAX_PULL_PER_CONVERSATION);
-            let msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
+            let mut msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
             if msgs.is_empty() {
                 continue;
             }
+            self.apply_marks(user_id, &v.conversation_id, &mut msgs).await?;
             let is_end = if r.order == sdkws::PullOrder::Desc as i32 {
                 range.begin <= v.min_seq.max(1)
             } else {
@@ -298,11 +371,12 @@ impl App {
                     (is_end, end_seq) = (true, v.max_seq);
                 }
             }
-            let msgs = if seqs.is_empty() {
+            let mut msgs = if seqs.is_empty() {
                 Vec::new()
             } else {
                 self.store.messages_by_seqs(&v.conversation_id, &seqs).await?
             };
+            self.apply_marks(user_id, &v.conversation_id, &mut msgs).await?;
             let target = if conversation_id::is_notification(&v.conversation_id) {
                 &mut resp.notification_msgs
             } else {
@@ -358,6 +432,9 @@ impl App {
         for m in msgs {
             let id = conversation_id::for_message(m.session_type, &m.send_id, &m.recv_id, &m.group_id, &m.options);
             if let Some(id) = id {
+                let mut one = [m];
+                self.apply_marks(user_id, &id, &mut one).await?;
+                let [m] = one;
                 resp.msgs.insert(id, m);
             }
         }
@@ -407,6 +484,27 @@ impl App {
         self.notify(notification, operation_id).await;
         Ok(())
     }
+}
+
+/// A revoked message as pulls return it: content type 2101, content the revoke (upstream
+/// `sdkws.MessageRevokedContent` in a notification element).
+fn revoked_view(m: sdkws::MsgData, r: &palaver_store::MessageRevoke) -> sdkws::MsgData {
+    let content = sdkws::MessageRevokedContent {
+        revoker_id: r.revoker_user_id.clone(),
+        revoker_role: r.revoker_role,
+        client_msg_id: m.client_msg_id.clone(),
+        revoker_nickname: r.revoker_nickname.clone(),
+        revoke_time: r.revoke_time,
+        source_message_send_time: m.send_time,
+        source_message_send_id: m.send_id.clone(),
+        source_message_sender_nickname: m.sender_nickname.clone(),
+        session_type: m.session_type,
+        seq: m.seq,
+        ex: m.ex.clone(),
+    };
+    let detail = serde_json::to_string(&content).unwrap_or_default();
+    let elem = serde_json::to_vec(&sdkws::NotificationElem { detail }).unwrap_or_default();
+    sdkws::MsgData { content_type: content_type::MSG_REVOKE, content: elem, ..m }
 }
 
 /// The 2001 frame carrying one message, keyed by its conversation.

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{IN_CHUNK, SqliteStore, placeholders};
-use crate::{Appended, ConversationSeq, MessageStore, NewMessage, Result, StoreError};
+use crate::{Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Result, StoreError};
 
 /// Decodes a stored `MsgData` blob. A failure means a corrupt row, which is the backend's fault.
 fn decode(blob: &[u8]) -> Result<MsgData> {
@@ -226,4 +226,76 @@ impl MessageStore for SqliteStore {
             })
             .collect())
     }
+    /// One insert per seq in one transaction; `ON CONFLICT DO NOTHING` makes a repeat harmless. Everyone is
+    /// stored as the empty owner, which no user id can be.
+    async fn delete_messages(&self, owner: Option<&str>, conversation_id: &str, seqs: &[i64]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for seq in seqs {
+            sqlx::query(
+                "INSERT INTO message_deletions (owner_user_id, conversation_id, seq) VALUES (?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(owner.unwrap_or(""))
+            .bind(conversation_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_message(&self, r: &MessageRevoke) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO message_revokes (conversation_id, seq, revoker_user_id, revoker_role, revoker_nickname, \
+             revoke_time) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, seq) DO NOTHING",
+        )
+        .bind(&r.conversation_id)
+        .bind(r.seq)
+        .bind(&r.revoker_user_id)
+        .bind(r.revoker_role)
+        .bind(&r.revoker_nickname)
+        .bind(r.revoke_time)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn message_marks(&self, owner: &str, conversation_id: &str, seqs: &[i64]) -> Result<MessageMarks> {
+        let mut marks = MessageMarks::default();
+        for chunk in seqs.chunks(IN_CHUNK) {
+            let ph = placeholders(chunk.len());
+            let sql = format!(
+                "SELECT conversation_id, seq, revoker_user_id, revoker_role, revoker_nickname, revoke_time \
+                 FROM message_revokes WHERE conversation_id = ? AND seq IN ({ph})"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(conversation_id);
+            for seq in chunk {
+                q = q.bind(*seq);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                marks.revokes.push(MessageRevoke {
+                    conversation_id: row.try_get("conversation_id")?,
+                    seq: row.try_get("seq")?,
+                    revoker_user_id: row.try_get("revoker_user_id")?,
+                    revoker_role: row.try_get("revoker_role")?,
+                    revoker_nickname: row.try_get("revoker_nickname")?,
+                    revoke_time: row.try_get("revoke_time")?,
+                });
+            }
+            let sql = format!(
+                "SELECT DISTINCT seq FROM message_deletions \
+                 WHERE conversation_id = ? AND owner_user_id IN (?, '') AND seq IN ({ph})"
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(conversation_id).bind(owner);
+            for seq in chunk {
+                q = q.bind(*seq);
+            }
+            marks.deleted.extend(q.fetch_all(&self.read).await?);
+        }
+        marks.deleted.sort_unstable();
+        marks.deleted.dedup();
+        Ok(marks)
+    }
 }
+
