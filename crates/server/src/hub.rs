@@ -269,8 +269,11 @@ impl Hub {
             }],
         };
         // Unsolicited: no msgIncr, as upstream's `PushUserOnlineStatus`.
-        let frame =
-            PushFrame::new(Resp { req_identifier: req::SUB_USER_ONLINE_STATUS, data: tips.encode_to_vec(), ..Resp::default() });
+        let frame = PushFrame::new(Resp {
+            req_identifier: req::SUB_USER_ONLINE_STATUS,
+            data: tips.encode_to_vec(),
+            ..Resp::default()
+        });
         let mut sent = HashSet::new();
         for conn in conns {
             if sent.insert(conn.id) {

@@ -37,14 +37,21 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
     chat(&mut alice, "bob", &["hi"]).await;
     chat(&mut alice, "carol", &["hi carol"]).await;
     let head = server
-        .call("/conversation/get_incremental_conversations", &a, json!({"userID": "alice", "versionID": "", "version": 0}))
+        .call(
+            "/conversation/get_incremental_conversations",
+            &a,
+            json!({"userID": "alice", "versionID": "", "version": 0}),
+        )
         .await;
 
     // Pin: the other device hears of it (1300) and its incremental sync has the change.
     let pin = |id: &str, pinned: bool| json!({"userIDs": ["alice"], "conversation": {"conversationID": id, "isPinned": pinned}});
     server.call("/conversation/set_conversations", &a, pin("si_alice_bob", true)).await;
     let n = next_of_type(&mut alice_phone, 1300).await;
-    assert_eq!((n.conversation.as_str(), n.tips["conversationIDList"].clone()), ("n_alice_alice", json!(["si_alice_bob"])));
+    assert_eq!(
+        (n.conversation.as_str(), n.tips["conversationIDList"].clone()),
+        ("n_alice_alice", json!(["si_alice_bob"]))
+    );
     let delta = server
         .call(
             "/conversation/get_incremental_conversations",
@@ -66,10 +73,17 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
     let quiet = server.call("/conversation/get_not_notify_conversation_ids", &a, json!({"userID": "alice"})).await;
     assert_eq!(quiet["conversationIDs"], json!(["si_alice_carol"]));
     let rows = server
-        .call("/conversation/get_conversations", &a, json!({"ownerUserID": "alice", "conversationIDs": ["si_alice_carol"]}))
+        .call(
+            "/conversation/get_conversations",
+            &a,
+            json!({"ownerUserID": "alice", "conversationIDs": ["si_alice_carol"]}),
+        )
         .await;
     let row = &rows["conversations"][0];
-    assert_eq!((row["ex"].as_str(), row["burnDuration"].as_i64(), row["recvMsgOpt"].as_i64()), (Some("e"), Some(30), Some(2)));
+    assert_eq!(
+        (row["ex"].as_str(), row["burnDuration"].as_i64(), row["recvMsgOpt"].as_i64()),
+        (Some("e"), Some(30), Some(2))
+    );
     // Bob's row is his own.
     let bobs = server
         .call("/conversation/get_conversations", &b, json!({"ownerUserID": "bob", "conversationIDs": ["si_alice_bob"]}))
@@ -78,12 +92,23 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
 
     // Private chat is set on both sides, and both are told (1701), with a tip in the chat.
     server
-        .call("/conversation/set_conversations", &a, json!({"userIDs": ["alice"], "conversation": {"conversationID": "si_alice_bob", "isPrivateChat": true}}))
+        .call(
+            "/conversation/set_conversations",
+            &a,
+            json!({"userIDs": ["alice"], "conversation": {"conversationID": "si_alice_bob", "isPrivateChat": true}}),
+        )
         .await;
     let n = next_of_type(&mut bob, 1701).await;
-    let (tip, note) = if n.is_notification { (next_of_type(&mut bob, 1701).await, n) } else { (n.clone(), next_of_type(&mut bob, 1701).await) };
+    let (tip, note) = if n.is_notification {
+        (next_of_type(&mut bob, 1701).await, n)
+    } else {
+        (n.clone(), next_of_type(&mut bob, 1701).await)
+    };
     assert_eq!(tip.conversation, "si_alice_bob");
-    assert_eq!(note.tips, json!({"recvID": "bob", "sendID": "alice", "isPrivate": true, "conversationID": "si_alice_bob"}));
+    assert_eq!(
+        note.tips,
+        json!({"recvID": "bob", "sendID": "alice", "isPrivate": true, "conversationID": "si_alice_bob"})
+    );
     let bobs = server
         .call("/conversation/get_conversations", &b, json!({"ownerUserID": "bob", "conversationIDs": ["si_alice_bob"]}))
         .await;
@@ -96,11 +121,11 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
     let intruder = json!({"userIDs": ["carol"], "conversation": {"conversationID": "si_alice_bob", "isPinned": true}});
     assert_eq!(code(&server, "/conversation/set_conversations", &c, intruder).await, 1001);
     assert!(pull(&server, &c, "carol", "si_alice_bob", 1, 10).await.is_empty(), "carol reads nothing of it");
-    let created = server
-        .call("/group/create_group", &b, json!({"memberUserIDs": [], "groupInfo": {"groupName": "g"}}))
-        .await;
+    let created =
+        server.call("/group/create_group", &b, json!({"memberUserIDs": [], "groupInfo": {"groupName": "g"}})).await;
     let gid = created["groupInfo"]["groupID"].as_str().unwrap();
-    let group = json!({"userIDs": ["carol"], "conversation": {"conversationID": format!("sg_{gid}"), "isPinned": true}});
+    let group =
+        json!({"userIDs": ["carol"], "conversation": {"conversationID": format!("sg_{gid}"), "isPinned": true}});
     assert_eq!(code(&server, "/conversation/set_conversations", &c, group).await, 1203);
     let bad = json!({"userIDs": ["alice"], "conversation": {"conversationID": "n_alice_bob", "isPinned": true}});
     assert_eq!(code(&server, "/conversation/set_conversations", &a, bad).await, 1001);
@@ -179,7 +204,8 @@ async fn revoke_follows_upstream_rules_and_tells_everyone() {
     let conv = format!("sg_{gid}");
     let mut carol = device(&server, &admin, "carol", platform::WEB).await;
     for (sender, id) in [("alice", "g1"), ("bob", "g2"), ("carol", "g3"), ("bob", "g4")] {
-        let body = json!({"sendID": sender, "groupID": gid, "sessionType": 3, "contentType": 101, "content": {"content": id}});
+        let body =
+            json!({"sendID": sender, "groupID": gid, "sessionType": 3, "contentType": 101, "content": {"content": id}});
         server.call("/msg/send_msg", &admin, body).await;
     }
     assert_eq!(code(&server, "/msg/revoke_msg", &b, revoke("bob", &conv, 1)).await, 1002, "a member, the owner's");
@@ -191,7 +217,10 @@ async fn revoke_follows_upstream_rules_and_tells_everyone() {
     let n = next_of_type(&mut carol, 2101).await;
     assert_eq!((n.conversation, n.tips["seq"].as_i64()), (format!("n_{gid}"), Some(2)));
     let msgs = pull(&server, &b, "bob", &conv, 1, 4).await;
-    assert_eq!(msgs.iter().map(|m| m["contentType"].as_i64().unwrap()).collect::<Vec<_>>(), vec![101, 2101, 2101, 2101]);
+    assert_eq!(
+        msgs.iter().map(|m| m["contentType"].as_i64().unwrap()).collect::<Vec<_>>(),
+        vec![101, 2101, 2101, 2101]
+    );
     let d = rest_token(&server, &admin, "dave").await;
     assert_eq!(code(&server, "/msg/revoke_msg", &d, revoke("dave", &conv, 1)).await, 1004, "not a member");
 }
@@ -282,7 +311,11 @@ async fn clearing_moves_the_users_start_and_keeps_others_history() {
     assert_eq!(alice.has_read_and_max().await.seqs["si_alice_bob"].has_read_seq, 3);
     assert!(pull(&server, &a, "alice", "si_alice_bob", 1, 3).await.is_empty());
     let row = server
-        .call("/conversation/get_conversations", &a, json!({"ownerUserID": "alice", "conversationIDs": ["si_alice_bob"]}))
+        .call(
+            "/conversation/get_conversations",
+            &a,
+            json!({"ownerUserID": "alice", "conversationIDs": ["si_alice_bob"]}),
+        )
         .await;
     assert_eq!(row["conversations"][0]["minSeq"], 4);
     // A new message after the clear is all she pulls; Bob keeps everything.
@@ -293,7 +326,16 @@ async fn clearing_moves_the_users_start_and_keeps_others_history() {
     // Only one's own conversations.
     let theirs = json!({"userID": "carol", "conversationIDs": ["si_alice_bob"]});
     assert_eq!(code(&server, "/msg/clear_conversation_msg", &c, theirs).await, 1004);
-    assert_eq!(code(&server, "/msg/clear_conversation_msg", &b, json!({"userID": "alice", "conversationIDs": ["si_alice_bob"]})).await, 1002);
+    assert_eq!(
+        code(
+            &server,
+            "/msg/clear_conversation_msg",
+            &b,
+            json!({"userID": "alice", "conversationIDs": ["si_alice_bob"]})
+        )
+        .await,
+        1002
+    );
     assert_eq!(code(&server, "/msg/user_clear_all_msg", &b, json!({"userID": "alice"})).await, 1002);
 
     // Clear all: every conversation of the user.
@@ -308,9 +350,11 @@ async fn clearing_moves_the_users_start_and_keeps_others_history() {
         .await;
     let gid = created["groupInfo"]["groupID"].as_str().unwrap().to_string();
     let conv = format!("sg_{gid}");
-    let body = json!({"sendID": "bob", "groupID": gid, "sessionType": 3, "contentType": 101, "content": {"content": "g"}});
+    let body =
+        json!({"sendID": "bob", "groupID": gid, "sessionType": 3, "contentType": 101, "content": {"content": "g"}});
     server.call("/msg/send_msg", &admin, body).await;
-    let everyone = |user: &str| json!({"userID": user, "conversationIDs": [conv], "deleteSyncOpt": {"IsSyncOther": true}});
+    let everyone =
+        |user: &str| json!({"userID": user, "conversationIDs": [conv], "deleteSyncOpt": {"IsSyncOther": true}});
     assert_eq!(code(&server, "/msg/clear_conversation_msg", &a, everyone("alice")).await, 1002);
     server.call("/msg/clear_conversation_msg", &b, everyone("bob")).await;
     // (Her first 1703 was the earlier clear, sent to all her own devices.)

@@ -31,8 +31,9 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
         rest_token(&server, &admin, "bob").await,
         rest_token(&server, &admin, "carol").await,
     );
-    let friends0 =
-        server.call("/friend/get_incremental_friends", &b, json!({"userID": "bob", "versionID": "", "version": 0})).await;
+    let friends0 = server
+        .call("/friend/get_incremental_friends", &b, json!({"userID": "bob", "versionID": "", "version": 0}))
+        .await;
 
     // Bob asks: every device of both users hears of it (1203), with the request and both names.
     server.call("/friend/add_friend", &b, json!({"fromUserID": "bob", "toUserID": "alice", "reqMsg": "hi!"})).await;
@@ -104,19 +105,31 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
         )
         .await;
     let refused = next_of_type(&mut carol, 1202).await;
-    assert_eq!((refused.tips["handleMsg"].as_str(), refused.tips["request"]["handleResult"].as_i64()), (Some("no"), Some(-1)));
+    assert_eq!(
+        (refused.tips["handleMsg"].as_str(), refused.tips["request"]["handleResult"].as_i64()),
+        (Some("no"), Some(-1))
+    );
     let is = server.call("/friend/is_friend", &c, json!({"userID1": "carol", "userID2": "alice"})).await;
     assert_eq!(is["inUser1Friends"], false);
     assert_eq!(
-        code(&server, "/friend/add_friend_response", &a, json!({"fromUserID": "carol", "toUserID": "alice", "handleResult": 1}))
-            .await,
+        code(
+            &server,
+            "/friend/add_friend_response",
+            &a,
+            json!({"fromUserID": "carol", "toUserID": "alice", "handleResult": 1})
+        )
+        .await,
         1305,
         "a request is answered once"
     );
 
     // The application lists, filtered by result, with matching totals.
     let pending = server
-        .call("/friend/get_friend_apply_list", &a, json!({"userID": "alice", "pagination": page(), "handleResults": [-1]}))
+        .call(
+            "/friend/get_friend_apply_list",
+            &a,
+            json!({"userID": "alice", "pagination": page(), "handleResults": [-1]}),
+        )
         .await;
     assert_eq!(pending["total"], 1);
     assert_eq!(pending["FriendRequests"][0]["fromUserID"], "carol");
@@ -124,8 +137,13 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
         server.call("/friend/get_self_friend_apply_list", &b, json!({"userID": "bob", "pagination": page()})).await;
     assert_eq!((mine["total"].as_i64(), mine["friendRequests"][0]["handleResult"].as_i64()), (Some(1), Some(1)));
     assert_eq!(
-        code(&server, "/friend/get_friend_apply_list", &a, json!({"userID": "alice", "pagination": page(), "handleResults": [7]}))
-            .await,
+        code(
+            &server,
+            "/friend/get_friend_apply_list",
+            &a,
+            json!({"userID": "alice", "pagination": page(), "handleResults": [7]})
+        )
+        .await,
         1001
     );
     // Both directions between two users; only they may ask.
@@ -142,14 +160,20 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
     pairs.sort();
     assert_eq!(pairs, ["alice>carol", "carol>alice"]);
     assert_eq!(
-        code(&server, "/friend/get_designated_friend_apply", &b, json!({"fromUserID": "carol", "toUserID": "alice"})).await,
+        code(&server, "/friend/get_designated_friend_apply", &b, json!({"fromUserID": "carol", "toUserID": "alice"}))
+            .await,
         1002
     );
     // Nobody asks or answers for someone else.
     assert_eq!(code(&server, "/friend/add_friend", &c, json!({"fromUserID": "bob", "toUserID": "carol"})).await, 1002);
     assert_eq!(
-        code(&server, "/friend/add_friend_response", &b, json!({"fromUserID": "alice", "toUserID": "carol", "handleResult": 1}))
-            .await,
+        code(
+            &server,
+            "/friend/add_friend_response",
+            &b,
+            json!({"fromUserID": "alice", "toUserID": "carol", "handleResult": 1})
+        )
+        .await,
         1002
     );
 }
@@ -169,13 +193,17 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
     let (a, b) = (rest_token(&server, &admin, "alice").await, rest_token(&server, &admin, "bob").await);
 
     // An admin import makes friends at once; both sides hear of it (1204) and re-sync.
-    server.call("/friend/import_friend", &admin, json!({"ownerUserID": "alice", "friendUserIDs": ["bob", "carol"]})).await;
+    server
+        .call("/friend/import_friend", &admin, json!({"ownerUserID": "alice", "friendUserIDs": ["bob", "carol"]}))
+        .await;
     for device in [&mut alice, &mut bob] {
         let n = next_of_type(device, 1204).await;
         assert_eq!(n.tips["friend"]["ownerUserID"], "alice");
         assert_eq!(n.tips["opUser"]["userID"], "imAdmin");
     }
-    let head = server.call("/friend/get_incremental_friends", &a, json!({"userID": "alice", "versionID": "", "version": 0})).await;
+    let head = server
+        .call("/friend/get_incremental_friends", &a, json!({"userID": "alice", "versionID": "", "version": 0}))
+        .await;
 
     // Update friends: pin, remark and ex, to the owner's devices only (1210) with the new version.
     server
@@ -198,15 +226,29 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
         .await;
     let updated = &delta["update"][0];
     assert_eq!(
-        (updated["friendUser"]["userID"].as_str(), updated["isPinned"].as_bool(), updated["remark"].as_str(), updated["ex"].as_str()),
+        (
+            updated["friendUser"]["userID"].as_str(),
+            updated["isPinned"].as_bool(),
+            updated["remark"].as_str(),
+            updated["ex"].as_str()
+        ),
         (Some("bob"), Some(true), Some("Bobby"), Some("x1"))
     );
     // `null` leaves a field as it is.
     server
-        .call("/friend/update_friends", &a, json!({"ownerUserID": "alice", "friendUserIDs": ["bob"], "isPinned": false, "remark": null}))
+        .call(
+            "/friend/update_friends",
+            &a,
+            json!({"ownerUserID": "alice", "friendUserIDs": ["bob"], "isPinned": false, "remark": null}),
+        )
         .await;
-    let row = server.call("/friend/get_designated_friends", &a, json!({"ownerUserID": "alice", "friendUserIDs": ["bob"]})).await;
-    assert_eq!((row["friendsInfo"][0]["isPinned"].as_bool(), row["friendsInfo"][0]["remark"].as_str()), (Some(false), Some("Bobby")));
+    let row = server
+        .call("/friend/get_designated_friends", &a, json!({"ownerUserID": "alice", "friendUserIDs": ["bob"]}))
+        .await;
+    assert_eq!(
+        (row["friendsInfo"][0]["isPinned"].as_bool(), row["friendsInfo"][0]["remark"].as_str()),
+        (Some(false), Some("Bobby"))
+    );
     // Bad input and someone else's friends.
     for (body, want) in [
         (json!({"ownerUserID": "alice", "friendUserIDs": [], "isPinned": true}), 1001),
@@ -217,19 +259,29 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
         assert_eq!(code(&server, "/friend/update_friends", &a, body).await, want);
     }
     assert_eq!(
-        code(&server, "/friend/update_friends", &b, json!({"ownerUserID": "alice", "friendUserIDs": ["bob"], "isPinned": true})).await,
+        code(
+            &server,
+            "/friend/update_friends",
+            &b,
+            json!({"ownerUserID": "alice", "friendUserIDs": ["bob"], "isPinned": true})
+        )
+        .await,
         1002
     );
 
     // A remark (1206), from the owner about the friend, with the version.
-    server.call("/friend/set_friend_remark", &a, json!({"ownerUserID": "alice", "friendUserID": "carol", "remark": "C"})).await;
+    server
+        .call("/friend/set_friend_remark", &a, json!({"ownerUserID": "alice", "friendUserID": "carol", "remark": "C"}))
+        .await;
     let n = next_of_type(&mut alice_phone, 1206).await;
     assert_eq!(n.tips["fromToUserID"], json!({"fromUserID": "alice", "toUserID": "carol"}));
     assert!(n.tips["friendVersion"].as_u64().unwrap() > head["version"].as_u64().unwrap());
 
     // Bob changes his name: his devices re-read his profile (1303); Alice, who has him as a friend, hears of
     // it (1209) and her friend list has him as updated.
-    let before = server.call("/friend/get_incremental_friends", &a, json!({"userID": "alice", "versionID": "", "version": 0})).await;
+    let before = server
+        .call("/friend/get_incremental_friends", &a, json!({"userID": "alice", "versionID": "", "version": 0}))
+        .await;
     server.call("/user/update_user_info_ex", &b, json!({"userInfo": {"userID": "bob", "nickname": "Robert"}})).await;
     let own = next_of_type(&mut bob, 1303).await;
     assert_eq!((own.conversation.as_str(), own.tips["userID"].as_str()), ("n_bob_bob", Some("bob")));
@@ -255,8 +307,14 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
     assert_eq!(n.tips["fromToUserID"], json!({"fromUserID": "alice", "toUserID": "bob"}));
     let is = server.call("/friend/is_friend", &b, json!({"userID1": "bob", "userID2": "alice"})).await;
     assert_eq!((is["inUser1Friends"].as_bool(), is["inUser2Friends"].as_bool()), (Some(true), Some(false)));
-    assert_eq!(code(&server, "/friend/delete_friend", &a, json!({"ownerUserID": "alice", "friendUserID": "bob"})).await, 1303);
-    assert_eq!(code(&server, "/friend/delete_friend", &b, json!({"ownerUserID": "alice", "friendUserID": "carol"})).await, 1002);
+    assert_eq!(
+        code(&server, "/friend/delete_friend", &a, json!({"ownerUserID": "alice", "friendUserID": "bob"})).await,
+        1303
+    );
+    assert_eq!(
+        code(&server, "/friend/delete_friend", &b, json!({"ownerUserID": "alice", "friendUserID": "carol"})).await,
+        1002
+    );
     let ids = server.call("/friend/get_friend_id", &a, json!({"userID": "alice"})).await;
     assert_eq!(ids["friendIDs"], json!(["carol"]));
 }
@@ -295,8 +353,14 @@ async fn blacklist_tells_only_the_owner_and_blocks_sends() {
     ] {
         assert_eq!(code(&server, "/friend/get_specified_blacks", token, body).await, want);
     }
-    assert_eq!(code(&server, "/friend/add_black", &b, json!({"ownerUserID": "alice", "blackUserID": "carol"})).await, 1002);
-    assert_eq!(code(&server, "/friend/remove_black", &b, json!({"ownerUserID": "alice", "blackUserID": "bob"})).await, 1002);
+    assert_eq!(
+        code(&server, "/friend/add_black", &b, json!({"ownerUserID": "alice", "blackUserID": "carol"})).await,
+        1002
+    );
+    assert_eq!(
+        code(&server, "/friend/remove_black", &b, json!({"ownerUserID": "alice", "blackUserID": "bob"})).await,
+        1002
+    );
 
     server.call("/friend/remove_black", &a, json!({"ownerUserID": "alice", "blackUserID": "bob"})).await;
     let n = next_of_type(&mut alice, 1208).await;
@@ -349,7 +413,8 @@ async fn receive_options_apply_on_the_send_path() {
     server.call("/user/set_global_msg_recv_opt", &a, json!({"userID": "alice", "globalRecvMsgOpt": 0})).await;
 
     // The same per conversation.
-    let set = |opt: i64| json!({"userIDs": ["alice"], "conversation": {"conversationID": "si_alice_bob", "recvMsgOpt": opt}});
+    let set =
+        |opt: i64| json!({"userIDs": ["alice"], "conversation": {"conversationID": "si_alice_bob", "recvMsgOpt": opt}});
     server.call("/conversation/set_conversations", &a, set(1)).await;
     assert_eq!(bob.send_text_msg(text_msg("bob", "alice", "r-3", "muted")).await.err_code, 1001);
     server.call("/conversation/set_conversations", &a, set(2)).await;
@@ -362,8 +427,14 @@ async fn receive_options_apply_on_the_send_path() {
     assert_eq!(got.msg.options.get("offlinePush"), None);
 
     // Nobody sets it for someone else; only 0, 1 and 2 exist.
-    assert_eq!(code(&server, "/user/set_global_msg_recv_opt", &b, json!({"userID": "alice", "globalRecvMsgOpt": 1})).await, 1002);
-    assert_eq!(code(&server, "/user/set_global_msg_recv_opt", &a, json!({"userID": "alice", "globalRecvMsgOpt": 9})).await, 1001);
+    assert_eq!(
+        code(&server, "/user/set_global_msg_recv_opt", &b, json!({"userID": "alice", "globalRecvMsgOpt": 1})).await,
+        1002
+    );
+    assert_eq!(
+        code(&server, "/user/set_global_msg_recv_opt", &a, json!({"userID": "alice", "globalRecvMsgOpt": 9})).await,
+        1001
+    );
     assert_eq!(code(&server, "/conversation/set_conversations", &a, set(5)).await, 1001);
 }
 
@@ -388,25 +459,42 @@ async fn user_commands_round_trip_and_reach_the_other_devices() {
     let all = server.call("/user/process_user_command_get_all", &a, json!({"userID": "alice"})).await;
     let list = all["CommandResp"].as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!((list[0]["uuid"].as_str(), list[0]["value"].as_str(), list[0]["ex"].as_str()), (Some("fav-1"), Some("first"), Some("e")));
+    assert_eq!(
+        (list[0]["uuid"].as_str(), list[0]["value"].as_str(), list[0]["ex"].as_str()),
+        (Some("fav-1"), Some("first"), Some("e"))
+    );
     assert!(list[0]["createTime"].as_i64().unwrap() > 1_600_000_000, "seconds, as upstream");
 
     server
-        .call("/user/process_user_command_update", &a, json!({"userID": "alice", "type": 1, "uuid": "fav-1", "value": "changed", "ex": null}))
+        .call(
+            "/user/process_user_command_update",
+            &a,
+            json!({"userID": "alice", "type": 1, "uuid": "fav-1", "value": "changed", "ex": null}),
+        )
         .await;
     next_of_type(&mut phone, 1307).await;
     let one = server.call("/user/process_user_command_get", &a, json!({"userID": "alice", "type": 1})).await;
-    assert_eq!((one["CommandResp"][0]["value"].as_str(), one["CommandResp"][0]["ex"].as_str()), (Some("changed"), Some("e")));
+    assert_eq!(
+        (one["CommandResp"][0]["value"].as_str(), one["CommandResp"][0]["ex"].as_str()),
+        (Some("changed"), Some("e"))
+    );
     assert_eq!(one["CommandResp"].as_array().unwrap().len(), 1);
 
     server.call("/user/process_user_command_delete", &a, json!({"userID": "alice", "type": 1, "uuid": "fav-1"})).await;
     next_of_type(&mut phone, 1306).await;
     assert_eq!(
-        code(&server, "/user/process_user_command_delete", &a, json!({"userID": "alice", "type": 1, "uuid": "fav-1"})).await,
+        code(&server, "/user/process_user_command_delete", &a, json!({"userID": "alice", "type": 1, "uuid": "fav-1"}))
+            .await,
         1004
     );
     assert_eq!(
-        code(&server, "/user/process_user_command_update", &a, json!({"userID": "alice", "type": 1, "uuid": "nope", "value": "x"})).await,
+        code(
+            &server,
+            "/user/process_user_command_update",
+            &a,
+            json!({"userID": "alice", "type": 1, "uuid": "nope", "value": "x"})
+        )
+        .await,
         1004
     );
     // Someone else's commands are out of reach.
@@ -452,13 +540,19 @@ async fn presence_subscriptions_push_platform_changes() {
         .call("/user/subscribe_users_status", &c, json!({"userID": "carol", "userIDs": ["bob", "alice"], "genre": 1}))
         .await;
     let list = answer["statusList"].as_array().unwrap();
-    assert_eq!((list[0]["userID"].as_str(), list[0]["status"].as_i64(), list[0]["platformIDs"].clone()), (Some("bob"), Some(1), json!([1])));
+    assert_eq!(
+        (list[0]["userID"].as_str(), list[0]["status"].as_i64(), list[0]["platformIDs"].clone()),
+        (Some("bob"), Some(1), json!([1]))
+    );
     assert_eq!(list[1]["platformIDs"], json!([5]));
     let mut carol = device(&server, &admin, "carol", platform::WEB).await;
     let watched = server.call("/user/get_subscribe_users_status", &c, json!({"userID": "carol"})).await;
     assert_eq!(watched["statusList"].as_array().unwrap().len(), 2);
     let status = server.call("/user/get_users_status", &c, json!({"userIDs": ["bob", "nobody"]})).await;
-    assert_eq!((status["statusList"][0]["status"].as_i64(), status["statusList"][1]["status"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(
+        (status["statusList"][0]["status"].as_i64(), status["statusList"][1]["status"].as_i64()),
+        (Some(1), Some(0))
+    );
 
     // Bob's phone logs out (2003): everyone watching sees him go.
     let r = bob_phone
@@ -480,8 +574,15 @@ async fn presence_subscriptions_push_platform_changes() {
     none_before(&mut alice, status_push, "after bob returned").await;
     none_before(&mut carol, status_push, "after bob returned").await;
     // Someone else's subscriptions are out of reach, and genre is 1 or 2.
-    assert_eq!(code(&server, "/user/subscribe_users_status", &c, json!({"userID": "bob", "userIDs": ["x"], "genre": 1})).await, 1002);
-    assert_eq!(code(&server, "/user/subscribe_users_status", &c, json!({"userID": "carol", "userIDs": ["x"], "genre": 3})).await, 1001);
+    assert_eq!(
+        code(&server, "/user/subscribe_users_status", &c, json!({"userID": "bob", "userIDs": ["x"], "genre": 1})).await,
+        1002
+    );
+    assert_eq!(
+        code(&server, "/user/subscribe_users_status", &c, json!({"userID": "carol", "userIDs": ["x"], "genre": 3}))
+            .await,
+        1001
+    );
     assert_eq!(code(&server, "/user/get_subscribe_users_status", &c, json!({"userID": "alice"})).await, 1002);
 }
 
@@ -493,7 +594,9 @@ async fn client_config_defaults_and_overrides() {
     let (a, b) = (rest_token(&server, &admin, "alice").await, rest_token(&server, &admin, "bob").await);
     let empty = server.call("/user/get_user_client_config", &a, json!({"userID": "alice"})).await;
     assert_eq!(empty["configs"], json!({}));
-    server.call("/user/set_user_client_config", &admin, json!({"userID": "", "configs": {"theme": "light", "beta": "0"}})).await;
+    server
+        .call("/user/set_user_client_config", &admin, json!({"userID": "", "configs": {"theme": "light", "beta": "0"}}))
+        .await;
     server.call("/user/set_user_client_config", &admin, json!({"userID": "alice", "configs": {"beta": "1"}})).await;
     let mine = server.call("/user/get_user_client_config", &a, json!({"userID": "alice"})).await;
     assert_eq!(mine["configs"], json!({"theme": "light", "beta": "1"}));
@@ -503,8 +606,14 @@ async fn client_config_defaults_and_overrides() {
     let mine = server.call("/user/get_user_client_config", &a, json!({"userID": "alice"})).await;
     assert_eq!(mine["configs"]["beta"], "0");
     assert_eq!(code(&server, "/user/get_user_client_config", &b, json!({"userID": "alice"})).await, 1002);
-    assert_eq!(code(&server, "/user/set_user_client_config", &a, json!({"userID": "alice", "configs": {"beta": "1"}})).await, 1002);
-    assert_eq!(code(&server, "/user/set_user_client_config", &admin, json!({"userID": "alice", "configs": {}})).await, 1001);
+    assert_eq!(
+        code(&server, "/user/set_user_client_config", &a, json!({"userID": "alice", "configs": {"beta": "1"}})).await,
+        1002
+    );
+    assert_eq!(
+        code(&server, "/user/set_user_client_config", &admin, json!({"userID": "alice", "configs": {}})).await,
+        1001
+    );
 }
 
 #[tokio::test]
@@ -516,7 +625,11 @@ async fn third_routes_store_push_tokens_badges_and_logs() {
     let mut phone = device(&server, &admin, "alice", platform::IOS).await;
 
     server
-        .call("/third/fcm_update_token", &a, json!({"platformID": 1, "fcmToken": "tok-1", "account": "alice", "expireTime": 3600}))
+        .call(
+            "/third/fcm_update_token",
+            &a,
+            json!({"platformID": 1, "fcmToken": "tok-1", "account": "alice", "expireTime": 3600}),
+        )
         .await;
     server.call("/third/set_app_badge", &a, json!({"userID": "alice", "appUnreadCount": 7})).await;
     server
@@ -581,13 +694,23 @@ async fn every_gateway_request_id_is_answered() {
             }
             .encode_to_vec(),
         ),
-        (req::GET_CONV_MAX_READ_SEQ, pbmsg::GetConversationsHasReadAndMaxSeqReq { user_id: user(), ..Default::default() }.encode_to_vec()),
+        (
+            req::GET_CONV_MAX_READ_SEQ,
+            pbmsg::GetConversationsHasReadAndMaxSeqReq { user_id: user(), ..Default::default() }.encode_to_vec(),
+        ),
         (
             req::PULL_CONV_LAST_MESSAGE,
             pbmsg::GetLastMessageReq { user_id: user(), conversation_ids: vec!["si_alice_bob".into()] }.encode_to_vec(),
         ),
-        (req::SET_BACKGROUND_STATUS, sdkws::SetAppBackgroundStatusReq { user_id: user(), is_background: true }.encode_to_vec()),
-        (req::SUB_USER_ONLINE_STATUS, sdkws::SubUserOnlineStatus { subscribe_user_id: vec!["bob".into()], unsubscribe_user_id: vec![] }.encode_to_vec()),
+        (
+            req::SET_BACKGROUND_STATUS,
+            sdkws::SetAppBackgroundStatusReq { user_id: user(), is_background: true }.encode_to_vec(),
+        ),
+        (
+            req::SUB_USER_ONLINE_STATUS,
+            sdkws::SubUserOnlineStatus { subscribe_user_id: vec!["bob".into()], unsubscribe_user_id: vec![] }
+                .encode_to_vec(),
+        ),
     ];
     for (id, data) in requests {
         let resp = alice.request(id, data).await;
@@ -605,9 +728,14 @@ async fn every_gateway_request_id_is_answered() {
     let resp = alice.request(req::SEND_SIGNAL_MSG, vec![]).await;
     assert_eq!(resp.err_code, 1001);
     assert!(resp.err_msg.contains("not supported"), "{}", resp.err_msg);
-    assert_eq!(alice.request(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: user() }.encode_to_vec()).await.err_code, 0);
+    assert_eq!(
+        alice.request(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: user() }.encode_to_vec()).await.err_code,
+        0
+    );
     // 2003 is answered, then the server closes.
-    let resp = alice.request(req::LOGOUT_MSG, push::DelUserPushTokenReq { user_id: user(), platform_id: 5 }.encode_to_vec()).await;
+    let resp = alice
+        .request(req::LOGOUT_MSG, push::DelUserPushTokenReq { user_id: user(), platform_id: 5 }.encode_to_vec())
+        .await;
     assert_eq!(resp.err_code, 0);
     assert!(alice.closed().await);
 }

@@ -33,7 +33,8 @@ pub(super) async fn add_friend_response(
     req: pb::RespondFriendApplyReq,
 ) -> ApiResult<pb::RespondFriendApplyResp> {
     ctx.caller.check_access(&req.to_user_id)?;
-    app.answer_friend(&req.from_user_id, &req.to_user_id, req.handle_result, &req.handle_msg, &ctx.operation_id).await?;
+    app.answer_friend(&req.from_user_id, &req.to_user_id, req.handle_result, &req.handle_msg, &ctx.operation_id)
+        .await?;
     Ok(pb::RespondFriendApplyResp::default())
 }
 
@@ -93,7 +94,11 @@ pub(super) async fn set_friend_remark(
 }
 
 /// # POST /friend/get_friend_id
-pub(super) async fn get_friend_id(app: Arc<App>, ctx: Ctx, req: pb::GetFriendIDsReq) -> ApiResult<pb::GetFriendIDsResp> {
+pub(super) async fn get_friend_id(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetFriendIDsReq,
+) -> ApiResult<pb::GetFriendIDsResp> {
     ctx.caller.check_access(&req.user_id)?;
     Ok(pb::GetFriendIDsResp { friend_ids: app.friend_ids(&req.user_id).await?.1 })
 }

@@ -97,7 +97,8 @@ impl App {
         let private = if group.is_none() { patch.is_private_chat } else { None };
         let fields = ConversationPatch { is_private_chat: None, min_seq: None, ..patch.clone() };
         for owner in owners {
-            let existing = self.store.user_conversations_by_id(owner, std::slice::from_ref(&patch.conversation_id)).await?.pop();
+            let existing =
+                self.store.user_conversations_by_id(owner, std::slice::from_ref(&patch.conversation_id)).await?.pop();
             let mut mine = fields.clone();
             match (&existing, &group) {
                 (Some(row), _) => {
@@ -187,8 +188,10 @@ impl App {
 
     /// Tells `owner`'s devices that these conversations changed (1300): each re-syncs its conversation list.
     pub(super) async fn conversation_changed(&self, owner: &str, conversation_ids: &[String], op: &str) {
-        let tips =
-            sdkws::ConversationUpdateTips { user_id: owner.to_string(), conversation_id_list: conversation_ids.to_vec() };
+        let tips = sdkws::ConversationUpdateTips {
+            user_id: owner.to_string(),
+            conversation_id_list: conversation_ids.to_vec(),
+        };
         let n = Notification {
             send_id: owner,
             recv_id: owner,

@@ -47,11 +47,9 @@ impl App {
         if conversation_id::is_notification(conversation_id) {
             return Err(ApiError::args("notification conversations cannot be changed"));
         }
-        self.store
-            .user_conversations_by_id(user_id, &[conversation_id.to_string()])
-            .await?
-            .pop()
-            .ok_or_else(|| ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no conversation {conversation_id}")))
+        self.store.user_conversations_by_id(user_id, &[conversation_id.to_string()]).await?.pop().ok_or_else(|| {
+            ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no conversation {conversation_id}"))
+        })
     }
 
     /// The role level of `user_id` in `group_id` (0 if not a member).
@@ -77,18 +75,17 @@ impl App {
         if seq < row.min_seq || seq > row.max_seq {
             return Err(ApiError::new(ErrCode::RecordNotFound, format!("no message {seq} in {conversation_id}")));
         }
-        let msg = self
-            .store
-            .messages_by_seqs(conversation_id, &[seq])
-            .await?
-            .pop()
-            .ok_or_else(|| ApiError::new(ErrCode::RecordNotFound, format!("no message {seq} in {conversation_id}")))?;
+        let msg =
+            self.store.messages_by_seqs(conversation_id, &[seq]).await?.pop().ok_or_else(|| {
+                ApiError::new(ErrCode::RecordNotFound, format!("no message {seq} in {conversation_id}"))
+            })?;
         let marks = self.store.message_marks(user_id, conversation_id, &[seq]).await?;
         if msg.content_type == content_type::MSG_REVOKE || !marks.revokes.is_empty() {
             return Err(ApiError::new(ErrCode::MsgAlreadyRevoke, "this message was already revoked"));
         }
         let user = self.require_user(user_id).await;
-        let (nickname, app_level) = user.as_ref().map_or((String::new(), 0), |u| (u.nickname.clone(), u.app_manger_level));
+        let (nickname, app_level) =
+            user.as_ref().map_or((String::new(), 0), |u| (u.nickname.clone(), u.app_manger_level));
         let own = msg.send_id == user_id;
         let role = if caller.is_admin {
             app_level
@@ -105,7 +102,9 @@ impl App {
                     if !own {
                         let sender = self.role_in(&msg.group_id, &msg.send_id).await?;
                         let allowed = mine == role_level::OWNER
-                            || (mine == role_level::ADMIN && sender != role_level::OWNER && sender != role_level::ADMIN);
+                            || (mine == role_level::ADMIN
+                                && sender != role_level::OWNER
+                                && sender != role_level::ADMIN);
                         if !allowed {
                             return Err(ApiError::no_permission(
                                 "only the group owner, or an admin for ordinary members, may revoke others' messages",
@@ -188,7 +187,9 @@ impl App {
             if !caller.is_admin && row.group_id.is_empty() {
                 let msgs = self.store.messages_by_seqs(conversation_id, &tips.seqs).await?;
                 if msgs.iter().any(|m| m.send_id != user_id) {
-                    return Err(ApiError::no_permission("in a 1:1 chat only one's own messages can be deleted for both"));
+                    return Err(ApiError::no_permission(
+                        "in a 1:1 chat only one's own messages can be deleted for both",
+                    ));
                 }
             }
             self.store.delete_messages(None, conversation_id, &tips.seqs).await?;
@@ -198,7 +199,8 @@ impl App {
             self.store.delete_messages(Some(user_id), conversation_id, &tips.seqs).await?;
             if sync.self_devices {
                 let session = session_type::SINGLE_CHAT;
-                self.state_notify(user_id, user_id, session, content_type::DELETE_MSGS, &tips, Delivery::Stored, op).await;
+                self.state_notify(user_id, user_id, session, content_type::DELETE_MSGS, &tips, Delivery::Stored, op)
+                    .await;
             }
         }
         Ok(())
@@ -262,8 +264,16 @@ impl App {
                     conversation_ids: vec![row.conversation_id.clone()],
                 };
                 let (recv, session) = peer_or_group(user_id, row);
-                self.state_notify(user_id, recv, session, content_type::CLEAR_CONVERSATION, &tips, Delivery::PushOnly, op)
-                    .await;
+                self.state_notify(
+                    user_id,
+                    recv,
+                    session,
+                    content_type::CLEAR_CONVERSATION,
+                    &tips,
+                    Delivery::PushOnly,
+                    op,
+                )
+                .await;
             }
             return Ok(());
         }
@@ -277,8 +287,16 @@ impl App {
         if sync.self_devices {
             let tips = sdkws::ClearConversationTips { user_id: user_id.to_string(), conversation_ids: cleared };
             let session = session_type::SINGLE_CHAT;
-            self.state_notify(user_id, user_id, session, content_type::CLEAR_CONVERSATION, &tips, Delivery::PushOnly, op)
-                .await;
+            self.state_notify(
+                user_id,
+                user_id,
+                session,
+                content_type::CLEAR_CONVERSATION,
+                &tips,
+                Delivery::PushOnly,
+                op,
+            )
+            .await;
         }
         Ok(())
     }

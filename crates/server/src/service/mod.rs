@@ -21,8 +21,8 @@ pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
 pub use group::MAX_MEMBER_PAGE;
 pub use message_state::DeleteSync;
 pub use notify::{Delivery, Notification, NotifyOptions};
-pub use third::LogFile;
 pub use relation::FriendView;
+pub use third::LogFile;
 
 use crate::{config::Config, hub::Hub};
 use palaver_store::Store;

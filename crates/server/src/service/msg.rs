@@ -188,9 +188,8 @@ impl App {
     /// not receive" (globally, or for this conversation, read receipts excepted) refuses the message, and
     /// "receive without notification" turns its offline push off.
     async fn apply_recv_opt(&self, msg: &mut sdkws::MsgData, global: i32) -> ApiResult<()> {
-        let refused = || {
-            ApiError::args(format!("message is not sent: {} does not receive messages from you", msg.recv_id))
-        };
+        let refused =
+            || ApiError::args(format!("message is not sent: {} does not receive messages from you", msg.recv_id));
         match global {
             recv_msg_opt::NOT_RECEIVE => return Err(refused()),
             recv_msg_opt::RECEIVE_NOT_NOTIFY => {

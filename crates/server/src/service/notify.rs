@@ -64,9 +64,7 @@ impl NotifyOptions {
         use palaver_protocol::constant::content_type as ct;
         match content_type {
             ct::FRIEND_APPLICATION_APPROVED => Self { send_msg: true, offline_push: true, ..Self::default() },
-            ct::FRIEND_APPLICATION | ct::FRIEND_APPLICATION_REJECTED => {
-                Self { offline_push: true, ..Self::default() }
-            }
+            ct::FRIEND_APPLICATION | ct::FRIEND_APPLICATION_REJECTED => Self { offline_push: true, ..Self::default() },
             ct::CONVERSATION_PRIVATE_CHAT => Self { send_msg: true, ..Self::default() },
             ct::USER_STATUS_CHANGE => Self { no_sender_sync: true, ..Self::default() },
             _ => Self::default(),
@@ -100,8 +98,7 @@ impl App {
         let content =
             serde_json::to_vec(&sdkws::NotificationElem { detail }).map_err(crate::error::ApiError::internal)?;
         let stored = delivery == Delivery::Stored;
-        let system =
-            Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
+        let system = Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
         let is_group = session == session_type::READ_GROUP_CHAT;
         if nopts.send_msg {
             // The copy in the regular conversation: a plain message as far as options go, so it creates the

@@ -47,7 +47,10 @@ impl App {
         let subscribers = r
             .subscribe_user_id
             .iter()
-            .map(|u| sdkws::SubUserOnlineStatusElem { user_id: u.clone(), online_platform_ids: self.hub.online_platforms(u) })
+            .map(|u| sdkws::SubUserOnlineStatusElem {
+                user_id: u.clone(),
+                online_platform_ids: self.hub.online_platforms(u),
+            })
             .collect();
         Ok(sdkws::SubUserOnlineStatusTips { subscribers })
     }

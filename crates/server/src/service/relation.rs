@@ -298,7 +298,13 @@ impl App {
     }
 
     /// `/friend/update_friends`: pin, remark and `ex` of several friends at once; the owner's devices re-sync.
-    pub async fn update_friends(&self, owner: &str, friends: &[String], patch: &FriendPatch, op: &str) -> ApiResult<()> {
+    pub async fn update_friends(
+        &self,
+        owner: &str,
+        friends: &[String],
+        patch: &FriendPatch,
+        op: &str,
+    ) -> ApiResult<()> {
         check_id_list(friends, "friendUserIDs")?;
         let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_TEXT);
         if too_long(&patch.remark) || too_long(&patch.ex) {

@@ -22,7 +22,13 @@ pub struct LogFile {
 impl App {
     /// `/third/fcm_update_token`: stores the push token of `user_id`'s device on `platform_id`, replacing the
     /// previous one. `expire_time` is kept as given (upstream: seconds the token stays valid).
-    pub async fn set_push_token(&self, user_id: &str, platform_id: i32, token: &str, expire_time: i64) -> ApiResult<()> {
+    pub async fn set_push_token(
+        &self,
+        user_id: &str,
+        platform_id: i32,
+        token: &str,
+        expire_time: i64,
+    ) -> ApiResult<()> {
         if platform::name(platform_id).is_none() {
             return Err(ApiError::args(format!("unknown platformID {platform_id}")));
         }

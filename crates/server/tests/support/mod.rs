@@ -73,11 +73,8 @@ pub async fn none_before(c: &mut Client, forbidden: impl Fn(&Resp) -> bool, mark
         assert!(!forbidden(&frame), "{}: got a frame it must not get: {frame:?}", c.user);
         if frame.req_identifier == req::PUSH_MSG {
             let push = sdkws::PushMessages::decode(&frame.data[..]).unwrap();
-            let found = push
-                .msgs
-                .values()
-                .flat_map(|p| &p.msgs)
-                .any(|m| m.content_type == 101 && text_of(m) == marker_text);
+            let found =
+                push.msgs.values().flat_map(|p| &p.msgs).any(|m| m.content_type == 101 && text_of(m) == marker_text);
             if found {
                 return;
             }
@@ -124,7 +121,14 @@ pub async fn code(server: &TestServer, path: &str, token: &str, body: Value) -> 
 }
 
 /// Pulls `begin..=end` of a conversation over REST as `user`.
-pub async fn pull(server: &TestServer, token: &str, user: &str, conversation: &str, begin: i64, end: i64) -> Vec<Value> {
+pub async fn pull(
+    server: &TestServer,
+    token: &str,
+    user: &str,
+    conversation: &str,
+    begin: i64,
+    end: i64,
+) -> Vec<Value> {
     let data = server
         .call(
             "/msg/pull_msg_by_seq",

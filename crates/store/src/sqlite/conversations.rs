@@ -181,11 +181,12 @@ impl ConversationStore for SqliteStore {
 
     async fn clear_conversation_for_all(&self, conversation_id: &str) -> Result<Vec<String>> {
         let mut tx = self.begin_write().await?;
-        let owners: Vec<String> =
-            sqlx::query_scalar("SELECT owner_user_id FROM conversations WHERE conversation_id = ? ORDER BY owner_user_id")
-                .bind(conversation_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT owner_user_id FROM conversations WHERE conversation_id = ? ORDER BY owner_user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let max: i64 = sqlx::query_scalar("SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?")
             .bind(conversation_id)
             .fetch_optional(&mut *tx)
@@ -208,4 +209,3 @@ impl ConversationStore for SqliteStore {
         Ok(owners)
     }
 }
-

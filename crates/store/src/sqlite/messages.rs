@@ -298,4 +298,3 @@ impl MessageStore for SqliteStore {
         Ok(marks)
     }
 }
-
