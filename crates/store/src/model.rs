@@ -72,6 +72,28 @@ pub struct NewMessage {
     pub ensure_conversations: Vec<ConversationRef>,
     /// Whose read cursor moves to the new seq (the sender's: one's own message is read).
     pub reader: Option<String>,
+    /// Checked inside the append's transaction, after the clientMsgID lookup (a resend of a message stored
+    /// before a block still gets its original answer): the first that fails refuses the append with
+    /// [`StoreError::Refused`](crate::StoreError::Refused) and nothing is stored. In the transaction rather than
+    /// before it, so no block can slip in between the check and the store, and the check costs no round trip.
+    pub preconditions: Vec<Precondition>,
+}
+
+/// A condition an append requires (see [`NewMessage::preconditions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// The user is registered.
+    UserExists(String),
+    /// `owner` has not blocked `other`.
+    NotBlocked { owner: String, other: String },
+    /// `friend` is in `owner`'s friend list (for servers where messaging requires friendship).
+    IsFriendOf { owner: String, friend: String },
+    /// `user` receives messages in `conversation_id` (OpenIM's receive options, upstream
+    /// `modifyMessageByUserMessageReceiveOpt`): refused when its global option, or its option for this
+    /// conversation, is "do not receive" (1), the latter except for read receipts (`read_receipt`). When either
+    /// is "receive without notification" (2), the message is stored with its `offlinePush` option off, so no
+    /// offline push announces it.
+    Receives { user: String, conversation_id: String, read_receipt: bool },
 }
 
 /// The stored message and whether it was stored by this call (`false`: a resend of a known clientMsgID,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    ClientLog, ConversationRef, Friend, FriendAnswer, FriendRequest, MessageRevoke, NewMessage, Page, Store,
-    StoreError, UserCommand, VersionKind,
+    ClientLog, ConversationPatch, ConversationRef, Friend, FriendAnswer, FriendRequest, MessageRevoke, NewMessage,
+    Page, Precondition, Store, StoreError, User, UserCommand, UserPatch, VersionKind,
 };
 
 macro_rules! store_tests {
@@ -43,6 +43,7 @@ store_tests!(
     accepting_answers_the_reverse_request_and_touching_bumps_owners,
     user_commands_and_client_config,
     push_tokens_badges_and_logs,
+    friendship_and_receive_options_guard_appends,
 );
 
 async fn memory() -> SqliteStore {
@@ -72,6 +73,7 @@ fn message(from: &str, to: &str, id: &str) -> NewMessage {
         },
         conversation_id,
         reader: Some(from.into()),
+        preconditions: Vec::new(),
     }
 }
 
@@ -245,4 +247,42 @@ async fn push_tokens_badges_and_logs(store: Arc<dyn Store>) {
     store.insert_client_logs(std::slice::from_ref(&log)).await.unwrap();
     assert!(matches!(store.insert_client_logs(&[log]).await, Err(StoreError::AlreadyExists(_))));
     assert_eq!(store.client_logs("a").await.unwrap().len(), 1);
+}
+
+async fn friendship_and_receive_options_guard_appends(store: Arc<dyn Store>) {
+    let users: Vec<User> = ["a", "b"].iter().map(|id| User { user_id: id.to_string(), ..User::default() }).collect();
+    store.register_users(&users).await.unwrap();
+    let guarded = |id: &str, preconditions: Vec<Precondition>| NewMessage { preconditions, ..message("a", "b", id) };
+    let friend = || Precondition::IsFriendOf { owner: "b".into(), friend: "a".into() };
+    let receives =
+        |read_receipt| Precondition::Receives { user: "b".into(), conversation_id: "si_a_b".into(), read_receipt };
+
+    let refused = store.append_message(guarded("f1", vec![friend()])).await;
+    assert!(matches!(refused, Err(StoreError::Refused(Precondition::IsFriendOf { .. }))), "{refused:?}");
+    assert_eq!(store.max_seqs(&["si_a_b".into()]).await.unwrap()[0].max_seq, 0, "nothing stored");
+    let row = |owner: &str, friend: &str| Friend {
+        owner_user_id: owner.into(),
+        friend_user_id: friend.into(),
+        ..Friend::default()
+    };
+    store.add_friendship(&row("b", "a"), &row("a", "b")).await.unwrap();
+    store.append_message(guarded("f2", vec![friend()])).await.unwrap();
+
+    // Global option: 1 refuses, 2 turns offline push off.
+    let set_global = |opt| UserPatch { user_id: "b".into(), global_recv_msg_opt: Some(opt), ..UserPatch::default() };
+    store.update_user(&set_global(1)).await.unwrap();
+    let refused = store.append_message(guarded("r1", vec![receives(false)])).await;
+    assert!(matches!(refused, Err(StoreError::Refused(Precondition::Receives { .. }))), "{refused:?}");
+    store.update_user(&set_global(2)).await.unwrap();
+    let quiet = store.append_message(guarded("r2", vec![receives(false)])).await.unwrap();
+    assert_eq!(quiet.data.options.get("offlinePush"), Some(&false));
+    store.update_user(&set_global(0)).await.unwrap();
+    let loud = store.append_message(guarded("r3", vec![receives(false)])).await.unwrap();
+    assert_eq!(loud.data.options.get("offlinePush"), None);
+    // The conversation's own option: 1 refuses all but read receipts.
+    let mute =
+        ConversationPatch { conversation_id: "si_a_b".into(), recv_msg_opt: Some(1), ..ConversationPatch::default() };
+    store.update_conversation("b", &mute).await.unwrap();
+    assert!(store.append_message(guarded("r4", vec![receives(false)])).await.is_err());
+    store.append_message(guarded("r5", vec![receives(true)])).await.unwrap();
 }

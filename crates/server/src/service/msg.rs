@@ -11,13 +11,13 @@ use crate::{
     hub::PushFrame,
 };
 use palaver_protocol::{
-    constant::{content_type, msg_from, msg_status, options, recv_msg_opt, req, session_type},
+    constant::{content_type, msg_from, msg_status, options, req, session_type},
     conversation_id,
     envelope::Resp,
     errcode::ErrCode,
     pb::{msg as pbmsg, sdkws},
 };
-use palaver_store::{ConversationRef, NewMessage, UserConversation};
+use palaver_store::{ConversationRef, NewMessage, Precondition, UserConversation};
 use prost::Message as _;
 
 /// Longest clientMsgID accepted (the SDKs send 32 hex characters).
@@ -69,6 +69,7 @@ impl App {
         }
 
         let mut ensure = Vec::new();
+        let mut preconditions = Vec::new();
         let recipients: Vec<String> = match msg.session_type {
             session_type::SINGLE_CHAT | session_type::NOTIFICATION_CHAT => {
                 if msg.recv_id.is_empty() {
@@ -77,31 +78,33 @@ impl App {
                 if msg.session_type == session_type::NOTIFICATION_CHAT && !caller.is_admin {
                     return Err(ApiError::no_permission("only an admin sends to notification chats"));
                 }
-                let peers = self.store.users(&[msg.recv_id.clone(), msg.send_id.clone()]).await?;
+                // Checked by the store inside the append's transaction (see `Precondition`).
                 for id in [&msg.recv_id, &msg.send_id] {
-                    if !peers.iter().any(|u| &u.user_id == id) && !self.is_admin_user(id) {
-                        return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {id} is not registered")));
+                    if !self.is_admin_user(id) {
+                        preconditions.push(Precondition::UserExists(id.clone()));
                     }
                 }
-                if !caller.is_admin && self.store.is_blocked(&msg.recv_id, &msg.send_id).await? {
-                    return Err(ApiError::new(ErrCode::BlockedByPeer, format!("{} has blocked you", msg.recv_id)));
+                if !caller.is_admin {
+                    preconditions
+                        .push(Precondition::NotBlocked { owner: msg.recv_id.clone(), other: msg.send_id.clone() });
                 }
+                // A user's 1:1 message (not a notification, not to oneself) also needs the recipient to want it
+                // and, where configured, to have the sender as a friend (upstream `messageVerification` and
+                // `modifyMessageByUserMessageReceiveOpt`); checked in the append's transaction as well.
                 let user_message = msg.session_type == session_type::SINGLE_CHAT
                     && !is_notification_type
                     && msg.send_id != msg.recv_id
                     && options::is_on(&msg.options, options::IS_NOT_NOTIFICATION);
                 if user_message {
-                    if !caller.is_admin
-                        && self.config.messaging_requires_friendship
-                        && self.store.friends_by_id(&msg.recv_id, std::slice::from_ref(&msg.send_id)).await?.is_empty()
-                    {
-                        return Err(ApiError::new(
-                            ErrCode::NotPeersFriend,
-                            format!("{} has not added you as a friend", msg.recv_id),
-                        ));
+                    if !caller.is_admin && self.config.messaging_requires_friendship {
+                        preconditions
+                            .push(Precondition::IsFriendOf { owner: msg.recv_id.clone(), friend: msg.send_id.clone() });
                     }
-                    let global = peers.iter().find(|u| u.user_id == msg.recv_id).map_or(0, |u| u.global_recv_msg_opt);
-                    self.apply_recv_opt(&mut msg, global).await?;
+                    preconditions.push(Precondition::Receives {
+                        user: msg.recv_id.clone(),
+                        conversation_id: conversation_id::single(&msg.send_id, &msg.recv_id),
+                        read_receipt: msg.content_type == content_type::HAS_READ_RECEIPT,
+                    });
                 }
                 if msg.send_id == msg.recv_id {
                     vec![msg.send_id.clone()]
@@ -174,6 +177,7 @@ impl App {
                 data: msg,
                 ensure_conversations: ensure,
                 reader: (!is_notification).then(|| send_id.clone()),
+                preconditions,
             })
             .await?;
         if appended.created {
@@ -182,32 +186,6 @@ impl App {
             self.hub.push(targets, &frame);
         }
         Ok(appended.data)
-    }
-
-    /// The recipient's receive options on the send path of a 1:1 user message, as upstream applies them: "do
-    /// not receive" (globally, or for this conversation, read receipts excepted) refuses the message, and
-    /// "receive without notification" turns its offline push off.
-    async fn apply_recv_opt(&self, msg: &mut sdkws::MsgData, global: i32) -> ApiResult<()> {
-        let refused =
-            || ApiError::args(format!("message is not sent: {} does not receive messages from you", msg.recv_id));
-        match global {
-            recv_msg_opt::NOT_RECEIVE => return Err(refused()),
-            recv_msg_opt::RECEIVE_NOT_NOTIFY => {
-                msg.options.insert(options::OFFLINE_PUSH.to_string(), false);
-                return Ok(());
-            }
-            _ => {}
-        }
-        let conversation = conversation_id::single(&msg.send_id, &msg.recv_id);
-        let row = self.store.user_conversations_by_id(&msg.recv_id, &[conversation]).await?.pop();
-        match row.map(|r| r.recv_msg_opt) {
-            Some(recv_msg_opt::NOT_RECEIVE) if msg.content_type != content_type::HAS_READ_RECEIPT => Err(refused()),
-            Some(recv_msg_opt::RECEIVE_NOT_NOTIFY) => {
-                msg.options.insert(options::OFFLINE_PUSH.to_string(), false);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
     }
 
     /// What `user_id` sees of `msgs` (of one conversation, ascending): a message deleted for it is empty with
