@@ -153,6 +153,10 @@ pub(super) async fn get_designated_friends(
     if req.friend_user_ids.len() as i64 > MAX_PAGE {
         return Err(ApiError::args(format!("at most {MAX_PAGE} friendUserIDs")));
     }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = req.friend_user_ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(ApiError::args(format!("friendUserIDs names {dup} twice")));
+    }
     let friends = app.designated_friends(&req.owner_user_id, &req.friend_user_ids).await?;
     Ok(pb::GetDesignatedFriendsResp { friends_info: friends.into_iter().map(friend_info).collect() })
 }

@@ -296,40 +296,49 @@ impl MessageStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    /// One query for both kinds of mark, over the span of `seqs` (marks of seqs in between that were not asked
+    /// for are dropped): pulls call this once per conversation they return, so it must cost one round trip.
     async fn message_marks(&self, owner: &str, conversation_id: &str, seqs: &[i64]) -> Result<MessageMarks> {
         let mut marks = MessageMarks::default();
-        for chunk in seqs.chunks(IN_CHUNK) {
-            let ph = placeholders(chunk.len());
-            let sql = format!(
-                "SELECT conversation_id, seq, revoker_user_id, revoker_role, revoker_nickname, revoke_time \
-                 FROM message_revokes WHERE conversation_id = ? AND seq IN ({ph})"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(conversation_id);
-            for seq in chunk {
-                q = q.bind(*seq);
+        let (Some(&low), Some(&high)) = (seqs.iter().min(), seqs.iter().max()) else {
+            return Ok(marks);
+        };
+        // A deletion row reads as a mark with kind 'd' and no revoke fields.
+        let rows = sqlx::query(
+            "SELECT 'r' AS kind, seq, revoker_user_id, revoker_role, revoker_nickname, revoke_time \
+             FROM message_revokes WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3 \
+             UNION ALL \
+             SELECT 'd' AS kind, seq, '' AS revoker_user_id, 0 AS revoker_role, '' AS revoker_nickname, \
+             0 AS revoke_time FROM message_deletions \
+             WHERE conversation_id = ?1 AND owner_user_id IN (?4, '') AND seq BETWEEN ?2 AND ?3",
+        )
+        .bind(conversation_id)
+        .bind(low)
+        .bind(high)
+        .bind(owner)
+        .fetch_all(&self.read)
+        .await?;
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            if !seqs.contains(&seq) {
+                continue;
             }
-            for row in q.fetch_all(&self.read).await? {
+            if row.try_get::<String, _>("kind")? == "d" {
+                marks.deleted.push(seq);
+            } else {
                 marks.revokes.push(MessageRevoke {
-                    conversation_id: row.try_get("conversation_id")?,
-                    seq: row.try_get("seq")?,
+                    conversation_id: conversation_id.to_string(),
+                    seq,
                     revoker_user_id: row.try_get("revoker_user_id")?,
                     revoker_role: row.try_get("revoker_role")?,
                     revoker_nickname: row.try_get("revoker_nickname")?,
                     revoke_time: row.try_get("revoke_time")?,
                 });
             }
-            let sql = format!(
-                "SELECT DISTINCT seq FROM message_deletions \
-                 WHERE conversation_id = ? AND owner_user_id IN (?, '') AND seq IN ({ph})"
-            );
-            let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(conversation_id).bind(owner);
-            for seq in chunk {
-                q = q.bind(*seq);
-            }
-            marks.deleted.extend(q.fetch_all(&self.read).await?);
         }
         marks.deleted.sort_unstable();
         marks.deleted.dedup();
+        marks.revokes.sort_by_key(|r| r.seq);
         Ok(marks)
     }
 }
