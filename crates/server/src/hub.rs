@@ -302,6 +302,22 @@ impl Hub {
         }
     }
 
+    /// Like [`Hub::push`], leaving out the connections that authenticated with `token_hash`.
+    pub fn push_except<'a>(
+        &self,
+        user_ids: impl IntoIterator<Item = &'a str>,
+        frame: &Arc<PushFrame>,
+        token_hash: &[u8],
+    ) {
+        for user_id in user_ids {
+            if let Some(conns) = self.users.get(user_id) {
+                for conn in conns.iter().filter(|c| *c.token_hash != *token_hash) {
+                    conn.offer(Outbound::Push(frame.clone()));
+                }
+            }
+        }
+    }
+
     /// The platforms `user_id` is connected on.
     pub fn online_platforms(&self, user_id: &str) -> Vec<i32> {
         let mut platforms: Vec<i32> =

@@ -362,9 +362,15 @@ async fn blacklist_tells_only_the_owner_and_blocks_sends() {
         1002
     );
 
-    server.call("/friend/remove_black", &a, json!({"ownerUserID": "alice", "blackUserID": "bob"})).await;
+    // Unblocking from a device: its other devices are told (1208); the device itself, which re-reads its
+    // blacklist after the call (and whose SDK would race a notification doing the same), is not.
+    let phone_token = server.user_token(&admin, "alice", platform::IOS).await;
+    let mut phone = Client::connect(server.ws, "alice", &phone_token, platform::IOS, GOB_GZIP).await.unwrap();
+    server.call("/friend/remove_black", &phone_token, json!({"ownerUserID": "alice", "blackUserID": "bob"})).await;
     let n = next_of_type(&mut alice, 1208).await;
     assert_eq!(n.tips["fromToUserID"]["toUserID"], "bob");
+    marker(&server, &admin, "carol", "alice", "after the unblock").await;
+    none_before(&mut phone, push_of_type(1208), "after the unblock").await;
     assert_eq!(bob.send_text_msg(text_msg("bob", "alice", "ok-1", "thanks")).await.err_code, 0);
 }
 

@@ -56,7 +56,8 @@ env.test('30b. friend deleted, remark and pin changed, black added and deleted o
   const [dave, erin] = await env.users(['dave', 'erin']);
   await env.server.admin('/friend/import_friend', { ownerUserID: 'dave', friendUserIDs: ['erin'] });
   const d1 = await env.wasm(dave, { label: 'dave-1' });
-  const d2 = await env.wasm(dave, { label: 'dave-2' });
+  // A second device is a second login, with its own token.
+  const d2 = await env.wasm({ ...dave, token: await env.server.userToken('dave', 5) }, { label: 'dave-2' });
   const e = await env.wasm(erin);
   await Promise.all([d1.loginOk(), d2.loginOk(), e.loginOk()]);
   assert.deepEqual(userIDs(await d2.invoke('getFriendList', false)), ['erin']);

@@ -238,14 +238,17 @@ pub(super) async fn get_self_unhandled_apply_count(
 /// # POST /friend/add_black
 pub(super) async fn add_black(app: Arc<App>, ctx: Ctx, req: pb::AddBlackReq) -> ApiResult<pb::AddBlackResp> {
     ctx.caller.check_access(&req.owner_user_id)?;
-    app.add_black(&req.owner_user_id, &req.black_user_id, &req.ex, &ctx.caller.user_id, &ctx.operation_id).await?;
+    let device = Some(ctx.caller.token_hash.clone());
+    app.add_black(&req.owner_user_id, &req.black_user_id, &req.ex, &ctx.caller.user_id, device, &ctx.operation_id)
+        .await?;
     Ok(pb::AddBlackResp::default())
 }
 
 /// # POST /friend/remove_black
 pub(super) async fn remove_black(app: Arc<App>, ctx: Ctx, req: pb::RemoveBlackReq) -> ApiResult<pb::RemoveBlackResp> {
     ctx.caller.check_access(&req.owner_user_id)?;
-    app.remove_black(&req.owner_user_id, &req.black_user_id, &ctx.operation_id).await?;
+    let device = Some(ctx.caller.token_hash.clone());
+    app.remove_black(&req.owner_user_id, &req.black_user_id, device, &ctx.operation_id).await?;
     Ok(pb::RemoveBlackResp::default())
 }
 

@@ -44,7 +44,7 @@ pub struct Notification<'a, T: Serialize> {
 }
 
 /// A notification's options beyond where it goes (OpenIM's per-type notification configuration).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifyOptions {
     /// Also store a copy in the regular conversation between sender and recipient (OpenIM's `isSendMsg`): a
     /// tip the user sees in the chat, counted as unread.
@@ -56,6 +56,10 @@ pub struct NotifyOptions {
     pub sender_only: bool,
     /// Do not push to the sender's own devices (OpenIM's `senderSync: false`).
     pub no_sender_sync: bool,
+    /// Do not push to the device(s) connected with this token (hash): the device whose own request caused
+    /// the notification, where the SDK updates itself after the call and would race a notification-driven
+    /// update of the same rows (see `relation.rs`). Only for push-only notifications.
+    pub except_device: Option<Arc<[u8]>>,
 }
 
 impl NotifyOptions {
@@ -186,7 +190,10 @@ impl App {
         }
         targets.sort();
         targets.dedup();
-        self.hub.push(targets.iter().map(String::as_str), &frame);
+        match &nopts.except_device {
+            Some(token_hash) => self.hub.push_except(targets.iter().map(String::as_str), &frame, token_hash),
+            None => self.hub.push(targets.iter().map(String::as_str), &frame),
+        }
         Ok(())
     }
 }

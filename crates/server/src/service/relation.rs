@@ -25,6 +25,7 @@ use palaver_store::{
     Black, Friend, FriendAnswer, FriendPatch, FriendRequest, Page, StoreError, User, VersionHead, VersionKind,
 };
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Longest request or answer message, remark or `ex`.
 const MAX_TEXT: usize = 1024;
@@ -425,7 +426,12 @@ impl App {
 
     /// Tells the owner's devices that its blacklist changed (1207/1208). Upstream also pushes this to the
     /// user who was (un)blocked, whose SDK ignores it; Palaver does not tell anyone that they were blocked.
-    async fn black_notify(&self, owner: &str, other: &str, content_type: i32, op: &str) {
+    ///
+    /// The device that made the change (`device`, its token hash) is left out: the SDK re-reads the blacklist
+    /// itself after the call, and its `AddBlack` does so without the lock its notification handler takes, so a
+    /// notification arriving meanwhile makes both insert the same local row and the call fail (openim-sdk-core
+    /// v3.8.3-patch.10 `relation/api.go`).
+    async fn black_notify(&self, owner: &str, other: &str, content_type: i32, device: Option<Arc<[u8]>>, op: &str) {
         let tips = sdkws::BlackAddedTips { from_to_user_id: from_to(owner, other) };
         let n = Notification {
             send_id: owner,
@@ -435,10 +441,20 @@ impl App {
             tips: &tips,
             delivery: Delivery::PushOnly,
         };
-        self.notify_with(n, NotifyOptions { sender_only: true, ..NotifyOptions::default() }, op).await;
+        let options = NotifyOptions { sender_only: true, except_device: device, ..NotifyOptions::default() };
+        self.notify_with(n, options, op).await;
     }
 
-    pub async fn add_black(&self, owner: &str, blocked: &str, ex: &str, operator: &str, op: &str) -> ApiResult<()> {
+    /// `/friend/add_black`, by `operator` from the device with token hash `device`.
+    pub async fn add_black(
+        &self,
+        owner: &str,
+        blocked: &str,
+        ex: &str,
+        operator: &str,
+        device: Option<Arc<[u8]>>,
+        op: &str,
+    ) -> ApiResult<()> {
         if owner == blocked {
             return Err(ApiError::args("you cannot block yourself"));
         }
@@ -457,15 +473,16 @@ impl App {
                 ..Black::default()
             })
             .await?;
-        self.black_notify(owner, blocked, content_type::BLACK_ADDED, op).await;
+        self.black_notify(owner, blocked, content_type::BLACK_ADDED, device, op).await;
         Ok(())
     }
 
-    pub async fn remove_black(&self, owner: &str, blocked: &str, op: &str) -> ApiResult<()> {
+    /// `/friend/remove_black`, from the device with token hash `device`.
+    pub async fn remove_black(&self, owner: &str, blocked: &str, device: Option<Arc<[u8]>>, op: &str) -> ApiResult<()> {
         if !self.store.remove_black(owner, blocked).await? {
             return Err(ApiError::new(ErrCode::RecordNotFound, format!("{blocked} is not on your blacklist")));
         }
-        self.black_notify(owner, blocked, content_type::BLACK_DELETED, op).await;
+        self.black_notify(owner, blocked, content_type::BLACK_DELETED, device, op).await;
         Ok(())
     }
 }
