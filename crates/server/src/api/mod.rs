@@ -59,7 +59,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/user/subscribe_users_status", post(authed(user::subscribe_users_status)))
         .route("/user/get_subscribe_users_status", post(authed(user::get_subscribe_users_status)))
         .route("/user/get_users_status", post(authed(user::get_users_status)))
-        .route("/user/get_users_online_status", post(authed(user::get_users_status)))
         .route("/user/get_user_client_config", post(authed(user::get_user_client_config)))
         .route("/user/set_user_client_config", post(authed(user::set_user_client_config)))
         .route("/user/del_user_client_config", post(authed(user::del_user_client_config)))

@@ -190,7 +190,7 @@ pub(super) async fn get_subscribe_users_status(
     Ok(pb::GetSubscribeUsersStatusResp { status_list: app.subscribed_users_status(&req.user_id) })
 }
 
-/// # POST /user/get_users_status (and its alias `/user/get_users_online_status`): online status of users.
+/// # POST /user/get_users_status: online status of users (1 online, 0 offline) and their platforms.
 pub(super) async fn get_users_status(
     app: Arc<App>,
     _ctx: Ctx,
