@@ -433,6 +433,24 @@ mod tests {
     }
 
     #[test]
+    fn subscriptions_end_with_their_connection() {
+        let hub = Hub::default();
+        let (watcher, mut rx) = conn(&hub, "alice", platform::WEB, 8);
+        hub.register(watcher.clone(), multi_login::NO_KICK);
+        hub.subscribe(&watcher, &["bob".to_string()], &[]).unwrap();
+        let (bob, _bob_rx) = conn(&hub, "bob", platform::IOS, 8);
+        hub.register(bob.clone(), multi_login::NO_KICK);
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Push(_))), "bob's arrival is pushed");
+        assert_eq!(hub.subscriptions_of("alice"), vec!["bob".to_string()]);
+        hub.unregister("alice", watcher.id);
+        assert!(hub.watchers.is_empty() && hub.conn_subs.is_empty(), "nothing left of the subscription");
+        hub.unregister("bob", bob.id);
+        assert!(rx.try_recv().is_err(), "no push to a closed connection");
+        let too_many: Vec<String> = (0..=MAX_SUBSCRIPTIONS).map(|i| format!("u{i}")).collect();
+        assert!(hub.subscribe_user("carol", &too_many, &[]).is_err());
+    }
+
+    #[test]
     fn a_push_is_encoded_once_per_format() {
         let frame = PushFrame::new(Resp { req_identifier: req::PUSH_MSG, data: vec![1, 2, 3], ..Resp::default() });
         let gob = FrameFormat { encoding: Encoding::Gob, gzip: false };

@@ -656,6 +656,9 @@ async fn third_routes_store_push_tokens_badges_and_logs() {
         assert_eq!(code(&server, path, token, body).await, want, "{path}");
     }
 
+    let time = server.call("/msg/get_server_time", &a, json!({})).await;
+    assert!(time["serverTime"].as_i64().unwrap() > 1_600_000_000_000, "milliseconds since the epoch");
+
     // What was stored, read from the server's own database; logging out forgets the device's push token.
     let store = palaver_store::sqlite::SqliteStore::open(&server.dir.path().join("palaver.db")).await.unwrap();
     use palaver_store::AppStore as _;

@@ -39,6 +39,22 @@ fn from_to(from: &str, to: &str) -> Option<sdkws::FromToUserId> {
     Some(sdkws::FromToUserId { from_user_id: from.to_string(), to_user_id: to.to_string() })
 }
 
+fn black_notification<'a, T: Serialize>(
+    owner: &'a str,
+    other: &'a str,
+    content_type: i32,
+    tips: &'a T,
+) -> Notification<'a, T> {
+    Notification {
+        send_id: owner,
+        recv_id: other,
+        session: session_type::SINGLE_CHAT,
+        content_type,
+        tips,
+        delivery: Delivery::PushOnly,
+    }
+}
+
 /// Refuses an id list that is empty, too long or names someone twice (OpenIM: "userID repeated").
 fn check_id_list(ids: &[String], what: &str) -> ApiResult<()> {
     if ids.is_empty() {
@@ -432,17 +448,14 @@ impl App {
     /// notification arriving meanwhile makes both insert the same local row and the call fail (openim-sdk-core
     /// v3.8.3-patch.10 `relation/api.go`).
     async fn black_notify(&self, owner: &str, other: &str, content_type: i32, device: Option<Arc<[u8]>>, op: &str) {
-        let tips = sdkws::BlackAddedTips { from_to_user_id: from_to(owner, other) };
-        let n = Notification {
-            send_id: owner,
-            recv_id: other,
-            session: session_type::SINGLE_CHAT,
-            content_type,
-            tips: &tips,
-            delivery: Delivery::PushOnly,
-        };
         let options = NotifyOptions { sender_only: true, except_device: device, ..NotifyOptions::default() };
-        self.notify_with(n, options, op).await;
+        if content_type == content_type::BLACK_ADDED {
+            let tips = sdkws::BlackAddedTips { from_to_user_id: from_to(owner, other) };
+            self.notify_with(black_notification(owner, other, content_type, &tips), options, op).await;
+        } else {
+            let tips = sdkws::BlackDeletedTips { from_to_user_id: from_to(owner, other) };
+            self.notify_with(black_notification(owner, other, content_type, &tips), options, op).await;
+        }
     }
 
     /// `/friend/add_black`, by `operator` from the device with token hash `device`.
