@@ -168,8 +168,9 @@ pub(super) async fn get_incremental_group_members_batch(
                 delete: s.delete,
                 insert: s.insert.into_iter().map(member_info).collect(),
                 update: s.update.into_iter().map(member_info).collect(),
+                // Any non-zero value makes the SDK re-fetch the member ids (their order changed).
+                sort_version: if s.sort_changed { s.head.version as u64 } else { 0 },
                 group: group.map(group_info),
-                sort_version: 0,
             },
             Err(e) => {
                 tracing::debug!(group = %one.group_id, error = %e, "group members sync refused; answering full");

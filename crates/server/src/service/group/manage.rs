@@ -310,13 +310,13 @@ impl App {
         operation_id: &str,
     ) -> ApiResult<()> {
         let group = self.existing_group(group_id).await?;
+        if group.status == group_status::DISMISSED && !delete_member {
+            return Err(ApiError::new(ErrCode::DismissedAlready, format!("group {group_id} was dismissed")));
+        }
         let owner = self.store.group_member(group_id, &group.owner_user_id).await?;
         let is_owner = owner.as_ref().is_some_and(|m| m.user_id == caller.user_id);
         if !caller.is_admin && !is_owner {
             return Err(ApiError::no_permission("only the owner may dismiss the group"));
-        }
-        if group.status == group_status::DISMISSED && !delete_member {
-            return Err(ApiError::new(ErrCode::DismissedAlready, format!("group {group_id} was dismissed")));
         }
         let count = self.store.group_member_count(group_id).await?;
         let _order = self.group_lock(group_id).lock().await;
