@@ -4,7 +4,7 @@ use super::Ctx;
 use super::convert::{full_ids, group_info, group_request, member_info, page};
 use crate::{
     error::{ApiError, ApiResult},
-    service::{App, GroupRequestView, MemberChange},
+    service::{App, GroupRequestView, JoinGroup, MemberChange},
 };
 use palaver_protocol::pb::{group as pb, sdkws};
 use palaver_store::{Group, GroupPatch, MemberPatch};
@@ -205,16 +205,14 @@ pub(super) async fn set_group_info_ex(
 
 /// # POST /group/join_group
 pub(super) async fn join_group(app: Arc<App>, ctx: Ctx, req: pb::JoinGroupReq) -> ApiResult<pb::JoinGroupResp> {
-    app.join_group(
-        &req.group_id,
-        &ctx.caller,
-        &req.inviter_user_id,
-        &req.req_message,
-        req.join_source,
-        &req.ex,
-        &ctx.operation_id,
-    )
-    .await?;
+    let join = JoinGroup {
+        group_id: &req.group_id,
+        applicant: &req.inviter_user_id,
+        req_msg: &req.req_message,
+        source: req.join_source,
+        ex: &req.ex,
+    };
+    app.join_group(&ctx.caller, &join, &ctx.operation_id).await?;
     Ok(pb::JoinGroupResp::default())
 }
 

@@ -15,7 +15,7 @@ mod user;
 
 pub use auth::Caller;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
-pub use group::{GroupCache, GroupRequestView, GroupSnapshot, MAX_MEMBER_PAGE, MemberChange, MemberState};
+pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
 pub use notify::{Delivery, Notification};
 pub use relation::FriendView;
 

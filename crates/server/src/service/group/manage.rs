@@ -25,6 +25,18 @@ pub struct MemberChange {
     pub patch: MemberPatch,
 }
 
+/// A `/group/join_group` request.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinGroup<'a> {
+    pub group_id: &'a str,
+    /// Who joins: the caller (empty), or anyone for an app admin. OpenIM's field is `inviterUserID`.
+    pub applicant: &'a str,
+    pub req_msg: &'a str,
+    /// `join_source` (3 by search, 4 by QR code, …); 0 counts as "by search".
+    pub source: i32,
+    pub ex: &'a str,
+}
+
 fn no_permission(what: &str, group_id: &str) -> ApiError {
     ApiError::no_permission(format!("only the owner or an admin of group {group_id} may {what}"))
 }
@@ -130,16 +142,8 @@ impl App {
     /// `/group/join_group`: `applicant` (the caller, or anyone for an app admin) asks to join. In a group anyone
     /// may join directly (`needVerification` 2) it is in at once (1510 to the members); otherwise its
     /// application goes to the owner and admins (1503).
-    pub async fn join_group(
-        &self,
-        group_id: &str,
-        caller: &Caller,
-        applicant: &str,
-        req_msg: &str,
-        source: i32,
-        ex: &str,
-        operation_id: &str,
-    ) -> ApiResult<()> {
+    pub async fn join_group(&self, caller: &Caller, join: &JoinGroup<'_>, operation_id: &str) -> ApiResult<()> {
+        let JoinGroup { group_id, applicant, req_msg, source, ex } = *join;
         let applicant = if applicant.is_empty() { caller.user_id.as_str() } else { applicant };
         caller.check_access(applicant)?;
         check_len("reqMessage", req_msg, super::requests::MAX_REQ_MSG)?;
@@ -160,7 +164,8 @@ impl App {
             return Err(ApiError::args(format!("{applicant} is already in group {group_id}")));
         }
         if group.need_verification != verification::DIRECT {
-            return self.apply_to_join(&group, caller, &user, req_msg, source, ex, operation_id).await;
+            let join = JoinGroup { group_id, applicant, req_msg, source, ex };
+            return self.apply_to_join(&group, caller, &user, &join, operation_id).await;
         }
         let member = new_member(group_id, &user, role_level::ORDINARY, source, "", &caller.user_id);
         let _order = self.group_lock(group_id).lock().await;

@@ -21,7 +21,7 @@ mod requests;
 mod tips;
 
 pub use cache::{GroupCache, GroupSnapshot, MemberState};
-pub use manage::MemberChange;
+pub use manage::{JoinGroup, MemberChange};
 pub use requests::GroupRequestView;
 
 use super::{App, Caller, now_ms, sync::Synced};

@@ -74,24 +74,21 @@ impl App {
 
     /// Stores `user`'s application to `group` and tells the owner and admins (1503; the applicant's other
     /// devices get it too).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn apply_to_join(
         &self,
         group: &Group,
         caller: &Caller,
         user: &User,
-        req_msg: &str,
-        source: i32,
-        ex: &str,
+        join: &super::manage::JoinGroup<'_>,
         operation_id: &str,
     ) -> ApiResult<()> {
         let request = GroupRequest {
             group_id: group.group_id.clone(),
             user_id: user.user_id.clone(),
-            req_msg: req_msg.to_string(),
+            req_msg: join.req_msg.to_string(),
             req_time: super::now_ms(),
-            ex: ex.to_string(),
-            join_source: source,
+            ex: join.ex.to_string(),
+            join_source: join.source,
             ..GroupRequest::default()
         };
         self.store.put_group_requests(std::slice::from_ref(&request)).await?;
