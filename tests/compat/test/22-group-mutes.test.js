@@ -7,6 +7,14 @@ import { assertNoResync, createGroup, serverMaxSeq, trySend, waitJoined } from '
 
 const env = new Env('22-group-mutes');
 
+// The npm wrapper's changeGroupMute (3.8.5) passes a fourth argument (muteBypassUserIDs) that the core it ships
+// (sdk-core v3.8.3-patch.10: ChangeGroupMute(groupID, isMute)) does not take, and the core panics on it before
+// any request is made. So the core's function is called directly, with its own arguments.
+async function muteGroup(client, groupID, isMute) {
+  const r = await client.callCore('changeGroupMute', groupID, isMute);
+  assert.ok(r.ok, `changeGroupMute: ${r.errCode} ${r.errMsg}`);
+}
+
 env.test('22. a muted member and a muted group cannot send; everyone\'s SDK sees the mutes come and go', async () => {
   const users = await env.users(['alice', 'bob', 'carol']);
   const [a, b, c] = await Promise.all(users.map(u => env.wasm(u)));
@@ -45,7 +53,7 @@ env.test('22. a muted member and a muted group cannot send; everyone\'s SDK sees
   // The whole group is muted: OnGroupInfoChanged with status 3; Bob gets 1403, the admin and the owner speak.
   marks = await Promise.all([a, b, c].map(x => x.mark()));
   const bobHttp = b.http.length;
-  await a.invoke('changeGroupMute', { groupID: gid, isMute: true });
+  await muteGroup(a, gid, true);
   for (const [x, since] of [[b, marks[1]], [c, marks[2]]]) {
     await x.waitForEvent('OnGroupInfoChanged', e => e.data?.groupID === gid && e.data?.status === 3, { since });
     const [info] = await x.invoke('getSpecifiedGroupsInfo', [gid]);
@@ -61,7 +69,7 @@ env.test('22. a muted member and a muted group cannot send; everyone\'s SDK sees
   assert.equal((await trySend(a, gid, 'so does the owner')).ok, true);
 
   marks = await Promise.all([a, b, c].map(x => x.mark()));
-  await a.invoke('changeGroupMute', { groupID: gid, isMute: false });
+  await muteGroup(a, gid, false);
   await b.waitForEvent('OnGroupInfoChanged', e => e.data?.groupID === gid && e.data?.status === 0, { since: marks[1] });
   assert.equal((await trySend(b, gid, 'talking again')).ok, true);
 
