@@ -21,6 +21,8 @@
 
 use palaver_store::MemberRole;
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Most members cached over all groups (about 100 bytes each).
@@ -69,6 +71,8 @@ impl GroupSnapshot {
 #[derive(Debug, Default)]
 pub struct GroupCache {
     inner: RwLock<Inner>,
+    /// Loads from the store so far (for tests and metrics: a message to a cached group adds none).
+    loads: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +85,31 @@ struct Inner {
 }
 
 impl GroupCache {
+    /// The snapshot of `group_id`: the cached one, or else what `load` reads from the store (`None`: no such
+    /// group, which is not cached), kept for next time unless an invalidation raced the load.
+    pub async fn get_or_load<F, Fut, E>(&self, group_id: &str, load: F) -> Result<Option<Arc<GroupSnapshot>>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<GroupSnapshot>, E>>,
+    {
+        if let Some(snapshot) = self.get(group_id) {
+            return Ok(Some(snapshot));
+        }
+        let generation = self.generation();
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let Some(snapshot) = load().await? else {
+            return Ok(None);
+        };
+        let snapshot = Arc::new(snapshot);
+        self.insert(group_id, snapshot.clone(), generation);
+        Ok(Some(snapshot))
+    }
+
+    /// How many times a snapshot was read from the store.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
     /// The cached snapshot of `group_id`, if any.
     pub fn get(&self, group_id: &str) -> Option<Arc<GroupSnapshot>> {
         self.read().groups.get(group_id).cloned()

@@ -191,17 +191,15 @@ impl App {
 
     /// The group as the message path sees it, from the cache or else the store; `None` if it does not exist.
     pub async fn group_snapshot(&self, group_id: &str) -> ApiResult<Option<Arc<GroupSnapshot>>> {
-        if let Some(snapshot) = self.group_cache.get(group_id) {
-            return Ok(Some(snapshot));
-        }
-        let generation = self.group_cache.generation();
-        let Some(group) = self.store.groups(&[group_id.to_string()]).await?.pop() else {
-            return Ok(None);
-        };
-        let roles = self.store.group_member_roles(group_id).await?;
-        let snapshot = Arc::new(GroupSnapshot::new(group.status, roles));
-        self.group_cache.insert(group_id, snapshot.clone(), generation);
-        Ok(Some(snapshot))
+        self.group_cache
+            .get_or_load(group_id, || async {
+                let Some(group) = self.store.groups(&[group_id.to_string()]).await?.pop() else {
+                    return Ok(None);
+                };
+                let roles = self.store.group_member_roles(group_id).await?;
+                Ok::<_, ApiError>(Some(GroupSnapshot::new(group.status, roles)))
+            })
+            .await
     }
 
     /// The group's members, if `user_id` may send to it: it exists, is not dismissed, the user is a member, and
@@ -422,4 +420,101 @@ impl App {
 /// A new group id: a random decimal number, like upstream's (which uses 8 hex digits of an md5).
 fn random_group_id() -> String {
     rand::random::<u32>().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use palaver_protocol::pb::sdkws::MsgData;
+    use palaver_store::sqlite::SqliteStore;
+
+    fn caller(user_id: &str) -> Caller {
+        Caller { user_id: user_id.into(), platform_id: 5, token_hash: Arc::from(&[][..]), is_admin: false }
+    }
+
+    fn text(from: &str, group_id: &str, id: &str) -> MsgData {
+        MsgData {
+            send_id: from.into(),
+            group_id: group_id.into(),
+            client_msg_id: id.into(),
+            session_type: 3,
+            content_type: 101,
+            content: br#"{"content":"hi"}"#.to_vec(),
+            ..MsgData::default()
+        }
+    }
+
+    /// The point of the cache: group messages read no member list from the store; each change reloads it once.
+    #[tokio::test]
+    async fn group_messages_are_served_from_the_cache_and_changes_reload_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
+        let users = ["alice", "bob", "carol"].map(|id| User { user_id: id.into(), ..User::default() });
+        app.register_users(users.to_vec()).await.unwrap();
+        let group = Group { group_name: "g".into(), group_type: 2, ..Group::default() };
+        let members = ["bob".to_string(), "carol".to_string()];
+        let (group, _) = app.create_group(group, "alice", &[], &members, &caller("alice"), "op").await.unwrap();
+        let gid = group.group_id;
+
+        let before = app.group_cache.loads();
+        for i in 0..50 {
+            let from = ["alice", "bob", "carol"][i % 3];
+            app.send_message(&caller(from), text(from, &gid, &format!("m{i}")), "op").await.unwrap();
+        }
+        assert!(before <= 1, "the creation's notification loaded it at most once");
+        assert_eq!(app.group_cache.loads(), before.max(1), "no store read per message");
+
+        app.kick_members(&gid, &caller("alice"), &["bob".to_string()], "", "op").await.unwrap();
+        let after_kick = app.group_cache.loads();
+        let refused = app.send_message(&caller("bob"), text("bob", &gid, "b"), "op").await.unwrap_err();
+        assert_eq!(refused.code, ErrCode::NotInGroupYet, "the kick is seen at once");
+        for i in 0..10 {
+            app.send_message(&caller("carol"), text("carol", &gid, &format!("c{i}")), "op").await.unwrap();
+        }
+        assert_eq!(app.group_cache.loads(), after_kick, "one reload per change, not per message");
+        assert_eq!(app.group_cache.get(&gid).unwrap().member_ids, ["alice", "carol"]);
+    }
+
+    /// A measurement, not a check (run with `--ignored --nocapture`): the cost of a message to a group of
+    /// 10,000 members, none of them connected. With the cache it is one seq allocation and one insert; the
+    /// member list is read once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement"]
+    async fn large_group_message_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+        let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
+        let ids: Vec<String> = (0..10_000).map(|i| format!("u{i}")).collect();
+        let users = ids.iter().map(|id| User { user_id: id.clone(), ..User::default() }).collect();
+        app.register_users(users).await.unwrap();
+        let group = Group { group_name: "big".into(), group_type: 2, ..Group::default() };
+        let (group, _) = app.create_group(group, "u0", &[], &ids[1..1000], &caller("u0"), "op").await.unwrap();
+        let gid = group.group_id;
+        for chunk in ids[1000..].chunks(1000) {
+            app.invite_to_group(&gid, &caller("u0"), chunk, "", "op").await.unwrap();
+        }
+        assert_eq!(app.store.group_member_count(&gid).await.unwrap(), 10_000);
+        let loads = app.group_cache.loads();
+        let n = 500;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            app.send_message(&caller("u1"), text("u1", &gid, &format!("m{i}")), "op").await.unwrap();
+        }
+        let took = start.elapsed();
+        println!(
+            "{n} sequential messages to a 10,000-member group: {:?} per message; member-list loads during them: {}",
+            took / n,
+            app.group_cache.loads() - loads
+        );
+        let start = std::time::Instant::now();
+        for _ in 0..20 {
+            app.store.group_member_roles(&gid).await.unwrap();
+        }
+        println!(
+            "one read of the member list from the store (what each message would cost without the cache): {:?}",
+            start.elapsed() / 20
+        );
+    }
 }
