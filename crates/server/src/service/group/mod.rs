@@ -1,7 +1,8 @@
 //! Groups: creation, membership, roles and mutes, join applications, and the rules the message path needs.
 //!
 //! The rules follow OpenIM's group service (who may do what, what each change notifies). Every change:
-//! 1. checks the caller's right on fresh store data (never on the cache, which may lag behind another node);
+//! 1. checks the caller's right on store data (changes never trust the cache, which a later multi-node setup may
+//!    invalidate late; messages and member reads do use it);
 //! 2. commits, with the version bumps the store makes in the same transaction;
 //! 3. invalidates the group in the [`GroupCache`], so the next message sees the change;
 //! 4. pushes its notification (`tips`) carrying the member list's new version, so every member's SDK fires its
