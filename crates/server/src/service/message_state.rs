@@ -72,7 +72,7 @@ impl App {
             return Err(ApiError::args("seq must be positive"));
         }
         let row = self.own_conversation(user_id, conversation_id).await?;
-        if seq < row.min_seq || seq > row.max_seq {
+        if seq < row.min_seq || seq > row.visible_max_seq() {
             return Err(ApiError::new(ErrCode::RecordNotFound, format!("no message {seq} in {conversation_id}")));
         }
         let msg =
@@ -174,7 +174,7 @@ impl App {
             return Err(ApiError::args(format!("seqs must name 1 to {MAX_DELETE_SEQS} messages")));
         }
         let row = self.own_conversation(user_id, conversation_id).await?;
-        if let Some(bad) = seqs.iter().find(|s| **s < row.min_seq.max(1) || **s > row.max_seq) {
+        if let Some(bad) = seqs.iter().find(|s| **s < row.min_seq.max(1) || **s > row.visible_max_seq()) {
             return Err(ApiError::args(format!("seq {bad} is not a message {user_id} can see in {conversation_id}")));
         }
         let mut seqs = seqs.to_vec();

@@ -18,7 +18,7 @@ mod user;
 
 pub use auth::Caller;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
-pub use group::MAX_MEMBER_PAGE;
+pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
 pub use message_state::DeleteSync;
 pub use notify::{Delivery, Notification, NotifyOptions};
 pub use relation::FriendView;
@@ -33,6 +33,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Hub,
+    /// Members, roles and mutes of groups, for the message path (see `group::cache`).
+    pub group_cache: GroupCache,
     admin_secret: String,
     /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
     /// seq order even when several senders race.
@@ -53,6 +55,7 @@ impl App {
             config,
             store,
             hub: Hub::default(),
+            group_cache: GroupCache::default(),
             admin_secret,
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
         })

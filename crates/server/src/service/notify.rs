@@ -97,13 +97,11 @@ impl App {
         nopts: NotifyOptions,
         operation_id: &str,
     ) -> ApiResult<()> {
-        let Notification { send_id, recv_id, session, content_type, tips, delivery } = n;
-        let detail = serde_json::to_string(tips).map_err(crate::error::ApiError::internal)?;
-        let content =
-            serde_json::to_vec(&sdkws::NotificationElem { detail }).map_err(crate::error::ApiError::internal)?;
-        let stored = delivery == Delivery::Stored;
+        let stored = n.delivery == Delivery::Stored;
+        let (session, send_id, recv_id) = (n.session, n.send_id, n.recv_id);
+        let msg = notification_msg_with(&n, &nopts)?;
+        // The system acts here, not the user named as sender: no membership or mute checks apply.
         let system = Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
-        let is_group = session == session_type::READ_GROUP_CHAT;
         if nopts.send_msg {
             // The copy in the regular conversation: a plain message as far as options go, so it creates the
             // conversation and counts as unread (upstream msgtransfer's clone of an `isSendMsg` notification).
@@ -112,69 +110,49 @@ impl App {
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect();
-            let copy = sdkws::MsgData {
-                send_id: send_id.to_string(),
-                recv_id: if is_group { String::new() } else { recv_id.to_string() },
-                group_id: if is_group { recv_id.to_string() } else { String::new() },
-                client_msg_id: random_hex(16),
-                msg_from: msg_from::SYSTEM,
-                content_type,
-                session_type: session,
-                content: content.clone(),
-                create_time: now_ms(),
-                options: copy_options,
-                offline_push_info: Some(sdkws::OfflinePushInfo::default()),
-                ..Default::default()
-            };
+            let copy = sdkws::MsgData { client_msg_id: random_hex(16), options: copy_options, ..msg.clone() };
             self.send_message(&system, copy, operation_id).await?;
         }
-        // Upstream's options for a notification: everything off but senderSync, history/persistent when stored.
-        let opts: HashMap<String, bool> = [
-            (options::IS_NOT_NOTIFICATION, false),
-            (options::IS_SEND_MSG, nopts.send_msg),
-            (options::HISTORY, stored),
-            (options::PERSISTENT, stored),
-            (options::OFFLINE_PUSH, false),
-            (options::UNREAD_COUNT, false),
-            (options::CONVERSATION_UPDATE, false),
-            (options::SENDER_SYNC, !nopts.no_sender_sync),
-            (options::NOT_PRIVATE, false),
-            (options::SENDER_CONVERSATION_UPDATE, false),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let msg = sdkws::MsgData {
-            send_id: send_id.to_string(),
-            recv_id: if is_group { String::new() } else { recv_id.to_string() },
-            group_id: if is_group { recv_id.to_string() } else { String::new() },
-            client_msg_id: random_hex(16),
-            msg_from: msg_from::SYSTEM,
-            content_type,
-            session_type: session,
-            content,
-            create_time: now_ms(),
-            options: opts,
-            offline_push_info: Some(sdkws::OfflinePushInfo::default()),
-            ..Default::default()
-        };
         if stored {
-            // The system acts here, not the user named as sender: no membership or mute checks apply.
             self.send_message(&system, msg, operation_id).await?;
             return Ok(());
         }
-        let Some(conversation) =
-            conversation_id::for_message(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id, &msg.options)
-        else {
-            return Ok(());
-        };
         let recipients = if nopts.sender_only {
             vec![send_id.to_string()]
-        } else if is_group {
-            self.store.group_member_ids(recv_id).await?
+        } else if session == session_type::READ_GROUP_CHAT {
+            match self.group_snapshot(recv_id).await? {
+                Some(group) => group.member_ids.clone(),
+                None => Vec::new(),
+            }
         } else {
             vec![recv_id.to_string(), send_id.to_string()]
         };
+        self.push_notification_with(msg, &recipients, &nopts, operation_id);
+        Ok(())
+    }
+
+    /// Pushes an unstored notification (seq 0) to every connection of `recipients`, in `notificationMsgs`
+    /// under its `n_` conversation. The SDKs act on a seq-0 notification at once, without a pull.
+    pub(crate) fn push_notification(&self, msg: sdkws::MsgData, recipients: &[String], operation_id: &str) {
+        let options = NotifyOptions::for_type(msg.content_type);
+        self.push_notification_with(msg, recipients, &options, operation_id);
+    }
+
+    /// [`App::push_notification`], leaving out the sender's devices (`no_sender_sync`) or the device that
+    /// caused it (`except_device`) as `nopts` says.
+    fn push_notification_with(
+        &self,
+        msg: sdkws::MsgData,
+        recipients: &[String],
+        nopts: &NotifyOptions,
+        operation_id: &str,
+    ) {
+        let Some(conversation) =
+            conversation_id::for_message(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id, &msg.options)
+        else {
+            return;
+        };
+        let sender = msg.send_id.clone();
         let msg = sdkws::MsgData { server_msg_id: random_hex(16), send_time: now_ms(), ..msg };
         let mut push = sdkws::PushMessages::default();
         push.notification_msgs.insert(conversation, sdkws::PullMsgs { msgs: vec![msg], is_end: false, end_seq: 0 });
@@ -184,16 +162,60 @@ impl App {
             data: push.encode_to_vec(),
             ..Resp::default()
         });
-        let mut targets = recipients;
+        let mut targets: Vec<&str> = recipients.iter().map(String::as_str).collect();
         if nopts.no_sender_sync {
-            targets.retain(|u| u != send_id);
+            targets.retain(|u| *u != sender);
         }
-        targets.sort();
+        targets.sort_unstable();
         targets.dedup();
         match &nopts.except_device {
-            Some(token_hash) => self.hub.push_except(targets.iter().map(String::as_str), &frame, token_hash),
-            None => self.hub.push(targets.iter().map(String::as_str), &frame),
+            Some(token_hash) => self.hub.push_except(targets, &frame, token_hash),
+            None => self.hub.push(targets, &frame),
         }
-        Ok(())
     }
+}
+
+/// The message carrying notification `n`: OpenIM's notification options for its content type, the Tips as
+/// Go-JSON in a `NotificationElem`, addressed to a user (or a group, for the group session type).
+pub(crate) fn notification_msg<T: Serialize>(n: &Notification<'_, T>) -> ApiResult<sdkws::MsgData> {
+    notification_msg_with(n, &NotifyOptions::for_type(n.content_type))
+}
+
+fn notification_msg_with<T: Serialize>(n: &Notification<'_, T>, nopts: &NotifyOptions) -> ApiResult<sdkws::MsgData> {
+    let (send_id, recv_id, session, content_type, tips, delivery) =
+        (n.send_id, n.recv_id, n.session, n.content_type, n.tips, n.delivery);
+    let detail = serde_json::to_string(tips).map_err(crate::error::ApiError::internal)?;
+    let content = serde_json::to_vec(&sdkws::NotificationElem { detail }).map_err(crate::error::ApiError::internal)?;
+    let stored = delivery == Delivery::Stored;
+    // Upstream's options for a notification: everything off but senderSync, history/persistent when stored.
+    let opts: HashMap<String, bool> = [
+        (options::IS_NOT_NOTIFICATION, false),
+        (options::IS_SEND_MSG, nopts.send_msg),
+        (options::HISTORY, stored),
+        (options::PERSISTENT, stored),
+        (options::OFFLINE_PUSH, false),
+        (options::UNREAD_COUNT, false),
+        (options::CONVERSATION_UPDATE, false),
+        (options::SENDER_SYNC, !nopts.no_sender_sync),
+        (options::NOT_PRIVATE, false),
+        (options::SENDER_CONVERSATION_UPDATE, false),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let is_group = session == session_type::READ_GROUP_CHAT;
+    Ok(sdkws::MsgData {
+        send_id: send_id.to_string(),
+        recv_id: if is_group { String::new() } else { recv_id.to_string() },
+        group_id: if is_group { recv_id.to_string() } else { String::new() },
+        client_msg_id: random_hex(16),
+        msg_from: msg_from::SYSTEM,
+        content_type,
+        session_type: session,
+        content,
+        create_time: now_ms(),
+        options: opts,
+        offline_push_info: Some(sdkws::OfflinePushInfo::default()),
+        ..Default::default()
+    })
 }
