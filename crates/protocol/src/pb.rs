@@ -45,6 +45,8 @@ generated! {
     relation => "openim.relation.rs";
     /// `openim.jssdk`: the pure-JS SDK's aggregate conversation queries (`/jssdk/*`).
     jssdk => "openim.jssdk.rs";
+    /// `openim.third`: the object (file upload and download) API, `/object/*`.
+    third => "openim.third.rs";
     /// `openim.protobuf`: nullable scalar wrappers; in JSON a bare scalar or `null`.
     protobuf => "openim.protobuf.rs";
 }

@@ -1,5 +1,6 @@
 //! Server configuration: one documented struct, layered as defaults → `palaver.toml` (or `--config`) →
-//! `PALAVER_*` environment → command-line flags (the CLI merges the flags last).
+//! `PALAVER_*` environment → command-line flags (the CLI merges the flags last). Nested keys take a double
+//! underscore in the environment: `PALAVER_OBJECTS__BACKEND=s3`, `PALAVER_OBJECTS__S3__BUCKET=…`.
 
 use figment::{
     Figment,
@@ -41,6 +42,148 @@ pub struct Config {
     pub ping_interval_secs: u64,
     /// A connection that sends nothing (not even a pong) for this long is closed.
     pub read_timeout_secs: u64,
+    /// Files: OpenIM's `/object/*` API and where the bytes go (`[objects]` in `palaver.toml`).
+    pub objects: ObjectsConfig,
+}
+
+/// Where uploaded files are kept and what uploads may be. The defaults store files under
+/// `<data_dir>/objects` and need no setting at all.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectsConfig {
+    /// `local` (files under `<data_dir>/objects`, uploads and downloads served by Palaver on the API port) or
+    /// `s3` (any S3-compatible bucket, see `[objects.s3]`; clients upload and download directly to and from it).
+    pub backend: ObjectBackend,
+    /// The API's address as clients reach it (e.g. `https://im.example.com`), the base of the file URLs and of the
+    /// local backend's upload URLs. Unset: taken from each request (OpenIM's `X-Request-Api` header, else
+    /// `X-Forwarded-Proto` and the `Host` header). Set it when Palaver is behind a proxy that rewrites `Host`.
+    pub public_url: Option<String>,
+    /// Largest file, in bytes.
+    pub max_object_bytes: u64,
+    /// Part size for multipart uploads, in bytes, unless a file needs bigger parts to stay within `max_parts`
+    /// (OpenIM's `minPartSize`; S3 refuses parts under 5 MiB but the last).
+    pub min_part_bytes: u64,
+    /// Most parts per upload (OpenIM's `maxNumSize`).
+    pub max_parts: u32,
+    /// Content types accepted for upload: exact (`image/png`), a whole type (`image/*`) or `*` for any.
+    pub allowed_content_types: Vec<String>,
+    /// Who may download: `public` (anyone with the link, as OpenIM) or `token` (a signed-in user: `token` header
+    /// or `?token=` query parameter, or a link from `/object/access_url`).
+    pub download: DownloadAccess,
+    /// Lifetime of presigned upload and download URLs, in seconds.
+    pub url_ttl_secs: u64,
+    /// An upload not completed within this many seconds is abandoned; its parts are deleted.
+    pub upload_ttl_secs: u64,
+    /// How often abandoned uploads are looked for, in seconds.
+    pub sweep_interval_secs: u64,
+    /// The bucket, for `backend = "s3"`.
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadAccess {
+    Public,
+    Token,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph, R2, …). Palaver signs requests itself (AWS Signature V4).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// `http://host:port` of the S3 API, as both Palaver and clients reach it (presigned URLs point here).
+    /// `https://` needs a TLS-terminating proxy in front of this build (see the README).
+    pub endpoint: String,
+    pub bucket: String,
+    /// The signing region (`us-east-1` when unset).
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Address the bucket as `endpoint/bucket/key` (MinIO, moto, most self-hosted servers) rather than
+    /// `bucket.endpoint/key` (AWS's virtual-hosted style).
+    pub path_style: bool,
+    /// Prepended to every key Palaver writes, e.g. `palaver/`.
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"…")
+            .field("path_style", &self.path_style)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl Default for ObjectsConfig {
+    fn default() -> Self {
+        Self {
+            backend: ObjectBackend::Local,
+            public_url: None,
+            max_object_bytes: 1024 * 1024 * 1024,
+            min_part_bytes: 5 * 1024 * 1024,
+            max_parts: 10_000,
+            allowed_content_types: vec!["*".to_string()],
+            download: DownloadAccess::Public,
+            url_ttl_secs: 3600,
+            upload_ttl_secs: 24 * 3600,
+            sweep_interval_secs: 60,
+            s3: S3Config::default(),
+        }
+    }
+}
+
+impl ObjectsConfig {
+    fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("objects.public_url must start with http:// or https://, not {url:?}"));
+        }
+        if self.max_object_bytes == 0 || self.min_part_bytes == 0 || self.max_parts == 0 {
+            return Err("objects.max_object_bytes, min_part_bytes and max_parts must be > 0".into());
+        }
+        if self.url_ttl_secs == 0 || self.upload_ttl_secs == 0 || self.sweep_interval_secs == 0 {
+            return Err("objects.url_ttl_secs, upload_ttl_secs and sweep_interval_secs must be > 0".into());
+        }
+        if self.url_ttl_secs > 7 * 24 * 3600 {
+            return Err("objects.url_ttl_secs must be at most 7 days (S3's limit for presigned URLs)".into());
+        }
+        for pattern in &self.allowed_content_types {
+            if pattern != "*" && !pattern.contains('/') {
+                return Err(format!("objects.allowed_content_types: {pattern:?} is not `type/subtype`, `type/*` or `*`"));
+            }
+        }
+        if self.backend == ObjectBackend::S3 {
+            let s3 = &self.s3;
+            if !s3.endpoint.starts_with("http://") {
+                return Err(format!(
+                    "objects.s3.endpoint must be an http://host[:port] URL, not {:?} (this build speaks plain HTTP to \
+                     S3; reach an https endpoint through a local TLS-terminating proxy)",
+                    s3.endpoint
+                ));
+            }
+            if s3.bucket.is_empty() || s3.access_key.is_empty() || s3.secret_key.is_empty() {
+                return Err("objects.s3.bucket, access_key and secret_key must be set for backend = \"s3\"".into());
+            }
+            if self.min_part_bytes < 5 * 1024 * 1024 {
+                return Err("objects.min_part_bytes must be at least 5 MiB with S3 (S3 refuses smaller parts)".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -59,6 +202,7 @@ impl Default for Config {
             send_queue_frames: 512,
             ping_interval_secs: 25,
             read_timeout_secs: 30,
+            objects: ObjectsConfig::default(),
         }
     }
 }
@@ -73,7 +217,7 @@ impl Config {
             None => figment.merge(Toml::file("palaver.toml")),
         };
         let config: Config = figment
-            .merge(Env::prefixed("PALAVER_").ignore(&["config", "log"]))
+            .merge(Env::prefixed("PALAVER_").ignore(&["config", "log"]).split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.check()
@@ -91,6 +235,7 @@ impl Config {
                 "send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string(),
             )));
         }
+        self.objects.check().map_err(|e| Box::new(figment::Error::from(e)))?;
         Ok(self)
     }
 

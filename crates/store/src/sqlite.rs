@@ -37,6 +37,7 @@ mod accounts;
 mod conversations;
 mod groups;
 mod messages;
+mod objects;
 mod relations;
 mod versions;
 mod writer;

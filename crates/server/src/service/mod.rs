@@ -9,17 +9,19 @@ mod conversation;
 mod group;
 mod msg;
 mod notify;
+pub mod object;
 mod relation;
 pub mod sync;
 mod user;
 
 pub use auth::Caller;
+pub(crate) use auth::constant_time_eq;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
 pub use group::MAX_MEMBER_PAGE;
 pub use notify::{Delivery, Notification};
 pub use relation::FriendView;
 
-use crate::{config::Config, hub::Hub};
+use crate::{config::Config, hub::Hub, storage::Blobs};
 use palaver_store::Store;
 use std::sync::Arc;
 
@@ -28,10 +30,14 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Hub,
+    /// Where uploaded files go (local disk or S3).
+    pub blobs: Blobs,
     admin_secret: String,
     /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
     /// seq order even when several senders race.
     conversation_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// Serialises completing and sweeping one upload (by hash shard).
+    upload_locks: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl std::fmt::Debug for App {
@@ -41,15 +47,18 @@ impl std::fmt::Debug for App {
 }
 
 const CONVERSATION_LOCK_SHARDS: usize = 1024;
+const UPLOAD_LOCK_SHARDS: usize = 64;
 
 impl App {
-    pub fn new(config: Config, store: Arc<dyn Store>, admin_secret: String) -> Arc<Self> {
+    pub fn new(config: Config, store: Arc<dyn Store>, blobs: Blobs, admin_secret: String) -> Arc<Self> {
         Arc::new(Self {
             config,
             store,
             hub: Hub::default(),
+            blobs,
             admin_secret,
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            upload_locks: (0..UPLOAD_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
     }
 
