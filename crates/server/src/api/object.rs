@@ -238,7 +238,7 @@ fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
         (size.saturating_sub(suffix), size - 1)
     } else {
         let first: u64 = first.parse().ok()?;
-        let last: u64 = if last.is_empty() { size.saturating_sub(1) } else { last.parse().ok()? };
+        let last: u64 = if last.is_empty() { u64::MAX } else { last.parse().ok()? };
         if last < first {
             return None;
         }

@@ -15,7 +15,7 @@ macro_rules! object_columns {
 
 macro_rules! upload_columns {
     () => {
-        "upload_id, user_id, hash, size, part_size, part_count, storage_key, backend_upload_id, expire_time, \\
+        "upload_id, user_id, hash, size, part_size, part_count, storage_key, backend_upload_id, expire_time, \
          create_time"
     };
 }
