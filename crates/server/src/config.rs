@@ -163,7 +163,9 @@ impl ObjectsConfig {
         }
         for pattern in &self.allowed_content_types {
             if pattern != "*" && !pattern.contains('/') {
-                return Err(format!("objects.allowed_content_types: {pattern:?} is not `type/subtype`, `type/*` or `*`"));
+                return Err(format!(
+                    "objects.allowed_content_types: {pattern:?} is not `type/subtype`, `type/*` or `*`"
+                ));
             }
         }
         if self.backend == ObjectBackend::S3 {

@@ -58,8 +58,8 @@ pub async fn run(
     let admin_secret = admin_secret(&config)?;
     let db_path = config.data_dir.join("palaver.db");
     let store = SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
-    let blobs = storage::Blobs::open(&config.objects, &config.data_dir, &admin_secret)
-        .context("opening the object storage")?;
+    let blobs =
+        storage::Blobs::open(&config.objects, &config.data_dir, &admin_secret).context("opening the object storage")?;
     let app = App::new(config, Arc::new(store), blobs, admin_secret);
 
     let stop = CancellationToken::new();

@@ -164,7 +164,8 @@ impl Env {
                 }
             }
             Backend::S3 => {
-                let (_, _, body) = http("GET", &format!("{}/{}?uploads", s3_endpoint(), self.bucket), &[], vec![]).await;
+                let (_, _, body) =
+                    http("GET", &format!("{}/{}?uploads", s3_endpoint(), self.bucket), &[], vec![]).await;
                 let body = String::from_utf8_lossy(&body);
                 assert!(!body.contains("<UploadId>"), "multipart uploads left in the bucket: {body}");
             }
@@ -221,7 +222,8 @@ impl File {
     async fn new(env: &Env, token: &str, data: Vec<u8>) -> Self {
         let limit = env.post("/object/part_limit", token, json!({})).await;
         assert_eq!(limit["errCode"], 0, "{limit}");
-        let (min, num) = (limit["data"]["minPartSize"].as_u64().unwrap(), limit["data"]["maxNumSize"].as_u64().unwrap());
+        let (min, num) =
+            (limit["data"]["minPartSize"].as_u64().unwrap(), limit["data"]["maxNumSize"].as_u64().unwrap());
         let size = data.len() as u64;
         let part_size = if size <= min * num { min } else { size.div_ceil(num) } as usize;
         Self::with_part_size(data, part_size)
@@ -328,7 +330,8 @@ async fn upload(env: &Env, token: &str, file: &File, name: &str, content_type: &
         let etag = headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or("").trim_matches('"').to_string();
         assert_eq!(etag, file.part_md5s[i], "part {} ETag", i + 1);
     }
-    let completed = complete(env, token, upload["uploadID"].as_str().unwrap(), &file.part_md5s, name, content_type).await;
+    let completed =
+        complete(env, token, upload["uploadID"].as_str().unwrap(), &file.part_md5s, name, content_type).await;
     assert_eq!(completed["errCode"], 0, "complete: {completed}");
     Uploaded { url: completed["data"]["url"].as_str().unwrap().to_string(), puts: parts.len() }
 }
@@ -413,7 +416,10 @@ async fn fifty_mib_in_parts_round_trips(backend: Backend) {
 
     let store = env.store().await;
     let object = store.object("alice/clip.mp4").await.unwrap().expect("object row");
-    assert_eq!((object.size, object.hash.as_str(), object.user_id.as_str()), (50 * MIB as i64, file.hash.as_str(), "alice"));
+    assert_eq!(
+        (object.size, object.hash.as_str(), object.user_id.as_str()),
+        (50 * MIB as i64, file.hash.as_str(), "alice")
+    );
     store.close().await;
     env.assert_no_uploads().await;
     if backend == Backend::Local {
@@ -475,9 +481,11 @@ async fn expired_upload_is_refused_and_removed(backend: Backend) {
         assert_eq!(status, 403, "an expired part URL is refused");
         assert!(String::from_utf8_lossy(&body).contains("expired"), "{}", String::from_utf8_lossy(&body));
     }
-    let signed = env.post("/object/auth_sign", &alice, json!({"uploadID": upload["uploadID"], "partNumbers": [1]})).await;
+    let signed =
+        env.post("/object/auth_sign", &alice, json!({"uploadID": upload["uploadID"], "partNumbers": [1]})).await;
     assert_eq!(signed["errCode"], 1701, "auth_sign of an expired upload: {signed}");
-    let completed = complete(&env, &alice, upload["uploadID"].as_str().unwrap(), &file.part_md5s, "alice/late.bin", "").await;
+    let completed =
+        complete(&env, &alice, upload["uploadID"].as_str().unwrap(), &file.part_md5s, "alice/late.bin", "").await;
     assert_eq!(completed["errCode"], 1701, "{completed}");
     assert!(completed["errDlt"].as_str().unwrap().contains("expired"), "{completed}");
     env.assert_no_uploads().await;
@@ -632,7 +640,8 @@ async fn bad_names_are_refused(backend: Backend) {
     assert_eq!((status, body == file.data), (200, true));
 
     let base = format!("http://{}", env.server.api);
-    for path in ["/object/alice/../../palaver.db", "/object/alice/%2e%2e/%2e%2e/palaver.db", "/object/..%2fpalaver.db"] {
+    for path in ["/object/alice/../../palaver.db", "/object/alice/%2e%2e/%2e%2e/palaver.db", "/object/..%2fpalaver.db"]
+    {
         let (status, _, _) = http("GET", &format!("{base}{path}"), &[], vec![]).await;
         assert!(status == 400 || status == 404, "GET {path}: {status}");
     }
@@ -695,8 +704,11 @@ async fn media_messages_carry_their_elements() {
     let mut bob = server.connect_new(&admin, "bob", common::GOB_GZIP).await;
     let url = format!("http://{}/object/alice/x", server.api);
     let elements = [
-        (102, json!({"sourcePath": "", "sourcePicture": {"uuid": "u", "type": "image/png", "size": 10, "width": 2,
-            "height": 2, "url": url}, "bigPicture": {"url": url}, "snapshotPicture": {"url": format!("{url}?type=image")}})),
+        (
+            102,
+            json!({"sourcePath": "", "sourcePicture": {"uuid": "u", "type": "image/png", "size": 10, "width": 2,
+            "height": 2, "url": url}, "bigPicture": {"url": url}, "snapshotPicture": {"url": format!("{url}?type=image")}}),
+        ),
         (103, json!({"uuid": "u", "sourceUrl": url, "dataSize": 10, "duration": 3, "soundType": "audio/ogg"})),
         (104, json!({"videoUrl": url, "videoType": "video/mp4", "videoSize": 10, "duration": 3, "snapshotUrl": url})),
         (105, json!({"uuid": "u", "sourceUrl": url, "fileName": "report.pdf", "fileSize": 10, "fileType": "pdf"})),

@@ -13,9 +13,8 @@ use std::task::Poll;
 use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    Object, ObjectStore, Upload,
-    Appended, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage, Store,
-    StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
+    Appended, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage, Object,
+    Store, StoreError, Token, TokenStatus, TokenStore, Upload, User, UserPatch, UserStore,
 };
 use proptest::prelude::*;
 use sqlx::Connection as _;

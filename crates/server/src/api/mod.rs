@@ -103,10 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/object/complete_multipart_upload", post(authed(object::complete_multipart_upload)))
         .route("/object/access_url", post(authed(object::access_url)))
         .route("/object/{*name}", get(object::download))
-        .route(
-            "/object-upload/{upload_id}/{part}",
-            put(object::upload_part).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/object-upload/{upload_id}/{part}", put(object::upload_part).layer(DefaultBodyLimit::disable()))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(object::cors())

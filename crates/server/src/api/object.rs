@@ -52,7 +52,8 @@ pub(super) fn public_base(config: &Config, headers: &HeaderMap) -> Option<String
     if !valid {
         return None;
     }
-    let scheme = if text("X-Forwarded-Proto").is_some_and(|p| p.eq_ignore_ascii_case("https")) { "https" } else { "http" };
+    let scheme =
+        if text("X-Forwarded-Proto").is_some_and(|p| p.eq_ignore_ascii_case("https")) { "https" } else { "http" };
     Some(format!("{scheme}://{host}"))
 }
 
@@ -110,11 +111,8 @@ pub(super) async fn upload_part(
     Query(query): Query<PartQuery>,
     request: Request,
 ) -> Response {
-    let content_length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let content_length =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match app.receive_part(&upload_id, &part, &query, content_length, request.into_body()).await {
         Ok(md5) => {
             let mut response = StatusCode::OK.into_response();

@@ -439,18 +439,6 @@ fn self_notification(user_id: &str) -> String {
     format!("n_{user_id}_{user_id}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notification_twins() {
-        assert_eq!(notification_twin("si_a_b"), "n_a_b");
-        assert_eq!(notification_twin("sg_123"), "n_123");
-        assert_eq!(self_notification("u"), "n_u_u");
-    }
-}
-
 /// Media messages (picture 102, voice 103, video 104, file 105) carry their element as JSON (the SDK's
 /// `PictureElem`, `SoundElem`, `VideoElem`, `FileElem`), pointing at the uploaded file. The element must be a JSON
 /// object with an `http(s)` URL where the recipient downloads the file from, and any other URL it has (a
@@ -477,4 +465,16 @@ fn check_media_content(content_type: i32, content: &[u8]) -> ApiResult<()> {
         return Err(ApiError::args(format!("{bad} of a {what} message must be an http(s) URL")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_twins() {
+        assert_eq!(notification_twin("si_a_b"), "n_a_b");
+        assert_eq!(notification_twin("sg_123"), "n_123");
+        assert_eq!(self_notification("u"), "n_u_u");
+    }
 }

@@ -176,8 +176,7 @@ impl App {
             n => n.min(part_count),
         };
         let signed = usize::try_from(signed).unwrap_or(0).min(MAX_SIGN_PARTS);
-        let sign =
-            (signed > 0).then(|| self.sign_parts(&upload, (1..=signed).map(|p| p as i32), base, now));
+        let sign = (signed > 0).then(|| self.sign_parts(&upload, (1..=signed).map(|p| p as i32), base, now));
         Ok(third::InitiateMultipartUploadResp {
             url: String::new(),
             upload: Some(third::UploadInfo {
@@ -190,7 +189,12 @@ impl App {
     }
 
     /// `/object/auth_sign`: fresh URLs for more parts of an upload.
-    pub async fn auth_sign(&self, caller: &Caller, req: third::AuthSignReq, base: &str) -> ApiResult<third::AuthSignResp> {
+    pub async fn auth_sign(
+        &self,
+        caller: &Caller,
+        req: third::AuthSignReq,
+        base: &str,
+    ) -> ApiResult<third::AuthSignResp> {
         let upload = self.own_upload(caller, &req.upload_id).await?;
         let now = now_ms();
         if upload.expire_time <= now {
@@ -504,7 +508,13 @@ impl App {
         }
     }
 
-    fn sign_parts(&self, upload: &Upload, parts: impl Iterator<Item = i32>, base: &str, now: i64) -> third::AuthSignParts {
+    fn sign_parts(
+        &self,
+        upload: &Upload,
+        parts: impl Iterator<Item = i32>,
+        base: &str,
+        now: i64,
+    ) -> third::AuthSignParts {
         let expires = upload.expire_time.min(now + secs_to_ms(self.config.objects.url_ttl_secs));
         let ttl_secs = u64::try_from(ceil_div(expires - now, 1000)).unwrap_or(1).max(1);
         let parts = parts

@@ -54,9 +54,14 @@ impl std::fmt::Display for BlobError {
 #[derive(Debug)]
 pub enum PartError {
     /// The body went past the part's length.
-    TooLong { expected: u64 },
+    TooLong {
+        expected: u64,
+    },
     /// The body ended at another length than the part's.
-    Length { expected: u64, received: u64 },
+    Length {
+        expected: u64,
+        received: u64,
+    },
     /// The client's connection failed mid-body.
     Body(String),
     /// The upload was removed (completed, aborted or expired) while the part arrived.

@@ -112,21 +112,19 @@ impl S3Blobs {
                 .await
                 .map_err(|e| BlobError::Backend(format!("connecting to S3 at {}: {e}", self.host)))?;
             let _ = stream.set_nodelay(true);
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .map_err(|e| BlobError::Backend(format!("S3 handshake: {e}")))?;
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| BlobError::Backend(format!("S3 handshake: {e}")))?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            let response =
-                sender.send_request(request).await.map_err(|e| BlobError::Backend(format!("S3 {method} {uri}: {e}")))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| BlobError::Backend(format!("S3 {method} {uri}: {e}")))?;
             let status = response.status();
-            let content_length = response
-                .headers()
-                .get("content-length")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
+            let content_length =
+                response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
             let limited = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE);
             let body = limited.collect().await.map_err(|e| BlobError::Backend(format!("S3 answer: {e}")))?.to_bytes();
             Ok(Answer { status, content_length, body })
@@ -179,7 +177,12 @@ impl S3Blobs {
 
     /// `CompleteMultipartUpload` naming each part by its md5, then a check of the assembled size (the object is
     /// deleted again if it is not `upload.size`).
-    pub(crate) async fn complete(&self, upload: &Upload, part_hashes: &[String], unix_time: u64) -> Result<(), BlobError> {
+    pub(crate) async fn complete(
+        &self,
+        upload: &Upload,
+        part_hashes: &[String],
+        unix_time: u64,
+    ) -> Result<(), BlobError> {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for (i, hash) in part_hashes.iter().enumerate() {
             xml.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>\"{hash}\"</ETag></Part>", i + 1));
@@ -203,10 +206,9 @@ impl S3Blobs {
         }
         match self.size(&upload.storage_key, unix_time).await? {
             Some(size) if size == u64::try_from(upload.size).unwrap_or(0) => Ok(()),
-            Some(size) => Err(BlobError::Refused(format!(
-                "the parts hold {size} bytes, not the {} announced",
-                upload.size
-            ))),
+            Some(size) => {
+                Err(BlobError::Refused(format!("the parts hold {size} bytes, not the {} announced", upload.size)))
+            }
             None => Err(BlobError::Backend("the completed object is not in the bucket".into())),
         }
     }

@@ -125,7 +125,7 @@ impl Signer {
 
         let string_to_sign =
             format!("AWS4-HMAC-SHA256\n{datetime}\n{}\n{}", self.scope(datetime), sha256_hex(canonical.as_bytes()));
-        let date_key = hmac_sha256(format!("AWS4{}", self.secret_key).as_bytes(), datetime[..8].as_bytes());
+        let date_key = hmac_sha256(format!("AWS4{}", self.secret_key).as_bytes(), &datetime.as_bytes()[..8]);
         let region_key = hmac_sha256(&date_key, self.region.as_bytes());
         let service_key = hmac_sha256(&region_key, b"s3");
         let signing_key = hmac_sha256(&service_key, b"aws4_request");

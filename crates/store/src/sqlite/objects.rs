@@ -99,20 +99,24 @@ impl ObjectStore for SqliteStore {
     }
 
     async fn insert_upload(&self, upload: &Upload) -> Result<()> {
-        sqlx::query(concat!("INSERT INTO object_uploads (", upload_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&upload.upload_id)
-            .bind(&upload.user_id)
-            .bind(&upload.hash)
-            .bind(upload.size)
-            .bind(upload.part_size)
-            .bind(upload.part_count)
-            .bind(&upload.storage_key)
-            .bind(&upload.backend_upload_id)
-            .bind(upload.expire_time)
-            .bind(upload.create_time)
-            .execute(&self.write)
-            .await
-            .map_err(|e| unique_as_exists(e, || format!("upload {}", upload.upload_id)))?;
+        sqlx::query(concat!(
+            "INSERT INTO object_uploads (",
+            upload_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&upload.upload_id)
+        .bind(&upload.user_id)
+        .bind(&upload.hash)
+        .bind(upload.size)
+        .bind(upload.part_size)
+        .bind(upload.part_count)
+        .bind(&upload.storage_key)
+        .bind(&upload.backend_upload_id)
+        .bind(upload.expire_time)
+        .bind(upload.create_time)
+        .execute(&self.write)
+        .await
+        .map_err(|e| unique_as_exists(e, || format!("upload {}", upload.upload_id)))?;
         Ok(())
     }
 
