@@ -278,4 +278,29 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn object_settings_nest_in_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("palaver.toml", "[objects]\nmax_parts = 100\n[objects.s3]\nbucket = \"files\"\n")?;
+            jail.set_env("PALAVER_OBJECTS__BACKEND", "s3");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "http://127.0.0.1:9000");
+            jail.set_env("PALAVER_OBJECTS__S3__ACCESS_KEY", "k");
+            jail.set_env("PALAVER_OBJECTS__S3__SECRET_KEY", "s");
+            jail.set_env("PALAVER_OBJECTS__ALLOWED_CONTENT_TYPES", "[\"image/*\", \"video/mp4\"]");
+            let config = Config::load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
+            assert_eq!(config.objects.backend, ObjectBackend::S3);
+            assert_eq!(config.objects.max_parts, 100);
+            assert_eq!(config.objects.s3.bucket, "files");
+            assert_eq!(config.objects.s3.endpoint, "http://127.0.0.1:9000");
+            assert_eq!(config.objects.allowed_content_types, ["image/*", "video/mp4"]);
+            assert!(!format!("{config:?}").contains("secret_key: \"s\""), "the secret stays out of logs");
+            jail.set_env("PALAVER_OBJECTS__MIN_PART_BYTES", "1024");
+            assert!(Config::load(None, serde_json::json!({})).is_err(), "S3 needs parts of 5 MiB");
+            jail.set_env("PALAVER_OBJECTS__MIN_PART_BYTES", "5242880");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "https://s3.amazonaws.com");
+            assert!(Config::load(None, serde_json::json!({})).is_err(), "no TLS client in this build");
+            Ok(())
+        });
+    }
 }
