@@ -98,8 +98,8 @@ pub enum DownloadAccess {
 #[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
-    /// `http://host:port` of the S3 API, as both Palaver and clients reach it (presigned URLs point here).
-    /// `https://` needs a TLS-terminating proxy in front of this build (see the README).
+    /// `http(s)://host[:port]` of the S3 API, as both Palaver and clients reach it (presigned URLs point here).
+    /// `https://` needs a build with the `s3-tls` feature (see the README).
     pub endpoint: String,
     pub bucket: String,
     /// The signing region (`us-east-1` when unset).
@@ -170,13 +170,7 @@ impl ObjectsConfig {
         }
         if self.backend == ObjectBackend::S3 {
             let s3 = &self.s3;
-            if !s3.endpoint.starts_with("http://") {
-                return Err(format!(
-                    "objects.s3.endpoint must be an http://host[:port] URL, not {:?} (this build speaks plain HTTP to \
-                     S3; reach an https endpoint through a local TLS-terminating proxy)",
-                    s3.endpoint
-                ));
-            }
+            crate::storage::s3::S3Blobs::new(s3)?;
             if s3.bucket.is_empty() || s3.access_key.is_empty() || s3.secret_key.is_empty() {
                 return Err("objects.s3.bucket, access_key and secret_key must be set for backend = \"s3\"".into());
             }
@@ -299,7 +293,10 @@ mod tests {
             assert!(Config::load(None, serde_json::json!({})).is_err(), "S3 needs parts of 5 MiB");
             jail.set_env("PALAVER_OBJECTS__MIN_PART_BYTES", "5242880");
             jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "https://s3.amazonaws.com");
-            assert!(Config::load(None, serde_json::json!({})).is_err(), "no TLS client in this build");
+            let https = Config::load(None, serde_json::json!({}));
+            assert_eq!(https.is_ok(), cfg!(feature = "s3-tls"), "https:// needs the s3-tls feature: {https:?}");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "ftp://files");
+            assert!(Config::load(None, serde_json::json!({})).is_err());
             Ok(())
         });
     }

@@ -30,6 +30,9 @@ pub struct S3Blobs {
     host: String,
     /// `host:port` to connect to.
     connect_to: String,
+    /// Whether the endpoint is `https://` (only with the `s3-tls` feature).
+    #[cfg_attr(not(feature = "s3-tls"), allow(dead_code))]
+    tls: bool,
     /// `/bucket` in path style, empty in virtual-hosted style.
     bucket_path: String,
     key_prefix: String,
@@ -44,10 +47,15 @@ struct Answer {
 
 impl S3Blobs {
     pub(crate) fn new(config: &S3Config) -> Result<Self, String> {
-        let rest = config.endpoint.strip_prefix("http://").ok_or("objects.s3.endpoint must start with http://")?;
+        let (tls, rest) = match (config.endpoint.strip_prefix("http://"), config.endpoint.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) if TLS => (true, rest),
+            (None, Some(_)) => return Err(NO_TLS.to_string()),
+            (None, None) => return Err(format!("objects.s3.endpoint {:?} must be an http(s):// URL", config.endpoint)),
+        };
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
-            return Err(format!("objects.s3.endpoint {:?} must be http://host[:port]", config.endpoint));
+            return Err(format!("objects.s3.endpoint {:?} must be http(s)://host[:port]", config.endpoint));
         }
         let (host, bucket_path) = if config.path_style {
             (authority.to_string(), format!("/{}", sigv4::uri_encode(&config.bucket, false)))
@@ -56,11 +64,12 @@ impl S3Blobs {
         };
         let region = if config.region.is_empty() { "us-east-1".to_string() } else { config.region.clone() };
         let has_port = host.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']'));
-        let connect_to = if has_port { host.clone() } else { format!("{host}:80") };
+        let connect_to = if has_port { host.clone() } else { format!("{host}:{}", if tls { 443 } else { 80 }) };
         Ok(Self {
             connect_to,
+            tls,
             signer: Signer { access_key: config.access_key.clone(), secret_key: config.secret_key.clone(), region },
-            origin: format!("http://{host}"),
+            origin: format!("{}://{host}", if tls { "https" } else { "http" }),
             host,
             bucket_path,
             key_prefix: config.key_prefix.clone(),
@@ -112,22 +121,12 @@ impl S3Blobs {
                 .await
                 .map_err(|e| BlobError::Backend(format!("connecting to S3 at {}: {e}", self.host)))?;
             let _ = stream.set_nodelay(true);
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| BlobError::Backend(format!("S3 handshake: {e}")))?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| BlobError::Backend(format!("S3 {method} {uri}: {e}")))?;
-            let status = response.status();
-            let content_length =
-                response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-            let limited = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE);
-            let body = limited.collect().await.map_err(|e| BlobError::Backend(format!("S3 answer: {e}")))?.to_bytes();
-            Ok(Answer { status, content_length, body })
+            #[cfg(feature = "s3-tls")]
+            if self.tls {
+                let stream = tls::connect(&self.host, stream).await?;
+                return send(hyper_util::rt::TokioIo::new(stream), request, &method, &uri).await;
+            }
+            send(hyper_util::rt::TokioIo::new(stream), request, &method, &uri).await
         };
         tokio::time::timeout(CALL_TIMEOUT, exchange)
             .await
@@ -245,6 +244,85 @@ impl S3Blobs {
     }
 }
 
+/// Whether this build can reach `https://` endpoints (the `s3-tls` feature).
+const TLS: bool = cfg!(feature = "s3-tls");
+
+/// Why an `https://` endpoint is refused without the `s3-tls` feature.
+pub(crate) const NO_TLS: &str = "objects.s3.endpoint is https://, but this build has no TLS client: build with \
+    `--features s3-tls`, or reach the endpoint through a local TLS-terminating proxy";
+
+/// One request and its whole answer over an HTTP/1.1 connection on `io`.
+async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>, method: &Method, uri: &str) -> Result<Answer, BlobError>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| BlobError::Backend(format!("S3 handshake: {e}")))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let response =
+        sender.send_request(request).await.map_err(|e| BlobError::Backend(format!("S3 {method} {uri}: {e}")))?;
+    let status = response.status();
+    let content_length =
+        response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let limited = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE);
+    let body = limited.collect().await.map_err(|e| BlobError::Backend(format!("S3 answer: {e}")))?.to_bytes();
+    Ok(Answer { status, content_length, body })
+}
+
+/// TLS to `https://` endpoints (feature `s3-tls`): rustls with the *ring* provider, trusting the system's root
+/// certificates (so a private CA installed on the machine works as it does for every other program).
+#[cfg(feature = "s3-tls")]
+mod tls {
+    use super::BlobError;
+    use std::sync::{Arc, OnceLock};
+    use tokio_rustls::{TlsConnector, client::TlsStream, rustls};
+
+    fn connector() -> Result<&'static TlsConnector, BlobError> {
+        static CONNECTOR: OnceLock<Result<TlsConnector, String>> = OnceLock::new();
+        CONNECTOR
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                let found = rustls_native_certs::load_native_certs();
+                for cert in found.certs {
+                    let _ = roots.add(cert);
+                }
+                if roots.is_empty() {
+                    return Err(format!("no root certificates found on this system: {:?}", found.errors));
+                }
+                let config =
+                    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                        .with_safe_default_protocol_versions()
+                        .map_err(|e| e.to_string())?
+                        .with_root_certificates(roots)
+                        .with_no_client_auth();
+                Ok(TlsConnector::from(Arc::new(config)))
+            })
+            .as_ref()
+            .map_err(|e| BlobError::Backend(format!("TLS set-up: {e}")))
+    }
+
+    /// A TLS session over `stream` with the server named in `host` (`name[:port]`).
+    pub(super) async fn connect(
+        host: &str,
+        stream: tokio::net::TcpStream,
+    ) -> Result<TlsStream<tokio::net::TcpStream>, BlobError> {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !port.contains(']') => name,
+            _ => host,
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']').to_string();
+        let server_name = rustls::pki_types::ServerName::try_from(name)
+            .map_err(|e| BlobError::Backend(format!("S3 host {host}: {e}")))?;
+        connector()?
+            .connect(server_name, stream)
+            .await
+            .map_err(|e| BlobError::Backend(format!("TLS with S3 at {host}: {e}")))
+    }
+}
+
 /// A failed S3 call, for the logs: the operation, the status and S3's error code and message.
 fn s3_failure(operation: &str, answer: &Answer) -> BlobError {
     let code = xml_text(&answer.body, "Code").unwrap_or_default();
@@ -300,6 +378,15 @@ mod tests {
         assert_eq!(virtual_hosted.host, "files.s3.example.com");
         assert_eq!(virtual_hosted.connect_to, "files.s3.example.com:80");
         assert_eq!(virtual_hosted.path("x"), "/palaver/x");
-        assert!(S3Blobs::new(&S3Config { endpoint: "https://s3.example.com".into(), ..config }).is_err());
+        let https = S3Blobs::new(&S3Config { endpoint: "https://s3.example.com".into(), ..config });
+        if TLS {
+            let https = https.unwrap();
+            assert_eq!(
+                (https.origin.as_str(), https.connect_to.as_str()),
+                ("https://files.s3.example.com", "files.s3.example.com:443")
+            );
+        } else {
+            assert_eq!(https.unwrap_err(), NO_TLS);
+        }
     }
 }
