@@ -160,16 +160,25 @@ impl App {
             expire_time: now + secs_to_ms(self.config.objects.upload_ttl_secs),
             create_time: now,
         };
+        // The row goes in before the local parts folder (a crash between leaves a row the sweeper ends at its
+        // expiry) but after S3's upload (whose id the row holds; a crash between leaves an incomplete multipart
+        // upload, which the bucket's AbortIncompleteMultipartUpload lifecycle rule removes).
         match &self.blobs {
-            Blobs::Local(local) => local.create_upload(&upload.upload_id).await.map_err(ApiError::internal)?,
+            Blobs::Local(local) => {
+                self.store.insert_upload(&upload).await?;
+                if let Err(e) = local.create_upload(&upload.upload_id).await {
+                    let _ = self.store.delete_upload(&upload.upload_id).await;
+                    return Err(ApiError::internal(e));
+                }
+            }
             Blobs::S3(s3) => {
                 upload.backend_upload_id =
                     s3.initiate(&upload.storage_key, unix_secs(now)).await.map_err(ApiError::internal)?;
+                if let Err(e) = self.store.insert_upload(&upload).await {
+                    self.abort_in_backend(&upload).await;
+                    return Err(e.into());
+                }
             }
-        }
-        if let Err(e) = self.store.insert_upload(&upload).await {
-            self.abort_in_backend(&upload).await;
-            return Err(e.into());
         }
         let signed = match req.max_parts {
             n if n < 0 => part_count,
