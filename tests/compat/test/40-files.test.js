@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { Env } from '../lib/env.js';
+import { sleep, until } from '../lib/util.js';
 
 const env = new Env('40-files');
 
@@ -45,7 +46,11 @@ env.test('40. a picture goes up through the object API and comes down byte-ident
   const url = sent.pictureElem?.sourcePicture?.url;
   assert.match(url ?? '', new RegExp(`^${env.server.apiUrl}/object/alice/`), `the picture's URL is Palaver's: ${url}`);
 
-  const puts = a.http.slice(ha).filter(h => h.method === 'PUT');
+  // The page's HTTP records arrive asynchronously (after each response body): wait for the two part PUTs.
+  const puts = await until(() => {
+    const p = a.http.slice(ha).filter(h => h.method === 'PUT');
+    return p.length >= 2 && p;
+  }, { describe: () => `two part PUTs recorded for alice; have ${a.http.slice(ha).map(h => `${h.method} ${h.route}`).join(', ')}` });
   assert.equal(puts.length, 2, 'two parts were PUT');
   assert.ok(puts.every(h => h.status === 200 && h.route.startsWith('/object-upload/')), JSON.stringify(puts.map(h => [h.route, h.status])));
   for (const route of ['/object/part_limit', '/object/initiate_multipart_upload', '/object/complete_multipart_upload']) {
@@ -74,11 +79,14 @@ env.test('40. a picture goes up through the object API and comes down byte-ident
   assert.equal(JSON.parse(conv.latestMsg).contentType, 102);
 
   // The same picture again: answered at initiate, no PUT, and a new URL that serves the same bytes.
+  await sleep(300); // let the first send's last HTTP records arrive before marking
   const h2 = a.http.length;
   const again = await sendPicture(a, 'bob', bytes, 'holiday-again.png');
   assert.equal(again.status, 2);
+  const init = await until(() => a.http.slice(h2).find(h => h.route === '/object/initiate_multipart_upload'),
+    { describe: () => 'the second initiate_multipart_upload recorded' });
+  await sleep(300);
   assert.equal(a.http.slice(h2).filter(h => h.method === 'PUT').length, 0, 'nothing uploaded the second time');
-  const init = a.http.slice(h2).find(h => h.route === '/object/initiate_multipart_upload');
   assert.ok(init && init.respBody?.data?.url && init.respBody.data.upload === null, JSON.stringify(init?.respBody));
   const againUrl = again.pictureElem?.sourcePicture?.url;
   assert.notEqual(againUrl, url);
