@@ -60,7 +60,7 @@ pub async fn run(
     let store = SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
     let blobs =
         storage::Blobs::open(&config.objects, &config.data_dir, &admin_secret).context("opening the object storage")?;
-    let app = App::new(config, Arc::new(store), blobs, admin_secret);
+    let app = App::with_blobs(config, Arc::new(store), blobs, admin_secret);
 
     let stop = CancellationToken::new();
     tracing::info!(

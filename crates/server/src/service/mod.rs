@@ -17,7 +17,7 @@ mod user;
 pub use auth::Caller;
 pub(crate) use auth::constant_time_eq;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
-pub use group::MAX_MEMBER_PAGE;
+pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
 pub use notify::{Delivery, Notification};
 pub use relation::FriendView;
 
@@ -30,6 +30,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Hub,
+    /// Members, roles and mutes of groups, for the message path (see `group::cache`).
+    pub group_cache: GroupCache,
     /// Where uploaded files go (local disk or S3).
     pub blobs: Blobs,
     admin_secret: String,
@@ -50,11 +52,24 @@ const CONVERSATION_LOCK_SHARDS: usize = 1024;
 const UPLOAD_LOCK_SHARDS: usize = 64;
 
 impl App {
-    pub fn new(config: Config, store: Arc<dyn Store>, blobs: Blobs, admin_secret: String) -> Arc<Self> {
+    /// The state over `store`, with the object storage `config` names opened here.
+    ///
+    /// # Panics
+    /// If the object storage cannot be opened (for the local backend: its folders cannot be created under
+    /// `data_dir`). [`crate::run`] opens it itself and reports that as an error, through [`App::with_blobs`].
+    pub fn new(config: Config, store: Arc<dyn Store>, admin_secret: String) -> Arc<Self> {
+        let blobs = Blobs::open(&config.objects, &config.data_dir, &admin_secret)
+            .unwrap_or_else(|e| panic!("opening the object storage: {e:#}"));
+        Self::with_blobs(config, store, blobs, admin_secret)
+    }
+
+    /// The state over `store` and `blobs`.
+    pub fn with_blobs(config: Config, store: Arc<dyn Store>, blobs: Blobs, admin_secret: String) -> Arc<Self> {
         Arc::new(Self {
             config,
             store,
             hub: Hub::default(),
+            group_cache: GroupCache::default(),
             blobs,
             admin_secret,
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
