@@ -43,7 +43,7 @@ generated! {
     conversation => "openim.conversation.rs";
     /// `openim.relation`: friend and blacklist requests.
     relation => "openim.relation.rs";
-    /// `openim.third`: app-side third-party requests (push tokens, badges, log uploads).
+    /// `openim.third`: the object (file) API `/object/*`, push tokens, badges and log uploads.
     third => "openim.third.rs";
     /// `openim.jssdk`: the pure-JS SDK's aggregate conversation queries (`/jssdk/*`).
     jssdk => "openim.jssdk.rs";

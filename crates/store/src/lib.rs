@@ -58,6 +58,7 @@ pub trait Store:
     + RelationStore
     + VersionStore
     + AppStore
+    + ObjectStore
     + Send
     + Sync
 {
@@ -71,6 +72,7 @@ impl<T> Store for T where
         + RelationStore
         + VersionStore
         + AppStore
+        + ObjectStore
         + Send
         + Sync
 {
@@ -332,4 +334,31 @@ pub trait GroupStore {
     async fn group_requests_by(&self, user_id: &str, query: &RequestQuery) -> Result<(Vec<GroupRequest>, i64)>;
     /// How many pending applications to `group_ids` were made after `after` (ms; 0: ever).
     async fn unhandled_group_requests(&self, group_ids: &[String], after: i64) -> Result<i64>;
+}
+
+/// Files: object records and multipart uploads in progress (the bytes themselves live in the object storage
+/// backend, local disk or S3; this is only what points at them).
+///
+/// An object is a *name* (`<userID>/…`, the path of its download URL) pointing at content addressed by OpenIM's
+/// hash, so several names may share one stored blob. An upload is created by `initiate`, and either completes
+/// (its row goes and an object row appears, in one transaction) or expires and is swept.
+#[async_trait]
+pub trait ObjectStore {
+    /// Records `object` under its name, replacing an earlier object of the **same user** under that name (a user
+    /// may re-upload a name). `AlreadyExists` if another user holds the name: nobody overwrites another's object.
+    async fn put_object(&self, object: &Object) -> Result<()>;
+    async fn object(&self, name: &str) -> Result<Option<Object>>;
+    /// Any one object whose content has this hash, to answer a repeated upload without transferring it again.
+    async fn object_by_hash(&self, hash: &str) -> Result<Option<Object>>;
+    /// `AlreadyExists` if the id is taken.
+    async fn insert_upload(&self, upload: &Upload) -> Result<()>;
+    async fn upload(&self, upload_id: &str) -> Result<Option<Upload>>;
+    /// Ends the upload and records its object, in one transaction: deletes the upload row, then
+    /// [`put_object`](Self::put_object)s. `NotFound` if the upload is gone (completed, aborted or swept
+    /// meanwhile), and then nothing is recorded; `AlreadyExists` as `put_object`, and then the upload stays.
+    async fn complete_upload(&self, upload_id: &str, object: &Object) -> Result<()>;
+    /// Deletes the upload row; returns whether there was one.
+    async fn delete_upload(&self, upload_id: &str) -> Result<bool>;
+    /// Up to `limit` uploads with `expire_time <= now_ms`, soonest-expired first.
+    async fn expired_uploads(&self, now_ms: i64, limit: u32) -> Result<Vec<Upload>>;
 }

@@ -473,3 +473,42 @@ pub struct MembersAdded {
     pub inserted: Vec<String>,
     pub head: VersionHead,
 }
+
+/// A stored file: a name (the path of its download URL, `<userID>/…`) pointing at content-addressed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub name: String,
+    /// Who stored it: the only user who may store another object under the same name.
+    pub user_id: String,
+    /// OpenIM's content hash: md5 (lowercase hex) of the comma-joined md5 (lowercase hex) of each part.
+    pub hash: String,
+    /// Where the bytes are in the object storage backend (a file under the data folder, or an S3 key).
+    pub storage_key: String,
+    pub size: i64,
+    pub content_type: String,
+    /// OpenIM's `cause` (`msg-picture`, `msg-voice`, …; may be empty).
+    pub cause: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_time: i64,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Palaver's id for it (what the client sends back), not the backend's.
+    pub upload_id: String,
+    pub user_id: String,
+    /// The content hash the client announced (see [`Object::hash`]); completion checks it.
+    pub hash: String,
+    pub size: i64,
+    /// Every part but the last is exactly this long.
+    pub part_size: i64,
+    pub part_count: i32,
+    /// Where the assembled bytes go.
+    pub storage_key: String,
+    /// The backend's own id for the upload (S3's `UploadId`); empty where the backend needs none.
+    pub backend_upload_id: String,
+    /// Milliseconds since the Unix epoch after which the upload is abandoned and may be swept.
+    pub expire_time: i64,
+    pub create_time: i64,
+}

@@ -39,6 +39,7 @@ mod app;
 mod conversations;
 mod groups;
 mod messages;
+mod objects;
 mod relations;
 mod versions;
 mod writer;

@@ -11,6 +11,7 @@ mod friend;
 mod group;
 mod jssdk;
 mod msg;
+mod object;
 mod third;
 mod user;
 
@@ -24,17 +25,19 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::{future::Future, sync::Arc};
-use tower_http::cors::CorsLayer;
 
 /// Who is calling, and under which operation id (echoed in logs).
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub operation_id: String,
     pub caller: Caller,
+    /// The API's URL as this client reaches it (see [`object::public_base`]), for the URLs of files; `None` when
+    /// the request does not tell and the configuration does not either.
+    pub public_base: Option<String>,
 }
 
 /// The API router, over the shared `App`.
@@ -142,9 +145,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/third/fcm_update_token", post(authed(third::fcm_update_token)))
         .route("/third/set_app_badge", post(authed(third::set_app_badge)))
         .route("/third/logs/upload", post(authed(third::upload_logs)))
+        .route("/object/part_limit", post(authed(object::part_limit)))
+        .route("/object/part_size", post(authed(object::part_size)))
+        .route("/object/initiate_multipart_upload", post(authed(object::initiate_multipart_upload)))
+        .route("/object/auth_sign", post(authed(object::auth_sign)))
+        .route("/object/complete_multipart_upload", post(authed(object::complete_multipart_upload)))
+        .route("/object/access_url", post(authed(object::access_url)))
+        .route("/object/{*name}", get(object::download))
+        .route("/object-upload/{upload_id}/{part}", put(object::upload_part).layer(DefaultBodyLimit::disable()))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CorsLayer::very_permissive())
+        .layer(object::cors())
         .with_state(app)
 }
 
@@ -278,7 +289,8 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> ApiResult<Ctx> {
         _ => return Err(ApiError::args("header must have token")),
     };
     let caller = app.authenticate(token).await?;
-    Ok(Ctx { operation_id, caller })
+    let public_base = object::public_base(&app.config, headers);
+    Ok(Ctx { operation_id, caller, public_base })
 }
 
 /// A route that needs a valid `token` header; the handler gets the caller.

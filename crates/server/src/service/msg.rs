@@ -59,6 +59,7 @@ impl App {
                 self.config.max_content_bytes
             )));
         }
+        check_media_content(msg.content_type, &msg.content)?;
         let is_notification_type =
             (content_type::NOTIFICATION_BEGIN..content_type::NOTIFICATION_END).contains(&msg.content_type);
         if is_notification_type && !caller.is_admin {
@@ -513,6 +514,34 @@ fn notification_twin(conversation_id: &str) -> String {
 /// A user's own notification conversation, `n_<u>_<u>`.
 fn self_notification(user_id: &str) -> String {
     format!("n_{user_id}_{user_id}")
+}
+
+/// Media messages (picture 102, voice 103, video 104, file 105) carry their element as JSON (the SDK's
+/// `PictureElem`, `SoundElem`, `VideoElem`, `FileElem`), pointing at the uploaded file. The element must be a JSON
+/// object with an `http(s)` URL where the recipient downloads the file from, and any other URL it has (a
+/// picture's big and snapshot versions, a video's snapshot) must be `http(s)` too: recipients' apps load them,
+/// and a `javascript:` or `file:` URL there is an attack, not a file. Other content types are not looked at.
+fn check_media_content(content_type: i32, content: &[u8]) -> ApiResult<()> {
+    let (what, required, optional): (&str, &str, &[&str]) = match content_type {
+        content_type::PICTURE => ("picture", "/sourcePicture/url", &["/bigPicture/url", "/snapshotPicture/url"]),
+        content_type::VOICE => ("voice", "/sourceUrl", &[]),
+        content_type::VIDEO => ("video", "/videoUrl", &["/snapshotUrl"]),
+        content_type::FILE => ("file", "/sourceUrl", &[]),
+        _ => return Ok(()),
+    };
+    let elem: serde_json::Value = serde_json::from_slice(content)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| ApiError::args(format!("a {what} message's content must be its element as a JSON object")))?;
+    let is_web_url = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    let url_at = |pointer: &str| elem.pointer(pointer).and_then(serde_json::Value::as_str).unwrap_or("");
+    if !is_web_url(url_at(required)) {
+        return Err(ApiError::args(format!("a {what} message needs an http(s) URL at {required} of its content")));
+    }
+    if let Some(bad) = optional.iter().find(|p| !url_at(p).is_empty() && !is_web_url(url_at(p))) {
+        return Err(ApiError::args(format!("{bad} of a {what} message must be an http(s) URL")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
