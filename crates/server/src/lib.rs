@@ -18,6 +18,7 @@ pub mod error;
 pub mod gateway;
 pub mod hub;
 pub mod service;
+pub mod storage;
 
 pub use config::Config;
 
@@ -71,7 +72,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(config.data_dir.join("objects"))
+    std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
     let admin_secret = admin_secret(&config)?;
     let store: Arc<dyn Store> = match &config.database_url {
@@ -85,12 +86,14 @@ pub async fn run(
             Arc::new(SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?)
         }
     };
+    let blobs =
+        storage::Blobs::open(&config.objects, &config.data_dir, &admin_secret).context("opening the object storage")?;
     let hub = Arc::new(hub::Hub::default());
     let bus = match &config.nats_url {
         Some(url) => bus::Bus::nats(hub.clone(), store.clone(), url, &config.cluster_name).await?,
         None => bus::Bus::in_process(hub.clone(), store.clone()),
     };
-    let app = App::with_bus(config, store, admin_secret, hub, bus);
+    let app = App::with_bus(config, store, blobs, admin_secret, hub, bus);
 
     let stop = CancellationToken::new();
     tracing::info!(
@@ -119,8 +122,10 @@ pub async fn run(
             stop.cancel();
         })
     };
+    let sweeper = tokio::spawn(sweep_uploads(app.clone(), stop.clone()));
     let (g, a) = tokio::join!(gateway.into_future(), api.into_future());
     stopper.abort();
+    sweeper.abort();
     app.bus.shutdown().await;
     g.context("gateway")?;
     a.context("API")?;
@@ -138,6 +143,24 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// Ends abandoned uploads (past their expiry) every `objects.sweep_interval_secs`, from the start on, until
+/// `stop`.
+async fn sweep_uploads(app: Arc<App>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(app.config.objects.sweep_interval_secs));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match app.sweep_expired_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "removed abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "cannot look for abandoned uploads"),
+        }
     }
 }
 

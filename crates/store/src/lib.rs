@@ -57,7 +57,17 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// All of Palaver's storage, as one object the server holds behind an `Arc<dyn Store>`.
 pub trait Store:
-    UserStore + TokenStore + MessageStore + ConversationStore + GroupStore + RelationStore + VersionStore + Send + Sync
+    UserStore
+    + TokenStore
+    + MessageStore
+    + ConversationStore
+    + GroupStore
+    + RelationStore
+    + VersionStore
+    + AppStore
+    + ObjectStore
+    + Send
+    + Sync
 {
 }
 impl<T> Store for T where
@@ -68,6 +78,8 @@ impl<T> Store for T where
         + GroupStore
         + RelationStore
         + VersionStore
+        + AppStore
+        + ObjectStore
         + Send
         + Sync
 {
@@ -114,6 +126,15 @@ pub trait MessageStore {
     async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>>;
     /// Max seq (0 if none) and the time of the last message, per conversation.
     async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>>;
+    /// Marks the messages `seqs` of a conversation deleted for `owner`, or for everyone when `owner` is
+    /// `None`. The rows stay (seqs stay contiguous); reads report them through [`MessageStore::message_marks`].
+    /// Marking twice is harmless.
+    async fn delete_messages(&self, owner: Option<&str>, conversation_id: &str, seqs: &[i64]) -> Result<()>;
+    /// Records a revoke. Returns false, changing nothing, if the message was already revoked.
+    async fn revoke_message(&self, revoke: &MessageRevoke) -> Result<bool>;
+    /// Which of the messages `seqs` of a conversation are revoked, and which are deleted for `owner` (by
+    /// itself or for everyone).
+    async fn message_marks(&self, owner: &str, conversation_id: &str, seqs: &[i64]) -> Result<MessageMarks>;
 }
 
 #[async_trait]
@@ -131,6 +152,14 @@ pub trait ConversationStore {
     /// user set options on a conversation before its first message), and bumps `owner`'s conversation version
     /// (insert or update). Returns the row as stored.
     async fn update_conversation(&self, owner: &str, patch: &ConversationPatch) -> Result<UserConversation>;
+    /// Clears `owner`'s history of the named conversations it has: in one transaction, each row's `min_seq`
+    /// becomes its conversation's max seq + 1 (history before it is hidden from `owner` only) and its read
+    /// cursor the max seq, and `owner`'s conversation version is bumped (update). Returns the rows cleared,
+    /// as stored.
+    async fn clear_conversations(&self, owner: &str, conversation_ids: &[String]) -> Result<Vec<UserConversation>>;
+    /// Clears a conversation for everyone who has it, as [`ConversationStore::clear_conversations`] does for
+    /// one user. Returns the owners whose rows were cleared.
+    async fn clear_conversation_for_all(&self, conversation_id: &str) -> Result<Vec<String>>;
 }
 
 /// Friends, friend requests and blacklists. Every change to a user's friend list bumps that user's
@@ -146,10 +175,22 @@ pub trait RelationStore {
     /// Stores a friend request, replacing an earlier one between the same two users (it becomes pending again).
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<()>;
     async fn friend_request(&self, from: &str, to: &str) -> Result<Option<FriendRequest>>;
-    /// Requests sent to `user_id` (`incoming`) or by it: one page, newest first, and the total.
-    async fn friend_requests(&self, user_id: &str, incoming: bool, page: Page) -> Result<(Vec<FriendRequest>, i64)>;
-    /// Records the answer to the pending request `from → to`; when accepted, also makes both users friends of
-    /// each other (both rows, both versions bumped), all in one transaction. `NotFound` if there is no request.
+    /// Requests sent to `user_id` (`incoming`) or by it, with one of `handle_results` (any, if empty): one page,
+    /// newest first, and the total.
+    async fn friend_requests(
+        &self,
+        user_id: &str,
+        incoming: bool,
+        handle_results: &[i32],
+        page: Page,
+    ) -> Result<(Vec<FriendRequest>, i64)>;
+    /// The requests between `a` and `b`, in both directions.
+    async fn friend_requests_between(&self, a: &str, b: &str) -> Result<Vec<FriendRequest>>;
+    /// Pending requests to `user_id` created after `since` (ms; 0: all).
+    async fn unhandled_friend_request_count(&self, user_id: &str, since: i64) -> Result<i64>;
+    /// Records the answer to the pending request `from → to`; when accepted, also answers a pending request the
+    /// other way and makes both users friends of each other (both rows, both versions bumped, `add_source`
+    /// "by request"), all in one transaction. `NotFound` if there is no pending request.
     async fn answer_friend_request(&self, answer: &FriendAnswer) -> Result<()>;
     /// Makes `a` and `b` friends directly (admin import), both rows, both versions bumped. Existing rows stay.
     async fn add_friendship(&self, a: &Friend, b: &Friend) -> Result<()>;
@@ -157,6 +198,9 @@ pub trait RelationStore {
     async fn delete_friend(&self, owner: &str, friend: &str) -> Result<bool>;
     /// Applies remark/pin/ex to `owner`'s rows for `friends` and bumps the version (update).
     async fn update_friends(&self, owner: &str, friends: &[String], patch: &FriendPatch) -> Result<()>;
+    /// Records, in the friend list of everyone who has `friend` as a friend, that `friend` changed (its profile
+    /// did): one version bump (update) per such list. Returns their owners.
+    async fn touch_friend(&self, friend: &str) -> Result<Vec<String>>;
     /// One page of `owner`'s blacklist, and the total.
     async fn blacks(&self, owner: &str, page: Page) -> Result<(Vec<Black>, i64)>;
     async fn blacks_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Black>>;
@@ -166,6 +210,46 @@ pub trait RelationStore {
     async fn add_black(&self, black: &Black) -> Result<()>;
     /// Returns whether a row was removed.
     async fn remove_black(&self, owner: &str, blocked: &str) -> Result<bool>;
+}
+
+/// Per-user app data: user commands, client configuration, push tokens, badges, uploaded client logs.
+#[async_trait]
+pub trait AppStore {
+    /// Adds a command; `AlreadyExists` if the user has one of this type and uuid.
+    async fn add_user_command(&self, command: &UserCommand) -> Result<()>;
+    /// Sets `value` and/or `ex` of a command; `NotFound` if there is none.
+    async fn update_user_command(
+        &self,
+        user_id: &str,
+        command_type: i32,
+        uuid: &str,
+        value: Option<&str>,
+        ex: Option<&str>,
+    ) -> Result<()>;
+    /// Removes a command; `NotFound` if there is none.
+    async fn delete_user_command(&self, user_id: &str, command_type: i32, uuid: &str) -> Result<()>;
+    /// The user's commands, of one type or (`None`) all, oldest first.
+    async fn user_commands(&self, user_id: &str, command_type: Option<i32>) -> Result<Vec<UserCommand>>;
+    /// The configuration rows of `user_id` (`""`: the defaults for everyone).
+    async fn client_config(&self, user_id: &str) -> Result<Vec<(String, String)>>;
+    /// Sets (inserts or replaces) configuration rows of `user_id`.
+    async fn set_client_config(&self, user_id: &str, configs: &[(String, String)]) -> Result<()>;
+    /// Removes configuration rows of `user_id`.
+    async fn delete_client_config(&self, user_id: &str, keys: &[String]) -> Result<()>;
+    /// Stores (replacing) the push token of a user's device on a platform.
+    async fn set_push_token(&self, user_id: &str, platform_id: i32, token: &str, expire_time: i64) -> Result<()>;
+    /// Forgets the push token of a user's device on a platform (logout).
+    async fn delete_push_token(&self, user_id: &str, platform_id: i32) -> Result<()>;
+    /// The push token of a user's device on a platform.
+    async fn push_token(&self, user_id: &str, platform_id: i32) -> Result<Option<String>>;
+    /// Stores the badge count the user's app reported.
+    async fn set_app_badge(&self, user_id: &str, unread_count: i32) -> Result<()>;
+    /// The badge count last reported, if any.
+    async fn app_badge(&self, user_id: &str) -> Result<Option<i32>>;
+    /// Stores uploaded client logs (all or none); `AlreadyExists` on a log id collision.
+    async fn insert_client_logs(&self, logs: &[ClientLog]) -> Result<()>;
+    /// The logs a user uploaded, newest first.
+    async fn client_logs(&self, user_id: &str) -> Result<Vec<ClientLog>>;
 }
 
 /// Version logs: what changed in a synced list since a version a client holds (protocol §6).
@@ -184,26 +268,104 @@ pub trait VersionStore {
     async fn version_changes(&self, kind: VersionKind, owner: &str, since: i64, limit: usize) -> Result<VersionDelta>;
 }
 
+/// Groups, members and join applications. Every change to a membership bumps, in the same transaction, the
+/// group's [`VersionKind::GroupMembers`] list and each affected user's [`VersionKind::JoinedGroups`] list; the
+/// mutations return the member list's head after the change, which the server puts in its notification so that
+/// a client one version behind can apply the change without asking (protocol §6.5).
 #[async_trait]
 pub trait GroupStore {
     /// Creates the group, its members and each member's `sg_` conversation row, in one transaction, with the
     /// version bumps `add_group_members` makes. `AlreadyExists` if the group id is taken.
-    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> Result<()>;
+    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> Result<VersionHead>;
     async fn groups(&self, ids: &[String]) -> Result<Vec<Group>>;
     async fn group_member(&self, group_id: &str, user_id: &str) -> Result<Option<GroupMember>>;
+    /// Member ids, owner first, then admins, then the others, each by join time.
     async fn group_member_ids(&self, group_id: &str) -> Result<Vec<String>>;
+    /// Every member's id, role and mute, in the order of [`GroupStore::group_member_ids`].
+    async fn group_member_roles(&self, group_id: &str) -> Result<Vec<MemberRole>>;
     async fn group_member_count(&self, group_id: &str) -> Result<u32>;
     /// Adds members to an existing group, in one transaction: their member rows; their `sg_` conversation rows
     /// with `min_seq` = the group's current max seq + 1 (a member sees history from its join on; 0 if the group
-    /// has no messages); and the version bumps: the group's members (insert), each new member's joined groups
-    /// (insert) and conversations (insert). Members already in the group are left as they are.
-    async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<()>;
+    /// has no messages) and no read cap; and the version bumps: the group's members (insert), each new member's
+    /// joined groups (insert) and conversations (insert). Members already in the group are left as they are.
+    async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<MembersAdded>;
+    /// Removes these members (those that are not members are ignored), in one transaction: their rows; a read
+    /// cap at the group's current max seq on their `sg_` rows; and the bumps: the group's members (delete),
+    /// each one's joined groups (delete) and conversations (update).
+    async fn remove_group_members(&self, group_id: &str, user_ids: &[String]) -> Result<VersionHead>;
+    /// Applies the `Some` fields and bumps the member list's group-info element. `NotFound` if no such group.
+    async fn update_group(&self, group_id: &str, patch: &GroupPatch) -> Result<VersionHead>;
+    /// Applies each patch to its member, in one transaction, one version per patch (in order), with the sort
+    /// element too when a role changes. `NotFound` (and nothing changes) if one of them is not a member.
+    async fn update_group_members(&self, group_id: &str, patches: &[MemberPatch]) -> Result<Vec<VersionHead>>;
+    /// Makes `new_owner` the owner and gives `old_owner` `old_owner_role`, unmutes the new owner, and records
+    /// the owner on the group, in one transaction (one version, with the sort element).
+    async fn transfer_group_owner(
+        &self,
+        group_id: &str,
+        old_owner: &str,
+        new_owner: &str,
+        old_owner_role: i32,
+    ) -> Result<VersionHead>;
+    /// Marks the group dismissed and removes every member as [`GroupStore::remove_group_members`] does, in one
+    /// transaction. Returns the ids of the members it had.
+    async fn dismiss_group(&self, group_id: &str) -> Result<Vec<String>>;
     /// One page of the groups `user_id` is in (by join time), and the total.
     async fn joined_groups(&self, user_id: &str, page: Page) -> Result<(Vec<Group>, i64)>;
     /// The ids of the groups `user_id` is in, by join time.
     async fn joined_group_ids(&self, user_id: &str) -> Result<Vec<String>>;
+    /// The ids of the groups `user_id` owns or administers.
+    async fn managed_group_ids(&self, user_id: &str) -> Result<Vec<String>>;
     /// One page of a group's members (owner first, then admins, then by join time), and the total.
     async fn group_members(&self, group_id: &str, page: Page) -> Result<(Vec<GroupMember>, i64)>;
+    /// Like [`GroupStore::group_members`], only the members `filter` selects (and their total).
+    async fn group_members_filtered(
+        &self,
+        group_id: &str,
+        filter: &MemberFilter,
+        page: Page,
+    ) -> Result<(Vec<GroupMember>, i64)>;
     /// The members of `group_id` among `user_ids`.
     async fn group_members_by_id(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupMember>>;
+    /// Stores applications, each replacing an earlier one of the same user to the same group (pending again).
+    async fn put_group_requests(&self, requests: &[GroupRequest]) -> Result<()>;
+    /// The applications to `group_id` of the users among `user_ids`.
+    async fn group_requests_of(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupRequest>>;
+    /// Records the answer to a pending application and, if `answer.member` is given, adds that member as
+    /// [`GroupStore::add_group_members`] does, in one transaction. Returns the member list's head when a member
+    /// was added. `NotFound` if there is no pending application (none, or answered meanwhile).
+    async fn answer_group_request(&self, answer: &GroupAnswer) -> Result<Option<VersionHead>>;
+    /// One page of the applications to the groups of `query` (which must not be empty), and the total.
+    async fn group_requests_to(&self, query: &RequestQuery) -> Result<(Vec<GroupRequest>, i64)>;
+    /// One page of the applications `user_id` made (to the groups of `query`, if any), and the total.
+    async fn group_requests_by(&self, user_id: &str, query: &RequestQuery) -> Result<(Vec<GroupRequest>, i64)>;
+    /// How many pending applications to `group_ids` were made after `after` (ms; 0: ever).
+    async fn unhandled_group_requests(&self, group_ids: &[String], after: i64) -> Result<i64>;
+}
+
+/// Files: object records and multipart uploads in progress (the bytes themselves live in the object storage
+/// backend, local disk or S3; this is only what points at them).
+///
+/// An object is a *name* (`<userID>/…`, the path of its download URL) pointing at content addressed by OpenIM's
+/// hash, so several names may share one stored blob. An upload is created by `initiate`, and either completes
+/// (its row goes and an object row appears, in one transaction) or expires and is swept.
+#[async_trait]
+pub trait ObjectStore {
+    /// Records `object` under its name, replacing an earlier object of the **same user** under that name (a user
+    /// may re-upload a name). `AlreadyExists` if another user holds the name: nobody overwrites another's object.
+    async fn put_object(&self, object: &Object) -> Result<()>;
+    async fn object(&self, name: &str) -> Result<Option<Object>>;
+    /// Any one object whose content has this hash, to answer a repeated upload without transferring it again.
+    async fn object_by_hash(&self, hash: &str) -> Result<Option<Object>>;
+    /// `AlreadyExists` if the id is taken.
+    async fn insert_upload(&self, upload: &Upload) -> Result<()>;
+    async fn upload(&self, upload_id: &str) -> Result<Option<Upload>>;
+    /// Ends the upload and records its object, in one transaction: deletes the upload row, then
+    /// [`put_object`](Self::put_object)s. `NotFound` if the upload is gone (completed, aborted or swept
+    /// meanwhile), and then nothing is recorded; `AlreadyExists` as `put_object`, and then the upload stays.
+    async fn complete_upload(&self, upload_id: &str, object: &Object) -> Result<()>;
+    /// Deletes the upload row; returns whether there was one.
+    async fn delete_upload(&self, upload_id: &str) -> Result<bool>;
+    /// Up to `limit` uploads with `expire_time <= now_ms`, soonest-expired first.
+    async fn expired_uploads(&self, now_ms: i64, limit: u32) -> Result<Vec<Upload>>;
 }

@@ -35,9 +35,11 @@
 //! SQLite-only functions such as two-argument `MAX()` or `json_each`. Lists are bound as `IN (?, ?, …)`.
 
 mod accounts;
+mod app;
 mod conversations;
 mod groups;
 mod messages;
+mod objects;
 mod relations;
 mod versions;
 mod writer;

@@ -89,8 +89,27 @@ impl Bus {
         };
         let local: Vec<String> =
             users.iter().filter(|u| Some(u.as_str()) != skip && self.hub.is_online(u)).cloned().collect();
-        cluster.publish_deliveries(users, skip, conversation_id, seq, &frame).await;
+        cluster.publish_deliveries(users, skip, conversation_id, seq, &frame, &[]).await;
         self.deliver_local(conversation_id, seq, local, frame);
+    }
+
+    /// Delivers an unstored push (seq 0: read receipts, typing, …) to every connection of `users`, except the
+    /// connection that authenticated with `except` (the device that caused it), wherever they are connected.
+    pub async fn deliver_unstored(
+        &self,
+        users: &[String],
+        conversation_id: &str,
+        frame: Arc<PushFrame>,
+        except: Option<&[u8]>,
+    ) {
+        let local = users.iter().map(String::as_str);
+        match except {
+            Some(hash) => self.hub.push_except(local, &frame, hash),
+            None => self.hub.push(local, &frame),
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_deliveries(users, None, conversation_id, 0, &frame, except.unwrap_or_default()).await;
+        }
     }
 
     /// Pushes to local users, in seq order per conversation when clustered (see [`order`]).

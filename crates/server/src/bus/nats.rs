@@ -151,6 +151,7 @@ impl Cluster {
         conversation_id: &str,
         seq: i64,
         frame: &PushFrame,
+        except: &[u8],
     ) {
         let mut per_node: HashMap<Arc<str>, Vec<String>> = HashMap::new();
         for user in users {
@@ -175,6 +176,7 @@ impl Cluster {
                 req_identifier: resp.req_identifier,
                 operation_id: resp.operation_id.clone(),
                 data: resp.data.clone(),
+                except_token_hash: except.to_vec(),
             };
             self.to_node(&node, Event::Deliver(deliver)).await;
         }
@@ -410,10 +412,22 @@ async fn handle(bus: &Weak<Bus>, payload: &[u8]) {
                 data: d.data,
                 ..Resp::default()
             });
+            if d.seq <= 0 && !d.except_token_hash.is_empty() {
+                bus.hub.push_except(d.users.iter().map(String::as_str), &frame, &d.except_token_hash);
+                return;
+            }
             let users = d.users.into_iter().filter(|u| bus.hub.is_online(u)).collect();
             bus.deliver_local(&d.conversation_id, d.seq, users, frame);
         }
-        Event::Presence(p) => cluster.set_presence(&from, &p.user_id, p.platforms),
+        Event::Presence(p) => {
+            // Watchers of the user on this node hear of the change (its platforms on every node).
+            let before = bus.online_platforms(&p.user_id);
+            cluster.set_presence(&from, &p.user_id, p.platforms);
+            let after = bus.online_platforms(&p.user_id);
+            if after != before {
+                bus.hub.push_status(&p.user_id, after);
+            }
+        }
         Event::Snapshot(s) => cluster.replace_node(&from, Some(s.users)),
         Event::SnapshotRequest(_) => cluster.to_node(&from, Event::Snapshot(snapshot(&bus))).await,
         Event::Heartbeat(_) => {}

@@ -59,6 +59,9 @@ pub(crate) struct Deliver {
     /// The frame's payload (`sdkws.PushMessages`, protobuf).
     #[prost(bytes = "vec", tag = "6")]
     pub data: Vec<u8>,
+    /// Not to the connection that logged in with this token (the device that made the change); empty: none.
+    #[prost(bytes = "vec", tag = "7")]
+    pub except_token_hash: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -7,20 +7,27 @@
 mod auth;
 mod conversation;
 mod group;
+mod message_state;
 mod msg;
 mod notify;
+pub mod object;
+mod presence;
 mod relation;
 pub mod sync;
+mod third;
 mod user;
 
 pub use auth::Caller;
+pub(crate) use auth::constant_time_eq;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
-pub use group::MAX_MEMBER_PAGE;
+pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
+pub use message_state::DeleteSync;
 pub(crate) use msg::push_frame;
-pub use notify::{Delivery, Notification};
+pub use notify::{Delivery, Notification, NotifyOptions};
 pub use relation::FriendView;
+pub use third::LogFile;
 
-use crate::{bus::Bus, config::Config, hub::Hub};
+use crate::{bus::Bus, config::Config, hub::Hub, storage::Blobs};
 use palaver_store::Store;
 use std::sync::Arc;
 
@@ -32,10 +39,17 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// Delivery, kicks and presence across nodes (in-process on a single node); see `bus`.
     pub bus: Arc<Bus>,
+    /// Members, roles and mutes of groups, for the message path (see `group::cache`). Other nodes' changes
+    /// reach it through the bus (`Bus::on_group_changed`).
+    pub group_cache: GroupCache,
+    /// Where uploaded files go (local disk or S3).
+    pub blobs: Blobs,
     admin_secret: String,
     /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
     /// seq order even when several senders race.
     conversation_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// Serialises completing and sweeping one upload (by hash shard).
+    upload_locks: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl std::fmt::Debug for App {
@@ -45,31 +59,55 @@ impl std::fmt::Debug for App {
 }
 
 const CONVERSATION_LOCK_SHARDS: usize = 1024;
+const UPLOAD_LOCK_SHARDS: usize = 64;
 
 impl App {
-    /// A single node: the in-process bus.
+    /// The state over `store`, with the object storage `config` names opened here, on the in-process bus.
+    ///
+    /// # Panics
+    /// If the object storage cannot be opened (for the local backend: its folders cannot be created under
+    /// `data_dir`). [`crate::run`] opens it itself and reports that as an error, through [`App::with_bus`].
     pub fn new(config: Config, store: Arc<dyn Store>, admin_secret: String) -> Arc<Self> {
-        let hub = Arc::new(Hub::default());
-        let bus = Bus::in_process(hub.clone(), store.clone());
-        Self::with_bus(config, store, admin_secret, hub, bus)
+        let blobs = Blobs::open(&config.objects, &config.data_dir, &admin_secret)
+            .unwrap_or_else(|e| panic!("opening the object storage: {e:#}"));
+        Self::with_blobs(config, store, blobs, admin_secret)
     }
 
-    /// A node on the given bus (built over `hub`).
+    /// The state over `store` and `blobs`, on the in-process bus (one node).
+    pub fn with_blobs(config: Config, store: Arc<dyn Store>, blobs: Blobs, admin_secret: String) -> Arc<Self> {
+        let hub = Arc::new(Hub::default());
+        let bus = Bus::in_process(hub.clone(), store.clone());
+        Self::with_bus(config, store, blobs, admin_secret, hub, bus)
+    }
+
+    /// A node on the given bus (built over `hub`): one node of a cluster.
     pub fn with_bus(
         config: Config,
         store: Arc<dyn Store>,
+        blobs: Blobs,
         admin_secret: String,
         hub: Arc<Hub>,
         bus: Arc<Bus>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let app = Arc::new(Self {
             config,
             store,
             hub,
             bus,
+            group_cache: GroupCache::default(),
+            blobs,
             admin_secret,
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
-        })
+            upload_locks: (0..UPLOAD_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+        });
+        // A group changed on any node (this one included, see `Bus::group_changed`): its cached snapshot goes.
+        let weak = Arc::downgrade(&app);
+        app.bus.on_group_changed(Arc::new(move |group_id| {
+            if let Some(app) = weak.upgrade() {
+                app.group_cache.invalidate(group_id);
+            }
+        }));
+        app
     }
 
     fn conversation_lock(&self, conversation_id: &str) -> &tokio::sync::Mutex<()> {
