@@ -23,9 +23,11 @@
 //! Lists are bound as arrays (`= ANY($1)`), one statement however long the list.
 
 mod accounts;
+mod app;
 mod conversations;
 mod groups;
 mod messages;
+mod objects;
 mod relations;
 mod versions;
 
@@ -193,6 +195,76 @@ fn unique_as_exists(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError
     }
 }
 
+/// SQL written with SQLite's placeholders (`?` in bind order, or `?N`) in PostgreSQL's (`$N`). The modules
+/// ported from the SQLite store (app, objects, conversations, relations, groups) keep their SQL text as it is
+/// there, dynamic `IN (?, ?, …)` lists included, and number it here; `?` inside string literals is left alone.
+pub(crate) fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut next = 0;
+    let mut in_string = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                if digits.is_empty() {
+                    next += 1;
+                    out.push_str(&format!("${next}"));
+                } else {
+                    out.push('$');
+                    out.push_str(&digits);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `?, ?, …, ?` with `n` placeholders, numbered later by [`pg_sql`].
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Ids bound per `IN (…)` list (PostgreSQL allows 65,535 parameters).
+const IN_CHUNK: usize = 500;
+
+impl PgStore {
+    /// As the SQLite store's `select_in`: the rows of `sql(placeholders)` for all of `ids`, in chunks, with
+    /// `scope` bound before the ids.
+    async fn select_in<T>(
+        &self,
+        sql: impl Fn(&str) -> String,
+        scope: Option<&str>,
+        ids: &[String],
+        map: impl Fn(&sqlx::postgres::PgRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let text = pg_sql(&sql(&placeholders(chunk.len())));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+            if let Some(scope) = scope {
+                q = q.bind(scope);
+            }
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(map(&row)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Now, in milliseconds since the Unix epoch.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -209,6 +281,12 @@ fn unique(ids: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_strings() {
+        assert_eq!(pg_sql("a = ? AND b IN (?, ?) AND c = '?'"), "a = $1 AND b IN ($2, $3) AND c = '?'");
+        assert_eq!(pg_sql("a = ?2 OR b = ?1"), "a = $2 OR b = $1");
+    }
 
     #[test]
     fn identifiers_are_quoted() {

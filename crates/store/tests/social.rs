@@ -31,7 +31,34 @@ macro_rules! store_tests {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, schema) = super::postgres().await;
+                    super::$name(store).await;
+                    palaver_store::postgres::PgStore::drop_schema(&super::postgres_url(), &schema).await.unwrap();
+                }
+            )*
+        }
     };
+}
+
+/// A PostgreSQL store in a schema of its own (see `sqlite.rs`), and the schema's name.
+async fn postgres() -> (Arc<dyn Store>, String) {
+    let url = postgres_url();
+    let schema = format!("palaver_social_{}_{:08x}", std::process::id(), rand::random::<u32>());
+    palaver_store::postgres::PgStore::create_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (start it, or run scripts/test, which does): {e}"));
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let store =
+        palaver_store::postgres::PgStore::connect_with(options.options([("search_path", &schema)]), 4).await.unwrap();
+    (Arc::new(store), schema)
+}
+
+fn postgres_url() -> String {
+    std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 store_tests!(

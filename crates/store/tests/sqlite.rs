@@ -24,7 +24,6 @@ use palaver_store::{
     RequestQuery, SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, Upload, User, UserPatch, UserStore,
     VersionKind,
 };
-use palaver_store::{Change, Page, VersionKind};
 use proptest::prelude::*;
 use sqlx::Connection as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -1301,7 +1300,7 @@ async fn relations_and_their_version_log(store: Arc<dyn Store>) {
         ..Default::default()
     };
     store.put_friend_request(&request).await.unwrap();
-    let (incoming, total) = store.friend_requests("bob", true, Page::ALL).await.unwrap();
+    let (incoming, total) = store.friend_requests("bob", true, &[], Page::ALL).await.unwrap();
     assert_eq!((incoming.len(), total, incoming[0].handle_result), (1, 1, 0));
     let answer = palaver_store::FriendAnswer {
         from_user_id: "alice".into(),

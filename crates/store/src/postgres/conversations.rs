@@ -1,17 +1,20 @@
 //! Per-user conversation rows (read cursors, settings).
 
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
-use super::{PgStore, transaction, versions::bump};
+use super::{PgStore, pg_sql, versions::bump};
 use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
 
+/// The row with its conversation's counter; a conversation without messages has no counter row, hence the
+/// LEFT JOIN and the zeros.
 macro_rules! select_user_conversations {
     () => {
         "SELECT c.owner_user_id, c.conversation_id, c.conversation_type, c.user_id, c.group_id, c.recv_msg_opt, \
          c.is_pinned, c.is_private_chat, c.burn_duration, c.group_at_type, c.attached_info, c.ex, c.min_seq, \
-         c.has_read_seq, COALESCE(s.max_seq, 0) AS max_seq, COALESCE(s.max_seq_time, 0) AS max_seq_time \
+         c.has_read_seq, c.max_seq_cap, COALESCE(s.max_seq, 0) AS max_seq, COALESCE(s.max_seq_time, 0) AS max_seq_time \
          FROM conversations c LEFT JOIN conversation_seqs s ON s.conversation_id = c.conversation_id "
     };
 }
@@ -34,17 +37,21 @@ fn from_row(row: &PgRow) -> Result<UserConversation, sqlx::Error> {
         has_read_seq: row.try_get("has_read_seq")?,
         max_seq: row.try_get("max_seq")?,
         max_seq_time: row.try_get("max_seq_time")?,
+        max_seq_cap: Some(row.try_get::<i64, _>("max_seq_cap")?).filter(|cap| *cap >= 0),
     })
 }
 
 #[async_trait]
 impl ConversationStore for PgStore {
+    /// Ordered by conversation id, so repeated calls list the same rows in the same order.
     async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>> {
-        let rows =
-            sqlx::query(concat!(select_user_conversations!(), "WHERE c.owner_user_id = $1 ORDER BY c.conversation_id"))
-                .bind(owner)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(AssertSqlSafe(pg_sql(concat!(
+            select_user_conversations!(),
+            "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
+        ))))
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -53,22 +60,27 @@ impl ConversationStore for PgStore {
         owner: &str,
         conversation_ids: &[String],
     ) -> Result<Vec<UserConversation>> {
-        let rows = sqlx::query(concat!(
-            select_user_conversations!(),
-            "WHERE c.owner_user_id = $1 AND c.conversation_id = ANY($2) ORDER BY c.conversation_id"
-        ))
-        .bind(owner)
-        .bind(conversation_ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let sql = |ph: &str| {
+            format!(
+                concat!(select_user_conversations!(), "WHERE c.owner_user_id = ? AND c.conversation_id IN ({})"),
+                ph
+            )
+        };
+        let mut rows = self.select_in(sql, Some(owner), conversation_ids, from_row).await?;
+        rows.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
+        Ok(rows)
     }
 
+    /// One statement whose `CASE` keeps the larger value (portable where two-argument `MAX` and `GREATEST` are
+    /// not), so the row matches whenever it exists and `rows_affected` tells "no such row" apart from "already
+    /// further". Whether `seq` may exceed the conversation's max seq is the service's rule, not checked here.
     async fn raise_has_read_seq(&self, owner: &str, conversation_id: &str, seq: i64) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE conversations SET has_read_seq = GREATEST(has_read_seq, $1) \
-             WHERE owner_user_id = $2 AND conversation_id = $3",
-        )
+        let done = sqlx::query(AssertSqlSafe(pg_sql(
+            "UPDATE conversations \
+             SET has_read_seq = CASE WHEN has_read_seq < ? THEN ? ELSE has_read_seq END \
+             WHERE owner_user_id = ? AND conversation_id = ?",
+        )))
+        .bind(seq)
         .bind(seq)
         .bind(owner)
         .bind(conversation_id)
@@ -81,63 +93,126 @@ impl ConversationStore for PgStore {
     }
 
     async fn user_conversations_page(&self, owner: &str, page: Page) -> Result<(Vec<UserConversation>, i64)> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query(AssertSqlSafe(pg_sql(concat!(
             select_user_conversations!(),
-            "WHERE c.owner_user_id = $1 ORDER BY c.conversation_id LIMIT $2 OFFSET $3"
-        ))
+            "WHERE c.owner_user_id = ? ORDER BY c.conversation_id LIMIT ? OFFSET ?"
+        ))))
         .bind(owner)
         .bind(page.limit.max(0))
         .bind(page.offset.max(0))
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE owner_user_id = $1")
-            .bind(owner)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar(AssertSqlSafe(pg_sql("SELECT COUNT(*) FROM conversations WHERE owner_user_id = ?")))
+                .bind(owner)
+                .fetch_one(&self.pool)
+                .await?;
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
+    /// Upsert, then one `UPDATE` with `COALESCE(?, column)` per field, so `None` leaves a column as it is.
     async fn update_conversation(&self, owner: &str, p: &ConversationPatch) -> Result<UserConversation> {
-        transaction!(self, |tx| {
-            let created = sqlx::query(
-                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
-            )
-            .bind(owner)
-            .bind(&p.conversation_id)
-            .bind(p.conversation_type)
-            .bind(&p.user_id)
-            .bind(&p.group_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
-            sqlx::query(
-                "UPDATE conversations SET recv_msg_opt = COALESCE($1, recv_msg_opt), \
-                 is_pinned = COALESCE($2, is_pinned), is_private_chat = COALESCE($3, is_private_chat), \
-                 burn_duration = COALESCE($4, burn_duration), group_at_type = COALESCE($5, group_at_type), \
-                 attached_info = COALESCE($6, attached_info), ex = COALESCE($7, ex), min_seq = COALESCE($8, min_seq) \
-                 WHERE owner_user_id = $9 AND conversation_id = $10",
-            )
-            .bind(p.recv_msg_opt)
-            .bind(p.is_pinned)
-            .bind(p.is_private_chat)
-            .bind(p.burn_duration)
-            .bind(p.group_at_type)
-            .bind(&p.attached_info)
-            .bind(&p.ex)
-            .bind(p.min_seq)
-            .bind(owner)
-            .bind(&p.conversation_id)
-            .execute(&mut *tx)
-            .await?;
-            let change = if created { Change::Insert } else { Change::Update };
-            bump(&mut tx, VersionKind::Conversations, owner, std::slice::from_ref(&p.conversation_id), change).await?;
-            Ok(())
-        })?;
+        let mut tx = self.begin_write().await?;
+        let created = sqlx::query(AssertSqlSafe(pg_sql(
+            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+        )))
+        .bind(owner)
+        .bind(&p.conversation_id)
+        .bind(p.conversation_type)
+        .bind(&p.user_id)
+        .bind(&p.group_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        sqlx::query(AssertSqlSafe(pg_sql(
+            "UPDATE conversations SET recv_msg_opt = COALESCE(?, recv_msg_opt), is_pinned = COALESCE(?, is_pinned), \
+             is_private_chat = COALESCE(?, is_private_chat), burn_duration = COALESCE(?, burn_duration), \
+             group_at_type = COALESCE(?, group_at_type), attached_info = COALESCE(?, attached_info), \
+             ex = COALESCE(?, ex), min_seq = COALESCE(?, min_seq) WHERE owner_user_id = ? AND conversation_id = ?",
+        )))
+        .bind(p.recv_msg_opt)
+        .bind(p.is_pinned)
+        .bind(p.is_private_chat)
+        .bind(p.burn_duration)
+        .bind(p.group_at_type)
+        .bind(&p.attached_info)
+        .bind(&p.ex)
+        .bind(p.min_seq)
+        .bind(owner)
+        .bind(&p.conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        let change = if created { Change::Insert } else { Change::Update };
+        bump(&mut tx, VersionKind::Conversations, owner, std::slice::from_ref(&p.conversation_id), change).await?;
+        tx.commit().await?;
         self.user_conversations_by_id(owner, std::slice::from_ref(&p.conversation_id))
             .await?
             .pop()
             .ok_or_else(|| StoreError::NotFound(format!("conversation {} of {owner}", p.conversation_id)))
+    }
+    /// One `UPDATE … FROM`-free statement per row, reading the counter in the same transaction, so a message
+    /// appended meanwhile is either before the new start (and hidden) or after it (and shown), never lost
+    /// from view.
+    async fn clear_conversations(&self, owner: &str, conversation_ids: &[String]) -> Result<Vec<UserConversation>> {
+        let mut tx = self.begin_write().await?;
+        let mut cleared = Vec::new();
+        for id in conversation_ids {
+            let n = sqlx::query(AssertSqlSafe(pg_sql(
+                "UPDATE conversations SET \
+                 min_seq = COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) + 1, \
+                 has_read_seq = CASE WHEN has_read_seq > \
+                     COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) \
+                   THEN has_read_seq ELSE COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) END \
+                 WHERE owner_user_id = ? AND conversation_id = ?")),
+            )
+            .bind(id)
+            .bind(id)
+            .bind(id)
+            .bind(owner)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 && !cleared.contains(id) {
+                cleared.push(id.clone());
+            }
+        }
+        bump(&mut tx, VersionKind::Conversations, owner, &cleared, Change::Update).await?;
+        tx.commit().await?;
+        self.user_conversations_by_id(owner, &cleared).await
+    }
+
+    async fn clear_conversation_for_all(&self, conversation_id: &str) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let owners: Vec<String> = sqlx::query_scalar(AssertSqlSafe(pg_sql(
+            "SELECT owner_user_id FROM conversations WHERE conversation_id = ? ORDER BY owner_user_id",
+        )))
+        .bind(conversation_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let max: i64 = sqlx::query_scalar(AssertSqlSafe(pg_sql(
+            "SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?",
+        )))
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
+        sqlx::query(AssertSqlSafe(pg_sql(
+            "UPDATE conversations SET min_seq = ?, \
+             has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END WHERE conversation_id = ?",
+        )))
+        .bind(max + 1)
+        .bind(max)
+        .bind(max)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        for owner in &owners {
+            bump(&mut tx, VersionKind::Conversations, owner, &[conversation_id.to_string()], Change::Update).await?;
+        }
+        tx.commit().await?;
+        Ok(owners)
     }
 }

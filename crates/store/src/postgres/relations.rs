@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
-use super::{PgStore, versions::bump};
+use super::{PgStore, pg_sql, placeholders, versions::bump};
 use crate::{
     Black, Change, Friend, FriendAnswer, FriendPatch, FriendRequest, Page, RelationStore, Result, StoreError,
     VersionKind,
@@ -57,10 +57,10 @@ fn black_from_row(row: &PgRow) -> Result<Black, sqlx::Error> {
 
 /// Inserts `friend` unless the row exists; bumps the owner's version when it was inserted.
 async fn insert_friend(conn: &mut PgConnection, friend: &Friend) -> Result<()> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query(AssertSqlSafe(pg_sql(
         "INSERT INTO friends (owner_user_id, friend_user_id, remark, create_time, add_source, operator_user_id, ex, \
-         is_pinned) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (owner_user_id, friend_user_id) DO NOTHING",
-    )
+         is_pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, friend_user_id) DO NOTHING",
+    )))
     .bind(&friend.owner_user_id)
     .bind(&friend.friend_user_id)
     .bind(&friend.remark)
@@ -93,36 +93,33 @@ fn limit(page: Page) -> (i64, i64) {
 impl RelationStore for PgStore {
     async fn friends(&self, owner: &str, page: Page) -> Result<(Vec<Friend>, i64)> {
         let (lim, off) = limit(page);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = $1 ORDER BY create_time, friend_user_id LIMIT $2 OFFSET $3"
-        )))
+        let rows = sqlx::query(AssertSqlSafe(pg_sql(&format!(
+            "SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = ? ORDER BY create_time, friend_user_id LIMIT ? OFFSET ?"
+        ))))
         .bind(owner)
         .bind(lim)
         .bind(off)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM friends WHERE owner_user_id = $1")
-            .bind(owner)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar(AssertSqlSafe(pg_sql("SELECT COUNT(*) FROM friends WHERE owner_user_id = ?")))
+                .bind(owner)
+                .fetch_one(&self.pool)
+                .await?;
         Ok((rows.iter().map(friend_from_row).collect::<Result<_, _>>()?, total))
     }
 
     async fn friends_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Friend>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = $1 AND friend_user_id = ANY($2)"
-        )))
-        .bind(owner)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(friend_from_row).collect::<Result<_, _>>()?)
+        let sql = |ph: &str| {
+            format!("SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = ? AND friend_user_id IN ({ph})")
+        };
+        self.select_in(sql, Some(owner), ids, friend_from_row).await
     }
 
     async fn friend_ids(&self, owner: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT friend_user_id FROM friends WHERE owner_user_id = $1 ORDER BY create_time, friend_user_id",
-        )
+        Ok(sqlx::query_scalar(AssertSqlSafe(pg_sql(
+            "SELECT friend_user_id FROM friends WHERE owner_user_id = ? ORDER BY create_time, friend_user_id",
+        )))
         .bind(owner)
         .fetch_all(&self.pool)
         .await?)
@@ -130,11 +127,11 @@ impl RelationStore for PgStore {
 
     async fn put_friend_request(&self, r: &FriendRequest) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        sqlx::query(AssertSqlSafe(pg_sql(
             "INSERT INTO friend_requests (from_user_id, to_user_id, handle_result, req_msg, create_time, \
-             handler_user_id, handle_msg, handle_time, ex) VALUES ($1, $2, 0, $3, $4, '', '', 0, $5) \
+             handler_user_id, handle_msg, handle_time, ex) VALUES (?, ?, 0, ?, ?, '', '', 0, ?) \
              ON CONFLICT (from_user_id, to_user_id) DO UPDATE SET handle_result = 0, req_msg = excluded.req_msg, \
-             create_time = excluded.create_time, handler_user_id = '', handle_msg = '', handle_time = 0, ex = excluded.ex",
+             create_time = excluded.create_time, handler_user_id = '', handle_msg = '', handle_time = 0, ex = excluded.ex")),
         )
         .bind(&r.from_user_id)
         .bind(&r.to_user_id)
@@ -148,9 +145,9 @@ impl RelationStore for PgStore {
     }
 
     async fn friend_request(&self, from: &str, to: &str) -> Result<Option<FriendRequest>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE from_user_id = $1 AND to_user_id = $2"
-        )))
+        let row = sqlx::query(AssertSqlSafe(pg_sql(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE from_user_id = ? AND to_user_id = ?"
+        ))))
         .bind(from)
         .bind(to)
         .fetch_optional(&self.pool)
@@ -158,31 +155,72 @@ impl RelationStore for PgStore {
         Ok(row.as_ref().map(request_from_row).transpose()?)
     }
 
-    async fn friend_requests(&self, user_id: &str, incoming: bool, page: Page) -> Result<(Vec<FriendRequest>, i64)> {
+    async fn friend_requests(
+        &self,
+        user_id: &str,
+        incoming: bool,
+        handle_results: &[i32],
+        page: Page,
+    ) -> Result<(Vec<FriendRequest>, i64)> {
         let column = if incoming { "to_user_id" } else { "from_user_id" };
+        // At most three distinct results exist (0, 1, -1); more values are bound as given.
+        let filter = if handle_results.is_empty() {
+            String::new()
+        } else {
+            format!(" AND handle_result IN ({})", placeholders(handle_results.len()))
+        };
         let (lim, off) = limit(page);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE {column} = $1 ORDER BY create_time DESC LIMIT $2 OFFSET $3"
-        )))
-        .bind(user_id)
-        .bind(lim)
-        .bind(off)
+        let mut q = sqlx::query(AssertSqlSafe(pg_sql(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE {column} = ?{filter} \
+             ORDER BY create_time DESC, from_user_id, to_user_id LIMIT ? OFFSET ?"
+        ))))
+        .bind(user_id);
+        for r in handle_results {
+            q = q.bind(*r);
+        }
+        let rows = q.bind(lim).bind(off).fetch_all(&self.pool).await?;
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(pg_sql(&format!(
+            "SELECT COUNT(*) FROM friend_requests WHERE {column} = ?{filter}"
+        ))))
+        .bind(user_id);
+        for r in handle_results {
+            count = count.bind(*r);
+        }
+        let total = count.fetch_one(&self.pool).await?;
+        Ok((rows.iter().map(request_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn friend_requests_between(&self, a: &str, b: &str) -> Result<Vec<FriendRequest>> {
+        let rows = sqlx::query(AssertSqlSafe(pg_sql(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM friend_requests \
+             WHERE (from_user_id = ? AND to_user_id = ?) OR (from_user_id = ? AND to_user_id = ?) \
+             ORDER BY create_time DESC"
+        ))))
+        .bind(a)
+        .bind(b)
+        .bind(b)
+        .bind(a)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM friend_requests WHERE {column} = $1")))
-                .bind(user_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok((rows.iter().map(request_from_row).collect::<Result<_, _>>()?, total))
+        Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn unhandled_friend_request_count(&self, user_id: &str, since: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(pg_sql(
+            "SELECT COUNT(*) FROM friend_requests WHERE to_user_id = ? AND handle_result = 0 AND create_time > ?",
+        )))
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn answer_friend_request(&self, a: &FriendAnswer) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE friend_requests SET handle_result = $1, handler_user_id = $2, handle_msg = $3, handle_time = $4 \
-             WHERE from_user_id = $5 AND to_user_id = $6 AND handle_result = 0",
-        )
+        let changed = sqlx::query(AssertSqlSafe(pg_sql(
+            "UPDATE friend_requests SET handle_result = ?, handler_user_id = ?, handle_msg = ?, handle_time = ? \
+             WHERE from_user_id = ? AND to_user_id = ? AND handle_result = 0",
+        )))
         .bind(if a.accepted { 1 } else { -1 })
         .bind(&a.handler_user_id)
         .bind(&a.handle_msg)
@@ -196,8 +234,18 @@ impl RelationStore for PgStore {
             return Err(StoreError::NotFound(format!("pending request {} -> {}", a.from_user_id, a.to_user_id)));
         }
         if a.accepted {
-            // Both friend lists are bumped in owner order, so two answers between the same users (or an answer and
-            // an `add_friendship`) lock them in the same order.
+            // A pending request the other way is answered by this one too (both asked; one said yes).
+            sqlx::query(AssertSqlSafe(pg_sql(
+                "UPDATE friend_requests SET handle_result = 1, handler_user_id = ?, handle_time = ? \
+                 WHERE from_user_id = ? AND to_user_id = ? AND handle_result = 0",
+            )))
+            .bind(&a.handler_user_id)
+            .bind(a.time)
+            .bind(&a.to_user_id)
+            .bind(&a.from_user_id)
+            .execute(&mut *tx)
+            .await?;
+            // Owner order, as in `add_friendship`.
             let mut pairs = [(&a.from_user_id, &a.to_user_id), (&a.to_user_id, &a.from_user_id)];
             pairs.sort();
             for (owner, other) in pairs {
@@ -205,7 +253,8 @@ impl RelationStore for PgStore {
                     owner_user_id: owner.clone(),
                     friend_user_id: other.clone(),
                     create_time: a.time,
-                    operator_user_id: a.handler_user_id.clone(),
+                    add_source: palaver_protocol::constant::friend_source::APPLY,
+                    operator_user_id: a.from_user_id.clone(),
                     ..Friend::default()
                 };
                 insert_friend(&mut tx, &row).await?;
@@ -216,22 +265,26 @@ impl RelationStore for PgStore {
     }
 
     async fn add_friendship(&self, a: &Friend, b: &Friend) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        // Both friend lists in owner order, so that two transactions befriending the same pair from either side
+        // lock them in the same order; a deadlock that still happens (with another kind of transaction) is
+        // retried whole.
         let (first, second) = if a.owner_user_id <= b.owner_user_id { (a, b) } else { (b, a) };
-        insert_friend(&mut tx, first).await?;
-        insert_friend(&mut tx, second).await?;
-        tx.commit().await?;
-        Ok(())
+        super::transaction!(self, |tx| {
+            insert_friend(&mut tx, first).await?;
+            insert_friend(&mut tx, second).await?;
+            Ok(())
+        })
     }
 
     async fn delete_friend(&self, owner: &str, friend: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let removed = sqlx::query("DELETE FROM friends WHERE owner_user_id = $1 AND friend_user_id = $2")
-            .bind(owner)
-            .bind(friend)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed =
+            sqlx::query(AssertSqlSafe(pg_sql("DELETE FROM friends WHERE owner_user_id = ? AND friend_user_id = ?")))
+                .bind(owner)
+                .bind(friend)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if removed > 0 {
             bump(&mut tx, VersionKind::Friends, owner, &[friend.to_string()], Change::Delete).await?;
         }
@@ -243,10 +296,10 @@ impl RelationStore for PgStore {
         let mut tx = self.begin_write().await?;
         let mut changed = Vec::new();
         for friend in friends {
-            let n = sqlx::query(
-                "UPDATE friends SET remark = COALESCE($1, remark), is_pinned = COALESCE($2, is_pinned), \
-                 ex = COALESCE($3, ex) WHERE owner_user_id = $4 AND friend_user_id = $5",
-            )
+            let n = sqlx::query(AssertSqlSafe(pg_sql(
+                "UPDATE friends SET remark = COALESCE(?, remark), is_pinned = COALESCE(?, is_pinned), \
+                 ex = COALESCE(?, ex) WHERE owner_user_id = ? AND friend_user_id = ?",
+            )))
             .bind(&patch.remark)
             .bind(patch.is_pinned)
             .bind(&patch.ex)
@@ -264,50 +317,63 @@ impl RelationStore for PgStore {
         Ok(())
     }
 
+    async fn touch_friend(&self, friend: &str) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let owners: Vec<String> = sqlx::query_scalar(AssertSqlSafe(pg_sql(
+            "SELECT owner_user_id FROM friends WHERE friend_user_id = ? ORDER BY owner_user_id",
+        )))
+        .bind(friend)
+        .fetch_all(&mut *tx)
+        .await?;
+        for owner in &owners {
+            bump(&mut tx, VersionKind::Friends, owner, &[friend.to_string()], Change::Update).await?;
+        }
+        tx.commit().await?;
+        Ok(owners)
+    }
+
     async fn blacks(&self, owner: &str, page: Page) -> Result<(Vec<Black>, i64)> {
         let (lim, off) = limit(page);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = $1 ORDER BY create_time, block_user_id LIMIT $2 OFFSET $3"
-        )))
+        let rows = sqlx::query(AssertSqlSafe(pg_sql(&format!(
+            "SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = ? ORDER BY create_time, block_user_id LIMIT ? OFFSET ?"
+        ))))
         .bind(owner)
         .bind(lim)
         .bind(off)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blacks WHERE owner_user_id = $1")
-            .bind(owner)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar(AssertSqlSafe(pg_sql("SELECT COUNT(*) FROM blacks WHERE owner_user_id = ?")))
+                .bind(owner)
+                .fetch_one(&self.pool)
+                .await?;
         Ok((rows.iter().map(black_from_row).collect::<Result<_, _>>()?, total))
     }
 
     async fn blacks_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Black>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = $1 AND block_user_id = ANY($2)"
-        )))
-        .bind(owner)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(black_from_row).collect::<Result<_, _>>()?)
+        let sql = |ph: &str| {
+            format!("SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = ? AND block_user_id IN ({ph})")
+        };
+        self.select_in(sql, Some(owner), ids, black_from_row).await
     }
 
     async fn is_blocked(&self, owner: &str, other: &str) -> Result<bool> {
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM blacks WHERE owner_user_id = $1 AND block_user_id = $2")
-                .bind(owner)
-                .bind(other)
-                .fetch_optional(&self.pool)
-                .await?;
+        let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(pg_sql(
+            "SELECT 1::BIGINT FROM blacks WHERE owner_user_id = ? AND block_user_id = ?",
+        )))
+        .bind(owner)
+        .bind(other)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(found.is_some())
     }
 
     async fn add_black(&self, b: &Black) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        sqlx::query(AssertSqlSafe(pg_sql(
             "INSERT INTO blacks (owner_user_id, block_user_id, create_time, add_source, operator_user_id, ex) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_user_id, block_user_id) DO NOTHING",
-        )
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, block_user_id) DO NOTHING",
+        )))
         .bind(&b.owner_user_id)
         .bind(&b.block_user_id)
         .bind(b.create_time)
@@ -322,7 +388,7 @@ impl RelationStore for PgStore {
 
     async fn remove_black(&self, owner: &str, blocked: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM blacks WHERE owner_user_id = $1 AND block_user_id = $2")
+        let n = sqlx::query(AssertSqlSafe(pg_sql("DELETE FROM blacks WHERE owner_user_id = ? AND block_user_id = ?")))
             .bind(owner)
             .bind(blocked)
             .execute(&mut *tx)

@@ -49,6 +49,27 @@ pub(super) async fn bump(
     Ok(version)
 }
 
+/// The list's head as the current transaction sees it (creating the list if needed): call it right after a
+/// [`bump`] to learn the exact version that change got.
+pub(super) async fn head_in_tx(conn: &mut PgConnection, kind: VersionKind, owner: &str) -> Result<VersionHead> {
+    sqlx::query(
+        "INSERT INTO version_lists (kind, owner, version_id, version, min_version) VALUES ($1, $2, $3, 1, 0) \
+         ON CONFLICT (kind, owner) DO NOTHING",
+    )
+    .bind(kind.as_str())
+    .bind(owner)
+    .bind(new_version_id())
+    .execute(&mut *conn)
+    .await?;
+    let (version_id, version): (String, i64) =
+        sqlx::query_as("SELECT version_id, version FROM version_lists WHERE kind = $1 AND owner = $2")
+            .bind(kind.as_str())
+            .bind(owner)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(VersionHead { version_id, version })
+}
+
 fn change_from(v: i64) -> Change {
     match v {
         1 => Change::Insert,
