@@ -127,20 +127,20 @@ impl App {
         } else {
             vec![recv_id.to_string(), send_id.to_string()]
         };
-        self.push_notification_with(msg, &recipients, &nopts, operation_id);
+        self.push_notification_with(msg, &recipients, &nopts, operation_id).await;
         Ok(())
     }
 
     /// Pushes an unstored notification (seq 0) to every connection of `recipients`, in `notificationMsgs`
     /// under its `n_` conversation. The SDKs act on a seq-0 notification at once, without a pull.
-    pub(crate) fn push_notification(&self, msg: sdkws::MsgData, recipients: &[String], operation_id: &str) {
+    pub(crate) async fn push_notification(&self, msg: sdkws::MsgData, recipients: &[String], operation_id: &str) {
         let options = NotifyOptions::for_type(msg.content_type);
-        self.push_notification_with(msg, recipients, &options, operation_id);
+        self.push_notification_with(msg, recipients, &options, operation_id).await;
     }
 
     /// [`App::push_notification`], leaving out the sender's devices (`no_sender_sync`) or the device that
     /// caused it (`except_device`) as `nopts` says.
-    fn push_notification_with(
+    async fn push_notification_with(
         &self,
         msg: sdkws::MsgData,
         recipients: &[String],

@@ -102,7 +102,7 @@ impl App {
             }
         };
         recipients.extend(extra.iter().cloned());
-        self.push_notification(msg, &recipients, operation_id);
+        self.push_notification(msg, &recipients, operation_id).await;
     }
 
     /// Pushes a user-scoped notification (the application notifications) from `op` to `recv` (and to `op`'s
