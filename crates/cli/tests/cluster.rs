@@ -3,6 +3,8 @@
 //!
 //! - 1:1 and group messages cross nodes; online status is seen from every node; a login on one node kicks the
 //!   same platform's connection on another; a forced logout closes connections on every node.
+//! - A member kicked through one node can no longer send through another (group caches are invalidated across
+//!   nodes over the bus).
 //! - Members of one group on all three nodes send at once: seqs stay gap-free (PostgreSQL's row lock) and every
 //!   member receives the others' messages pushed in seq order (the bus's per-node ordering), so every member
 //!   ends with the same sequence.
@@ -323,6 +325,17 @@ async fn three_nodes_exchange_direct_and_group_messages_in_order() {
             Some(r) => assert_eq!(r, &ids, "{}: the same sequence as every other member", c.user),
         }
     }
+
+    // A member kicked on node 0 can no longer send through node 2, whose group cache held it as a member: the
+    // change crossed the bus and dropped the cached group there.
+    let kick = serde_json::json!({"groupID": group, "kickedUserIDs": ["m5"], "reason": ""});
+    let r = post_json(n[0].api, "/group/kick_group", Some(&admin), &kick).await;
+    assert_eq!(r["errCode"], 0, "{r}");
+    let m5 = &mut clients[5];
+    let refused = m5.send_text_msg(group_msg("m5", &group, "m5-after-kick", "g")).await;
+    assert_ne!(refused.err_code, 0, "a member kicked on another node still sent to the group");
+    let ok = clients[2].send_text_msg(group_msg("m2", &group, "m2-after-kick", "g")).await;
+    assert_eq!(ok.err_code, 0, "{}", ok.err_msg);
     cluster.finish().await;
 }
 
