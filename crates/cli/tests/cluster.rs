@@ -521,3 +521,39 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_message() {
     assert!(sink_frames.load(Ordering::Relaxed) > 0);
     cluster.finish().await;
 }
+
+/// Two nodes on one machine share the gateway and API ports (`--reuse-port`): both bind, both serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_one_port_pair_with_reuse_port() {
+    let (ws, api) = (free_addr(), free_addr());
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut children: Vec<Child> = dirs
+        .iter()
+        .map(|dir| {
+            Command::new(env!("CARGO_BIN_EXE_palaver"))
+                .args(["serve", "--data-dir"])
+                .arg(dir.path())
+                .args(["--ws-addr", &ws.to_string(), "--api-addr", &api.to_string(), "--admin-secret", SECRET])
+                .arg("--reuse-port")
+                .env("PALAVER_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_healthy(api).await;
+    // Both processes are up (a second bind without SO_REUSEPORT would have failed and exited), and the shared
+    // gateway port takes connections.
+    for _ in 0..20 {
+        for child in &mut children {
+            assert!(child.try_wait().unwrap().is_none(), "a node sharing the ports exited");
+        }
+        tokio::net::TcpStream::connect(ws).await.expect("the shared gateway port accepts");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for child in &mut children {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

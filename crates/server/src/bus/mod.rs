@@ -187,6 +187,17 @@ impl Bus {
         if let Some(cluster) = &self.cluster {
             cluster.announce(&conn.user_id, self.hub.online_platforms(&conn.user_id)).await;
             cluster.kick_elsewhere(&conn.user_id, conn.platform_id, policy, &conn.token_hash).await;
+            self.correct_local_status(&conn.user_id);
+        }
+    }
+
+    /// The hub tells this node's watchers of a user the user's platforms *here*; when the user is also on other
+    /// nodes, this follows with the platforms on every node.
+    fn correct_local_status(&self, user_id: &str) {
+        if let Some(cluster) = &self.cluster
+            && !cluster.remote_platforms(user_id).is_empty()
+        {
+            self.hub.push_status(user_id, self.online_platforms(user_id));
         }
     }
 
@@ -194,6 +205,7 @@ impl Bus {
     pub async fn disconnected(&self, user_id: &str) {
         if let Some(cluster) = &self.cluster {
             cluster.announce(user_id, self.hub.online_platforms(user_id)).await;
+            self.correct_local_status(user_id);
         }
     }
 
