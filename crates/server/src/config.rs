@@ -244,7 +244,16 @@ impl Config {
             None => figment.merge(Toml::file("palaver.toml")),
         };
         let config: Config = figment
-            .merge(Env::prefixed("PALAVER_").ignore(&["config", "log"]).split("__"))
+            // `PALAVER_TEST_*` configures the test suites (which start servers), never a server.
+            .merge(
+                Env::prefixed("PALAVER_")
+                    .ignore(&["config", "log"])
+                    .filter(|key| {
+                        let key = key.as_str().to_ascii_lowercase();
+                        !key.trim_start_matches("palaver_").starts_with("test_")
+                    })
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.check()

@@ -39,6 +39,22 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_tests(dir.path());
+        // `PALAVER_TEST_STORE=postgres`: the same black-box tests on the PostgreSQL store, each server in a
+        // schema of its own (created by the store on start).
+        if std::env::var("PALAVER_TEST_STORE").as_deref() == Ok("postgres") {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let base = std::env::var("PALAVER_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let schema = format!(
+                "palaver_server_{}_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+            );
+            config.database_url = Some(format!("{base}?options[search_path]={schema}"));
+            config.database_max_connections = 4;
+        }
         tweak(&mut config);
         let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
