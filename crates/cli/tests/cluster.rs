@@ -63,6 +63,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Self {
+        Self::start_on(n, &nats_url()).await
+    }
+
+    /// [`Cluster::start`] on the NATS server at `nats`.
+    async fn start_on(n: usize, nats: &str) -> Self {
         let tag = format!("{}_{:08x}", std::process::id(), rand::random::<u32>());
         let schema = format!("palaver_cluster_{tag}");
         PgStore::create_schema(&database_url(), &schema)
@@ -78,7 +83,7 @@ impl Cluster {
                 .args(["serve", "--data-dir"])
                 .arg(dir.path())
                 .args(["--ws-addr", &ws.to_string(), "--api-addr", &api.to_string(), "--admin-secret", SECRET])
-                .args(["--database-url", &url, "--nats-url", &nats_url(), "--cluster-name", &format!("test_{tag}")])
+                .args(["--database-url", &url, "--nats-url", nats, "--cluster-name", &format!("test_{tag}")])
                 .env("PALAVER_LOG", "warn")
                 .env("PALAVER_DATABASE_MAX_CONNECTIONS", "6")
                 .stdout(Stdio::null())
@@ -556,4 +561,73 @@ async fn nodes_share_one_port_pair_with_reuse_port() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// A NATS server of this test's own (so that it can be killed), on `port`.
+fn private_nats(port: u16) -> Child {
+    let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nats-server");
+    Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server (scripts/cluster-services installs it)")
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// NATS goes away and comes back: the nodes keep serving (sends still commit), reconnect by themselves, and a
+/// node back on NATS closes its clients' connections so that they reconnect and pull what was pushed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_loses_nats_reconnects_and_its_clients_heal_by_pull() {
+    let port = free_addr().port();
+    let mut nats = private_nats(port);
+    wait_port(port).await;
+    let cluster = Cluster::start_on(2, &format!("nats://127.0.0.1:{port}")).await;
+    let n = &cluster.nodes;
+    let admin = admin_token(n[0].api).await;
+    let ids: Vec<String> = ["alice", "bob"].map(String::from).to_vec();
+    register(n[0].api, &admin, &ids).await;
+    let mut alice =
+        Client::connect(n[0].ws, "alice", &user_token(n[0].api, &admin, "alice", 5).await, 5, GOB_GZIP).await.unwrap();
+    let bob_token = user_token(n[1].api, &admin, "bob", 5).await;
+    let mut bob = Client::connect(n[1].ws, "bob", &bob_token, 5, GOB_GZIP).await.unwrap();
+    wait_online_everywhere(&cluster, &admin, &ids).await;
+
+    nats.kill().unwrap();
+    nats.wait().unwrap();
+    let ack = alice.send_text_msg(text_msg("alice", "bob", "during-outage", "sent while NATS was down")).await;
+    assert_eq!(ack.err_code, 0, "a node without NATS still stores and acknowledges: {}", ack.err_msg);
+    let mut nats = private_nats(port);
+    wait_port(port).await;
+
+    // Node 1 reconnects (async-nats retries with a backoff) and then closes bob's connection.
+    let mut closed = false;
+    for _ in 0..12 {
+        if bob.closed().await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "node 1 did not close its clients after getting NATS back");
+    let mut bob = Client::connect(n[1].ws, "bob", &bob_token, 5, GOB_GZIP).await.expect("bob reconnects");
+    let newest = bob.newest_seqs().await;
+    assert_eq!(newest.max_seqs["si_alice_bob"], 1);
+    let pulled = pull_all(&mut bob, "si_alice_bob").await;
+    assert_eq!(pulled.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>(), ["during-outage"]);
+    drop(alice);
+    cluster.finish().await;
+    nats.kill().unwrap();
+    nats.wait().unwrap();
 }
