@@ -8,6 +8,9 @@
 //! - Members of one group on all three nodes send at once: seqs stay gap-free (PostgreSQL's row lock) and every
 //!   member receives the others' messages pushed in seq order (the bus's per-node ordering), so every member
 //!   ends with the same sequence.
+//! - Two nodes share one port pair with `--reuse-port`.
+//! - NATS (a private server) is killed and restarted: a node keeps storing, reconnects, and has its clients
+//!   reconnect and pull what they missed.
 //! - A node is killed with SIGKILL mid-load; its clients reconnect to another node and resend what was not
 //!   acknowledged: every acknowledged message is stored once, in a gap-free sequence, and after a resync every
 //!   client holds each of them exactly once.
