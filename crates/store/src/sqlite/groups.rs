@@ -23,7 +23,7 @@ macro_rules! member_columns {
     };
 }
 
-fn group_from_row(row: &SqliteRow) -> Result<Group, sqlx::Error> {
+pub(super) fn group_from_row(row: &SqliteRow) -> Result<Group, sqlx::Error> {
     Ok(Group {
         group_id: row.try_get("group_id")?,
         group_name: row.try_get("group_name")?,
