@@ -134,6 +134,32 @@ impl Hub {
         taken
     }
 
+    /// Removes and returns the connections of `user_id` for which `pick` is true.
+    pub fn take_where(&self, user_id: &str, pick: impl Fn(&ConnHandle) -> bool) -> Vec<ConnHandle> {
+        let Some(mut conns) = self.users.get_mut(user_id) else {
+            return Vec::new();
+        };
+        let (taken, kept): (Vec<_>, Vec<_>) = conns.drain(..).partition(|c| pick(c));
+        *conns = kept;
+        taken
+    }
+
+    /// Number of live connections per platform id.
+    pub fn connections_by_platform(&self) -> std::collections::BTreeMap<i32, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for entry in self.users.iter() {
+            for conn in entry.value() {
+                *out.entry(conn.platform_id).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// Number of users with at least one live connection.
+    pub fn online_user_count(&self) -> usize {
+        self.users.iter().filter(|e| !e.value().is_empty()).count()
+    }
+
     /// Queues `frame` to every connection of every user in `user_ids`. Never waits.
     pub fn push<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, frame: &Arc<PushFrame>) {
         for user_id in user_ids {

@@ -160,6 +160,7 @@ impl App {
             })
             .await?;
         if appended.created {
+            self.stats.add(&self.stats.messages, 1);
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
             let targets = recipients.iter().map(String::as_str).filter(|u| sender_sync || *u != send_id);
             self.hub.push(targets, &frame);
