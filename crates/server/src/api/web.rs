@@ -36,6 +36,7 @@ pub(super) static FILES: &[(&str, &[u8])] = embed![
     "js/client.js",
     "js/ui.js",
     "js/emoji.js",
+    "js/md5.js",
     "js/media.js",
     "js/app.js",
     "js/admin.js",
