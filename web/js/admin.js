@@ -1,7 +1,7 @@
 // The admin console: sign in with the admin secret, then the server's overview, users and groups.
 
 import { Api, ApiError } from './api.js';
-import { $, avatar, bytes, confirmDialog, dialog, h, shortTime, toast } from './ui.js';
+import { $, avatar, bytes, confirmDialog, dialog, h, icon, shortTime, toast } from './ui.js';
 
 const TOKEN_KEY = 'palaver.admin';
 const PLATFORMS = { 1: 'iOS', 2: 'Android', 3: 'Windows', 4: 'macOS', 5: 'Web', 6: 'Mini web', 7: 'Linux', 8: 'Android pad', 9: 'iPad', 10: 'Admin', 11: 'HarmonyOS' };
@@ -176,7 +176,7 @@ async function renderUsers() {
     h('input', { type: 'search', name: 'q', id: 'user-search', value: view.userQuery, placeholder: 'Search users by ID or name', 'aria-label': 'Search users' }),
     h('button', { type: 'submit', class: 'primary' }, 'Search'),
     h('span', { class: 'spacer' }),
-    h('button', { type: 'button', class: 'secondary', id: 'register-user', onclick: registerUser }, '＋ Register user'));
+    h('button', { type: 'button', class: 'secondary', id: 'register-user', onclick: registerUser }, icon('plus', { size: 16 }), ' Register user'));
   const rows = data.users.map(u => h('tr', { dataset: { user: u.userID } },
     h('td', {}, h('div', { class: 'cell-user' }, avatar({ id: u.userID, name: u.nickname, url: u.faceURL, size: 32, online: u.onlinePlatformIDs.length > 0 }),
       h('div', {}, h('div', { class: 'strong', text: u.nickname || u.userID }), h('div', { class: 'muted mono', text: u.userID })))),

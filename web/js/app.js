@@ -4,7 +4,7 @@ import { Api, ApiError } from './api.js';
 import { CONTENT, ChatClient, PLATFORM_WEB, SESSION, preview, singleConversationID } from './client.js';
 import { emojiPicker, insertAtCursor } from './emoji.js';
 import * as media from './media.js';
-import { $, avatar, bytes, clock, confirmDialog, dayLabel, dialog, duration, h, safeUrl, shortTime, toast } from './ui.js';
+import { $, avatar, bytes, clock, confirmDialog, dayLabel, dialog, duration, h, icon, safeUrl, shortTime, toast } from './ui.js';
 
 const SESSION_KEY = 'palaver.session';
 const app = $('#app');
@@ -159,7 +159,7 @@ function onVisibility() {
 
 function emptyChat() {
   return h('div', { class: 'empty' },
-    h('div', { class: 'empty-art', 'aria-hidden': 'true', text: '💬' }),
+    h('img', { class: 'empty-art', alt: '', src: $('link[rel=icon]').href }),
     h('h2', { text: 'Pick a conversation' }),
     h('p', { text: 'Or find a friend under Contacts and say hello.' }));
 }
@@ -191,7 +191,7 @@ function renderMe() {
   box.replaceChildren(
     avatar({ id: me.userID, name: me.nickname, url: me.faceURL, size: 40 }),
     h('div', { class: 'who' }, h('div', { class: 'name', id: 'me-name', text: me.nickname || me.userID }), h('div', { class: 'sub', text: `@${me.userID}` })),
-    h('button', { type: 'button', class: 'icon', 'aria-label': 'Menu', id: 'me-menu-button', onclick: e => { e.stopPropagation(); menu.hidden = !menu.hidden; } }, '⋯'),
+    h('button', { type: 'button', class: 'icon', 'aria-label': 'Menu', id: 'me-menu-button', onclick: e => { e.stopPropagation(); menu.hidden = !menu.hidden; } }, icon('more')),
     menu);
   document.addEventListener('click', () => { menu.hidden = true; }, { once: true });
 }
@@ -249,7 +249,7 @@ function renderConversations() {
     h('div', { class: 'conv-body' },
       h('div', { class: 'conv-top' },
         h('span', { class: 'conv-title', text: title }),
-        conv.pinned ? h('span', { class: 'pin', title: 'Pinned', 'aria-label': 'Pinned', text: '📌' }) : null,
+        conv.pinned ? h('span', { class: 'pin', title: 'Pinned' }, icon('pin', { size: 14, filled: true, label: 'Pinned' })) : null,
         h('span', { class: 'conv-time', text: shortTime(conv.lastTime) })),
       h('div', { class: 'conv-bottom' },
         h('span', { class: 'conv-preview', text }),
@@ -309,10 +309,10 @@ function renderChat() {
     h('form', { class: 'composer', id: 'composer', onsubmit: e => { e.preventDefault(); sendTyped(); } },
       picker,
       h('div', { class: 'composer-tools' },
-        h('button', { type: 'button', class: 'icon', id: 'emoji-button', title: 'Emoji', 'aria-label': 'Emoji', onclick: () => { picker.hidden = !picker.hidden; } }, '😊'),
-        h('button', { type: 'button', class: 'icon', id: 'picture-button', title: 'Send a picture', 'aria-label': 'Send a picture', onclick: () => pictureInput.click() }, '🖼️'),
-        h('button', { type: 'button', class: 'icon', id: 'file-button', title: 'Send a file', 'aria-label': 'Send a file', onclick: () => fileInput.click() }, '📎'),
-        h('button', { type: 'button', class: 'icon', id: 'voice-button', title: 'Record a voice note', 'aria-label': 'Record a voice note', onclick: toggleRecording }, '🎤'),
+        h('button', { type: 'button', class: 'icon', id: 'emoji-button', title: 'Emoji', 'aria-label': 'Emoji', onclick: () => { picker.hidden = !picker.hidden; } }, icon('smile')),
+        h('button', { type: 'button', class: 'icon', id: 'picture-button', title: 'Send a picture', 'aria-label': 'Send a picture', onclick: () => pictureInput.click() }, icon('image')),
+        h('button', { type: 'button', class: 'icon', id: 'file-button', title: 'Send a file', 'aria-label': 'Send a file', onclick: () => fileInput.click() }, icon('clip')),
+        h('button', { type: 'button', class: 'icon', id: 'voice-button', title: 'Record a voice note', 'aria-label': 'Record a voice note', onclick: toggleRecording }, icon('mic')),
         pictureInput, fileInput),
       input,
       h('button', { type: 'submit', class: 'primary send', id: 'send-button' }, 'Send')));
@@ -337,12 +337,12 @@ function renderChatHead() {
     sub = client.isOnline(conv.peerID) ? 'Online' : 'Offline';
   }
   head.replaceChildren(
-    h('button', { type: 'button', class: 'icon back', 'aria-label': 'Back', onclick: () => { $('#shell').classList.remove('chat-open'); ui.convID = null; client.openConv = null; $('#chat').replaceChildren(emptyChat()); renderConversations(); } }, '←'),
+    h('button', { type: 'button', class: 'icon back', 'aria-label': 'Back', onclick: () => { $('#shell').classList.remove('chat-open'); ui.convID = null; client.openConv = null; $('#chat').replaceChildren(emptyChat()); renderConversations(); } }, icon('back')),
     avatar({ id: conv.groupID || conv.peerID, name: title, url: client.faceURL(conv), size: 40, online: conv.type === SESSION.SINGLE ? client.isOnline(conv.peerID) : null, group: conv.type === SESSION.GROUP }),
     h('div', { class: 'who' }, h('div', { class: 'name', id: 'chat-title', text: title }), h('div', { class: 'sub', id: 'chat-sub', text: sub })),
     h('div', { class: 'head-actions' },
-      h('button', { type: 'button', class: 'icon', id: 'pin-button', title: conv.pinned ? 'Unpin' : 'Pin to top', 'aria-pressed': String(conv.pinned), onclick: () => client.setPinned(conv.id, !conv.pinned).catch(err => toast(err.friendly || String(err), 'error')) }, conv.pinned ? '📌' : '📍'),
-      conv.type === SESSION.GROUP ? h('button', { type: 'button', class: 'icon', id: 'members-button', title: 'Members', 'aria-label': 'Members', onclick: () => manageGroup(conv.groupID) }, '👥') : null));
+      h('button', { type: 'button', class: 'icon', id: 'pin-button', title: conv.pinned ? 'Unpin' : 'Pin to top', 'aria-pressed': String(conv.pinned), onclick: () => client.setPinned(conv.id, !conv.pinned).catch(err => toast(err.friendly || String(err), 'error')) }, icon('pin', { filled: conv.pinned })),
+      conv.type === SESSION.GROUP ? h('button', { type: 'button', class: 'icon', id: 'members-button', title: 'Members', 'aria-label': 'Members', onclick: () => manageGroup(conv.groupID) }, icon('users')) : null));
 }
 
 function onMessagesScroll(e) {
@@ -434,13 +434,13 @@ function messageContent(m) {
     case CONTENT.FILE: {
       const url = safeUrl(c.sourceUrl);
       return h('a', { class: 'file-card', href: url || null, target: '_blank', rel: 'noopener noreferrer', download: c.fileName || true },
-        h('span', { class: 'file-icon', 'aria-hidden': 'true', text: '📄' }),
+        h('span', { class: 'file-icon' }, icon('file', { size: 30 })),
         h('span', { class: 'file-info' }, h('span', { class: 'file-name', text: c.fileName || 'file' }), h('span', { class: 'file-size', text: bytes(c.fileSize) })));
     }
     case CONTENT.VOICE: {
       const url = safeUrl(c.sourceUrl);
       return h('div', { class: 'voice' },
-        h('span', { 'aria-hidden': 'true', text: '🎤' }),
+        icon('mic', { size: 18 }),
         url ? h('audio', { controls: true, preload: 'none', src: url }) : null,
         h('span', { class: 'voice-duration', text: duration(c.duration || 0) }));
     }
@@ -532,7 +532,7 @@ async function toggleRecording() {
     const status = $('#upload-status');
     rec.timer = setInterval(() => {
       status.hidden = false;
-      status.textContent = `Recording ${duration((performance.now() - rec.started) / 1000)} — press 🎤 again to send`;
+      status.textContent = `Recording ${duration((performance.now() - rec.started) / 1000)}: press the microphone again to send`;
     }, 250);
   } catch (err) {
     toast(err.message || String(err), 'error');
@@ -584,7 +584,7 @@ function renderContacts() {
 
   panel.replaceChildren(
     find, result,
-    h('div', { class: 'section-actions' }, h('button', { type: 'button', class: 'secondary wide', id: 'new-group-button', onclick: newGroup }, '＋ New group')),
+    h('div', { class: 'section-actions' }, h('button', { type: 'button', class: 'secondary wide', id: 'new-group-button', onclick: newGroup }, icon('plus', { size: 16 }), ' New group')),
     requests.length ? h('h3', { text: 'Friend requests' }) : null,
     requests.length ? h('ul', { class: 'people', id: 'requests' }, requests) : null,
     waiting.length ? h('h3', { text: 'Waiting for an answer' }) : null,

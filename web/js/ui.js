@@ -130,7 +130,7 @@ export function dialog(title, build, { wide = false } = {}) {
     };
     d.addEventListener('cancel', e => { e.preventDefault(); close(undefined); });
     d.append(
-      h('header', {}, h('h2', { text: title }), h('button', { class: 'icon close', type: 'button', 'aria-label': 'Close', onclick: () => close(undefined) }, '✕')),
+      h('header', {}, h('h2', { text: title }), h('button', { class: 'icon close', type: 'button', 'aria-label': 'Close', onclick: () => close(undefined) }, icon('close'))),
       build(close),
     );
     document.body.append(d);
@@ -147,4 +147,45 @@ export function confirmDialog(title, text, yes = 'OK') {
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'secondary', onclick: () => close(false) }, 'Cancel'),
       h('button', { type: 'button', class: 'danger', onclick: () => close(true) }, yes))));
+}
+
+// Line icons (24×24, drawn with the current text colour), so the interface does not depend on emoji fonts.
+const ICONS = {
+  smile: ['circle:12,12,9', 'M8.5 14.5a4.5 4.5 0 0 0 7 0', 'circle:9,9.5,0.6', 'circle:15,9.5,0.6'],
+  image: ['M4 5h16v14H4z', 'M4 16l5-5 4 4 3-3 4 4', 'circle:15.5,8.5,1.5'],
+  clip: ['M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.3 8.3a1.7 1.7 0 0 1-2.4-2.4l7.6-7.6'],
+  mic: ['M9 6a3 3 0 0 1 6 0v5a3 3 0 0 1-6 0z', 'M5.5 11a6.5 6.5 0 0 0 13 0', 'M12 17.5V21', 'M9 21h6'],
+  pin: ['M9 3h6l-1 6 3.5 3.5h-11L10 9z', 'M12 12.5V21'],
+  users: ['circle:9,8,3.5', 'M2.5 20a6.5 6.5 0 0 1 13 0', 'M16 4.6a3.5 3.5 0 0 1 0 6.8', 'M18 14a6.5 6.5 0 0 1 3.5 6'],
+  more: ['circle:5,12,1.3', 'circle:12,12,1.3', 'circle:19,12,1.3'],
+  back: ['M15 5l-7 7 7 7'],
+  close: ['M6 6l12 12', 'M18 6L6 18'],
+  plus: ['M12 5v14', 'M5 12h14'],
+  file: ['M6 2.5h8l5 5v14H6z', 'M14 2.5v5h5'],
+  send: ['M4 12l16-8-6 16-2.5-6.5z', 'M11.5 13.5L20 4'],
+};
+
+/** An icon by name (see ICONS); `filled` fills its shapes too. */
+export function icon(name, { size = 20, filled = false, label = '' } = {}) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', String(size));
+  svg.setAttribute('height', String(size));
+  svg.setAttribute('class', `icon-svg${filled ? ' filled' : ''}`);
+  if (label) { svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', label); } else svg.setAttribute('aria-hidden', 'true');
+  for (const shape of ICONS[name] || []) {
+    let el;
+    if (shape.startsWith('circle:')) {
+      const [cx, cy, r] = shape.slice(7).split(',');
+      el = document.createElementNS(NS, 'circle');
+      el.setAttribute('cx', cx); el.setAttribute('cy', cy); el.setAttribute('r', r);
+      if (Number(r) < 2) el.setAttribute('class', 'dot');
+    } else {
+      el = document.createElementNS(NS, 'path');
+      el.setAttribute('d', shape);
+    }
+    svg.append(el);
+  }
+  return svg;
 }
