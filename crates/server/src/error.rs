@@ -2,7 +2,7 @@
 //! Internal causes (database errors, bugs) are logged and reach the client only as a bare 500.
 
 use palaver_protocol::errcode::ErrCode;
-use palaver_store::StoreError;
+use palaver_store::{Precondition, StoreError};
 
 /// An error answered to a client, on the REST API or the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,12 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::AlreadyExists(what) => Self::new(ErrCode::DuplicateKey, what),
             StoreError::NotFound(what) => Self::new(ErrCode::RecordNotFound, what),
+            StoreError::Refused(Precondition::UserExists(id)) => {
+                Self::new(ErrCode::UserIdNotFound, format!("user {id} is not registered"))
+            }
+            StoreError::Refused(Precondition::NotBlocked { owner, .. }) => {
+                Self::new(ErrCode::BlockedByPeer, format!("{owner} has blocked you"))
+            }
             StoreError::Backend(_) => Self::internal(e),
         }
     }

@@ -26,6 +26,9 @@ pub enum StoreError {
     /// A row the operation needs does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A [`Precondition`] of the operation does not hold; nothing was changed.
+    #[error("precondition failed: {0:?}")]
+    Refused(Precondition),
     /// The database failed; the message is for logs, never for clients.
     #[error("storage backend: {0}")]
     Backend(String),
@@ -33,6 +36,12 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
         Self::Backend(e.to_string())
     }
 }

@@ -72,6 +72,20 @@ pub struct NewMessage {
     pub ensure_conversations: Vec<ConversationRef>,
     /// Whose read cursor moves to the new seq (the sender's: one's own message is read).
     pub reader: Option<String>,
+    /// Checked inside the append's transaction, after the clientMsgID lookup (a resend of a message stored
+    /// before a block still gets its original answer): the first that fails refuses the append with
+    /// [`StoreError::Refused`](crate::StoreError::Refused) and nothing is stored. In the transaction rather than
+    /// before it, so no block can slip in between the check and the store, and the check costs no round trip.
+    pub preconditions: Vec<Precondition>,
+}
+
+/// A condition an append requires (see [`NewMessage::preconditions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// The user is registered.
+    UserExists(String),
+    /// `owner` has not blocked `other`.
+    NotBlocked { owner: String, other: String },
 }
 
 /// The stored message and whether it was stored by this call (`false`: a resend of a known clientMsgID,

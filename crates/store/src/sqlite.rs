@@ -8,21 +8,22 @@
 //! survives `kill -9` *and* a power cut. (`synchronous=NORMAL` would survive `kill -9` only, trading the last few
 //! commits on power loss for fewer fsyncs; that trade is not ours to make silently.)
 //!
-//! # One writer, group commits
+//! # Two writers, group commits
 //!
-//! SQLite lets one connection write at a time; a second writer gets `SQLITE_BUSY` and spins on `busy_timeout`.
-//! So all writes go through a pool of exactly **one** connection: writers queue fairly on the pool instead of
-//! polling the file lock, and within this process nothing can interleave with a write transaction.
+//! SQLite lets one connection write at a time; a second writer waits on `busy_timeout`. Writes therefore go
+//! through two connections only, each queueing its own callers fairly instead of polling the file lock:
 //!
-//! With one writer and an fsync per commit, one transaction per message would cap the store at 1/fsync
-//! messages per second (~100/s on a 10 ms disk) however many clients send. So messages, the one write that is
-//! hot, go through the append writer ([`writer`]): a task that commits every append queued at the time in one
-//! transaction, one fsync for the batch, and answers each caller only after that commit. It checks the single
-//! connection out of the write pool per batch, so the other (rare) writes simply take their turn between
-//! batches. [`SqliteStore::commits`] counts its batches. Transactions
-//! still open with `BEGIN IMMEDIATE`, which takes the write lock up front: a deferred `BEGIN` that reads first
-//! (the clientMsgID lookup) and writes later could otherwise fail mid-way if another *process* wrote in between,
-//! and with the lock taken first the "look up, then allocate" of an append is atomic against any writer.
+//! - messages, the one write that is hot, go through the append writer ([`writer`]): a thread with its own
+//!   connection that commits every append queued at the time in one transaction, one fsync for the batch, and
+//!   answers each caller only after that commit. With one transaction per message, an fsync per commit would
+//!   cap the store at 1/fsync messages per second (~100/s on a 10 ms disk) however many clients send.
+//!   [`SqliteStore::commits`] counts its batches;
+//! - every other (rare) write goes through a sqlx pool of exactly **one** connection.
+//!
+//! Transactions open with `BEGIN IMMEDIATE`, which takes the write lock up front: a deferred `BEGIN` that reads
+//! first (the clientMsgID lookup) and writes later could otherwise fail mid-way if the other writer (or another
+//! *process*) wrote in between, and with the lock taken first the "look up, then allocate" of an append is
+//! atomic against any writer.
 //!
 //! Reads go through a separate pool of a few connections opened with `query_only`, so a long pull or a login
 //! sync never holds the writer, and a read can never take the write lock by mistake.
@@ -46,14 +47,11 @@ mod writer;
 mod directory;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions as _, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
 
 use self::writer::AppendWriter;
 use crate::{Result, StoreError};
@@ -76,19 +74,15 @@ const IN_CHUNK: usize = 500;
 /// Palaver's storage in one SQLite file. Cheap to clone (the pools are shared).
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// Exactly one connection: the only one that writes (see the module docs).
+    /// Exactly one connection: the one that makes every write but appends (see the module docs).
     write: SqlitePool,
-    /// `query_only` connections for everything that does not write. For an in-memory store this is the writer
-    /// pool itself (see [`SqliteStore::open_in_memory`]).
+    /// `query_only` connections for everything that does not write.
     read: SqlitePool,
-    /// The task that batches appends into group commits, on `write`'s connection (see [`writer`]). Shared by the
-    /// clones: dropping the last one ends the task.
+    /// The thread that batches appends into group commits, on a connection of its own (see [`writer`]). Shared
+    /// by the clones: dropping the last one ends the thread.
     writer: Arc<AppendWriter>,
-    /// For an in-memory store: a second connection to the same (shared-cache) database that is never used, only
-    /// held. An in-memory database vanishes when its last connection closes, and the pool may close its
-    /// connection behind our back (an error, a dropped runtime); without this, the next query would silently
-    /// open a fresh, empty database.
-    _memory_keeper: Option<Arc<Mutex<SqliteConnection>>>,
+    /// For [`SqliteStore::open_in_memory`]: removes the database's files when the last clone is dropped.
+    _scratch: Option<Arc<ScratchFiles>>,
 }
 
 impl SqliteStore {
@@ -103,49 +97,39 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            // The writer is the bottleneck by design; a queue of sends must wait for it, not time out early.
+            // The writer is the bottleneck by design; a queue of writes must wait for it, not time out early.
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(write_options)
             .await?;
         MIGRATOR.run(&write).await.map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
-        // Readers open after the writer has made the file WAL (a persistent setting), so they need not set it;
-        // `synchronous` only matters to connections that commit.
+        // Readers and the append writer open after the first connection has made the file WAL (a persistent
+        // setting), so they need not set it; `synchronous` only matters to connections that commit.
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
-        Ok(Self { writer: Arc::new(AppendWriter::new(write.clone())), write, read, _memory_keeper: None })
+        let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT)?);
+        Ok(Self { write, read, writer, _scratch: None })
     }
 
-    /// A private in-memory database, for tests. One pooled connection serves reads and writes: shared-cache
-    /// connections lock whole tables against each other, so a read pool would only add `SQLITE_LOCKED` waits.
-    /// That connection is never recycled (no idle timeout, no max lifetime), and a second, idle connection keeps
-    /// the database alive whatever happens to it.
+    /// A private, throwaway database in memory, for tests: a file on `/dev/shm` (the RAM-backed file system;
+    /// the system's temporary folder where there is none), removed when the last clone of the store is dropped.
+    /// It is a real file rather than SQLite's `:memory:` so that it runs exactly like [`SqliteStore::open`]:
+    /// WAL, a read pool, and the append writer's own connection.
     pub async fn open_in_memory() -> Result<Self> {
-        // `sqlite::memory:` names a fresh shared-cache database per call (`file:sqlx-in-memory-<n>`).
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
-        let keeper = options.connect().await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migrating in-memory db: {e}")))?;
-        Ok(Self {
-            writer: Arc::new(AppendWriter::new(pool.clone())),
-            write: pool.clone(),
-            read: pool,
-            _memory_keeper: Some(Arc::new(Mutex::new(keeper))),
-        })
+        let dir = Path::new("/dev/shm");
+        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
+        let name = format!("palaver-scratch-{}-{:016x}.db", std::process::id(), rand::random::<u64>());
+        let scratch = ScratchFiles(dir.join(name));
+        let mut store = Self::open(&scratch.0).await?;
+        store._scratch = Some(Arc::new(scratch));
+        Ok(store)
     }
 
     /// Stops the append writer (appends already queued are committed and answered, later ones fail with
-    /// `Backend`), then closes both pools, waiting for connections in use. Closing the writer last lets SQLite
-    /// checkpoint the WAL into the main file. Dropping the store without calling this is safe too: every
-    /// acknowledged append is already durable, and the writer task ends once the last clone is gone.
+    /// `Backend`), then closes both pools, waiting for connections in use. Closing the write pool last lets
+    /// SQLite checkpoint the WAL into the main file. Dropping the store without calling this is safe too: every
+    /// acknowledged append is already durable, and the writer thread ends once the last clone is gone.
     pub async fn close(&self) {
         self.writer.shut_down().await;
         self.read.close().await;
@@ -189,6 +173,19 @@ impl SqliteStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// The files of a scratch database ([`SqliteStore::open_in_memory`]), removed on drop.
+struct ScratchFiles(std::path::PathBuf);
+
+impl Drop for ScratchFiles {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

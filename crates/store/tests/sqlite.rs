@@ -13,8 +13,8 @@ use std::task::Poll;
 use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    Appended, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage, Store,
-    StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
+    Appended, Black, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage,
+    Precondition, Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
 };
 use proptest::prelude::*;
 use sqlx::Connection as _;
@@ -69,6 +69,7 @@ store_tests!(
     sixty_four_appenders_one_conversation,
     concurrent_appends_many_conversations,
     resend_is_idempotent,
+    preconditions_refuse_inside_the_append,
     concurrent_resends_store_one_message,
     simultaneous_duplicate_pairs_store_one_message,
     other_writes_interleave_with_appends,
@@ -107,6 +108,7 @@ fn plain(conversation_id: &str, client_msg_id: &str) -> NewMessage {
         data: msg_data("alice", "bob", client_msg_id),
         ensure_conversations: Vec::new(),
         reader: None,
+        preconditions: Vec::new(),
     }
 }
 
@@ -125,6 +127,7 @@ fn one_to_one(from: &str, to: &str, client_msg_id: &str) -> NewMessage {
         data: msg_data(from, to, client_msg_id),
         conversation_id,
         reader: Some(from.into()),
+        preconditions: Vec::new(),
     }
 }
 
@@ -282,6 +285,47 @@ async fn concurrent_appends_many_conversations(store: Arc<dyn Store>) {
         total += got.len();
     }
     assert_eq!(total, TASKS * PER_TASK);
+}
+
+/// A failed precondition stores nothing and burns no seq; a resend of a message stored before the block still
+/// gets its original answer.
+async fn preconditions_refuse_inside_the_append(store: Arc<dyn Store>) {
+    store.register_users(&[user("alice"), user("bob")]).await.unwrap();
+    let conv = palaver_protocol::conversation_id::single("alice", "bob");
+    let guarded = |client_msg_id: &str, preconditions: Vec<Precondition>| NewMessage {
+        preconditions,
+        ..one_to_one("alice", "bob", client_msg_id)
+    };
+    let exists = |id: &str| Precondition::UserExists(id.into());
+    let not_blocked = Precondition::NotBlocked { owner: "bob".into(), other: "alice".into() };
+    let first = store.append_message(guarded("m1", vec![exists("bob"), not_blocked.clone()])).await.unwrap();
+    assert_eq!(first.data.seq, 1);
+
+    let unknown = store.append_message(guarded("m2", vec![exists("bob"), exists("nobody")])).await;
+    assert!(matches!(unknown, Err(StoreError::Refused(Precondition::UserExists(ref id))) if id == "nobody"));
+
+    store
+        .add_black(&Black {
+            owner_user_id: "bob".into(),
+            block_user_id: "alice".into(),
+            create_time: 1,
+            add_source: 0,
+            operator_user_id: "bob".into(),
+            ex: String::new(),
+        })
+        .await
+        .unwrap();
+    let blocked = store.append_message(guarded("m3", vec![not_blocked.clone()])).await;
+    assert!(matches!(blocked, Err(StoreError::Refused(Precondition::NotBlocked { .. }))), "{blocked:?}");
+    let resend = store.append_message(guarded("m1", vec![not_blocked.clone()])).await.unwrap();
+    assert!(!resend.created);
+    assert_eq!(resend.data, first.data);
+    assert_eq!(max_seq(&*store, &conv).await, 1, "a refused append burns no seq");
+    assert_dense(&*store, &conv, 1).await;
+
+    assert!(store.remove_black("bob", "alice").await.unwrap());
+    let after = store.append_message(guarded("m4", vec![not_blocked])).await.unwrap();
+    assert_eq!(after.data.seq, 2);
 }
 
 async fn resend_is_idempotent(store: Arc<dyn Store>) {
@@ -495,8 +539,9 @@ proptest! {
     }
 }
 
-/// An in-memory store opened on one runtime keeps its data when used from another (the pool's connection does
-/// not survive its runtime; the store must not fall back to a fresh, empty database).
+/// An in-memory store opened on one runtime keeps its data when used from another (a pool's connections do
+/// not survive their runtime; the store must not fall back to a fresh, empty database, and the append writer
+/// must not die with the first runtime).
 #[test]
 fn sqlite_memory_outlives_its_runtime() {
     let store = tokio::runtime::Runtime::new().unwrap().block_on(async {

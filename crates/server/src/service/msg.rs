@@ -17,7 +17,7 @@ use palaver_protocol::{
     errcode::ErrCode,
     pb::{msg as pbmsg, sdkws},
 };
-use palaver_store::{ConversationRef, NewMessage, UserConversation};
+use palaver_store::{ConversationRef, NewMessage, Precondition, UserConversation};
 use prost::Message as _;
 
 /// Longest clientMsgID accepted (the SDKs send 32 hex characters).
@@ -69,6 +69,7 @@ impl App {
         }
 
         let mut ensure = Vec::new();
+        let mut preconditions = Vec::new();
         let recipients: Vec<String> = match msg.session_type {
             session_type::SINGLE_CHAT | session_type::NOTIFICATION_CHAT => {
                 if msg.recv_id.is_empty() {
@@ -77,14 +78,15 @@ impl App {
                 if msg.session_type == session_type::NOTIFICATION_CHAT && !caller.is_admin {
                     return Err(ApiError::no_permission("only an admin sends to notification chats"));
                 }
-                let peers = self.store.users(&[msg.recv_id.clone(), msg.send_id.clone()]).await?;
+                // Checked by the store inside the append's transaction (see `Precondition`).
                 for id in [&msg.recv_id, &msg.send_id] {
-                    if !peers.iter().any(|u| &u.user_id == id) && !self.is_admin_user(id) {
-                        return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {id} is not registered")));
+                    if !self.is_admin_user(id) {
+                        preconditions.push(Precondition::UserExists(id.clone()));
                     }
                 }
-                if !caller.is_admin && self.store.is_blocked(&msg.recv_id, &msg.send_id).await? {
-                    return Err(ApiError::new(ErrCode::BlockedByPeer, format!("{} has blocked you", msg.recv_id)));
+                if !caller.is_admin {
+                    preconditions
+                        .push(Precondition::NotBlocked { owner: msg.recv_id.clone(), other: msg.send_id.clone() });
                 }
                 if msg.send_id == msg.recv_id {
                     vec![msg.send_id.clone()]
@@ -157,6 +159,7 @@ impl App {
                 data: msg,
                 ensure_conversations: ensure,
                 reader: (!is_notification).then(|| send_id.clone()),
+                preconditions,
             })
             .await?;
         if appended.created {

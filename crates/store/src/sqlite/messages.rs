@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
-use sqlx::sqlite::SqliteConnection;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{IN_CHUNK, SqliteStore, placeholders};
-use crate::{Appended, ConversationSeq, MessageStore, NewMessage, Result, StoreError};
+use crate::{Appended, ConversationSeq, MessageStore, NewMessage, Precondition, Result, StoreError};
 
 /// Decodes a stored `MsgData` blob. A failure means a corrupt row, which is the backend's fault.
 fn decode(blob: &[u8]) -> Result<MsgData> {
@@ -35,86 +34,98 @@ fn decode_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MsgData>> {
 ///
 /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
 /// is never a duplicate of anything, rather than all of them colliding with the first one.
-pub(super) async fn append_in_transaction(conn: &mut SqliteConnection, msg: NewMessage) -> Result<Appended> {
-    let NewMessage { conversation_id, mut data, ensure_conversations, reader } = msg;
+///
+/// Synchronous, on the writer thread's own connection: the statements of a whole batch run without a single
+/// thread switch (through sqlx each statement is a round trip to its connection's worker thread).
+pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage) -> Result<Appended> {
+    use rusqlite::OptionalExtension as _;
+    let NewMessage { conversation_id, mut data, ensure_conversations, reader, preconditions } = msg;
     let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
 
     if let Some(client_msg_id) = &client_msg_id {
-        let existing: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT data FROM messages WHERE conversation_id = ? AND client_msg_id = ?")
-                .bind(&conversation_id)
-                .bind(client_msg_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let existing: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT data FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2")?
+            .query_row((&conversation_id, client_msg_id), |row| row.get(0))
+            .optional()?;
         if let Some(blob) = existing {
             return Ok(Appended { data: decode(&blob)?, created: false });
+        }
+    }
+
+    for condition in preconditions {
+        let holds = match &condition {
+            Precondition::UserExists(user_id) => conn
+                .prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
+                .query_row([user_id], |_| Ok(()))
+                .optional()?
+                .is_some(),
+            Precondition::NotBlocked { owner, other } => conn
+                .prepare_cached("SELECT 1 FROM blacks WHERE owner_user_id = ?1 AND block_user_id = ?2")?
+                .query_row([owner, other], |_| Ok(()))
+                .optional()?
+                .is_none(),
+        };
+        if !holds {
+            return Err(StoreError::Refused(condition));
         }
     }
 
     // The send time is settled here too, under the same lock as the seq: strictly increasing per conversation
     // (the caller's time, or one ms after the previous message's). OpenIM's SDKs sort and page history by
     // sendTime, so two messages of one conversation in the same millisecond could show out of seq order.
-    let (seq, send_time): (i64, i64) = sqlx::query_as(
-        "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?, 1, ?) \
-         ON CONFLICT (conversation_id) DO UPDATE \
-         SET max_seq = conversation_seqs.max_seq + 1, \
-             max_seq_time = CASE WHEN excluded.max_seq_time > conversation_seqs.max_seq_time \
-                            THEN excluded.max_seq_time ELSE conversation_seqs.max_seq_time + 1 END \
-         RETURNING max_seq, max_seq_time",
-    )
-    .bind(&conversation_id)
-    .bind(data.send_time)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (seq, send_time): (i64, i64) = conn
+        .prepare_cached(
+            "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?1, 1, ?2) \
+             ON CONFLICT (conversation_id) DO UPDATE \
+             SET max_seq = conversation_seqs.max_seq + 1, \
+                 max_seq_time = CASE WHEN excluded.max_seq_time > conversation_seqs.max_seq_time \
+                                THEN excluded.max_seq_time ELSE conversation_seqs.max_seq_time + 1 END \
+             RETURNING max_seq, max_seq_time",
+        )?
+        .query_row((&conversation_id, data.send_time), |row| Ok((row.get(0)?, row.get(1)?)))?;
     data.seq = seq;
     data.send_time = send_time;
 
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&conversation_id)
-    .bind(seq)
-    .bind(&client_msg_id)
-    .bind(&data.server_msg_id)
-    .bind(&data.send_id)
-    .bind(data.send_time)
-    .bind(data.encode_to_vec())
-    .execute(&mut *conn)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute((
+        &conversation_id,
+        seq,
+        &client_msg_id,
+        &data.server_msg_id,
+        &data.send_id,
+        data.send_time,
+        data.encode_to_vec(),
+    ))?;
 
     for c in &ensure_conversations {
-        let created = sqlx::query(
-            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
-        )
-        .bind(&c.owner_user_id)
-        .bind(&c.conversation_id)
-        .bind(c.conversation_type)
-        .bind(&c.user_id)
-        .bind(&c.group_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let created = conn
+            .prepare_cached(
+                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+            )?
+            .execute((&c.owner_user_id, &c.conversation_id, c.conversation_type, &c.user_id, &c.group_id))?;
         // A new row is a change to the owner's conversation list (only on a conversation's first message).
         if created > 0 {
             let id = std::slice::from_ref(&c.conversation_id);
-            super::versions::bump(conn, crate::VersionKind::Conversations, &c.owner_user_id, id, crate::Change::Insert)
-                .await?;
+            super::versions::bump_sync(
+                conn,
+                crate::VersionKind::Conversations,
+                &c.owner_user_id,
+                id,
+                crate::Change::Insert,
+            )?;
         }
     }
 
     if let Some(reader) = &reader {
-        sqlx::query(
-            "UPDATE conversations SET has_read_seq = ? \
-             WHERE owner_user_id = ? AND conversation_id = ? AND has_read_seq < ?",
-        )
-        .bind(seq)
-        .bind(reader)
-        .bind(&conversation_id)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?;
+        conn.prepare_cached(
+            "UPDATE conversations SET has_read_seq = ?1 \
+             WHERE owner_user_id = ?2 AND conversation_id = ?3 AND has_read_seq < ?1",
+        )?
+        .execute((seq, reader, &conversation_id))?;
     }
 
     Ok(Appended { data, created: true })

@@ -14,17 +14,20 @@ fn new_version_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Creates a list at version 1 unless it exists: kind, owner, a fresh version id.
+const ENSURE_LIST: &str = "INSERT INTO version_lists (kind, owner, version_id, version, min_version) \
+     VALUES (?1, ?2, ?3, 1, 0) ON CONFLICT (kind, owner) DO NOTHING";
+/// Raises a list's version by one: kind, owner. Returns the new version.
+const RAISE_VERSION: &str =
+    "UPDATE version_lists SET version = version + 1 WHERE kind = ?1 AND owner = ?2 RETURNING version";
+/// Logs one element at a version: kind, owner, element, change, version.
+const LOG_ELEMENT: &str = "INSERT INTO version_log (kind, owner, element_id, change, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (kind, owner, element_id) DO UPDATE SET change = excluded.change, version = excluded.version";
+
 /// Creates the list at version 1 if it does not exist.
 async fn ensure_list(conn: &mut SqliteConnection, kind: VersionKind, owner: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO version_lists (kind, owner, version_id, version, min_version) VALUES (?, ?, ?, 1, 0) \
-         ON CONFLICT (kind, owner) DO NOTHING",
-    )
-    .bind(kind.as_str())
-    .bind(owner)
-    .bind(new_version_id())
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(ENSURE_LIST).bind(kind.as_str()).bind(owner).bind(new_version_id()).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -41,25 +44,36 @@ pub(super) async fn bump(
         return Ok(0);
     }
     ensure_list(conn, kind, owner).await?;
-    let version: i64 = sqlx::query_scalar(
-        "UPDATE version_lists SET version = version + 1 WHERE kind = ? AND owner = ? RETURNING version",
-    )
-    .bind(kind.as_str())
-    .bind(owner)
-    .fetch_one(&mut *conn)
-    .await?;
+    let version: i64 = sqlx::query_scalar(RAISE_VERSION).bind(kind.as_str()).bind(owner).fetch_one(&mut *conn).await?;
     for element in elements {
-        sqlx::query(
-            "INSERT INTO version_log (kind, owner, element_id, change, version) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (kind, owner, element_id) DO UPDATE SET change = excluded.change, version = excluded.version",
-        )
-        .bind(kind.as_str())
-        .bind(owner)
-        .bind(element)
-        .bind(change as i64)
-        .bind(version)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(LOG_ELEMENT)
+            .bind(kind.as_str())
+            .bind(owner)
+            .bind(element)
+            .bind(change as i64)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(version)
+}
+
+/// [`bump`] on the append writer's synchronous connection (see [`super::writer`]), with the same statements.
+pub(super) fn bump_sync(
+    conn: &rusqlite::Connection,
+    kind: VersionKind,
+    owner: &str,
+    elements: &[String],
+    change: Change,
+) -> Result<i64> {
+    if elements.is_empty() {
+        return Ok(0);
+    }
+    conn.prepare_cached(ENSURE_LIST)?.execute((kind.as_str(), owner, new_version_id()))?;
+    let version: i64 = conn.prepare_cached(RAISE_VERSION)?.query_row((kind.as_str(), owner), |row| row.get(0))?;
+    let mut log = conn.prepare_cached(LOG_ELEMENT)?;
+    for element in elements {
+        log.execute((kind.as_str(), owner, element, change as i64, version))?;
     }
     Ok(version)
 }
