@@ -90,6 +90,7 @@ function sparkline(values) {
   const w = 240, hgt = 48, max = Math.max(1, ...values), bw = w / values.length;
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('class', 'spark');
   svg.setAttribute('role', 'img');
   values.forEach((v, i) => {
@@ -183,7 +184,7 @@ async function renderUsers() {
     h('td', { text: u.createTime ? new Date(u.createTime).toLocaleDateString() : '' }),
     h('td', { class: 'online', text: u.onlinePlatformIDs.map(p => PLATFORMS[p] || p).join(', ') || '—' }),
     h('td', {}, h('span', { class: `pill ${u.blocked ? 'bad' : 'ok'}`, text: u.blocked ? 'Blocked' : 'Active' })),
-    h('td', { class: 'row-actions' },
+    h('td', {}, h('div', { class: 'row-actions' },
       h('button', { type: 'button', class: 'secondary small force-logout', onclick: async () => {
         if (!(await confirmDialog('Force logout?', `${u.userID} is signed out everywhere and must sign in again.`, 'Sign out'))) return;
         try { await api.post('/palaver/admin/force_logout', { userID: u.userID }); toast(`${u.userID} was signed out.`); renderUsers(); } catch (err) { failed(err); }
@@ -191,7 +192,7 @@ async function renderUsers() {
       h('button', { type: 'button', class: `${u.blocked ? 'secondary' : 'danger'} small block`, onclick: async () => {
         if (!u.blocked && !(await confirmDialog('Block this user?', `${u.userID} is signed out and cannot sign in until unblocked.`, 'Block'))) return;
         try { await api.post('/palaver/admin/block_user', { userID: u.userID, blocked: !u.blocked }); renderUsers(); } catch (err) { failed(err); }
-      } }, u.blocked ? 'Unblock' : 'Block'))));
+      } }, u.blocked ? 'Unblock' : 'Block')))));
   $('#content').replaceChildren(h('section', { class: 'card' },
     search,
     data.users.length
@@ -239,12 +240,12 @@ async function renderGroups() {
     h('td', { class: 'num', text: String(g.memberCount) }),
     h('td', { text: g.createTime ? shortTime(g.createTime) : '' }),
     h('td', {}, h('span', { class: `pill ${g.status === 2 ? 'bad' : 'ok'}`, text: g.status === 2 ? 'Dismissed' : g.status === 3 ? 'Muted' : 'Active' })),
-    h('td', { class: 'row-actions' },
+    h('td', {}, h('div', { class: 'row-actions' },
       h('button', { type: 'button', class: 'secondary small members', onclick: () => showMembers(g) }, 'Members'),
       g.status === 2 ? null : h('button', { type: 'button', class: 'danger small dismiss', onclick: async () => {
         if (!(await confirmDialog('Dismiss the group?', `“${g.groupName}” is closed for all ${g.memberCount} members.`, 'Dismiss'))) return;
         try { await api.post('/group/dismiss_group', { groupID: g.groupID, deleteMember: false }); toast('Dismissed.'); renderGroups(); } catch (err) { failed(err); }
-      } }, 'Dismiss'))));
+      } }, 'Dismiss')))));
   $('#content').replaceChildren(h('section', { class: 'card' },
     search,
     data.groups.length

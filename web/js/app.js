@@ -582,7 +582,7 @@ function renderContacts() {
     avatar({ id: u.userID, name: u.nickname, url: u.faceURL, size: 40, online: client.isOnline(u.userID) }),
     h('div', { class: 'who' }, h('div', { class: 'name', text: u.nickname || u.userID }), h('div', { class: 'sub', text: client.isOnline(u.userID) ? 'Online' : `@${u.userID}` }))));
 
-  panel.replaceChildren(
+  panel.replaceChildren(...[
     find, result,
     h('div', { class: 'section-actions' }, h('button', { type: 'button', class: 'secondary wide', id: 'new-group-button', onclick: newGroup }, icon('plus', { size: 16 }), ' New group')),
     requests.length ? h('h3', { text: 'Friend requests' }) : null,
@@ -590,7 +590,8 @@ function renderContacts() {
     waiting.length ? h('h3', { text: 'Waiting for an answer' }) : null,
     waiting.length ? h('ul', { class: 'people' }, waiting) : null,
     h('h3', { text: `Friends (${friends.length})` }),
-    friends.length ? h('ul', { class: 'people', id: 'friends' }, friends) : h('p', { class: 'muted pad', text: 'No friends yet. Find someone by their user ID above.' }));
+    friends.length ? h('ul', { class: 'people', id: 'friends' }, friends) : h('p', { class: 'muted pad', text: 'No friends yet. Find someone by their user ID above.' }),
+  ].filter(Boolean));
 }
 
 function userCard(user) {
@@ -671,7 +672,8 @@ async function manageGroup(groupID) {
       const ids = [...e.target.querySelectorAll('input[name=member]:checked')].map(i => i.value);
       if (!ids.length) return;
       try { await client.inviteToGroup(groupID, ids); close(); refresh(); } catch (err) { toast(err.friendly || String(err), 'error'); }
-    } }, h('p', { class: 'label', text: 'Add friends' }), friendPicker(inGroup), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary small', id: 'add-members-button' }, 'Add')));
+    } }, h('p', { class: 'label', text: 'Add friends' }), friendPicker(inGroup),
+    [...client.friends.keys()].some(id => !inGroup.has(id)) ? h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary small', id: 'add-members-button' }, 'Add')) : null);
     const rename = myRole >= 60 ? h('form', { class: 'rename', onsubmit: async e => {
       e.preventDefault();
       try { await client.renameGroup(groupID, e.target.groupName.value.trim()); toast('Renamed.'); } catch (err) { toast(err.friendly || String(err), 'error'); }

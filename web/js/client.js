@@ -498,7 +498,8 @@ export class ChatClient extends EventTarget {
           msg.serverMsgID = ack.serverMsgID;
           msg.sendTime = ack.sendTime || msg.sendTime;
           msg.status = 'sent';
-          this.outbox.shift();
+          // Not `shift()`: the push of this very message (which comes before the ack) may have removed it already.
+          this.outbox = this.outbox.filter(m => m !== msg);
           // The seq arrives with the push; if this was a resend of a message stored before a disconnect, there
           // is no push, so look for it shortly.
           setTimeout(() => { if (this.conv(msg.convID).pending.has(msg.clientMsgID)) this.catchUp(msg.convID); }, 1500);
@@ -507,7 +508,7 @@ export class ChatClient extends EventTarget {
             // Refused by the server (not friends, blocked, muted, …): it will not go through on retry.
             msg.status = 'failed';
             msg.error = e.message;
-            this.outbox.shift();
+            this.outbox = this.outbox.filter(m => m !== msg);
           } else {
             break; // disconnected: resent after the reconnect
           }
@@ -668,7 +669,10 @@ export class ChatClient extends EventTarget {
     this.emit('presence');
   }
 
-  isOnline(userID) { return (this.presence.get(userID) || []).length > 0; }
+  isOnline(userID) {
+    if (userID === this.me.userID) return this.connection === 'online';
+    return (this.presence.get(userID) || []).length > 0;
+  }
 }
 
 export { ApiError };

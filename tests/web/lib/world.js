@@ -38,8 +38,11 @@ export class World {
     return this.browserPromise;
   }
 
-  /** A new device: a fresh browser context (its own storage) with one page on `path` of the server. */
-  async page(label, { path: at = '/', viewport = { width: 1120, height: 720 } } = {}) {
+  /**
+   * A new device: a fresh browser context (its own storage) with one page on `path` of the server.
+   * `beforeLoad(page)` runs before the first navigation (to route its WebSockets, say).
+   */
+  async page(label, { path: at = '/', viewport = { width: 1120, height: 720 }, beforeLoad = null } = {}) {
     const context = await (await this.browser()).newContext({ viewport, deviceScaleFactor: 1, permissions: ['microphone'] });
     const page = await context.newPage();
     page.label = label;
@@ -55,6 +58,7 @@ export class World {
     page.on('requestfailed', r => log.write(`${stamp()} [requestfailed] ${r.method()} ${r.url()} ${r.failure()?.errorText}\n`));
     page.on('response', r => { if (r.status() >= 400) log.write(`${stamp()} [http ${r.status()}] ${r.request().method()} ${r.url()}\n`); });
     page.closeLog = () => new Promise(r => log.end(r));
+    if (beforeLoad) await beforeLoad(page);
     await page.goto(this.server.url + at);
     this.pages.push(page);
     return page;
@@ -63,6 +67,8 @@ export class World {
   /** Saves a screenshot as `<name>.png` in the artifacts (and in $WEB_SCREENSHOTS when `readme` is set). */
   async shot(page, name, { readme = false } = {}) {
     const file = path.join(this.dir, `${name}.png`);
+    // Transient notices would only clutter the picture.
+    if (readme) await page.evaluate(() => document.getElementById('toasts')?.remove());
     await page.screenshot({ path: file });
     if (readme && process.env.WEB_SCREENSHOTS) fs.copyFileSync(file, path.join(process.env.WEB_SCREENSHOTS, `${name}.png`));
   }
