@@ -391,7 +391,10 @@ export class ChatClient extends EventTarget {
   async open(convID) {
     this.openConv = convID;
     const conv = this.conv(convID);
-    if (conv.type === SESSION.SINGLE && conv.peerID) this.fetchUsers([conv.peerID]).catch(() => {});
+    if (conv.type === SESSION.SINGLE && conv.peerID) {
+      this.fetchUsers([conv.peerID]).catch(() => {});
+      this.refreshPresence([conv.peerID]).catch(() => {});
+    }
     if (conv.type === SESSION.GROUP && !this.groups.has(conv.groupID)) await this.fetchGroups([conv.groupID]).catch(() => {});
     this.emit('conversations');
     if (conv.loadedFrom === null && this.connection === 'online') {
@@ -653,11 +656,13 @@ export class ChatClient extends EventTarget {
   // -------------------------------------------------------------------------------------------------------------
   // Presence
 
-  /** Online state of friends and 1:1 peers (2005), refreshed on a timer and on reconnect. */
-  async refreshPresence() {
+  /** Online state of friends and 1:1 peers (or of `only`), by subscribing to it (2005): the server answers with the
+   * current state (and, where it pushes changes, keeps the page up to date); refreshed on a timer, on reconnect
+   * and when a chat opens. */
+  async refreshPresence(only = null) {
     if (this.connection !== 'online') return;
-    const ids = new Set(this.friends.keys());
-    for (const c of this.convs.values()) if (c.peerID) ids.add(c.peerID);
+    const ids = new Set(only || this.friends.keys());
+    if (!only) for (const c of this.convs.values()) if (c.peerID) ids.add(c.peerID);
     ids.delete(this.me.userID);
     if (!ids.size) return;
     const data = await this.gateway.request(REQ.SUB_USER_ONLINE_STATUS, pb.encode(pb.SubUserOnlineStatus, { subscribeUserID: [...ids] }));

@@ -105,8 +105,7 @@ impl Config {
                 self.ping_interval_secs, self.read_timeout_secs
             ))));
         }
-        if self.login_failures_per_account == 0 || self.login_failures_per_address == 0 || self.login_window_secs == 0
-        {
+        if self.login_failures_per_account == 0 || self.login_failures_per_address == 0 || self.login_window_secs == 0 {
             return Err(Box::new(figment::Error::from(
                 "login_failures_per_account, login_failures_per_address and login_window_secs must be > 0".to_string(),
             )));

@@ -244,14 +244,19 @@ async fn a_password_change_logs_out_the_other_sessions() {
     assert_eq!(code(&server.post("/account/login", None, login_body("alice", PASSWORD)).await), 20001);
     server.call_public("/account/login", login_body("alice", "a new password")).await;
     // The iOS session is revoked and kicked; the session that changed the password goes on.
-    assert_eq!(ios_conn.next_of(palaver_protocol::constant::req::KICK_ONLINE_MSG).await.map(|r| r.req_identifier), Some(2002));
+    assert_eq!(
+        ios_conn.next_of(palaver_protocol::constant::req::KICK_ONLINE_MSG).await.map(|r| r.req_identifier),
+        Some(2002)
+    );
     assert_eq!(code(&server.post("/user/get_users_info", Some(&ios), json!({"userIDs": ["alice"]})).await), 1506);
     server.call("/user/get_users_info", &web, json!({"userIDs": ["alice"]})).await;
     assert!(!web_conn.newest_seqs().await.max_seqs.contains_key("x"), "still connected");
 
     // An admin sets a password without knowing the current one.
     let admin = server.admin_token().await;
-    server.call("/account/password/change", &admin, json!({"userID": "alice", "newPassword": "set by the admin"})).await;
+    server
+        .call("/account/password/change", &admin, json!({"userID": "alice", "newPassword": "set by the admin"}))
+        .await;
     server.call_public("/account/login", login_body("alice", "set by the admin")).await;
     server.stop().await;
 }
@@ -276,10 +281,42 @@ async fn a_blocked_user_is_logged_out_and_cannot_log_in_until_unblocked() {
     // Blocking again changes nothing; users that do not exist cannot be blocked.
     let again = server.call("/palaver/admin/block_user", &admin, json!({"userID": "alice", "blocked": true})).await;
     assert_eq!(again["changed"], false);
-    let nobody = server.post("/palaver/admin/block_user", Some(&admin), json!({"userID": "nobody", "blocked": true})).await;
+    let nobody =
+        server.post("/palaver/admin/block_user", Some(&admin), json!({"userID": "nobody", "blocked": true})).await;
     assert_eq!(code(&nobody), 1101);
 
     server.call("/palaver/admin/block_user", &admin, json!({"userID": "alice", "blocked": false})).await;
     server.call_public("/account/login", login_body("alice", PASSWORD)).await;
+    server.stop().await;
+}
+
+/// Behind a proxy (`trust_forwarded_for`), the address is the last `X-Forwarded-For` entry, not the proxy's.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled() {
+    let server = TestServer::start_with(|c| {
+        c.login_failures_per_account = 1000;
+        c.login_failures_per_address = 2;
+        c.trust_forwarded_for = true;
+    })
+    .await;
+    sign_up(&server, "alice").await;
+    let login = |forwarded: &str, password: &str| {
+        let body = login_body("alice", password).to_string();
+        let request = format!(
+            "POST /account/login HTTP/1.1\r\nHost: x\r\noperationID: op\r\nX-Forwarded-For: {forwarded}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let api = server.api;
+        async move {
+            let (_, text) = http_raw(api, request.as_bytes()).await.unwrap();
+            code(&serde_json::from_str(&text).unwrap())
+        }
+    };
+    // The client cannot choose its address by adding entries: the proxy's (last) one counts.
+    assert_eq!(login("1.2.3.4, 10.0.0.1", "guess-guess").await, 20001);
+    assert_eq!(login("5.6.7.8, 10.0.0.1", "guess-guess").await, 20001);
+    assert_eq!(login("9.9.9.9, 10.0.0.1", PASSWORD).await, 29001);
+    assert_eq!(login("10.0.0.2", PASSWORD).await, 0);
     server.stop().await;
 }

@@ -165,7 +165,11 @@ async fn the_console_searches_users_and_groups_and_forces_logouts() {
         .await;
 
     let found = server
-        .call("/palaver/admin/search_users", &admin, json!({"keyword": "AL", "pagination": {"pageNumber": 1, "showNumber": 10}}))
+        .call(
+            "/palaver/admin/search_users",
+            &admin,
+            json!({"keyword": "AL", "pagination": {"pageNumber": 1, "showNumber": 10}}),
+        )
         .await;
     assert_eq!(found["total"], 2);
     let rows: Vec<&Value> = found["users"].as_array().unwrap().iter().collect();

@@ -79,6 +79,18 @@ world.test('the admin signs in, finds a user, forces a logout, and the user\'s p
   await row.locator('.pill:text-is("Active")').waitFor();
   await signIn(c, { userID: 'carol' });
 
+  // Carol changes her password, signs out, and signs in with the new one.
+  await c.click('#me-menu-button');
+  await c.click('#me-menu button:text-is("Change password")');
+  await c.fill('#password-form [name=currentPassword]', PASSWORD);
+  await c.fill('#password-form [name=newPassword]', 'a brand new passphrase');
+  await c.fill('#password-form [name=confirm]', 'a brand new passphrase');
+  await c.click('#password-form button[type=submit]');
+  await c.locator('#password-form').waitFor({ state: 'detached' });
+  await c.click('#me-menu-button');
+  await c.click('#sign-out');
+  await signIn(c, { userID: 'carol', password: 'a brand new passphrase' });
+
   // Register a user from the console; they can sign in.
   await admin.click('#register-user');
   await admin.fill('#register-form [name=userID]', 'frank');

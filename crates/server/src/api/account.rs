@@ -9,13 +9,13 @@ use crate::{
     error::{ApiError, ApiResult},
     service::{App, MIN_PASSWORD_CHARS, NewAccount},
 };
-use palaver_protocol::constant::platform;
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, State},
     http::{HeaderMap, request::Parts},
     response::Response,
 };
+use palaver_protocol::constant::platform;
 use serde::{Deserialize, Serialize};
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -115,7 +115,7 @@ pub(super) fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: By
 }
 
 /// The address a request came from: the TCP peer, or with `trust_forwarded_for` the last `X-Forwarded-For`
-/// entry (the one the trusted proxy appended). Unknown (no connection info, as in a router driven without a
+/// entry (the one the trusted proxy appended; if it is not an address, the peer). Unknown (no connection info, as in a router driven without a
 /// socket) counts as 0.0.0.0: one shared budget, the safe side.
 fn source_address(app: &App, parts: &Parts) -> IpAddr {
     if app.config.trust_forwarded_for
@@ -125,10 +125,10 @@ fn source_address(app: &App, parts: &Parts) -> IpAddr {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .last()
+            .next_back()
+        && let Ok(addr) = last.trim().parse::<IpAddr>()
     {
-        return last;
+        return addr;
     }
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }

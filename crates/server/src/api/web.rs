@@ -86,9 +86,12 @@ fn file(path: &str) -> Option<&'static [u8]> {
     FILES.iter().find(|(p, _)| *p == path).map(|(_, b)| *b)
 }
 
-/// An HTML page with its static prefix filled in, and its ETag.
-fn page(name: &'static str) -> &'static (Vec<u8>, String) {
-    static PAGES: OnceLock<Vec<(&'static str, (Vec<u8>, String))>> = OnceLock::new();
+/// An HTML page's bytes (its static prefix filled in) and its ETag.
+type Page = (Vec<u8>, String);
+
+/// An HTML page, rendered once.
+fn page(name: &'static str) -> &'static Page {
+    static PAGES: OnceLock<Vec<(&'static str, Page)>> = OnceLock::new();
     let pages = PAGES.get_or_init(|| {
         ["index.html", "admin.html"]
             .into_iter()

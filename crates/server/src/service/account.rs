@@ -78,7 +78,10 @@ fn check_login_platform(platform_id: i32) -> ApiResult<()> {
 
 fn hash_password(password: &str) -> Result<String, String> {
     let salt: [u8; 16] = rand::random();
-    Argon2::default().hash_password_with_salt(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `password` matches the PHC string `hash` (its own algorithm and parameters apply).
@@ -176,9 +179,11 @@ impl App {
     pub async fn change_password(&self, caller: &Caller, user_id: &str, current: &str, new: &str) -> ApiResult<()> {
         caller.check_access(user_id)?;
         check_password(new)?;
-        let account = self.store.account(user_id).await?.ok_or_else(|| {
-            ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no password account"))
-        })?;
+        let account = self
+            .store
+            .account(user_id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrCode::RecordNotFound, format!("{user_id} has no password account")))?;
         if !caller.is_admin || caller.user_id == user_id {
             let (current, hash) = (current.to_string(), account.password_hash);
             if !self.hashing(move || verify_password(&current, &hash)).await? {
