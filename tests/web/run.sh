@@ -13,6 +13,9 @@
 # Environment: WEB_ARTIFACTS (screenshots, browser console logs, server logs; default a new folder under $TMPDIR),
 # WEB_SCREENSHOTS (also write the screenshots shown in the README there, e.g. docs/screenshots), PALAVER_BIN.
 set -euo pipefail
+# Relative paths given in the environment are relative to where the script was started.
+case "${WEB_SCREENSHOTS:-}" in ''|/*) ;; *) WEB_SCREENSHOTS="$PWD/$WEB_SCREENSHOTS" ;; esac
+case "${WEB_ARTIFACTS:-}" in ''|/*) ;; *) WEB_ARTIFACTS="$PWD/$WEB_ARTIFACTS" ;; esac
 cd "$(dirname "$0")"
 REPO_ROOT=$(cd ../.. && pwd)
 
@@ -44,7 +47,6 @@ export WEB_ARTIFACTS=${WEB_ARTIFACTS:-${TMPDIR:-/tmp}/palaver-web-$(date +%Y%m%d
 mkdir -p "$WEB_ARTIFACTS"
 if [ -n "${WEB_SCREENSHOTS:-}" ]; then
   mkdir -p "$WEB_SCREENSHOTS"
-  WEB_SCREENSHOTS=$(cd "$WEB_SCREENSHOTS" && pwd)
   export WEB_SCREENSHOTS
 fi
 echo "== web client and console browser tests (artifacts: $WEB_ARTIFACTS)"
