@@ -648,7 +648,7 @@ export class ChatClient extends EventTarget {
   }
 
   async renameGroup(groupID, groupName) {
-    await this.api.post('/group/set_group_info_ex', { groupInfoForSet: { groupID, groupName } });
+    await this.api.post('/group/set_group_info_ex', { groupID, groupName });
     await this.fetchGroups([groupID]);
     this.emit('conversations');
   }

@@ -69,7 +69,27 @@ pub mod content_type {
     /// First content type of server-generated notifications.
     pub const NOTIFICATION_BEGIN: i32 = 1000;
     pub const NOTIFICATION_END: i32 = 5000;
+    /// Group notifications (1501–1520), each carrying its `*Tips` message.
     pub const GROUP_CREATED: i32 = 1501;
+    pub const GROUP_INFO_SET: i32 = 1502;
+    pub const JOIN_GROUP_APPLICATION: i32 = 1503;
+    pub const MEMBER_QUIT: i32 = 1504;
+    pub const GROUP_APPLICATION_ACCEPTED: i32 = 1505;
+    pub const GROUP_APPLICATION_REJECTED: i32 = 1506;
+    pub const GROUP_OWNER_TRANSFERRED: i32 = 1507;
+    pub const MEMBER_KICKED: i32 = 1508;
+    pub const MEMBER_INVITED: i32 = 1509;
+    pub const MEMBER_ENTER: i32 = 1510;
+    pub const GROUP_DISMISSED: i32 = 1511;
+    pub const GROUP_MEMBER_MUTED: i32 = 1512;
+    pub const GROUP_MEMBER_CANCEL_MUTED: i32 = 1513;
+    pub const GROUP_MUTED: i32 = 1514;
+    pub const GROUP_CANCEL_MUTED: i32 = 1515;
+    pub const GROUP_MEMBER_INFO_SET: i32 = 1516;
+    pub const GROUP_MEMBER_SET_TO_ADMIN: i32 = 1517;
+    pub const GROUP_MEMBER_SET_TO_ORDINARY: i32 = 1518;
+    pub const GROUP_INFO_SET_ANNOUNCEMENT: i32 = 1519;
+    pub const GROUP_INFO_SET_NAME: i32 = 1520;
     pub const HAS_READ_RECEIPT: i32 = 2200;
 }
 
@@ -149,6 +169,29 @@ pub mod join_source {
     pub const BY_INVITATION: i32 = 2;
     pub const BY_SEARCH: i32 = 3;
     pub const BY_QR_CODE: i32 = 4;
+}
+
+/// How users get into a group (`GroupInfo.needVerification`).
+pub mod need_verification {
+    /// Applications need an owner's or admin's approval; invitations by any member go straight in.
+    pub const APPLY_NEEDS_APPROVAL: i32 = 0;
+    /// Everyone needs approval, except users invited by the owner or an admin.
+    pub const ALL_NEED_APPROVAL: i32 = 1;
+    /// Anyone may join directly.
+    pub const DIRECT: i32 = 2;
+}
+
+/// A user's standing in the app (`GroupMemberFullInfo.appMangerLevel`).
+pub mod app_manager_level {
+    pub const ORDINARY: i32 = 1;
+    pub const ADMIN: i32 = 2;
+}
+
+/// The answer to a join application (`handleResult`).
+pub mod group_response {
+    pub const PENDING: i32 = 0;
+    pub const AGREE: i32 = 1;
+    pub const REFUSE: i32 = -1;
 }
 
 /// Multi-login policies (`multiLogin.policy` upstream).

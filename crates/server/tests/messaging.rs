@@ -109,7 +109,7 @@ async fn group_text_reaches_every_member_and_only_members() {
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
     let conv = format!("sg_{group_id}");
     for member in [&mut bob, &mut carol, &mut alice] {
-        let (c, msg) = member.next_push().await.expect("group push");
+        let (c, msg) = member.next_chat_push().await.expect("group push");
         assert_eq!((c.as_str(), msg.seq, text_of(&msg).as_str()), (conv.as_str(), 1, "hi all"));
     }
 

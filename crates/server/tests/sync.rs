@@ -275,7 +275,7 @@ async fn group_members_sync_and_a_late_joiner_sees_history_from_its_join() {
 
     // Dave sees the group from his join on: min seq 4, and a pull of 1..3 returns nothing.
     assert_eq!(alice_ws.send_text_msg(group_msg("alice", &gid, "g3", "welcome")).await.err_code, 0);
-    let (_, msg) = dave_ws.next_push().await.expect("the new member gets new messages");
+    let (_, msg) = dave_ws.next_chat_push().await.expect("the new member gets new messages");
     assert_eq!((msg.seq, text_of(&msg).as_str()), (4, "welcome"));
     let conv = format!("sg_{gid}");
     let seqs = dave_ws.newest_seqs().await;

@@ -225,26 +225,77 @@ pub trait VersionStore {
     async fn version_changes(&self, kind: VersionKind, owner: &str, since: i64, limit: usize) -> Result<VersionDelta>;
 }
 
+/// Groups, members and join applications. Every change to a membership bumps, in the same transaction, the
+/// group's [`VersionKind::GroupMembers`] list and each affected user's [`VersionKind::JoinedGroups`] list; the
+/// mutations return the member list's head after the change, which the server puts in its notification so that
+/// a client one version behind can apply the change without asking (protocol §6.5).
 #[async_trait]
 pub trait GroupStore {
     /// Creates the group, its members and each member's `sg_` conversation row, in one transaction, with the
     /// version bumps `add_group_members` makes. `AlreadyExists` if the group id is taken.
-    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> Result<()>;
+    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> Result<VersionHead>;
     async fn groups(&self, ids: &[String]) -> Result<Vec<Group>>;
     async fn group_member(&self, group_id: &str, user_id: &str) -> Result<Option<GroupMember>>;
+    /// Member ids, owner first, then admins, then the others, each by join time.
     async fn group_member_ids(&self, group_id: &str) -> Result<Vec<String>>;
+    /// Every member's id, role and mute, in the order of [`GroupStore::group_member_ids`].
+    async fn group_member_roles(&self, group_id: &str) -> Result<Vec<MemberRole>>;
     async fn group_member_count(&self, group_id: &str) -> Result<u32>;
     /// Adds members to an existing group, in one transaction: their member rows; their `sg_` conversation rows
     /// with `min_seq` = the group's current max seq + 1 (a member sees history from its join on; 0 if the group
-    /// has no messages); and the version bumps: the group's members (insert), each new member's joined groups
-    /// (insert) and conversations (insert). Members already in the group are left as they are.
-    async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<()>;
+    /// has no messages) and no read cap; and the version bumps: the group's members (insert), each new member's
+    /// joined groups (insert) and conversations (insert). Members already in the group are left as they are.
+    async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<MembersAdded>;
+    /// Removes these members (those that are not members are ignored), in one transaction: their rows; a read
+    /// cap at the group's current max seq on their `sg_` rows; and the bumps: the group's members (delete),
+    /// each one's joined groups (delete) and conversations (update).
+    async fn remove_group_members(&self, group_id: &str, user_ids: &[String]) -> Result<VersionHead>;
+    /// Applies the `Some` fields and bumps the member list's group-info element. `NotFound` if no such group.
+    async fn update_group(&self, group_id: &str, patch: &GroupPatch) -> Result<VersionHead>;
+    /// Applies each patch to its member, in one transaction, one version per patch (in order), with the sort
+    /// element too when a role changes. `NotFound` (and nothing changes) if one of them is not a member.
+    async fn update_group_members(&self, group_id: &str, patches: &[MemberPatch]) -> Result<Vec<VersionHead>>;
+    /// Makes `new_owner` the owner and gives `old_owner` `old_owner_role`, unmutes the new owner, and records
+    /// the owner on the group, in one transaction (one version, with the sort element).
+    async fn transfer_group_owner(
+        &self,
+        group_id: &str,
+        old_owner: &str,
+        new_owner: &str,
+        old_owner_role: i32,
+    ) -> Result<VersionHead>;
+    /// Marks the group dismissed and removes every member as [`GroupStore::remove_group_members`] does, in one
+    /// transaction. Returns the ids of the members it had.
+    async fn dismiss_group(&self, group_id: &str) -> Result<Vec<String>>;
     /// One page of the groups `user_id` is in (by join time), and the total.
     async fn joined_groups(&self, user_id: &str, page: Page) -> Result<(Vec<Group>, i64)>;
     /// The ids of the groups `user_id` is in, by join time.
     async fn joined_group_ids(&self, user_id: &str) -> Result<Vec<String>>;
+    /// The ids of the groups `user_id` owns or administers.
+    async fn managed_group_ids(&self, user_id: &str) -> Result<Vec<String>>;
     /// One page of a group's members (owner first, then admins, then by join time), and the total.
     async fn group_members(&self, group_id: &str, page: Page) -> Result<(Vec<GroupMember>, i64)>;
+    /// Like [`GroupStore::group_members`], only the members `filter` selects (and their total).
+    async fn group_members_filtered(
+        &self,
+        group_id: &str,
+        filter: &MemberFilter,
+        page: Page,
+    ) -> Result<(Vec<GroupMember>, i64)>;
     /// The members of `group_id` among `user_ids`.
     async fn group_members_by_id(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupMember>>;
+    /// Stores applications, each replacing an earlier one of the same user to the same group (pending again).
+    async fn put_group_requests(&self, requests: &[GroupRequest]) -> Result<()>;
+    /// The applications to `group_id` of the users among `user_ids`.
+    async fn group_requests_of(&self, group_id: &str, user_ids: &[String]) -> Result<Vec<GroupRequest>>;
+    /// Records the answer to a pending application and, if `answer.member` is given, adds that member as
+    /// [`GroupStore::add_group_members`] does, in one transaction. Returns the member list's head when a member
+    /// was added. `NotFound` if there is no pending application (none, or answered meanwhile).
+    async fn answer_group_request(&self, answer: &GroupAnswer) -> Result<Option<VersionHead>>;
+    /// One page of the applications to the groups of `query` (which must not be empty), and the total.
+    async fn group_requests_to(&self, query: &RequestQuery) -> Result<(Vec<GroupRequest>, i64)>;
+    /// One page of the applications `user_id` made (to the groups of `query`, if any), and the total.
+    async fn group_requests_by(&self, user_id: &str, query: &RequestQuery) -> Result<(Vec<GroupRequest>, i64)>;
+    /// How many pending applications to `group_ids` were made after `after` (ms; 0: ever).
+    async fn unhandled_group_requests(&self, group_ids: &[String], after: i64) -> Result<i64>;
 }

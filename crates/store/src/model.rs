@@ -126,6 +126,9 @@ pub struct UserConversation {
     /// The conversation's max seq (from its counter, not per user).
     pub max_seq: i64,
     pub max_seq_time: i64,
+    /// The highest seq this user may read (`None`: no cap): set when the user left the group, so a former
+    /// member keeps the history it had and sees nothing after (`Some(0)`: nothing).
+    pub max_seq_cap: Option<i64>,
 }
 
 /// A group (`sdkws.GroupInfo` minus the derived member count).
@@ -145,6 +148,9 @@ pub struct Group {
     pub need_verification: i32,
     pub look_member_info: i32,
     pub apply_member_friend: i32,
+    /// When the announcement (`notification`) was last set (ms), and by whom.
+    pub notification_update_time: i64,
+    pub notification_user_id: String,
 }
 
 /// A member of a group.
@@ -322,4 +328,116 @@ pub struct DirectoryCounts {
     pub groups: i64,
     /// Stored messages over all conversations (the sum of their max seqs).
     pub messages: i64,
+}
+
+/// The version-log element that stands for "the group's own information changed" in a group's member list.
+pub const GROUP_INFO_ELEMENT: &str = "";
+/// The version-log element that stands for "the members' order changed" (a role change), OpenIM's
+/// `VersionSortChangeID`: a client that sees it re-fetches the member id list.
+pub const SORT_ELEMENT: &str = "____S_O_R_T_I_D____";
+
+/// A partial update of a group: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupPatch {
+    pub group_name: Option<String>,
+    pub notification: Option<String>,
+    pub notification_update_time: Option<i64>,
+    pub notification_user_id: Option<String>,
+    pub introduction: Option<String>,
+    pub face_url: Option<String>,
+    pub ex: Option<String>,
+    pub need_verification: Option<i32>,
+    pub look_member_info: Option<i32>,
+    pub apply_member_friend: Option<i32>,
+    pub status: Option<i32>,
+}
+
+impl UserConversation {
+    /// The highest seq this user may read: the conversation's max seq, or less if capped.
+    pub fn visible_max_seq(&self) -> i64 {
+        self.max_seq_cap.map_or(self.max_seq, |cap| self.max_seq.min(cap))
+    }
+}
+
+impl GroupPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A partial update of one member: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberPatch {
+    pub user_id: String,
+    pub nickname: Option<String>,
+    pub face_url: Option<String>,
+    pub ex: Option<String>,
+    pub role_level: Option<i32>,
+    /// Milliseconds since the Unix epoch; 0 unmutes.
+    pub mute_end_time: Option<i64>,
+}
+
+/// What the message path needs to know of one member: its role (mutes of a whole group spare owners and
+/// admins) and its own mute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberRole {
+    pub user_id: String,
+    pub role_level: i32,
+    pub mute_end_time: i64,
+}
+
+/// Which members a listing returns: those with one of `roles` (all if empty) whose user id or group nickname
+/// contains `keyword` (all if empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    pub roles: Vec<i32>,
+    pub keyword: String,
+}
+
+/// A user's application to join a group (`handle_result`: 0 pending, 1 accepted, -1 refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRequest {
+    pub group_id: String,
+    pub user_id: String,
+    pub handle_result: i32,
+    pub req_msg: String,
+    pub handle_msg: String,
+    /// Milliseconds since the Unix epoch.
+    pub req_time: i64,
+    pub handle_user_id: String,
+    pub handle_time: i64,
+    pub ex: String,
+    pub join_source: i32,
+    /// The member whose invitation this is, when an invitation needed approval; empty for an application.
+    pub inviter_user_id: String,
+}
+
+/// The answer to the pending application of `user_id` to `group_id`; `member` is the row to add when it is
+/// accepted (and the user is not in the group yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupAnswer {
+    pub group_id: String,
+    pub user_id: String,
+    pub handle_result: i32,
+    pub handle_msg: String,
+    pub handle_user_id: String,
+    pub handle_time: i64,
+    pub member: Option<GroupMember>,
+}
+
+/// Which applications a listing returns: to (or of) these groups (all if empty), with one of these results
+/// (all if empty), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestQuery {
+    pub group_ids: Vec<String>,
+    pub handle_results: Vec<i32>,
+    pub page: Page,
+}
+
+/// Members added to a group: who was new (members already in it are skipped), and the member list's version
+/// after the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembersAdded {
+    pub inserted: Vec<String>,
+    pub head: VersionHead,
 }

@@ -13,8 +13,9 @@ use std::task::Poll;
 use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    Appended, Black, ConversationRef, ConversationStore, Group, GroupMember, GroupStore, MessageStore, NewMessage,
-    Precondition, Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore,
+    Appended, Black, Change, ConversationRef, ConversationStore, Group, GroupAnswer, GroupMember, GroupPatch,
+    GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Page, Precondition, RequestQuery,
+    SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore, VersionKind,
 };
 use proptest::prelude::*;
 use sqlx::Connection as _;
@@ -78,6 +79,9 @@ store_tests!(
     users_register_and_update,
     tokens_insert_lookup_and_kick,
     groups_create_and_members,
+    group_membership_changes_bump_versions_and_cap_history,
+    group_member_listings_filter_and_order,
+    group_requests_and_answers,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -735,6 +739,233 @@ async fn groups_create_and_members(store: Arc<dyn Store>) {
         assert_eq!((row.conversation_type, row.group_id.as_str(), row.user_id.as_str()), (3, "g1", ""));
         assert_eq!((row.min_seq, row.has_read_seq, row.max_seq), (0, 0, 1));
     }
+}
+
+/// The ids changed in list `kind` of `owner` after version `since`.
+async fn changes_since(store: &dyn Store, kind: VersionKind, owner: &str, since: i64) -> Vec<(String, Change)> {
+    let delta = store.version_changes(kind, owner, since, 1000).await.unwrap();
+    assert!(delta.complete);
+    delta.changes
+}
+
+async fn group_row(store: &dyn Store, user: &str, group_id: &str) -> palaver_store::UserConversation {
+    let conv = palaver_protocol::conversation_id::group(group_id);
+    store.user_conversations_by_id(user, &[conv]).await.unwrap().pop().unwrap()
+}
+
+async fn group_membership_changes_bump_versions_and_cap_history(store: Arc<dyn Store>) {
+    let conv = palaver_protocol::conversation_id::group("g1");
+    let members = [member("g1", "alice", 100, 1), member("g1", "bob", 20, 2), member("g1", "carol", 60, 3)];
+    let created = store.create_group(&group("g1"), &members).await.unwrap();
+    assert_eq!(created, store.version_head(VersionKind::GroupMembers, "g1").await.unwrap());
+    assert_eq!(store.group_member_ids("g1").await.unwrap(), ["alice", "carol", "bob"], "owner, admins, members");
+    let roles = store.group_member_roles("g1").await.unwrap();
+    assert_eq!(roles.iter().map(|r| r.role_level).collect::<Vec<_>>(), [100, 60, 20]);
+
+    // Dave joins after two messages: added once (bob, already in, is skipped), one version, history from 3.
+    for i in 0..2 {
+        store.append_message(plain(&conv, &format!("before-{i}"))).await.unwrap();
+    }
+    let added =
+        store.add_group_members("g1", &[member("g1", "dave", 20, 4), member("g1", "bob", 20, 9)]).await.unwrap();
+    assert_eq!(added.inserted, ["dave"]);
+    assert_eq!(added.head.version, created.version + 1);
+    assert_eq!(added.head.version_id, created.version_id);
+    assert_eq!(
+        changes_since(&*store, VersionKind::GroupMembers, "g1", created.version).await,
+        [("dave".into(), Change::Insert)]
+    );
+    assert_eq!(group_row(&*store, "dave", "g1").await.min_seq, 3);
+
+    // Bob leaves after seq 3: the member list logs his deletion, his joined groups too, and he keeps seeing
+    // 1..=3 but nothing after.
+    store.append_message(plain(&conv, "third")).await.unwrap();
+    let bob_groups = store.version_head(VersionKind::JoinedGroups, "bob").await.unwrap();
+    let removed = store.remove_group_members("g1", &["bob".into(), "nobody".into()]).await.unwrap();
+    assert_eq!(removed.version, added.head.version + 1);
+    assert_eq!(
+        changes_since(&*store, VersionKind::GroupMembers, "g1", added.head.version).await,
+        [("bob".into(), Change::Delete)]
+    );
+    assert_eq!(
+        changes_since(&*store, VersionKind::JoinedGroups, "bob", bob_groups.version).await,
+        [("g1".into(), Change::Delete)]
+    );
+    assert_eq!(store.group_member("g1", "bob").await.unwrap(), None);
+    store.append_message(plain(&conv, "after bob")).await.unwrap();
+    let bob = group_row(&*store, "bob", "g1").await;
+    assert_eq!((bob.max_seq_cap, bob.max_seq, bob.visible_max_seq()), (Some(3), 4, 3));
+    assert_eq!(group_row(&*store, "alice", "g1").await.visible_max_seq(), 4, "members are not capped");
+
+    // He rejoins: uncapped, history from his new join on.
+    store.add_group_members("g1", &[member("g1", "bob", 20, 10)]).await.unwrap();
+    let bob = group_row(&*store, "bob", "g1").await;
+    assert_eq!((bob.max_seq_cap, bob.min_seq, bob.visible_max_seq()), (None, 5, 4));
+
+    // Group info: one version, logged as the group-info element.
+    let before = store.version_head(VersionKind::GroupMembers, "g1").await.unwrap();
+    let patch = GroupPatch { group_name: Some("renamed".into()), status: Some(3), ..GroupPatch::default() };
+    let after = store.update_group("g1", &patch).await.unwrap();
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(
+        changes_since(&*store, VersionKind::GroupMembers, "g1", before.version).await,
+        [(String::new(), Change::Update)]
+    );
+    let g = store.groups(&["g1".into()]).await.unwrap().pop().unwrap();
+    assert_eq!((g.group_name.as_str(), g.status, g.introduction.as_str()), ("renamed", 3, ""));
+    assert!(matches!(store.update_group("nope", &patch).await, Err(StoreError::NotFound(_))));
+
+    // Member updates: one version each, a role change also logs the sort element; a non-member fails all.
+    let patches = [
+        MemberPatch { user_id: "carol".into(), role_level: Some(20), ..MemberPatch::default() },
+        MemberPatch {
+            user_id: "dave".into(),
+            mute_end_time: Some(99),
+            nickname: Some("D".into()),
+            ..MemberPatch::default()
+        },
+    ];
+    let heads = store.update_group_members("g1", &patches).await.unwrap();
+    assert_eq!(heads.iter().map(|h| h.version).collect::<Vec<_>>(), [after.version + 1, after.version + 2]);
+    let mut logged = changes_since(&*store, VersionKind::GroupMembers, "g1", after.version).await;
+    logged.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        logged,
+        [
+            ("____S_O_R_T_I_D____".into(), Change::Update),
+            ("carol".into(), Change::Update),
+            ("dave".into(), Change::Update)
+        ]
+    );
+    assert_eq!(SORT_ELEMENT, "____S_O_R_T_I_D____");
+    let dave = store.group_member("g1", "dave").await.unwrap().unwrap();
+    assert_eq!((dave.mute_end_time, dave.nickname.as_str(), dave.role_level), (99, "D", 20));
+    let bad = [
+        MemberPatch { user_id: "dave".into(), ex: Some("x".into()), ..MemberPatch::default() },
+        MemberPatch { user_id: "zed".into(), ..MemberPatch::default() },
+    ];
+    assert!(matches!(store.update_group_members("g1", &bad).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.group_member("g1", "dave").await.unwrap().unwrap().ex, "", "all or nothing");
+    assert_eq!(store.version_head(VersionKind::GroupMembers, "g1").await.unwrap().version, heads[1].version);
+
+    // Ownership: dave becomes owner (and is unmuted), alice takes dave's role, one version.
+    let transferred = store.transfer_group_owner("g1", "alice", "dave", 20).await.unwrap();
+    assert_eq!(transferred.version, heads[1].version + 1);
+    let dave = store.group_member("g1", "dave").await.unwrap().unwrap();
+    assert_eq!((dave.role_level, dave.mute_end_time), (100, 0));
+    assert_eq!(store.group_member("g1", "alice").await.unwrap().unwrap().role_level, 20);
+    assert_eq!(store.groups(&["g1".into()]).await.unwrap()[0].owner_user_id, "dave");
+    assert_eq!(store.group_member_ids("g1").await.unwrap()[0], "dave");
+
+    // Dismissal: status 2, every member removed and capped, each one's joined groups logs the deletion.
+    let alice_groups = store.version_head(VersionKind::JoinedGroups, "alice").await.unwrap();
+    let mut gone = store.dismiss_group("g1").await.unwrap();
+    gone.sort();
+    assert_eq!(gone, ["alice", "bob", "carol", "dave"]);
+    assert_eq!(store.groups(&["g1".into()]).await.unwrap()[0].status, 2);
+    assert_eq!(store.group_member_count("g1").await.unwrap(), 0);
+    assert_eq!(group_row(&*store, "carol", "g1").await.max_seq_cap, Some(4));
+    assert_eq!(
+        changes_since(&*store, VersionKind::JoinedGroups, "alice", alice_groups.version).await,
+        [("g1".into(), Change::Delete)]
+    );
+    assert!(store.joined_group_ids("alice").await.unwrap().is_empty());
+
+    // A member who leaves a group without messages sees nothing of it afterwards (cap 0, not "no cap").
+    store.create_group(&group("g2"), &[member("g2", "alice", 100, 1), member("g2", "bob", 20, 2)]).await.unwrap();
+    store.remove_group_members("g2", &["bob".into()]).await.unwrap();
+    store.append_message(plain(&palaver_protocol::conversation_id::group("g2"), "later")).await.unwrap();
+    assert_eq!(group_row(&*store, "bob", "g2").await.visible_max_seq(), 0);
+}
+
+async fn group_member_listings_filter_and_order(store: Arc<dyn Store>) {
+    let mut members = vec![member("g1", "owner", 100, 5), member("g1", "adm", 60, 9)];
+    for (i, id) in ["m_1", "m%2", "x3"].iter().enumerate() {
+        members.push(member("g1", id, 20, i as i64));
+    }
+    store.create_group(&group("g1"), &members).await.unwrap();
+    let page = Page { offset: 0, limit: 10 };
+    let ids = |v: Vec<GroupMember>| v.into_iter().map(|m| m.user_id).collect::<Vec<_>>();
+    let (all, total) = store.group_members("g1", page).await.unwrap();
+    assert_eq!(
+        (ids(all), total),
+        (vec!["owner".to_string(), "adm".into(), "m_1".into(), "m%2".into(), "x3".into()], 5)
+    );
+    let managers = MemberFilter { roles: vec![100, 60], keyword: String::new() };
+    let (got, total) = store.group_members_filtered("g1", &managers, page).await.unwrap();
+    assert_eq!((ids(got), total), (vec!["owner".to_string(), "adm".into()], 2));
+    // The keyword is a literal substring of the id or the nickname: `_` and `%` are not wildcards.
+    let literal = MemberFilter { roles: vec![], keyword: "m_".into() };
+    assert_eq!(ids(store.group_members_filtered("g1", &literal, page).await.unwrap().0), ["m_1"]);
+    let percent = MemberFilter { roles: vec![20], keyword: "%".into() };
+    assert_eq!(ids(store.group_members_filtered("g1", &percent, page).await.unwrap().0), ["m%2"]);
+    let by_nick = MemberFilter { roles: vec![], keyword: "x3 in".into() };
+    assert_eq!(store.group_members_filtered("g1", &by_nick, page).await.unwrap().1, 1);
+    let (second, total) = store.group_members("g1", Page { offset: 2, limit: 2 }).await.unwrap();
+    assert_eq!((ids(second), total), (vec!["m_1".to_string(), "m%2".into()], 5));
+}
+
+fn request(group_id: &str, user_id: &str, req_time: i64) -> GroupRequest {
+    GroupRequest {
+        group_id: group_id.into(),
+        user_id: user_id.into(),
+        req_msg: format!("{user_id} please"),
+        req_time,
+        join_source: 3,
+        ..GroupRequest::default()
+    }
+}
+
+async fn group_requests_and_answers(store: Arc<dyn Store>) {
+    store.create_group(&group("g1"), &[member("g1", "alice", 100, 1), member("g1", "carol", 60, 2)]).await.unwrap();
+    store.create_group(&group("g2"), &[member("g2", "bob", 100, 1)]).await.unwrap();
+    store
+        .put_group_requests(&[request("g1", "dave", 10), request("g1", "erin", 20), request("g2", "dave", 30)])
+        .await
+        .unwrap();
+    assert_eq!(store.managed_group_ids("carol").await.unwrap(), ["g1"]);
+    assert!(store.managed_group_ids("dave").await.unwrap().is_empty());
+
+    let page = Page { offset: 0, limit: 10 };
+    let to_g1 = RequestQuery { group_ids: vec!["g1".into()], handle_results: vec![], page };
+    let (list, total) = store.group_requests_to(&to_g1).await.unwrap();
+    assert_eq!((list.iter().map(|r| r.user_id.as_str()).collect::<Vec<_>>(), total), (vec!["erin", "dave"], 2));
+    let by_dave = RequestQuery { group_ids: vec![], handle_results: vec![0], page };
+    let (list, total) = store.group_requests_by("dave", &by_dave).await.unwrap();
+    assert_eq!((list.iter().map(|r| r.group_id.as_str()).collect::<Vec<_>>(), total), (vec!["g2", "g1"], 2));
+    assert_eq!(store.unhandled_group_requests(&["g1".into(), "g2".into()], 0).await.unwrap(), 3);
+    assert_eq!(store.unhandled_group_requests(&["g1".into()], 15).await.unwrap(), 1);
+
+    // Accepting adds the member in the same transaction; a second answer finds nothing pending.
+    let before = store.version_head(VersionKind::GroupMembers, "g1").await.unwrap();
+    let accept = GroupAnswer {
+        group_id: "g1".into(),
+        user_id: "dave".into(),
+        handle_result: 1,
+        handle_msg: "welcome".into(),
+        handle_user_id: "alice".into(),
+        handle_time: 40,
+        member: Some(member("g1", "dave", 20, 40)),
+    };
+    let head = store.answer_group_request(&accept).await.unwrap().unwrap();
+    assert_eq!(head.version, before.version + 1);
+    assert!(store.group_member("g1", "dave").await.unwrap().is_some());
+    let answered = store.group_requests_of("g1", &["dave".into()]).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (answered.handle_result, answered.handle_msg.as_str(), answered.handle_user_id.as_str(), answered.handle_time),
+        (1, "welcome", "alice", 40)
+    );
+    assert!(matches!(store.answer_group_request(&accept).await, Err(StoreError::NotFound(_))));
+    let refuse = GroupAnswer { user_id: "erin".into(), handle_result: -1, member: None, ..accept.clone() };
+    assert_eq!(store.answer_group_request(&refuse).await.unwrap(), None);
+    assert_eq!(store.unhandled_group_requests(&["g1".into()], 0).await.unwrap(), 0);
+    let refused = RequestQuery { group_ids: vec!["g1".into()], handle_results: vec![-1], page };
+    assert_eq!(store.group_requests_to(&refused).await.unwrap().1, 1);
+
+    // Applying again replaces the answered application: pending again.
+    store.put_group_requests(&[request("g1", "erin", 50)]).await.unwrap();
+    let again = store.group_requests_of("g1", &["erin".into()]).await.unwrap().pop().unwrap();
+    assert_eq!((again.handle_result, again.req_time, again.handle_msg.as_str()), (0, 50, ""));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -114,6 +114,11 @@ export class WasmClient extends Client {
     return this.page.evaluate(([m, a]) => window.__call(m, a), [method, args]);
   }
 
+  /** Calls the wasm core's function `name` directly with `args` (after the operationID); `{ok, data|errCode}`. */
+  callCore(name, ...args) {
+    return this.page.evaluate(([n, a]) => window.__callCore(n, a), [name, args]);
+  }
+
   /** Quits the app (the page goes blank, the local database in IndexedDB stays). */
   async quit() {
     await this.pull();

@@ -26,4 +26,17 @@ window.__call = async (method, args) => {
   }
 };
 
+// Calls a function of the wasm core directly (`window[name]`, with a fresh operationID first), through the
+// wrapper's own invoker, for the few wrapper methods whose arguments do not match the core they ship with.
+window.__callCore = async (name, args) => {
+  if (typeof window[name] !== 'function') return { ok: false, errCode: -1, errMsg: `no core function ${name}` };
+  try {
+    const r = await sdk._invoker(name, window[name], [crypto.randomUUID(), ...args]);
+    return { ok: true, data: r && typeof r === 'object' && 'data' in r ? r.data : r };
+  } catch (e) {
+    if (e && typeof e === 'object') return { ok: false, errCode: e.errCode ?? -1, errMsg: e.errMsg ?? e.message ?? String(e) };
+    return { ok: false, errCode: -1, errMsg: String(e) };
+  }
+};
+
 window.__ready = true;

@@ -157,4 +157,20 @@ world.test('a group with a third person', async () => {
   await world.shot(a, 'group-members');
   await a.keyboard.press('Escape');
   await world.shot(a, 'group', { readme: true });
+
+  // The owner renames the group and removes Carol, who can then no longer write there.
+  await a.click('#members-button');
+  await a.fill('dialog .rename [name=groupName]', 'Saturday hike 🥾');
+  await a.click('dialog .rename button');
+  await a.locator('#chat-title:text-is("Saturday hike 🥾")').waitFor();
+  await a.click('#member-list li[data-user="carol"] button');
+  await a.locator('#member-list li[data-user="carol"]').waitFor({ state: 'detached' });
+  assert.equal(await a.locator('#member-list li').count(), 2);
+  await a.keyboard.press('Escape');
+  await a.locator('#chat-sub:text-is("2 members")').waitFor();
+  await c.fill('#composer-input', 'Still here?');
+  await c.press('#composer-input', 'Enter');
+  await c.locator('.msg.mine.failed').waitFor();
+  await send(b, 'Just the two of us then');
+  await waitText(a, 'Just the two of us then');
 });

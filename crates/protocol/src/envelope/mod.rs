@@ -23,11 +23,7 @@
 mod gob;
 mod json;
 
-use std::io::{Read as _, Write as _};
-
-use flate2::Compression;
-use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
+use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// Upper bound on the size of a gunzipped frame, in bytes.
 ///
@@ -220,29 +216,148 @@ impl FrameFormat {
 /// Gunzips one frame, refusing output beyond [`MAX_DECOMPRESSED`].
 ///
 /// Go's `gzip.Reader` (what both upstream sides use, `compressor.go`) is multistream by default, so a frame of
-/// several concatenated members decodes to their concatenation; `MultiGzDecoder` does the same. Both verify the
-/// CRC and length trailer.
+/// several concatenated members decodes to their concatenation; so does this. Every member's CRC and length
+/// trailer is verified. The inflater is one per thread, reset between members: a fresh one allocates and
+/// zeroes its window and tables, which costs more than inflating a small frame.
 fn gunzip(frame: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    if frame.is_empty() {
-        return Err(EnvelopeError::Gzip("empty frame".into()));
+    thread_local! {
+        static INFLATE: std::cell::RefCell<Decompress> = std::cell::RefCell::new(Decompress::new(false));
     }
-    let mut out = Vec::new();
-    // Read one byte past the cap so that "exactly the cap" and "over the cap" can be told apart.
-    MultiGzDecoder::new(frame)
-        .take(MAX_DECOMPRESSED as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| EnvelopeError::Gzip(e.to_string()))?;
-    if out.len() > MAX_DECOMPRESSED {
-        return Err(EnvelopeError::DecompressedTooLarge { limit: MAX_DECOMPRESSED });
+    let corrupt = |why: &str| EnvelopeError::Gzip(why.to_string());
+    if frame.is_empty() {
+        return Err(corrupt("empty frame"));
+    }
+    let mut out = Vec::with_capacity(frame.len().saturating_mul(4).clamp(256, MAX_DECOMPRESSED + 1));
+    let mut rest = frame;
+    while !rest.is_empty() {
+        let body = &rest[gzip_header_len(rest)?..];
+        let start = out.len();
+        let used = INFLATE.with_borrow_mut(|inflate| {
+            inflate.reset(false);
+            loop {
+                if out.len() > MAX_DECOMPRESSED {
+                    return Err(EnvelopeError::DecompressedTooLarge { limit: MAX_DECOMPRESSED });
+                }
+                if out.len() == out.capacity() {
+                    // One byte past the cap is room enough to tell "exactly the cap" from "over it".
+                    out.reserve((out.capacity()).min(MAX_DECOMPRESSED + 1 - out.len()).max(1));
+                }
+                let (before_in, before_out) = (inflate.total_in(), inflate.total_out());
+                let consumed = usize::try_from(before_in).unwrap_or(usize::MAX).min(body.len());
+                let status = inflate
+                    .decompress_vec(&body[consumed..], &mut out, FlushDecompress::None)
+                    .map_err(|e| EnvelopeError::Gzip(e.to_string()))?;
+                if status == Status::StreamEnd && out.len() <= MAX_DECOMPRESSED {
+                    return Ok(usize::try_from(inflate.total_in()).unwrap_or(usize::MAX));
+                }
+                if status != Status::StreamEnd
+                    && inflate.total_in() == before_in
+                    && inflate.total_out() == before_out
+                    && out.len() < out.capacity()
+                {
+                    return Err(corrupt("truncated deflate stream"));
+                }
+            }
+        })?;
+        let trailer = body.get(used..used + 8).ok_or_else(|| corrupt("truncated gzip trailer"))?;
+        let mut crc = Crc::new();
+        crc.update(&out[start..]);
+        if trailer[..4] != crc.sum().to_le_bytes() {
+            return Err(corrupt("gzip CRC mismatch"));
+        }
+        if trailer[4..] != ((out.len() - start) as u32).to_le_bytes() {
+            return Err(corrupt("gzip length mismatch"));
+        }
+        rest = &body[used + 8..];
     }
     Ok(out)
 }
 
-/// Gzips one frame as a single member, at Go's `gzip.DefaultCompression` level.
+/// The length of the gzip member header at the start of `member` (RFC 1952 §2.3: ten fixed bytes, then the
+/// optional extra field, name, comment and header CRC that its flags announce).
+fn gzip_header_len(member: &[u8]) -> Result<usize, EnvelopeError> {
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    let corrupt = |why: &str| EnvelopeError::Gzip(why.to_string());
+    if member.len() < 10 || member[..3] != [0x1f, 0x8b, 8] {
+        return Err(corrupt("not a gzip member"));
+    }
+    let flags = member[3];
+    if flags & 0xe0 != 0 {
+        return Err(corrupt("reserved gzip flags set"));
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let len = member.get(at..at + 2).ok_or_else(|| corrupt("truncated gzip header"))?;
+        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let end = member.get(at..).and_then(|r| r.iter().position(|&b| b == 0));
+            at += end.ok_or_else(|| corrupt("truncated gzip header"))? + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    if at > member.len() {
+        return Err(corrupt("truncated gzip header"));
+    }
+    Ok(at)
+}
+
+/// Deflate level of the frames Palaver gzips. The fastest: frames are small protobuf payloads that compress
+/// about as well at level 1 as at Go's default 6, and the server gzips every reply and push it sends.
+const GZIP_LEVEL: u32 = 1;
+
+/// Frames shorter than this are gzipped without compression (deflate "stored" blocks): deflating them saves a
+/// few dozen bytes, while even a reused compressor first clears ~128 KB of hash tables. Any gzip reader takes
+/// stored blocks; a typical 1:1 text push or send reply is well under this.
+const GZIP_STORE_BELOW: usize = 512;
+
+thread_local! {
+    /// One raw-deflate compressor per thread, reset between frames: a fresh one allocates and zeroes ~300 KB of
+    /// hash tables, which cost more than compressing a small frame (`palaver bench chat` profile).
+    static DEFLATE: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::new(GZIP_LEVEL), false));
+}
+
+/// Gzips one frame as a single member (RFC 1952: the fixed 10-byte header, raw deflate, CRC-32 and length).
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 2 + 32), Compression::default());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
+    /// Magic, deflate, no flags, no mtime, no extra flags, OS unknown (as Go writes it).
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut out = Vec::with_capacity(HEADER.len() + bytes.len() + 64);
+    out.extend_from_slice(&HEADER);
+    if bytes.len() < GZIP_STORE_BELOW {
+        // One final stored block (RFC 1951 §3.2.4): BFINAL=1 BTYPE=00, then LEN and its complement.
+        let len = bytes.len() as u16;
+        out.push(1);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(bytes);
+    } else {
+        DEFLATE.with_borrow_mut(|deflate| {
+            deflate.reset();
+            loop {
+                let consumed = usize::try_from(deflate.total_in()).unwrap_or(bytes.len()).min(bytes.len());
+                let status = deflate
+                    .compress_vec(&bytes[consumed..], &mut out, FlushCompress::Finish)
+                    .expect("deflating into a Vec cannot fail");
+                if status == Status::StreamEnd {
+                    break;
+                }
+                // `compress_vec` only fills spare capacity.
+                out.reserve(out.capacity().max(256));
+            }
+        });
+    }
+    let mut crc = Crc::new();
+    crc.update(bytes);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    // ISIZE is the length modulo 2^32 by definition.
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out
 }
 
 /// Both envelope structs have six fields; the codecs work on them positionally through a [`Schema`].
@@ -423,12 +538,63 @@ mod tests {
             assert_eq!(&frame[..2], &[0x1f, 0x8b], "a gzip member starts with the gzip magic");
             assert_eq!(gunzip(&frame).unwrap(), plain.encode_resp(&resp));
             // And a frame gzipped by anyone else (here: with another level) decodes too.
-            let mut other = GzEncoder::new(Vec::new(), Compression::best());
-            other.write_all(&plain.encode_req(&sample_req())).unwrap();
+            let mut other = flate2::write::GzEncoder::new(Vec::new(), Compression::best());
+            std::io::Write::write_all(&mut other, &plain.encode_req(&sample_req())).unwrap();
             assert_eq!(zipped.decode_req(&other.finish().unwrap()), Ok(sample_req()));
             // A gzip connection does not accept uncompressed frames.
             assert!(matches!(zipped.decode_req(&plain.encode_req(&sample_req())), Err(EnvelopeError::Gzip(_))));
         }
+    }
+
+    /// Stored and deflated members are standard gzip whatever the input: empty, tiny, either side of the stored
+    /// threshold, large and incompressible (more output than the first guess of capacity), one after the other
+    /// on one thread's reused compressor.
+    #[test]
+    fn gzip_members_are_standard_and_the_compressor_is_reusable() {
+        let mut noise = Vec::new();
+        let mut x: u32 = 12345;
+        for _ in 0..300_000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            noise.push((x >> 16) as u8);
+        }
+        let inputs: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"a".to_vec(),
+            noise[..GZIP_STORE_BELOW - 1].to_vec(),
+            noise[..GZIP_STORE_BELOW].to_vec(),
+            b"hello hello hello hello".repeat(5000),
+            noise.clone(),
+            b"x".to_vec(),
+        ];
+        for input in &inputs {
+            let member = gzip(input);
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&member[..]), &mut out).unwrap();
+            assert_eq!(&out, input, "{} bytes", input.len());
+        }
+    }
+
+    /// What Go's gzip.Reader accepts, this accepts: several members in one frame, and headers with a name,
+    /// a comment, an extra field and a header CRC (as other gzip writers produce).
+    #[test]
+    fn gunzip_takes_multistream_frames_and_optional_header_fields() {
+        let a = gzip(b"first, ");
+        let mut with_fields = flate2::GzBuilder::new()
+            .filename("f.bin")
+            .comment("a comment")
+            .extra(vec![1, 2, 3])
+            .write(Vec::new(), Compression::default());
+        std::io::Write::write_all(&mut with_fields, &b"second".repeat(100)).unwrap();
+        let b = with_fields.finish().unwrap();
+        let mut frame = a.clone();
+        frame.extend_from_slice(&b);
+        let mut want = b"first, ".to_vec();
+        want.extend_from_slice(&b"second".repeat(100));
+        assert_eq!(gunzip(&frame).unwrap(), want);
+        // Reserved flag bits are refused.
+        let mut reserved = a;
+        reserved[3] |= 0x80;
+        assert!(gunzip(&reserved).is_err());
     }
 
     #[test]
@@ -445,6 +611,13 @@ mod tests {
         let n = bad.len();
         bad[n - 8] ^= 0xff;
         assert!(matches!(format.decode_req(&bad), Err(EnvelopeError::Gzip(_))));
+        // The same for a deflated (not stored) member.
+        let big = Req { data: b"compressible ".repeat(200), ..sample_req() };
+        let frame_big = format.encode_req(&big);
+        assert_eq!(format.decode_req(&frame_big), Ok(big));
+        for len in (1..frame_big.len()).step_by(7) {
+            assert!(format.decode_req(&frame_big[..len]).is_err(), "truncated to {len}");
+        }
         // Trailing garbage after the member is not a second member.
         let mut trailing = frame;
         trailing.extend_from_slice(b"xyz");

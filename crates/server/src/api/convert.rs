@@ -2,7 +2,9 @@
 
 use crate::error::{ApiError, ApiResult};
 use palaver_protocol::pb::{conversation as pbconv, relation, sdkws};
-use palaver_store::{Black, Friend, FriendRequest, Group, GroupMember, Page, User, UserConversation, VersionHead};
+use palaver_store::{
+    Black, Friend, FriendRequest, Group, GroupMember, GroupRequest, Page, User, UserConversation, VersionHead,
+};
 
 /// OpenIM's `pagination{pageNumber, showNumber}` (1-based pages) as a store page, at most `max` rows.
 pub(crate) fn page(p: Option<&sdkws::RequestPagination>, max: i64) -> ApiResult<Page> {
@@ -50,7 +52,27 @@ pub(crate) fn group_info((g, member_count): (Group, u32)) -> sdkws::GroupInfo {
         need_verification: g.need_verification,
         look_member_info: g.look_member_info,
         apply_member_friend: g.apply_member_friend,
-        ..Default::default()
+        notification_update_time: g.notification_update_time,
+        notification_user_id: g.notification_user_id,
+    }
+}
+
+/// An application as the wire shows it: with the applicant's public profile (just its id if the user is
+/// gone) and the group.
+pub(crate) fn group_request(r: GroupRequest, user: Option<User>, group: sdkws::GroupInfo) -> sdkws::GroupRequest {
+    let user = user.unwrap_or_else(|| User { user_id: r.user_id.clone(), ..User::default() });
+    sdkws::GroupRequest {
+        user_info: Some(public_user_info(user)),
+        group_info: Some(group),
+        handle_result: r.handle_result,
+        req_msg: r.req_msg,
+        handle_msg: r.handle_msg,
+        req_time: r.req_time,
+        handle_user_id: r.handle_user_id,
+        handle_time: r.handle_time,
+        ex: r.ex,
+        join_source: r.join_source,
+        inviter_user_id: r.inviter_user_id,
     }
 }
 
@@ -86,8 +108,8 @@ pub(crate) fn conversation(c: UserConversation) -> pbconv::Conversation {
         ex: c.ex,
         burn_duration: c.burn_duration,
         min_seq: c.min_seq,
-        // Upstream's per-user max seq (a cap for users who left); Palaver has none, and 0 means "no cap".
-        max_seq: 0,
+        // Upstream's per-user max seq: a cap for users who left a group; 0 means "no cap" on the wire.
+        max_seq: c.max_seq_cap.unwrap_or(0),
         ..Default::default()
     }
 }

@@ -81,6 +81,28 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/group/get_group_members_info", post(authed(group::get_group_members_info)))
         .route("/group/get_full_group_member_user_ids", post(authed(group::get_full_group_member_user_ids)))
         .route("/group/get_incremental_group_members_batch", post(authed(group::get_incremental_group_members_batch)))
+        .route("/group/set_group_info_ex", post(authed(group::set_group_info_ex)))
+        .route("/group/join_group", post(authed(group::join_group)))
+        .route("/group/quit_group", post(authed(group::quit_group)))
+        .route("/group/kick_group", post(authed(group::kick_group)))
+        .route("/group/transfer_group", post(authed(group::transfer_group)))
+        .route("/group/dismiss_group", post(authed(group::dismiss_group)))
+        .route("/group/mute_group_member", post(authed(group::mute_group_member)))
+        .route("/group/cancel_mute_group_member", post(authed(group::cancel_mute_group_member)))
+        .route("/group/mute_group", post(authed(group::mute_group)))
+        .route("/group/cancel_mute_group", post(authed(group::cancel_mute_group)))
+        .route("/group/set_group_member_info", post(authed(group::set_group_member_info)))
+        .route("/group/get_recv_group_applicationList", post(authed(group::get_recv_group_application_list)))
+        .route("/group/get_user_req_group_applicationList", post(authed(group::get_user_req_group_application_list)))
+        .route(
+            "/group/get_group_application_unhandled_count",
+            post(authed(group::get_group_application_unhandled_count)),
+        )
+        .route("/group/group_application_response", post(authed(group::group_application_response)))
+        .route(
+            "/group/get_specified_user_group_request_info",
+            post(authed(group::get_specified_user_group_request_info)),
+        )
         .route("/friend/add_friend", post(authed(friend::add_friend)))
         .route("/friend/add_friend_response", post(authed(friend::add_friend_response)))
         .route("/friend/import_friend", post(authed(friend::import_friend)))

@@ -96,7 +96,9 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
             Ok(Some(Ok(message))) => message,
         };
         let step = match message {
-            Message::Binary(frame) => dispatch::frame(&app, &session, &handle, &frame).await,
+            // Boxed: the request's future (through the services and the store) is several KiB, and inline it
+            // would make every idle connection's task that big for its whole life.
+            Message::Binary(frame) => Box::pin(dispatch::frame(&app, &session, &handle, &frame)).await,
             Message::Text(text) => text_frame(&handle, &text),
             Message::Ping(_) | Message::Pong(_) => Next::Continue,
             Message::Close(_) => Next::Close,

@@ -103,9 +103,14 @@ pub(crate) async fn upgrade(
             return json_answer(&err);
         }
     };
+    // Small buffers: an idle connection should cost a few KiB, not tungstenite's 128 KiB defaults. The read
+    // buffer is allocated (and zeroed) for the connection's whole life; most frames fit in it, and a bigger one
+    // is read in two steps (tungstenite reserves a frame's full length once its header is in). Frames are fed
+    // into the write buffer and sent on the writer's flush, so the frames that are ready together (a reply and
+    // the push it caused) leave in one write; a batch bigger than the buffer is written as it fills.
     let ws = ws
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
+        .read_buffer_size(1024)
+        .write_buffer_size(8 * 1024)
         .max_write_buffer_size(app.config.max_frame_bytes.max(1 << 20) * 4)
         // Our own limit (`max_frame_bytes`) is checked per frame with a proper error reply; this is the hard stop.
         .max_message_size(app.config.max_frame_bytes * 4)

@@ -20,7 +20,7 @@ mod user;
 pub use account::{MIN_PASSWORD_CHARS, NewAccount};
 pub use auth::Caller;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
-pub use group::MAX_MEMBER_PAGE;
+pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
 pub use notify::{Delivery, Notification};
 pub use relation::FriendView;
 
@@ -33,6 +33,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Hub,
+    /// Members, roles and mutes of groups, for the message path (see `group::cache`).
+    pub group_cache: GroupCache,
     admin_secret: String,
     /// Counters for the admin console.
     pub stats: stats::Stats,
@@ -67,6 +69,7 @@ impl App {
             config,
             store,
             hub: Hub::default(),
+            group_cache: GroupCache::default(),
             admin_secret,
             stats: stats::Stats::default(),
             login_throttle,

@@ -98,11 +98,16 @@ impl App {
                 if msg.group_id.is_empty() {
                     return Err(ApiError::args("groupID is missing"));
                 }
-                if !caller.is_admin || msg.send_id == caller.user_id {
-                    self.check_group_sender(&msg.group_id, &msg.send_id).await?;
-                }
+                // Members and their mutes come from the group cache: no store read per group message.
+                let group = if !caller.is_admin || msg.send_id == caller.user_id {
+                    self.check_group_sender(&msg.group_id, &msg.send_id).await?
+                } else {
+                    self.group_snapshot(&msg.group_id).await?.ok_or_else(|| {
+                        ApiError::new(ErrCode::GroupIdNotFound, format!("group {} does not exist", msg.group_id))
+                    })?
+                };
                 msg.recv_id.clear();
-                self.store.group_member_ids(&msg.group_id).await?
+                group.member_ids.clone()
             }
             session_type::WRITE_GROUP_CHAT => {
                 return Err(ApiError::new(ErrCode::GroupTypeNotSupport, "sessionType 2 is not supported; use 3"));
@@ -183,7 +188,7 @@ impl App {
             .user_conversations_by_id(user_id, &regular)
             .await?
             .into_iter()
-            .map(|c| Visible { conversation_id: c.conversation_id, min_seq: c.min_seq, max_seq: c.max_seq })
+            .map(|c| Visible { max_seq: c.visible_max_seq(), conversation_id: c.conversation_id, min_seq: c.min_seq })
             .collect();
         if !notif.is_empty() {
             let own = self.store.user_conversations(user_id).await?;
@@ -212,8 +217,8 @@ impl App {
         twins.sort();
         twins.dedup();
         for c in &own {
-            if c.max_seq > 0 {
-                resp.max_seqs.insert(c.conversation_id.clone(), c.max_seq);
+            if c.visible_max_seq() > 0 {
+                resp.max_seqs.insert(c.conversation_id.clone(), c.visible_max_seq());
             }
             if c.min_seq > 0 {
                 resp.min_seqs.insert(c.conversation_id.clone(), c.min_seq);
@@ -337,13 +342,10 @@ impl App {
             if r.return_pinned && c.is_pinned {
                 resp.pinned_conversation_ids.push(c.conversation_id.clone());
             }
+            let max_seq = c.visible_max_seq();
             resp.seqs.insert(
                 c.conversation_id,
-                pbmsg::Seqs {
-                    max_seq: c.max_seq,
-                    has_read_seq: c.has_read_seq.min(c.max_seq),
-                    max_seq_time: c.max_seq_time,
-                },
+                pbmsg::Seqs { max_seq, has_read_seq: c.has_read_seq.min(max_seq), max_seq_time: c.max_seq_time },
             );
         }
         Ok(resp)

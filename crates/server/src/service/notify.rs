@@ -46,42 +46,9 @@ impl App {
     }
 
     async fn try_notify<T: Serialize>(&self, n: Notification<'_, T>, operation_id: &str) -> ApiResult<()> {
-        let Notification { send_id, recv_id, session, content_type, tips, delivery } = n;
-        let detail = serde_json::to_string(tips).map_err(crate::error::ApiError::internal)?;
-        let content =
-            serde_json::to_vec(&sdkws::NotificationElem { detail }).map_err(crate::error::ApiError::internal)?;
-        let stored = delivery == Delivery::Stored;
-        // Upstream's options for a notification: everything off but senderSync, history/persistent when stored.
-        let opts: HashMap<String, bool> = [
-            (options::IS_NOT_NOTIFICATION, false),
-            (options::IS_SEND_MSG, false),
-            (options::HISTORY, stored),
-            (options::PERSISTENT, stored),
-            (options::OFFLINE_PUSH, false),
-            (options::UNREAD_COUNT, false),
-            (options::CONVERSATION_UPDATE, false),
-            (options::SENDER_SYNC, true),
-            (options::NOT_PRIVATE, false),
-            (options::SENDER_CONVERSATION_UPDATE, false),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let is_group = session == session_type::READ_GROUP_CHAT;
-        let msg = sdkws::MsgData {
-            send_id: send_id.to_string(),
-            recv_id: if is_group { String::new() } else { recv_id.to_string() },
-            group_id: if is_group { recv_id.to_string() } else { String::new() },
-            client_msg_id: random_hex(16),
-            msg_from: msg_from::SYSTEM,
-            content_type,
-            session_type: session,
-            content,
-            create_time: now_ms(),
-            options: opts,
-            offline_push_info: Some(sdkws::OfflinePushInfo::default()),
-            ..Default::default()
-        };
+        let stored = n.delivery == Delivery::Stored;
+        let (session, send_id, recv_id) = (n.session, n.send_id, n.recv_id);
+        let msg = notification_msg(&n)?;
         if stored {
             // The system acts here, not the user named as sender: no membership or mute checks apply.
             let system =
@@ -89,15 +56,25 @@ impl App {
             self.send_message(&system, msg, operation_id).await?;
             return Ok(());
         }
+        let recipients = if session == session_type::READ_GROUP_CHAT {
+            match self.group_snapshot(recv_id).await? {
+                Some(group) => group.member_ids.clone(),
+                None => Vec::new(),
+            }
+        } else {
+            vec![recv_id.to_string(), send_id.to_string()]
+        };
+        self.push_notification(msg, &recipients, operation_id);
+        Ok(())
+    }
+
+    /// Pushes an unstored notification (seq 0) to every connection of `recipients`, in `notificationMsgs`
+    /// under its `n_` conversation. The SDKs act on a seq-0 notification at once, without a pull.
+    pub(crate) fn push_notification(&self, msg: sdkws::MsgData, recipients: &[String], operation_id: &str) {
         let Some(conversation) =
             conversation_id::for_message(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id, &msg.options)
         else {
-            return Ok(());
-        };
-        let recipients = if is_group {
-            self.store.group_member_ids(recv_id).await?
-        } else {
-            vec![recv_id.to_string(), send_id.to_string()]
+            return;
         };
         let msg = sdkws::MsgData { server_msg_id: random_hex(16), send_time: now_ms(), ..msg };
         let mut push = sdkws::PushMessages::default();
@@ -108,10 +85,50 @@ impl App {
             data: push.encode_to_vec(),
             ..Resp::default()
         });
-        let mut targets = recipients;
-        targets.sort();
+        let mut targets: Vec<&str> = recipients.iter().map(String::as_str).collect();
+        targets.sort_unstable();
         targets.dedup();
-        self.hub.push(targets.iter().map(String::as_str), &frame);
-        Ok(())
+        self.hub.push(targets, &frame);
     }
+}
+
+/// The message carrying notification `n`: OpenIM's notification options, the Tips as Go-JSON in a
+/// `NotificationElem`, addressed to a user (or a group, for the group session type).
+pub(crate) fn notification_msg<T: Serialize>(n: &Notification<'_, T>) -> ApiResult<sdkws::MsgData> {
+    let (send_id, recv_id, session, content_type, tips, delivery) =
+        (n.send_id, n.recv_id, n.session, n.content_type, n.tips, n.delivery);
+    let detail = serde_json::to_string(tips).map_err(crate::error::ApiError::internal)?;
+    let content = serde_json::to_vec(&sdkws::NotificationElem { detail }).map_err(crate::error::ApiError::internal)?;
+    let stored = delivery == Delivery::Stored;
+    // Upstream's options for a notification: everything off but senderSync, history/persistent when stored.
+    let opts: HashMap<String, bool> = [
+        (options::IS_NOT_NOTIFICATION, false),
+        (options::IS_SEND_MSG, false),
+        (options::HISTORY, stored),
+        (options::PERSISTENT, stored),
+        (options::OFFLINE_PUSH, false),
+        (options::UNREAD_COUNT, false),
+        (options::CONVERSATION_UPDATE, false),
+        (options::SENDER_SYNC, true),
+        (options::NOT_PRIVATE, false),
+        (options::SENDER_CONVERSATION_UPDATE, false),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let is_group = session == session_type::READ_GROUP_CHAT;
+    Ok(sdkws::MsgData {
+        send_id: send_id.to_string(),
+        recv_id: if is_group { String::new() } else { recv_id.to_string() },
+        group_id: if is_group { recv_id.to_string() } else { String::new() },
+        client_msg_id: random_hex(16),
+        msg_from: msg_from::SYSTEM,
+        content_type,
+        session_type: session,
+        content,
+        create_time: now_ms(),
+        options: opts,
+        offline_push_info: Some(sdkws::OfflinePushInfo::default()),
+        ..Default::default()
+    })
 }

@@ -27,6 +27,9 @@ pub struct Synced<T> {
     pub update: Vec<T>,
     /// Group-member lists only: the group's own information changed (the log's empty element id).
     pub group_changed: bool,
+    /// Group-member lists only: the members' order changed (a role change), so the client must re-fetch the
+    /// member id list (the answer's `sortVersion`).
+    pub sort_changed: bool,
 }
 
 impl App {
@@ -53,6 +56,7 @@ impl App {
             insert: Vec::new(),
             update: Vec::new(),
             group_changed: false,
+            sort_changed: false,
         };
         if version_id.is_empty() || client <= 0 || version_id != out.head.version_id || client > out.head.version {
             out.full = true;
@@ -70,8 +74,12 @@ impl App {
         out.head = delta.head;
         let (mut inserted, mut updated) = (Vec::new(), Vec::new());
         for (id, change) in delta.changes {
-            if id.is_empty() {
+            if id == palaver_store::GROUP_INFO_ELEMENT {
                 out.group_changed = true;
+                continue;
+            }
+            if id == palaver_store::SORT_ELEMENT {
+                out.sort_changed = true;
                 continue;
             }
             match change {

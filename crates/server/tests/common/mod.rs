@@ -366,6 +366,50 @@ impl Client {
         Some((conv, msgs.msgs.into_iter().next()?))
     }
 
+    /// The next pushed message (2001) for which `pred(conversation, msg)` holds; other frames stay queued.
+    pub async fn next_push_where(
+        &mut self,
+        pred: impl Fn(&str, &sdkws::MsgData) -> bool,
+    ) -> Option<(String, sdkws::MsgData)> {
+        let flatten = |resp: &Resp| -> Option<(String, sdkws::MsgData)> {
+            if resp.req_identifier != req::PUSH_MSG {
+                return None;
+            }
+            let push = sdkws::PushMessages::decode(&resp.data[..]).ok()?;
+            let (conv, msgs) = push.msgs.into_iter().chain(push.notification_msgs).next()?;
+            Some((conv, msgs.msgs.into_iter().next()?))
+        };
+        if let Some(i) = self.inbox.iter().position(|r| flatten(r).is_some_and(|(c, m)| pred(&c, &m))) {
+            return self.inbox.remove(i).and_then(|r| flatten(&r));
+        }
+        loop {
+            let resp = self.recv().await?;
+            if let Some((c, m)) = flatten(&resp).filter(|(c, m)| pred(c, m)) {
+                return Some((c, m));
+            }
+            self.inbox.push_back(resp);
+        }
+    }
+
+    /// The next pushed chat message (not a notification).
+    pub async fn next_chat_push(&mut self) -> Option<(String, sdkws::MsgData)> {
+        self.next_push_where(|conv, _| !conv.starts_with("n_")).await
+    }
+
+    /// The next pushed notification of `content_type`, with its Tips decoded from the notification's detail.
+    pub async fn next_notification(&mut self, content_type: i32) -> Option<(String, sdkws::MsgData, Value)> {
+        let (conv, msg) =
+            self.next_push_where(|conv, m| conv.starts_with("n_") && m.content_type == content_type).await?;
+        let elem: Value = serde_json::from_slice(&msg.content).ok()?;
+        let tips = serde_json::from_str(elem["detail"].as_str()?).ok()?;
+        Some((conv, msg, tips))
+    }
+
+    /// Drops every queued frame (pushes this test does not care about).
+    pub fn clear_inbox(&mut self) {
+        self.inbox.clear();
+    }
+
     /// Sends a text message and returns the ack.
     pub async fn send_text_msg(&mut self, msg: sdkws::MsgData) -> Resp {
         self.request(req::SEND_MSG, msg.encode_to_vec()).await

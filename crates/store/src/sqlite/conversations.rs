@@ -13,7 +13,7 @@ macro_rules! select_user_conversations {
     () => {
         "SELECT c.owner_user_id, c.conversation_id, c.conversation_type, c.user_id, c.group_id, c.recv_msg_opt, \
          c.is_pinned, c.is_private_chat, c.burn_duration, c.group_at_type, c.attached_info, c.ex, c.min_seq, \
-         c.has_read_seq, COALESCE(s.max_seq, 0) AS max_seq, COALESCE(s.max_seq_time, 0) AS max_seq_time \
+         c.has_read_seq, c.max_seq_cap, COALESCE(s.max_seq, 0) AS max_seq, COALESCE(s.max_seq_time, 0) AS max_seq_time \
          FROM conversations c LEFT JOIN conversation_seqs s ON s.conversation_id = c.conversation_id "
     };
 }
@@ -36,6 +36,7 @@ fn from_row(row: &SqliteRow) -> Result<UserConversation, sqlx::Error> {
         has_read_seq: row.try_get("has_read_seq")?,
         max_seq: row.try_get("max_seq")?,
         max_seq_time: row.try_get("max_seq_time")?,
+        max_seq_cap: Some(row.try_get::<i64, _>("max_seq_cap")?).filter(|cap| *cap >= 0),
     })
 }
 

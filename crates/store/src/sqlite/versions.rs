@@ -78,6 +78,19 @@ pub(super) fn bump_sync(
     Ok(version)
 }
 
+/// The list's head as the current transaction sees it (creating the list if needed): call it right after a
+/// [`bump`] to learn the exact version that change got.
+pub(super) async fn head_in_tx(conn: &mut SqliteConnection, kind: VersionKind, owner: &str) -> Result<VersionHead> {
+    ensure_list(conn, kind, owner).await?;
+    let (version_id, version): (String, i64) =
+        sqlx::query_as("SELECT version_id, version FROM version_lists WHERE kind = ? AND owner = ?")
+            .bind(kind.as_str())
+            .bind(owner)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(VersionHead { version_id, version })
+}
+
 fn change_from(v: i64) -> Change {
     match v {
         1 => Change::Insert,
