@@ -95,9 +95,15 @@ export class ChatClient extends EventTarget {
   // -------------------------------------------------------------------------------------------------------------
   // Start and stop
 
+  /** Loads profiles and lists, then connects. If the server cannot be reached yet, connects anyway: the lists are
+   * loaded once the connection is up (see `resync`). */
   async start() {
-    await this.loadMe();
-    await Promise.all([this.loadConversations(), this.loadFriends(), this.loadRequests()]);
+    try {
+      await this.loadLists();
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code !== -2) throw e;
+      this.listsPending = true;
+    }
     this.gateway.start();
     this.refreshTimer = setInterval(() => {
       if (this.connection !== 'online') return;
@@ -135,6 +141,12 @@ export class ChatClient extends EventTarget {
 
   // -------------------------------------------------------------------------------------------------------------
   // Profiles and lists
+
+  async loadLists() {
+    await this.loadMe();
+    await Promise.all([this.loadConversations(), this.loadFriends(), this.loadRequests()]);
+    this.listsPending = false;
+  }
 
   async loadMe() {
     const [me] = await this.fetchUsers([this.me.userID], { force: true });
@@ -268,6 +280,7 @@ export class ChatClient extends EventTarget {
 
   /** After every (re)connect: counters of every conversation, then what is missing, then the outbox. */
   async resync() {
+    if (this.listsPending) await this.loadLists();
     const resp = pb.decode(pb.GetConversationsHasReadAndMaxSeqResp, await this.gateway.request(
       REQ.GET_CONV_MAX_READ_SEQ, pb.encode(pb.GetConversationsHasReadAndMaxSeqReq, { userID: this.me.userID, returnPinned: true })));
     const unknown = [];
