@@ -150,7 +150,6 @@ function renderShell() {
   renderMe();
   renderConnection();
   renderContacts();
-  document.addEventListener('visibilitychange', onVisibility);
 }
 
 function onVisibility() {
@@ -734,4 +733,5 @@ function changePassword() {
   h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => close(false) }, 'Cancel'), h('button', { type: 'submit', class: 'primary' }, 'Change'))));
 }
 
+document.addEventListener('visibilitychange', onVisibility);
 boot();
