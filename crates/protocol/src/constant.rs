@@ -91,6 +91,54 @@ pub mod content_type {
     pub const GROUP_INFO_SET_ANNOUNCEMENT: i32 = 1519;
     pub const GROUP_INFO_SET_NAME: i32 = 1520;
     pub const HAS_READ_RECEIPT: i32 = 2200;
+
+    /// Friend notifications: the SDK hands 1201..=1210 to its relation module.
+    pub const FRIEND_APPLICATION_APPROVED: i32 = 1201;
+    pub const FRIEND_APPLICATION_REJECTED: i32 = 1202;
+    pub const FRIEND_APPLICATION: i32 = 1203;
+    pub const FRIEND_ADDED: i32 = 1204;
+    pub const FRIEND_DELETED: i32 = 1205;
+    pub const FRIEND_REMARK_SET: i32 = 1206;
+    pub const BLACK_ADDED: i32 = 1207;
+    pub const BLACK_DELETED: i32 = 1208;
+    pub const FRIEND_INFO_UPDATED: i32 = 1209;
+    pub const FRIENDS_INFO_UPDATE: i32 = 1210;
+    /// A user's conversation settings changed (its devices re-sync conversations).
+    pub const CONVERSATION_CHANGE: i32 = 1300;
+    /// User notifications: the SDK hands 1302..=1398 to its user module.
+    pub const USER_INFO_UPDATED: i32 = 1303;
+    pub const USER_STATUS_CHANGE: i32 = 1304;
+    pub const USER_COMMAND_ADD: i32 = 1305;
+    pub const USER_COMMAND_DELETE: i32 = 1306;
+    pub const USER_COMMAND_UPDATE: i32 = 1307;
+    pub const USER_SUBSCRIBE_ONLINE_STATUS: i32 = 1308;
+    pub const CONVERSATION_PRIVATE_CHAT: i32 = 1701;
+    pub const CLEAR_CONVERSATION: i32 = 1703;
+    /// A revoked message: the revoke notification, and what the revoked message itself becomes in pulls.
+    pub const MSG_REVOKE: i32 = 2101;
+    pub const DELETE_MSGS: i32 = 2102;
+}
+
+/// `recvMsgOpt` of a user (global) or of one of its conversations.
+pub mod recv_msg_opt {
+    pub const RECEIVE: i32 = 0;
+    /// Messages are refused at send time (the sender gets an error).
+    pub const NOT_RECEIVE: i32 = 1;
+    /// Messages arrive, without offline push.
+    pub const RECEIVE_NOT_NOTIFY: i32 = 2;
+}
+
+/// `handleResult` of a friend request.
+pub mod friend_response {
+    pub const NOT_HANDLED: i32 = 0;
+    pub const AGREE: i32 = 1;
+    pub const REFUSE: i32 = -1;
+}
+
+/// `addSource` of a friendship.
+pub mod friend_source {
+    pub const IMPORT: i32 = 1;
+    pub const APPLY: i32 = 2;
 }
 
 /// Keys of `MsgData.options`. A missing key means `true`.

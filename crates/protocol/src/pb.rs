@@ -43,6 +43,8 @@ generated! {
     conversation => "openim.conversation.rs";
     /// `openim.relation`: friend and blacklist requests.
     relation => "openim.relation.rs";
+    /// `openim.third`: the object (file) API `/object/*`, push tokens, badges and log uploads.
+    third => "openim.third.rs";
     /// `openim.jssdk`: the pure-JS SDK's aggregate conversation queries (`/jssdk/*`).
     jssdk => "openim.jssdk.rs";
     /// `openim.protobuf`: nullable scalar wrappers; in JSON a bare scalar or `null`.

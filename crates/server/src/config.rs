@@ -1,5 +1,6 @@
 //! Server configuration: one documented struct, layered as defaults → `palaver.toml` (or `--config`) →
-//! `PALAVER_*` environment → command-line flags (the CLI merges the flags last).
+//! `PALAVER_*` environment → command-line flags (the CLI merges the flags last). Nested keys take a double
+//! underscore in the environment: `PALAVER_OBJECTS__BACKEND=s3`, `PALAVER_OBJECTS__S3__BUCKET=…`.
 
 use figment::{
     Figment,
@@ -55,6 +56,150 @@ pub struct Config {
     /// Take a login's source address from the last `X-Forwarded-For` entry (set this only behind a reverse
     /// proxy that appends it; otherwise clients could pick their own address and dodge the throttle).
     pub trust_forwarded_for: bool,
+    /// Whether a user may send a 1:1 message only to users who have it as a friend (refused with 1303
+    /// otherwise). Off by default, as in OpenIM (`friendVerify`).
+    pub messaging_requires_friendship: bool,
+    /// How long after sending a user may revoke its own message, in seconds; 0 for no limit (OpenIM has
+    /// none). Group owners and admins revoking members' messages, and app admins, are not limited.
+    pub revoke_time_limit_secs: u64,
+    /// Files: OpenIM's `/object/*` API and where the bytes go (`[objects]` in `palaver.toml`).
+    pub objects: ObjectsConfig,
+}
+
+/// Where uploaded files are kept and what uploads may be. The defaults store files under
+/// `<data_dir>/objects` and need no setting at all.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectsConfig {
+    /// `local` (files under `<data_dir>/objects`, uploads and downloads served by Palaver on the API port) or
+    /// `s3` (any S3-compatible bucket, see `[objects.s3]`; clients upload and download directly to and from it).
+    pub backend: ObjectBackend,
+    /// The API's address as clients reach it (e.g. `https://im.example.com`), the base of the file URLs and of the
+    /// local backend's upload URLs. Unset: taken from each request (OpenIM's `X-Request-Api` header, else
+    /// `X-Forwarded-Proto` and the `Host` header). Set it when Palaver is behind a proxy that rewrites `Host`.
+    pub public_url: Option<String>,
+    /// Largest file, in bytes.
+    pub max_object_bytes: u64,
+    /// Part size for multipart uploads, in bytes, unless a file needs bigger parts to stay within `max_parts`
+    /// (OpenIM's `minPartSize`; S3 refuses parts under 5 MiB but the last).
+    pub min_part_bytes: u64,
+    /// Most parts per upload (OpenIM's `maxNumSize`).
+    pub max_parts: u32,
+    /// Content types accepted for upload: exact (`image/png`), a whole type (`image/*`) or `*` for any.
+    pub allowed_content_types: Vec<String>,
+    /// Who may download: `public` (anyone with the link, as OpenIM) or `token` (a signed-in user: `token` header
+    /// or `?token=` query parameter, or a link from `/object/access_url`).
+    pub download: DownloadAccess,
+    /// Lifetime of presigned upload and download URLs, in seconds.
+    pub url_ttl_secs: u64,
+    /// An upload not completed within this many seconds is abandoned; its parts are deleted.
+    pub upload_ttl_secs: u64,
+    /// How often abandoned uploads are looked for, in seconds.
+    pub sweep_interval_secs: u64,
+    /// The bucket, for `backend = "s3"`.
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadAccess {
+    Public,
+    Token,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph, R2, …). Palaver signs requests itself (AWS Signature V4).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// `http(s)://host[:port]` of the S3 API, as both Palaver and clients reach it (presigned URLs point here).
+    /// `https://` needs a build with the `s3-tls` feature (see the README).
+    pub endpoint: String,
+    pub bucket: String,
+    /// The signing region (`us-east-1` when unset).
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Address the bucket as `endpoint/bucket/key` (MinIO, moto, most self-hosted servers) rather than
+    /// `bucket.endpoint/key` (AWS's virtual-hosted style).
+    pub path_style: bool,
+    /// Prepended to every key Palaver writes, e.g. `palaver/`.
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"…")
+            .field("path_style", &self.path_style)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl Default for ObjectsConfig {
+    fn default() -> Self {
+        Self {
+            backend: ObjectBackend::Local,
+            public_url: None,
+            max_object_bytes: 1024 * 1024 * 1024,
+            min_part_bytes: 5 * 1024 * 1024,
+            max_parts: 10_000,
+            allowed_content_types: vec!["*".to_string()],
+            download: DownloadAccess::Public,
+            url_ttl_secs: 3600,
+            upload_ttl_secs: 24 * 3600,
+            sweep_interval_secs: 60,
+            s3: S3Config::default(),
+        }
+    }
+}
+
+impl ObjectsConfig {
+    fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("objects.public_url must start with http:// or https://, not {url:?}"));
+        }
+        if self.max_object_bytes == 0 || self.min_part_bytes == 0 || self.max_parts == 0 {
+            return Err("objects.max_object_bytes, min_part_bytes and max_parts must be > 0".into());
+        }
+        if self.url_ttl_secs == 0 || self.upload_ttl_secs == 0 || self.sweep_interval_secs == 0 {
+            return Err("objects.url_ttl_secs, upload_ttl_secs and sweep_interval_secs must be > 0".into());
+        }
+        if self.url_ttl_secs > 7 * 24 * 3600 {
+            return Err("objects.url_ttl_secs must be at most 7 days (S3's limit for presigned URLs)".into());
+        }
+        for pattern in &self.allowed_content_types {
+            if pattern != "*" && !pattern.contains('/') {
+                return Err(format!(
+                    "objects.allowed_content_types: {pattern:?} is not `type/subtype`, `type/*` or `*`"
+                ));
+            }
+        }
+        if self.backend == ObjectBackend::S3 {
+            let s3 = &self.s3;
+            crate::storage::s3::S3Blobs::new(s3)?;
+            if s3.bucket.is_empty() || s3.access_key.is_empty() || s3.secret_key.is_empty() {
+                return Err("objects.s3.bucket, access_key and secret_key must be set for backend = \"s3\"".into());
+            }
+            if self.min_part_bytes < 5 * 1024 * 1024 {
+                return Err("objects.min_part_bytes must be at least 5 MiB with S3 (S3 refuses smaller parts)".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -78,6 +223,9 @@ impl Default for Config {
             login_failures_per_address: 50,
             login_window_secs: 15 * 60,
             trust_forwarded_for: false,
+            messaging_requires_friendship: false,
+            revoke_time_limit_secs: 0,
+            objects: ObjectsConfig::default(),
         }
     }
 }
@@ -92,7 +240,7 @@ impl Config {
             None => figment.merge(Toml::file("palaver.toml")),
         };
         let config: Config = figment
-            .merge(Env::prefixed("PALAVER_").ignore(&["config", "log"]))
+            .merge(Env::prefixed("PALAVER_").ignore(&["config", "log"]).split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         config.check()
@@ -115,6 +263,7 @@ impl Config {
                 "send_queue_frames must be > 0 and max_frame_bytes >= 1024".to_string(),
             )));
         }
+        self.objects.check().map_err(|e| Box::new(figment::Error::from(e)))?;
         Ok(self)
     }
 
@@ -152,6 +301,34 @@ mod tests {
             assert!(Config::load(Some(std::path::Path::new("bad.toml")), serde_json::json!({})).is_err());
             jail.create_file("slow.toml", "ping_interval_secs = 40\n")?;
             assert!(Config::load(Some(std::path::Path::new("slow.toml")), serde_json::json!({})).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn object_settings_nest_in_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("palaver.toml", "[objects]\nmax_parts = 100\n[objects.s3]\nbucket = \"files\"\n")?;
+            jail.set_env("PALAVER_OBJECTS__BACKEND", "s3");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "http://127.0.0.1:9000");
+            jail.set_env("PALAVER_OBJECTS__S3__ACCESS_KEY", "k");
+            jail.set_env("PALAVER_OBJECTS__S3__SECRET_KEY", "s");
+            jail.set_env("PALAVER_OBJECTS__ALLOWED_CONTENT_TYPES", "[\"image/*\", \"video/mp4\"]");
+            let config = Config::load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
+            assert_eq!(config.objects.backend, ObjectBackend::S3);
+            assert_eq!(config.objects.max_parts, 100);
+            assert_eq!(config.objects.s3.bucket, "files");
+            assert_eq!(config.objects.s3.endpoint, "http://127.0.0.1:9000");
+            assert_eq!(config.objects.allowed_content_types, ["image/*", "video/mp4"]);
+            assert!(!format!("{config:?}").contains("secret_key: \"s\""), "the secret stays out of logs");
+            jail.set_env("PALAVER_OBJECTS__MIN_PART_BYTES", "1024");
+            assert!(Config::load(None, serde_json::json!({})).is_err(), "S3 needs parts of 5 MiB");
+            jail.set_env("PALAVER_OBJECTS__MIN_PART_BYTES", "5242880");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "https://s3.amazonaws.com");
+            let https = Config::load(None, serde_json::json!({}));
+            assert_eq!(https.is_ok(), cfg!(feature = "s3-tls"), "https:// needs the s3-tls feature: {https:?}");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "ftp://files");
+            assert!(Config::load(None, serde_json::json!({})).is_err());
             Ok(())
         });
     }

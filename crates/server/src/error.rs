@@ -69,6 +69,13 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(Precondition::NotBlocked { owner, .. }) => {
                 Self::new(ErrCode::BlockedByPeer, format!("{owner} has blocked you"))
             }
+            StoreError::Refused(Precondition::IsFriendOf { owner, .. }) => {
+                Self::new(ErrCode::NotPeersFriend, format!("{owner} has not added you as a friend"))
+            }
+            // Upstream answers an argument error: "message is not sent".
+            StoreError::Refused(Precondition::Receives { user, .. }) => {
+                Self::args(format!("message is not sent: {user} does not receive messages from you"))
+            }
             StoreError::Backend(_) => Self::internal(e),
         }
     }

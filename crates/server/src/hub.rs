@@ -13,7 +13,10 @@ use dashmap::DashMap;
 use palaver_protocol::{
     constant::{multi_login, platform, req},
     envelope::{Encoding, FrameFormat, Resp},
+    pb::sdkws,
 };
+use prost::Message as _;
+use std::collections::HashSet;
 use std::sync::{
     Arc, OnceLock,
     atomic::{AtomicU64, Ordering},
@@ -89,12 +92,30 @@ impl ConnHandle {
     }
 }
 
-/// The registry of live connections, by user.
+/// The registry of live connections, by user, and of who subscribed to whose online status.
+///
+/// Presence (WS 2005, protocol §2.9): a connection subscribes to users' online status (`SubUserOnlineStatus`);
+/// whenever the set of platforms a subscribed user is connected on changes (a login, a logout, a kick, a
+/// dropped connection), each subscribed connection gets an unsolicited 2005 frame with the user's platforms,
+/// as upstream's gateway pushes them. A subscription lives as long as its connection. Users can also
+/// subscribe over REST (`/user/subscribe_users_status`); such a subscription belongs to the user, lives in
+/// memory until cancelled, and its pushes go to all of the subscriber's connections.
 #[derive(Debug, Default)]
 pub struct Hub {
     users: DashMap<Arc<str>, Vec<ConnHandle>>,
     next_id: AtomicU64,
+    /// Connection id → the connection and the users it subscribed to.
+    conn_subs: DashMap<u64, (ConnHandle, HashSet<String>)>,
+    /// User → the connections subscribed to it.
+    watchers: DashMap<String, HashSet<u64>>,
+    /// Subscriber → the users it subscribed to over REST.
+    user_subs: DashMap<String, HashSet<String>>,
+    /// User → the users subscribed to it over REST.
+    user_watchers: DashMap<String, HashSet<String>>,
 }
+
+/// Most users one connection or user may watch.
+pub const MAX_SUBSCRIPTIONS: usize = 3000;
 
 impl Hub {
     pub fn next_conn_id(&self) -> u64 {
@@ -104,16 +125,26 @@ impl Hub {
     /// Registers `conn` and applies the multi-login `policy`: returns the user's other connections that the new
     /// one displaces (already removed from the hub; the caller kicks them).
     pub fn register(&self, conn: ConnHandle, policy: i32) -> Vec<ConnHandle> {
-        let mut entry = self.users.entry(conn.user_id.clone()).or_default();
-        let (kicked, kept): (Vec<_>, Vec<_>) =
-            entry.drain(..).partition(|old| displaces(policy, conn.platform_id, old.platform_id));
-        *entry = kept;
-        entry.push(conn);
+        let user_id = conn.user_id.clone();
+        let before = self.online_platforms(&user_id);
+        let kicked = {
+            let mut entry = self.users.entry(user_id.clone()).or_default();
+            let (kicked, kept): (Vec<_>, Vec<_>) =
+                entry.drain(..).partition(|old| displaces(policy, conn.platform_id, old.platform_id));
+            *entry = kept;
+            entry.push(conn);
+            kicked
+        };
+        for old in &kicked {
+            self.drop_subscriptions(old.id);
+        }
+        self.presence_changed(&user_id, before);
         kicked
     }
 
-    /// Removes connection `id` of `user_id` (when it closes).
+    /// Removes connection `id` of `user_id` (when it closes), with its subscriptions.
     pub fn unregister(&self, user_id: &str, id: u64) {
+        let before = self.online_platforms(user_id);
         if let Some(mut conns) = self.users.get_mut(user_id) {
             conns.retain(|c| c.id != id);
             if conns.is_empty() {
@@ -121,16 +152,26 @@ impl Hub {
                 self.users.remove_if(user_id, |_, v| v.is_empty());
             }
         }
+        self.drop_subscriptions(id);
+        self.presence_changed(user_id, before);
     }
 
     /// Removes and returns the connections of `user_id` on `platform_id` (all platforms if `None`).
     pub fn take(&self, user_id: &str, platform_id: Option<i32>) -> Vec<ConnHandle> {
-        let Some(mut conns) = self.users.get_mut(user_id) else {
-            return Vec::new();
+        let before = self.online_platforms(user_id);
+        let taken = {
+            let Some(mut conns) = self.users.get_mut(user_id) else {
+                return Vec::new();
+            };
+            let (taken, kept): (Vec<_>, Vec<_>) =
+                conns.drain(..).partition(|c| platform_id.is_none_or(|p| p == c.platform_id));
+            *conns = kept;
+            taken
         };
-        let (taken, kept): (Vec<_>, Vec<_>) =
-            conns.drain(..).partition(|c| platform_id.is_none_or(|p| p == c.platform_id));
-        *conns = kept;
+        for conn in &taken {
+            self.drop_subscriptions(conn.id);
+        }
+        self.presence_changed(user_id, before);
         taken
     }
 
@@ -160,11 +201,143 @@ impl Hub {
         self.users.iter().filter(|e| !e.value().is_empty()).count()
     }
 
+    /// Applies a connection's 2005 request: subscribes `conn` to `add` and unsubscribes it from `remove`.
+    /// Subscriptions past [`MAX_SUBSCRIPTIONS`] are refused with an error naming the limit.
+    pub fn subscribe(&self, conn: &ConnHandle, add: &[String], remove: &[String]) -> Result<(), String> {
+        let mut entry = self.conn_subs.entry(conn.id).or_insert_with(|| (conn.clone(), HashSet::new()));
+        let targets = &mut entry.1;
+        for user in remove {
+            if targets.remove(user) {
+                self.unwatch(&self.watchers, user, &conn.id);
+            }
+        }
+        let new: Vec<&String> = add.iter().filter(|u| !targets.contains(*u)).collect();
+        if targets.len() + new.len() > MAX_SUBSCRIPTIONS {
+            return Err(format!("a connection may watch at most {MAX_SUBSCRIPTIONS} users"));
+        }
+        for user in new {
+            targets.insert(user.clone());
+            self.watchers.entry(user.clone()).or_default().insert(conn.id);
+        }
+        Ok(())
+    }
+
+    /// Applies a REST subscription change of `subscriber`.
+    pub fn subscribe_user(&self, subscriber: &str, add: &[String], remove: &[String]) -> Result<(), String> {
+        let mut targets = self.user_subs.entry(subscriber.to_string()).or_default();
+        for user in remove {
+            if targets.remove(user) {
+                self.unwatch(&self.user_watchers, user, &subscriber.to_string());
+            }
+        }
+        let new: Vec<&String> = add.iter().filter(|u| !targets.contains(*u)).collect();
+        if targets.len() + new.len() > MAX_SUBSCRIPTIONS {
+            return Err(format!("a user may watch at most {MAX_SUBSCRIPTIONS} users"));
+        }
+        for user in new {
+            targets.insert(user.clone());
+            self.user_watchers.entry(user.clone()).or_default().insert(subscriber.to_string());
+        }
+        Ok(())
+    }
+
+    /// The users `subscriber` watches: over REST, or from any of its live connections.
+    pub fn subscriptions_of(&self, subscriber: &str) -> Vec<String> {
+        let mut out: HashSet<String> = self.user_subs.get(subscriber).map(|t| t.clone()).unwrap_or_default();
+        if let Some(conns) = self.users.get(subscriber) {
+            for conn in conns.iter() {
+                if let Some(entry) = self.conn_subs.get(&conn.id) {
+                    out.extend(entry.1.iter().cloned());
+                }
+            }
+        }
+        let mut out: Vec<String> = out.into_iter().collect();
+        out.sort();
+        out
+    }
+
+    fn unwatch<K: Eq + std::hash::Hash>(&self, map: &DashMap<String, HashSet<K>>, user: &str, who: &K) {
+        if let Some(mut set) = map.get_mut(user) {
+            set.remove(who);
+            if set.is_empty() {
+                drop(set);
+                map.remove_if(user, |_, v| v.is_empty());
+            }
+        }
+    }
+
+    fn drop_subscriptions(&self, conn_id: u64) {
+        if let Some((_, (_, targets))) = self.conn_subs.remove(&conn_id) {
+            for user in targets {
+                self.unwatch(&self.watchers, &user, &conn_id);
+            }
+        }
+    }
+
+    /// Pushes `user_id`'s platforms to its watchers if they differ from `before`.
+    fn presence_changed(&self, user_id: &str, before: Vec<i32>) {
+        let now = self.online_platforms(user_id);
+        if now == before {
+            return;
+        }
+        // Copy the ids out before touching `conn_subs`: `subscribe` locks the two maps the other way round.
+        let ids: Vec<u64> = self.watchers.get(user_id).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
+        let conns: Vec<ConnHandle> = ids.iter().filter_map(|id| self.conn_subs.get(id).map(|e| e.0.clone())).collect();
+        let users: Vec<String> =
+            self.user_watchers.get(user_id).map(|w| w.iter().cloned().collect()).unwrap_or_default();
+        if conns.is_empty() && users.is_empty() {
+            return;
+        }
+        let tips = sdkws::SubUserOnlineStatusTips {
+            subscribers: vec![sdkws::SubUserOnlineStatusElem {
+                user_id: user_id.to_string(),
+                online_platform_ids: now,
+            }],
+        };
+        // Unsolicited: no msgIncr, as upstream's `PushUserOnlineStatus`.
+        let frame = PushFrame::new(Resp {
+            req_identifier: req::SUB_USER_ONLINE_STATUS,
+            data: tips.encode_to_vec(),
+            ..Resp::default()
+        });
+        let mut sent = HashSet::new();
+        for conn in conns {
+            if sent.insert(conn.id) {
+                conn.offer(Outbound::Push(frame.clone()));
+            }
+        }
+        for user in users {
+            if let Some(list) = self.users.get(user.as_str()) {
+                for conn in list.iter() {
+                    if sent.insert(conn.id) {
+                        conn.offer(Outbound::Push(frame.clone()));
+                    }
+                }
+            }
+        }
+    }
+
     /// Queues `frame` to every connection of every user in `user_ids`. Never waits.
     pub fn push<'a>(&self, user_ids: impl IntoIterator<Item = &'a str>, frame: &Arc<PushFrame>) {
         for user_id in user_ids {
             if let Some(conns) = self.users.get(user_id) {
                 for conn in conns.iter() {
+                    conn.offer(Outbound::Push(frame.clone()));
+                }
+            }
+        }
+    }
+
+    /// Like [`Hub::push`], leaving out the connections that authenticated with `token_hash`.
+    pub fn push_except<'a>(
+        &self,
+        user_ids: impl IntoIterator<Item = &'a str>,
+        frame: &Arc<PushFrame>,
+        token_hash: &[u8],
+    ) {
+        for user_id in user_ids {
+            if let Some(conns) = self.users.get(user_id) {
+                for conn in conns.iter().filter(|c| *c.token_hash != *token_hash) {
                     conn.offer(Outbound::Push(frame.clone()));
                 }
             }
@@ -283,6 +456,24 @@ mod tests {
             got += 1;
         }
         assert_eq!(got, 3);
+    }
+
+    #[test]
+    fn subscriptions_end_with_their_connection() {
+        let hub = Hub::default();
+        let (watcher, mut rx) = conn(&hub, "alice", platform::WEB, 8);
+        hub.register(watcher.clone(), multi_login::NO_KICK);
+        hub.subscribe(&watcher, &["bob".to_string()], &[]).unwrap();
+        let (bob, _bob_rx) = conn(&hub, "bob", platform::IOS, 8);
+        hub.register(bob.clone(), multi_login::NO_KICK);
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Push(_))), "bob's arrival is pushed");
+        assert_eq!(hub.subscriptions_of("alice"), vec!["bob".to_string()]);
+        hub.unregister("alice", watcher.id);
+        assert!(hub.watchers.is_empty() && hub.conn_subs.is_empty(), "nothing left of the subscription");
+        hub.unregister("bob", bob.id);
+        assert!(rx.try_recv().is_err(), "no push to a closed connection");
+        let too_many: Vec<String> = (0..=MAX_SUBSCRIPTIONS).map(|i| format!("u{i}")).collect();
+        assert!(hub.subscribe_user("carol", &too_many, &[]).is_err());
     }
 
     #[test]

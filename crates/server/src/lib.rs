@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod hub;
 pub mod recent;
 pub mod service;
+pub mod storage;
 
 pub use config::Config;
 
@@ -53,12 +54,14 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(config.data_dir.join("objects"))
+    std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
     let admin_secret = admin_secret(&config)?;
     let db_path = config.data_dir.join("palaver.db");
     let store = SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?;
-    let app = App::new(config, Arc::new(store), admin_secret);
+    let blobs =
+        storage::Blobs::open(&config.objects, &config.data_dir, &admin_secret).context("opening the object storage")?;
+    let app = App::with_blobs(config, Arc::new(store), blobs, admin_secret);
 
     let stop = CancellationToken::new();
     tracing::info!(
@@ -89,11 +92,31 @@ pub async fn run(
             stop.cancel();
         })
     };
+    let sweeper = tokio::spawn(sweep_uploads(app.clone(), stop.clone()));
     let (g, a) = tokio::join!(gateway.into_future(), api.into_future());
     stopper.abort();
+    sweeper.abort();
     g.context("gateway")?;
     a.context("API")?;
     Ok(())
+}
+
+/// Ends abandoned uploads (past their expiry) every `objects.sweep_interval_secs`, from the start on, until
+/// `stop`.
+async fn sweep_uploads(app: Arc<App>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(app.config.objects.sweep_interval_secs));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match app.sweep_expired_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "removed abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "cannot look for abandoned uploads"),
+        }
+    }
 }
 
 /// The admin secret: from the config, else from `<data_dir>/admin-secret`, else newly generated into that file.

@@ -59,6 +59,8 @@ pub trait Store:
     + GroupStore
     + RelationStore
     + VersionStore
+    + AppStore
+    + ObjectStore
     + Send
     + Sync
 {
@@ -73,6 +75,8 @@ impl<T> Store for T where
         + GroupStore
         + RelationStore
         + VersionStore
+        + AppStore
+        + ObjectStore
         + Send
         + Sync
 {
@@ -155,6 +159,15 @@ pub trait MessageStore {
     async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>>;
     /// Max seq (0 if none) and the time of the last message, per conversation.
     async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>>;
+    /// Marks the messages `seqs` of a conversation deleted for `owner`, or for everyone when `owner` is
+    /// `None`. The rows stay (seqs stay contiguous); reads report them through [`MessageStore::message_marks`].
+    /// Marking twice is harmless.
+    async fn delete_messages(&self, owner: Option<&str>, conversation_id: &str, seqs: &[i64]) -> Result<()>;
+    /// Records a revoke. Returns false, changing nothing, if the message was already revoked.
+    async fn revoke_message(&self, revoke: &MessageRevoke) -> Result<bool>;
+    /// Which of the messages `seqs` of a conversation are revoked, and which are deleted for `owner` (by
+    /// itself or for everyone).
+    async fn message_marks(&self, owner: &str, conversation_id: &str, seqs: &[i64]) -> Result<MessageMarks>;
 }
 
 #[async_trait]
@@ -172,6 +185,14 @@ pub trait ConversationStore {
     /// user set options on a conversation before its first message), and bumps `owner`'s conversation version
     /// (insert or update). Returns the row as stored.
     async fn update_conversation(&self, owner: &str, patch: &ConversationPatch) -> Result<UserConversation>;
+    /// Clears `owner`'s history of the named conversations it has: in one transaction, each row's `min_seq`
+    /// becomes its conversation's max seq + 1 (history before it is hidden from `owner` only) and its read
+    /// cursor the max seq, and `owner`'s conversation version is bumped (update). Returns the rows cleared,
+    /// as stored.
+    async fn clear_conversations(&self, owner: &str, conversation_ids: &[String]) -> Result<Vec<UserConversation>>;
+    /// Clears a conversation for everyone who has it, as [`ConversationStore::clear_conversations`] does for
+    /// one user. Returns the owners whose rows were cleared.
+    async fn clear_conversation_for_all(&self, conversation_id: &str) -> Result<Vec<String>>;
 }
 
 /// Friends, friend requests and blacklists. Every change to a user's friend list bumps that user's
@@ -187,10 +208,22 @@ pub trait RelationStore {
     /// Stores a friend request, replacing an earlier one between the same two users (it becomes pending again).
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<()>;
     async fn friend_request(&self, from: &str, to: &str) -> Result<Option<FriendRequest>>;
-    /// Requests sent to `user_id` (`incoming`) or by it: one page, newest first, and the total.
-    async fn friend_requests(&self, user_id: &str, incoming: bool, page: Page) -> Result<(Vec<FriendRequest>, i64)>;
-    /// Records the answer to the pending request `from → to`; when accepted, also makes both users friends of
-    /// each other (both rows, both versions bumped), all in one transaction. `NotFound` if there is no request.
+    /// Requests sent to `user_id` (`incoming`) or by it, with one of `handle_results` (any, if empty): one page,
+    /// newest first, and the total.
+    async fn friend_requests(
+        &self,
+        user_id: &str,
+        incoming: bool,
+        handle_results: &[i32],
+        page: Page,
+    ) -> Result<(Vec<FriendRequest>, i64)>;
+    /// The requests between `a` and `b`, in both directions.
+    async fn friend_requests_between(&self, a: &str, b: &str) -> Result<Vec<FriendRequest>>;
+    /// Pending requests to `user_id` created after `since` (ms; 0: all).
+    async fn unhandled_friend_request_count(&self, user_id: &str, since: i64) -> Result<i64>;
+    /// Records the answer to the pending request `from → to`; when accepted, also answers a pending request the
+    /// other way and makes both users friends of each other (both rows, both versions bumped, `add_source`
+    /// "by request"), all in one transaction. `NotFound` if there is no pending request.
     async fn answer_friend_request(&self, answer: &FriendAnswer) -> Result<()>;
     /// Makes `a` and `b` friends directly (admin import), both rows, both versions bumped. Existing rows stay.
     async fn add_friendship(&self, a: &Friend, b: &Friend) -> Result<()>;
@@ -198,6 +231,9 @@ pub trait RelationStore {
     async fn delete_friend(&self, owner: &str, friend: &str) -> Result<bool>;
     /// Applies remark/pin/ex to `owner`'s rows for `friends` and bumps the version (update).
     async fn update_friends(&self, owner: &str, friends: &[String], patch: &FriendPatch) -> Result<()>;
+    /// Records, in the friend list of everyone who has `friend` as a friend, that `friend` changed (its profile
+    /// did): one version bump (update) per such list. Returns their owners.
+    async fn touch_friend(&self, friend: &str) -> Result<Vec<String>>;
     /// One page of `owner`'s blacklist, and the total.
     async fn blacks(&self, owner: &str, page: Page) -> Result<(Vec<Black>, i64)>;
     async fn blacks_by_id(&self, owner: &str, ids: &[String]) -> Result<Vec<Black>>;
@@ -207,6 +243,46 @@ pub trait RelationStore {
     async fn add_black(&self, black: &Black) -> Result<()>;
     /// Returns whether a row was removed.
     async fn remove_black(&self, owner: &str, blocked: &str) -> Result<bool>;
+}
+
+/// Per-user app data: user commands, client configuration, push tokens, badges, uploaded client logs.
+#[async_trait]
+pub trait AppStore {
+    /// Adds a command; `AlreadyExists` if the user has one of this type and uuid.
+    async fn add_user_command(&self, command: &UserCommand) -> Result<()>;
+    /// Sets `value` and/or `ex` of a command; `NotFound` if there is none.
+    async fn update_user_command(
+        &self,
+        user_id: &str,
+        command_type: i32,
+        uuid: &str,
+        value: Option<&str>,
+        ex: Option<&str>,
+    ) -> Result<()>;
+    /// Removes a command; `NotFound` if there is none.
+    async fn delete_user_command(&self, user_id: &str, command_type: i32, uuid: &str) -> Result<()>;
+    /// The user's commands, of one type or (`None`) all, oldest first.
+    async fn user_commands(&self, user_id: &str, command_type: Option<i32>) -> Result<Vec<UserCommand>>;
+    /// The configuration rows of `user_id` (`""`: the defaults for everyone).
+    async fn client_config(&self, user_id: &str) -> Result<Vec<(String, String)>>;
+    /// Sets (inserts or replaces) configuration rows of `user_id`.
+    async fn set_client_config(&self, user_id: &str, configs: &[(String, String)]) -> Result<()>;
+    /// Removes configuration rows of `user_id`.
+    async fn delete_client_config(&self, user_id: &str, keys: &[String]) -> Result<()>;
+    /// Stores (replacing) the push token of a user's device on a platform.
+    async fn set_push_token(&self, user_id: &str, platform_id: i32, token: &str, expire_time: i64) -> Result<()>;
+    /// Forgets the push token of a user's device on a platform (logout).
+    async fn delete_push_token(&self, user_id: &str, platform_id: i32) -> Result<()>;
+    /// The push token of a user's device on a platform.
+    async fn push_token(&self, user_id: &str, platform_id: i32) -> Result<Option<String>>;
+    /// Stores the badge count the user's app reported.
+    async fn set_app_badge(&self, user_id: &str, unread_count: i32) -> Result<()>;
+    /// The badge count last reported, if any.
+    async fn app_badge(&self, user_id: &str) -> Result<Option<i32>>;
+    /// Stores uploaded client logs (all or none); `AlreadyExists` on a log id collision.
+    async fn insert_client_logs(&self, logs: &[ClientLog]) -> Result<()>;
+    /// The logs a user uploaded, newest first.
+    async fn client_logs(&self, user_id: &str) -> Result<Vec<ClientLog>>;
 }
 
 /// Version logs: what changed in a synced list since a version a client holds (protocol §6).
@@ -298,4 +374,31 @@ pub trait GroupStore {
     async fn group_requests_by(&self, user_id: &str, query: &RequestQuery) -> Result<(Vec<GroupRequest>, i64)>;
     /// How many pending applications to `group_ids` were made after `after` (ms; 0: ever).
     async fn unhandled_group_requests(&self, group_ids: &[String], after: i64) -> Result<i64>;
+}
+
+/// Files: object records and multipart uploads in progress (the bytes themselves live in the object storage
+/// backend, local disk or S3; this is only what points at them).
+///
+/// An object is a *name* (`<userID>/…`, the path of its download URL) pointing at content addressed by OpenIM's
+/// hash, so several names may share one stored blob. An upload is created by `initiate`, and either completes
+/// (its row goes and an object row appears, in one transaction) or expires and is swept.
+#[async_trait]
+pub trait ObjectStore {
+    /// Records `object` under its name, replacing an earlier object of the **same user** under that name (a user
+    /// may re-upload a name). `AlreadyExists` if another user holds the name: nobody overwrites another's object.
+    async fn put_object(&self, object: &Object) -> Result<()>;
+    async fn object(&self, name: &str) -> Result<Option<Object>>;
+    /// Any one object whose content has this hash, to answer a repeated upload without transferring it again.
+    async fn object_by_hash(&self, hash: &str) -> Result<Option<Object>>;
+    /// `AlreadyExists` if the id is taken.
+    async fn insert_upload(&self, upload: &Upload) -> Result<()>;
+    async fn upload(&self, upload_id: &str) -> Result<Option<Upload>>;
+    /// Ends the upload and records its object, in one transaction: deletes the upload row, then
+    /// [`put_object`](Self::put_object)s. `NotFound` if the upload is gone (completed, aborted or swept
+    /// meanwhile), and then nothing is recorded; `AlreadyExists` as `put_object`, and then the upload stays.
+    async fn complete_upload(&self, upload_id: &str, object: &Object) -> Result<()>;
+    /// Deletes the upload row; returns whether there was one.
+    async fn delete_upload(&self, upload_id: &str) -> Result<bool>;
+    /// Up to `limit` uploads with `expire_time <= now_ms`, soonest-expired first.
+    async fn expired_uploads(&self, now_ms: i64, limit: u32) -> Result<Vec<Upload>>;
 }

@@ -86,6 +86,14 @@ pub enum Precondition {
     UserExists(String),
     /// `owner` has not blocked `other`.
     NotBlocked { owner: String, other: String },
+    /// `friend` is in `owner`'s friend list (for servers where messaging requires friendship).
+    IsFriendOf { owner: String, friend: String },
+    /// `user` receives messages in `conversation_id` (OpenIM's receive options, upstream
+    /// `modifyMessageByUserMessageReceiveOpt`): refused when its global option, or its option for this
+    /// conversation, is "do not receive" (1), the latter except for read receipts (`read_receipt`). When either
+    /// is "receive without notification" (2), the message is stored with its `offlinePush` option off, so no
+    /// offline push announces it.
+    Receives { user: String, conversation_id: String, read_receipt: bool },
 }
 
 /// The stored message and whether it was stored by this call (`false`: a resend of a known clientMsgID,
@@ -330,6 +338,53 @@ pub struct DirectoryCounts {
     pub messages: i64,
 }
 
+/// A revoke recorded for one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageRevoke {
+    pub conversation_id: String,
+    pub seq: i64,
+    pub revoker_user_id: String,
+    /// The revoker's role when it revoked: its group role level in groups, its app manager level otherwise.
+    pub revoker_role: i32,
+    pub revoker_nickname: String,
+    /// Milliseconds since the Unix epoch.
+    pub revoke_time: i64,
+}
+
+/// What one user sees changed about some messages of a conversation: which were revoked (for everyone), and
+/// which are deleted for this user (by itself, or for everyone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageMarks {
+    pub revokes: Vec<MessageRevoke>,
+    pub deleted: Vec<i64>,
+}
+
+/// A user command (OpenIM's per-user app records). `create_time` is in seconds, as upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserCommand {
+    pub user_id: String,
+    pub command_type: i32,
+    pub uuid: String,
+    pub value: String,
+    pub ex: String,
+    pub create_time: i64,
+}
+
+/// A log file a client uploaded and reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLog {
+    pub log_id: String,
+    pub user_id: String,
+    pub platform: String,
+    pub url: String,
+    pub filename: String,
+    pub app_framework: String,
+    pub version: String,
+    pub ex: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_time: i64,
+}
+
 /// The version-log element that stands for "the group's own information changed" in a group's member list.
 pub const GROUP_INFO_ELEMENT: &str = "";
 /// The version-log element that stands for "the members' order changed" (a role change), OpenIM's
@@ -440,4 +495,43 @@ pub struct RequestQuery {
 pub struct MembersAdded {
     pub inserted: Vec<String>,
     pub head: VersionHead,
+}
+
+/// A stored file: a name (the path of its download URL, `<userID>/…`) pointing at content-addressed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub name: String,
+    /// Who stored it: the only user who may store another object under the same name.
+    pub user_id: String,
+    /// OpenIM's content hash: md5 (lowercase hex) of the comma-joined md5 (lowercase hex) of each part.
+    pub hash: String,
+    /// Where the bytes are in the object storage backend (a file under the data folder, or an S3 key).
+    pub storage_key: String,
+    pub size: i64,
+    pub content_type: String,
+    /// OpenIM's `cause` (`msg-picture`, `msg-voice`, …; may be empty).
+    pub cause: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_time: i64,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Palaver's id for it (what the client sends back), not the backend's.
+    pub upload_id: String,
+    pub user_id: String,
+    /// The content hash the client announced (see [`Object::hash`]); completion checks it.
+    pub hash: String,
+    pub size: i64,
+    /// Every part but the last is exactly this long.
+    pub part_size: i64,
+    pub part_count: i32,
+    /// Where the assembled bytes go.
+    pub storage_key: String,
+    /// The backend's own id for the upload (S3's `UploadId`); empty where the backend needs none.
+    pub backend_upload_id: String,
+    /// Milliseconds since the Unix epoch after which the upload is abandoned and may be swept.
+    pub expire_time: i64,
+    pub create_time: i64,
 }

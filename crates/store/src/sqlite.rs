@@ -36,10 +36,12 @@
 
 #[macro_use]
 mod accounts;
+mod app;
 mod conversations;
 #[macro_use]
 mod groups;
 mod messages;
+mod objects;
 mod relations;
 mod versions;
 mod writer;

@@ -14,8 +14,9 @@ use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
     Appended, Black, Change, ConversationRef, ConversationStore, Group, GroupAnswer, GroupMember, GroupPatch,
-    GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Page, Precondition, RequestQuery,
-    SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore, VersionKind,
+    GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Object, Page, Precondition,
+    RequestQuery, SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, Upload, User, UserPatch, UserStore,
+    VersionKind,
 };
 use proptest::prelude::*;
 use sqlx::Connection as _;
@@ -82,6 +83,7 @@ store_tests!(
     group_membership_changes_bump_versions_and_cap_history,
     group_member_listings_filter_and_order,
     group_requests_and_answers,
+    objects_and_uploads,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1220,4 +1222,71 @@ async fn append_throughput() {
         );
         store.close().await;
     }
+}
+
+fn object(name: &str, user_id: &str, hash: &str) -> Object {
+    Object {
+        name: name.into(),
+        user_id: user_id.into(),
+        hash: hash.into(),
+        storage_key: hash.into(),
+        size: 10,
+        content_type: "image/png".into(),
+        cause: "msg-picture".into(),
+        create_time: 1,
+    }
+}
+
+fn upload(id: &str, expire_time: i64) -> Upload {
+    Upload {
+        upload_id: id.into(),
+        user_id: "alice".into(),
+        hash: "h1".into(),
+        size: 25,
+        part_size: 10,
+        part_count: 3,
+        storage_key: "h1".into(),
+        backend_upload_id: format!("s3-{id}"),
+        expire_time,
+        create_time: 0,
+    }
+}
+
+/// Objects: a name is one user's (the same user may replace it, another may not); lookups by name and by hash.
+/// Uploads: insert, read, expire in order, delete; completion is one transaction that needs the upload.
+async fn objects_and_uploads(store: Arc<dyn Store>) {
+    store.put_object(&object("alice/a.png", "alice", "h1")).await.unwrap();
+    assert_eq!(store.object("alice/a.png").await.unwrap(), Some(object("alice/a.png", "alice", "h1")));
+    assert_eq!(store.object("alice/none.png").await.unwrap(), None);
+    store.put_object(&object("alice/a.png", "alice", "h2")).await.unwrap();
+    assert_eq!(store.object("alice/a.png").await.unwrap().unwrap().hash, "h2", "the owner replaces");
+    let taken = store.put_object(&object("alice/a.png", "mallory", "h3")).await;
+    assert!(matches!(taken, Err(StoreError::AlreadyExists(_))), "{taken:?}");
+    assert_eq!(store.object("alice/a.png").await.unwrap().unwrap().user_id, "alice");
+    assert_eq!(store.object_by_hash("h2").await.unwrap().unwrap().name, "alice/a.png");
+    assert_eq!(store.object_by_hash("h1").await.unwrap(), None);
+
+    for (id, expiry) in [("u3", 300), ("u1", 100), ("u2", 200)] {
+        store.insert_upload(&upload(id, expiry)).await.unwrap();
+    }
+    assert!(matches!(store.insert_upload(&upload("u1", 1)).await, Err(StoreError::AlreadyExists(_))));
+    assert_eq!(store.upload("u2").await.unwrap(), Some(upload("u2", 200)));
+    assert_eq!(store.upload("nope").await.unwrap(), None);
+    let expired: Vec<String> = store.expired_uploads(250, 10).await.unwrap().into_iter().map(|u| u.upload_id).collect();
+    assert_eq!(expired, ["u1", "u2"]);
+    assert_eq!(store.expired_uploads(1000, 1).await.unwrap().len(), 1);
+
+    store.complete_upload("u1", &object("alice/b.png", "alice", "h1")).await.unwrap();
+    assert_eq!(store.upload("u1").await.unwrap(), None);
+    assert_eq!(store.object("alice/b.png").await.unwrap().unwrap().hash, "h1");
+    let again = store.complete_upload("u1", &object("alice/c.png", "alice", "h1")).await;
+    assert!(matches!(again, Err(StoreError::NotFound(_))), "{again:?}");
+    assert_eq!(store.object("alice/c.png").await.unwrap(), None, "nothing recorded for a gone upload");
+    let foreign = store.complete_upload("u2", &object("alice/b.png", "mallory", "h9")).await;
+    assert!(matches!(foreign, Err(StoreError::AlreadyExists(_))), "{foreign:?}");
+    assert!(store.upload("u2").await.unwrap().is_some(), "a refused completion keeps the upload");
+
+    assert!(store.delete_upload("u2").await.unwrap());
+    assert!(!store.delete_upload("u2").await.unwrap());
+    assert_eq!(store.expired_uploads(i64::MAX, 10).await.unwrap().len(), 1);
 }

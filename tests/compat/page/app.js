@@ -15,10 +15,37 @@ sdk.emit = (event, payload) => {
 
 window.__events = from => events.slice(from);
 
+// Files for the SDK's *ByFile methods: the Node side cannot pass a File through `evaluate`, so it stores the
+// bytes here (`__putFile`) and names them in `__call`'s arguments as `{__file: key}`.
+const files = {};
+window.__putFile = (key, name, type, base64) => {
+  const bytes = Uint8Array.from(atob(base64), c => c.charCodeAt(0));
+  files[key] = new File([bytes], name, { type });
+  return bytes.length;
+};
+const withFiles = v => {
+  if (Array.isArray(v)) return v.map(withFiles);
+  if (v && typeof v === 'object') {
+    if (typeof v.__file === 'string') return files[v.__file];
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withFiles(x)]));
+  }
+  return v;
+};
+
+// Downloads `url` from the page (a cross-origin fetch, as an app would) and returns status, headers and base64 body.
+window.__fetch = async (url, headers = {}) => {
+  const res = await fetch(url, { headers });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return { status: res.status, type: res.headers.get('content-type'), length: res.headers.get('content-length'),
+    base64: btoa(binary) };
+};
+
 window.__call = async (method, args) => {
   if (typeof sdk[method] !== 'function') return { ok: false, errCode: -1, errMsg: `no SDK method ${method}` };
   try {
-    const r = await sdk[method](...args);
+    const r = await sdk[method](...withFiles(args));
     return { ok: true, data: r && typeof r === 'object' && 'data' in r ? r.data : r };
   } catch (e) {
     if (e && typeof e === 'object') return { ok: false, errCode: e.errCode ?? -1, errMsg: e.errMsg ?? e.message ?? String(e) };

@@ -115,6 +115,16 @@ pub(super) async fn set_conversations(
         ex: c.ex.map(|v| v.value),
         min_seq: None,
     };
-    app.set_conversations(&req.user_ids, &patch).await?;
+    app.set_conversations(&req.user_ids, &patch, &ctx.operation_id).await?;
     Ok(pb::SetConversationsResp::default())
+}
+
+/// # POST /conversation/get_pinned_conversation_ids
+pub(super) async fn get_pinned_conversation_ids(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetPinnedConversationIDsReq,
+) -> ApiResult<pb::GetPinnedConversationIDsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    Ok(pb::GetPinnedConversationIDsResp { conversation_ids: app.pinned_conversation_ids(&req.user_id).await? })
 }

@@ -2,14 +2,14 @@
 
 use super::{
     Ctx,
-    convert::{black_info, friend_info, friend_request, full_ids, page},
+    convert::{black_info, friend_info, full_ids, page},
 };
 use crate::{
     error::{ApiError, ApiResult},
     service::App,
 };
 use palaver_protocol::pb::relation as pb;
-use palaver_store::FriendRequest;
+use palaver_store::FriendPatch;
 use std::sync::Arc;
 
 /// Most rows one friend or blacklist page returns.
@@ -22,7 +22,7 @@ pub(super) async fn add_friend(
     req: pb::ApplyToAddFriendReq,
 ) -> ApiResult<pb::ApplyToAddFriendResp> {
     ctx.caller.check_access(&req.from_user_id)?;
-    app.apply_friend(&req.from_user_id, &req.to_user_id, &req.req_msg, &req.ex).await?;
+    app.apply_friend(&req.from_user_id, &req.to_user_id, &req.req_msg, &req.ex, &ctx.operation_id).await?;
     Ok(pb::ApplyToAddFriendResp::default())
 }
 
@@ -33,7 +33,8 @@ pub(super) async fn add_friend_response(
     req: pb::RespondFriendApplyReq,
 ) -> ApiResult<pb::RespondFriendApplyResp> {
     ctx.caller.check_access(&req.to_user_id)?;
-    app.answer_friend(&req.from_user_id, &req.to_user_id, req.handle_result, &req.handle_msg).await?;
+    app.answer_friend(&req.from_user_id, &req.to_user_id, req.handle_result, &req.handle_msg, &ctx.operation_id)
+        .await?;
     Ok(pb::RespondFriendApplyResp::default())
 }
 
@@ -50,7 +51,7 @@ pub(super) struct ImportFriendReq {
 /// # POST /friend/import_friend (admin): befriend directly, without a request.
 pub(super) async fn import_friend(app: Arc<App>, ctx: Ctx, req: ImportFriendReq) -> ApiResult<serde_json::Value> {
     ctx.caller.require_admin()?;
-    app.import_friends(&req.owner_user_id, &req.friend_user_ids, &ctx.caller.user_id).await?;
+    app.import_friends(&req.owner_user_id, &req.friend_user_ids, &ctx.caller.user_id, &ctx.operation_id).await?;
     Ok(serde_json::json!({}))
 }
 
@@ -61,8 +62,71 @@ pub(super) async fn delete_friend(
     req: pb::DeleteFriendReq,
 ) -> ApiResult<pb::DeleteFriendResp> {
     ctx.caller.check_access(&req.owner_user_id)?;
-    app.delete_friend(&req.owner_user_id, &req.friend_user_id).await?;
+    app.delete_friend(&req.owner_user_id, &req.friend_user_id, &ctx.operation_id).await?;
     Ok(pb::DeleteFriendResp::default())
+}
+
+/// # POST /friend/update_friends: pin, remark and `ex` of several friends (`null` leaves a field as it is).
+pub(super) async fn update_friends(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::UpdateFriendsReq,
+) -> ApiResult<pb::UpdateFriendsResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    let patch = FriendPatch {
+        remark: req.remark.map(|v| v.value),
+        is_pinned: req.is_pinned.map(|v| v.value),
+        ex: req.ex.map(|v| v.value),
+    };
+    app.update_friends(&req.owner_user_id, &req.friend_user_ids, &patch, &ctx.operation_id).await?;
+    Ok(pb::UpdateFriendsResp::default())
+}
+
+/// # POST /friend/set_friend_remark
+pub(super) async fn set_friend_remark(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::SetFriendRemarkReq,
+) -> ApiResult<pb::SetFriendRemarkResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    app.set_friend_remark(&req.owner_user_id, &req.friend_user_id, &req.remark, &ctx.operation_id).await?;
+    Ok(pb::SetFriendRemarkResp::default())
+}
+
+/// # POST /friend/get_friend_id
+pub(super) async fn get_friend_id(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetFriendIDsReq,
+) -> ApiResult<pb::GetFriendIDsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    Ok(pb::GetFriendIDsResp { friend_ids: app.friend_ids(&req.user_id).await?.1 })
+}
+
+/// # POST /friend/get_designated_friend_apply: the requests between two users, both ways; the caller must
+/// be one of them.
+pub(super) async fn get_designated_friend_apply(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetDesignatedFriendsApplyReq,
+) -> ApiResult<pb::GetDesignatedFriendsApplyResp> {
+    if !ctx.caller.is_admin && ctx.caller.user_id != req.from_user_id && ctx.caller.user_id != req.to_user_id {
+        return Err(ApiError::no_permission("you may only read your own friend requests"));
+    }
+    Ok(pb::GetDesignatedFriendsApplyResp {
+        friend_requests: app.friend_requests_between(&req.from_user_id, &req.to_user_id).await?,
+    })
+}
+
+/// # POST /friend/get_specified_blacks: which of the named users the owner has blocked.
+pub(super) async fn get_specified_blacks(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::GetSpecifiedBlacksReq,
+) -> ApiResult<pb::GetSpecifiedBlacksResp> {
+    ctx.caller.check_access(&req.owner_user_id)?;
+    let blacks = app.specified_blacks(&req.owner_user_id, &req.user_id_list).await?;
+    Ok(pb::GetSpecifiedBlacksResp { total: blacks.len() as i32, blacks: blacks.into_iter().map(black_info).collect() })
 }
 
 /// # POST /friend/get_friend_list
@@ -88,6 +152,10 @@ pub(super) async fn get_designated_friends(
     ctx.caller.check_access(&req.owner_user_id)?;
     if req.friend_user_ids.len() as i64 > MAX_PAGE {
         return Err(ApiError::args(format!("at most {MAX_PAGE} friendUserIDs")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = req.friend_user_ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(ApiError::args(format!("friendUserIDs names {dup} twice")));
     }
     let friends = app.designated_friends(&req.owner_user_id, &req.friend_user_ids).await?;
     Ok(pb::GetDesignatedFriendsResp { friends_info: friends.into_iter().map(friend_info).collect() })
@@ -133,28 +201,6 @@ pub(super) async fn is_friend(app: Arc<App>, ctx: Ctx, req: pb::IsFriendReq) -> 
     Ok(pb::IsFriendResp { in_user1_friends, in_user2_friends })
 }
 
-/// Requests with their users' names, filtered by `handleResults` (empty: all).
-async fn requests_view(
-    app: &App,
-    list: Vec<FriendRequest>,
-    results: &[i32],
-) -> ApiResult<Vec<palaver_protocol::pb::sdkws::FriendRequest>> {
-    let list: Vec<FriendRequest> =
-        list.into_iter().filter(|r| results.is_empty() || results.contains(&r.handle_result)).collect();
-    let mut ids: Vec<String> = list.iter().flat_map(|r| [r.from_user_id.clone(), r.to_user_id.clone()]).collect();
-    ids.sort();
-    ids.dedup();
-    let users = app.users_info(&ids).await?;
-    let find = |id: &str| users.iter().find(|u| u.user_id == id);
-    Ok(list
-        .into_iter()
-        .map(|r| {
-            let (from, to) = (find(&r.from_user_id), find(&r.to_user_id));
-            friend_request(r, from, to)
-        })
-        .collect())
-}
-
 /// # POST /friend/get_friend_apply_list: requests others sent to the user.
 pub(super) async fn get_friend_apply_list(
     app: Arc<App>,
@@ -162,11 +208,9 @@ pub(super) async fn get_friend_apply_list(
     req: pb::GetPaginationFriendsApplyToReq,
 ) -> ApiResult<pb::GetPaginationFriendsApplyToResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let (list, total) = app.friend_requests(&req.user_id, true, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
-    Ok(pb::GetPaginationFriendsApplyToResp {
-        friend_requests: requests_view(&app, list, &req.handle_results).await?,
-        total: total as i32,
-    })
+    let page = page(req.pagination.as_ref(), MAX_PAGE)?;
+    let (friend_requests, total) = app.friend_requests(&req.user_id, true, &req.handle_results, page).await?;
+    Ok(pb::GetPaginationFriendsApplyToResp { friend_requests, total: total as i32 })
 }
 
 /// # POST /friend/get_self_friend_apply_list: requests the user sent.
@@ -176,11 +220,9 @@ pub(super) async fn get_self_friend_apply_list(
     req: pb::GetPaginationFriendsApplyFromReq,
 ) -> ApiResult<pb::GetPaginationFriendsApplyFromResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let (list, total) = app.friend_requests(&req.user_id, false, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
-    Ok(pb::GetPaginationFriendsApplyFromResp {
-        friend_requests: requests_view(&app, list, &req.handle_results).await?,
-        total: total as i32,
-    })
+    let page = page(req.pagination.as_ref(), MAX_PAGE)?;
+    let (friend_requests, total) = app.friend_requests(&req.user_id, false, &req.handle_results, page).await?;
+    Ok(pb::GetPaginationFriendsApplyFromResp { friend_requests, total: total as i32 })
 }
 
 /// # POST /friend/get_self_unhandled_apply_count
@@ -190,20 +232,23 @@ pub(super) async fn get_self_unhandled_apply_count(
     req: pb::GetSelfUnhandledApplyCountReq,
 ) -> ApiResult<pb::GetSelfUnhandledApplyCountResp> {
     ctx.caller.check_access(&req.user_id)?;
-    Ok(pb::GetSelfUnhandledApplyCountResp { count: app.unhandled_friend_requests(&req.user_id).await? })
+    Ok(pb::GetSelfUnhandledApplyCountResp { count: app.unhandled_friend_requests(&req.user_id, req.time).await? })
 }
 
 /// # POST /friend/add_black
 pub(super) async fn add_black(app: Arc<App>, ctx: Ctx, req: pb::AddBlackReq) -> ApiResult<pb::AddBlackResp> {
     ctx.caller.check_access(&req.owner_user_id)?;
-    app.add_black(&req.owner_user_id, &req.black_user_id, &req.ex).await?;
+    let device = Some(ctx.caller.token_hash.clone());
+    app.add_black(&req.owner_user_id, &req.black_user_id, &req.ex, &ctx.caller.user_id, device, &ctx.operation_id)
+        .await?;
     Ok(pb::AddBlackResp::default())
 }
 
 /// # POST /friend/remove_black
 pub(super) async fn remove_black(app: Arc<App>, ctx: Ctx, req: pb::RemoveBlackReq) -> ApiResult<pb::RemoveBlackResp> {
     ctx.caller.check_access(&req.owner_user_id)?;
-    app.remove_black(&req.owner_user_id, &req.black_user_id).await?;
+    let device = Some(ctx.caller.token_hash.clone());
+    app.remove_black(&req.owner_user_id, &req.black_user_id, device, &ctx.operation_id).await?;
     Ok(pb::RemoveBlackResp::default())
 }
 

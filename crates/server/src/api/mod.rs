@@ -13,6 +13,8 @@ mod friend;
 mod group;
 mod jssdk;
 mod msg;
+mod object;
+mod third;
 mod user;
 mod web;
 
@@ -26,17 +28,19 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::{future::Future, sync::Arc};
-use tower_http::cors::CorsLayer;
 
 /// Who is calling, and under which operation id (echoed in logs).
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub operation_id: String,
     pub caller: Caller,
+    /// The API's URL as this client reaches it (see [`object::public_base`]), for the URLs of files; `None` when
+    /// the request does not tell and the configuration does not either.
+    pub public_base: Option<String>,
 }
 
 /// Where the API port also accepts gateway connections, so the web client talks to one origin (one port
@@ -71,6 +75,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/user/get_users_info", post(authed(user::get_users_info)))
         .route("/user/update_user_info_ex", post(authed(user::update_user_info_ex)))
         .route("/user/account_check", post(authed(user::account_check)))
+        .route("/user/set_global_msg_recv_opt", post(authed(user::set_global_msg_recv_opt)))
+        .route("/user/process_user_command_add", post(authed(user::process_user_command_add)))
+        .route("/user/process_user_command_update", post(authed(user::process_user_command_update)))
+        .route("/user/process_user_command_delete", post(authed(user::process_user_command_delete)))
+        .route("/user/process_user_command_get", post(authed(user::process_user_command_get)))
+        .route("/user/process_user_command_get_all", post(authed(user::process_user_command_get_all)))
+        .route("/user/subscribe_users_status", post(authed(user::subscribe_users_status)))
+        .route("/user/get_subscribe_users_status", post(authed(user::get_subscribe_users_status)))
+        .route("/user/get_users_status", post(authed(user::get_users_status)))
+        .route("/user/get_user_client_config", post(authed(user::get_user_client_config)))
+        .route("/user/set_user_client_config", post(authed(user::set_user_client_config)))
+        .route("/user/del_user_client_config", post(authed(user::del_user_client_config)))
         .route("/group/create_group", post(authed(group::create_group)))
         .route("/group/get_groups_info", post(authed(group::get_groups_info)))
         .route("/group/invite_user_to_group", post(authed(group::invite_user_to_group)))
@@ -107,6 +123,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/friend/add_friend_response", post(authed(friend::add_friend_response)))
         .route("/friend/import_friend", post(authed(friend::import_friend)))
         .route("/friend/delete_friend", post(authed(friend::delete_friend)))
+        .route("/friend/update_friends", post(authed(friend::update_friends)))
+        .route("/friend/set_friend_remark", post(authed(friend::set_friend_remark)))
+        .route("/friend/get_friend_id", post(authed(friend::get_friend_id)))
+        .route("/friend/get_designated_friend_apply", post(authed(friend::get_designated_friend_apply)))
+        .route("/friend/get_specified_blacks", post(authed(friend::get_specified_blacks)))
         .route("/friend/get_friend_list", post(authed(friend::get_friend_list)))
         .route("/friend/get_designated_friends", post(authed(friend::get_designated_friends)))
         .route("/friend/get_full_friend_user_ids", post(authed(friend::get_full_friend_user_ids)))
@@ -128,6 +149,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(authed(conversation::get_not_notify_conversation_ids)),
         )
         .route("/conversation/set_conversations", post(authed(conversation::set_conversations)))
+        .route("/conversation/get_pinned_conversation_ids", post(authed(conversation::get_pinned_conversation_ids)))
         .route("/jssdk/get_active_conversations", post(authed_dual(jssdk::get_active_conversations)))
         .route("/jssdk/get_conversations", post(authed_dual(jssdk::get_conversations)))
         .route("/msg/send_msg", post(authed(msg::send_msg)))
@@ -137,9 +159,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/msg/mark_msgs_as_read", post(authed(msg::mark_msgs_as_read)))
         .route("/msg/set_conversation_has_read_seq", post(authed(msg::set_conversation_has_read_seq)))
         .route("/msg/get_conversations_has_read_and_max_seq", post(authed(msg::get_conversations_has_read_and_max_seq)))
+        .route("/msg/revoke_msg", post(authed(msg::revoke_msg)))
+        .route("/msg/delete_msgs", post(authed(msg::delete_msgs)))
+        .route("/msg/clear_conversation_msg", post(authed(msg::clear_conversation_msg)))
+        .route("/msg/user_clear_all_msg", post(authed(msg::user_clear_all_msg)))
+        .route("/msg/get_server_time", post(authed(msg::get_server_time)))
+        .route("/third/fcm_update_token", post(authed(third::fcm_update_token)))
+        .route("/third/set_app_badge", post(authed(third::set_app_badge)))
+        .route("/third/logs/upload", post(authed(third::upload_logs)))
+        .route("/object/part_limit", post(authed(object::part_limit)))
+        .route("/object/part_size", post(authed(object::part_size)))
+        .route("/object/initiate_multipart_upload", post(authed(object::initiate_multipart_upload)))
+        .route("/object/auth_sign", post(authed(object::auth_sign)))
+        .route("/object/complete_multipart_upload", post(authed(object::complete_multipart_upload)))
+        .route("/object/access_url", post(authed(object::access_url)))
+        .route("/object/{*name}", get(object::download))
+        .route("/object-upload/{upload_id}/{part}", put(object::upload_part).layer(DefaultBodyLimit::disable()))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(CorsLayer::very_permissive())
+        .layer(object::cors())
         .with_state(app)
 }
 
@@ -273,7 +311,8 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> ApiResult<Ctx> {
         _ => return Err(ApiError::args("header must have token")),
     };
     let caller = app.authenticate(token).await?;
-    Ok(Ctx { operation_id, caller })
+    let public_base = object::public_base(&app.config, headers);
+    Ok(Ctx { operation_id, caller, public_base })
 }
 
 /// A route that needs a valid `token` header; the handler gets the caller.

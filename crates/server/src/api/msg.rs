@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::{
     error::{ApiError, ApiResult},
-    service::{App, random_hex},
+    service::{App, DeleteSync, random_hex},
 };
 use palaver_protocol::pb::{msg as pb, sdkws};
 use serde::Deserialize;
@@ -130,4 +130,59 @@ pub(super) async fn set_conversation_has_read_seq(
     ctx.caller.check_access(&req.user_id)?;
     app.mark_read(&req.user_id, &req.conversation_id, req.has_read_seq, &[], &ctx.operation_id).await?;
     Ok(pb::SetConversationHasReadSeqResp::default())
+}
+
+fn delete_sync(opt: Option<&pb::DeleteSyncOpt>) -> DeleteSync {
+    opt.map_or_else(DeleteSync::default, |o| DeleteSync { self_devices: o.is_sync_self, everyone: o.is_sync_other })
+}
+
+/// # POST /msg/revoke_msg
+pub(super) async fn revoke_msg(app: Arc<App>, ctx: Ctx, req: pb::RevokeMsgReq) -> ApiResult<pb::RevokeMsgResp> {
+    if req.user_id.is_empty() {
+        return Err(ApiError::args("userID is required"));
+    }
+    ctx.caller.check_access(&req.user_id)?;
+    app.revoke_message(&ctx.caller, &req.user_id, &req.conversation_id, req.seq, &ctx.operation_id).await?;
+    Ok(pb::RevokeMsgResp::default())
+}
+
+/// # POST /msg/delete_msgs: for the user only, unless `deleteSyncOpt.IsSyncOther`.
+pub(super) async fn delete_msgs(app: Arc<App>, ctx: Ctx, req: pb::DeleteMsgsReq) -> ApiResult<pb::DeleteMsgsResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let sync = delete_sync(req.delete_sync_opt.as_ref());
+    app.delete_messages(&ctx.caller, &req.user_id, &req.conversation_id, &req.seqs, sync, &ctx.operation_id).await?;
+    Ok(pb::DeleteMsgsResp::default())
+}
+
+/// # POST /msg/clear_conversation_msg
+pub(super) async fn clear_conversation_msg(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::ClearConversationsMsgReq,
+) -> ApiResult<pb::ClearConversationsMsgResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let sync = delete_sync(req.delete_sync_opt.as_ref());
+    app.clear_conversations(&ctx.caller, &req.user_id, Some(&req.conversation_ids), sync, &ctx.operation_id).await?;
+    Ok(pb::ClearConversationsMsgResp::default())
+}
+
+/// # POST /msg/user_clear_all_msg: every conversation of the user.
+pub(super) async fn user_clear_all_msg(
+    app: Arc<App>,
+    ctx: Ctx,
+    req: pb::UserClearAllMsgReq,
+) -> ApiResult<pb::UserClearAllMsgResp> {
+    ctx.caller.check_access(&req.user_id)?;
+    let sync = delete_sync(req.delete_sync_opt.as_ref());
+    app.clear_conversations(&ctx.caller, &req.user_id, None, sync, &ctx.operation_id).await?;
+    Ok(pb::UserClearAllMsgResp::default())
+}
+
+/// # POST /msg/get_server_time
+pub(super) async fn get_server_time(
+    _app: Arc<App>,
+    _ctx: Ctx,
+    _req: pb::GetServerTimeReq,
+) -> ApiResult<pb::GetServerTimeResp> {
+    Ok(pb::GetServerTimeResp { server_time: crate::service::now_ms() })
 }

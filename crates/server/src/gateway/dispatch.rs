@@ -47,8 +47,13 @@ pub(super) async fn frame(app: &App, session: &Session, handle: &ConnHandle, fra
         | req::GET_CONV_MAX_READ_SEQ
         | req::PULL_CONV_LAST_MESSAGE
         | req::SET_BACKGROUND_STATUS
-        | req::SUB_USER_ONLINE_STATUS => (handle_request(app, session, &request).await, Next::Continue),
-        req::LOGOUT_MSG => (decode::<push::DelUserPushTokenReq>(&request.data).map(|_| Vec::new()), Next::Close),
+        | req::SUB_USER_ONLINE_STATUS => (handle_request(app, session, handle, &request).await, Next::Continue),
+        // RTC signalling: upstream routes it to a send with no message, which fails; no SDK sends it. Answered
+        // with an error that says so, and the connection goes on (it is a known request, not a bad frame).
+        req::SEND_SIGNAL_MSG => {
+            (Err(ApiError::args("signalling (1004) is not supported; use a message (1003)")), Next::Continue)
+        }
+        req::LOGOUT_MSG => (logout(app, session, &request.data).await, Next::Close),
         other => (Err(ApiError::args(format!("unknown reqIdentifier {other}"))), Next::Close),
     };
     let resp = match result {
@@ -78,7 +83,15 @@ fn check_user(session: &Session, user_id: &str) -> ApiResult<()> {
     }
 }
 
-async fn handle_request(app: &App, session: &Session, request: &Req) -> ApiResult<Vec<u8>> {
+/// 2003: the device logs out; its push token is forgotten (it must not be woken for a user who left it).
+async fn logout(app: &App, session: &Session, data: &[u8]) -> ApiResult<Vec<u8>> {
+    let r: push::DelUserPushTokenReq = decode(data)?;
+    check_user(session, &r.user_id)?;
+    app.forget_push_token(&session.caller.user_id, session.caller.platform_id).await?;
+    Ok(Vec::new())
+}
+
+async fn handle_request(app: &App, session: &Session, handle: &ConnHandle, request: &Req) -> ApiResult<Vec<u8>> {
     let me = session.caller.user_id.as_str();
     Ok(match request.req_identifier {
         req::GET_NEWEST_SEQ => {
@@ -124,15 +137,7 @@ async fn handle_request(app: &App, session: &Session, request: &Req) -> ApiResul
         }
         req::SUB_USER_ONLINE_STATUS => {
             let r: sdkws::SubUserOnlineStatus = decode(&request.data)?;
-            let subscribers = r
-                .subscribe_user_id
-                .iter()
-                .map(|u| sdkws::SubUserOnlineStatusElem {
-                    user_id: u.clone(),
-                    online_platform_ids: app.hub.online_platforms(u),
-                })
-                .collect();
-            sdkws::SubUserOnlineStatusTips { subscribers }.encode_to_vec()
+            app.subscribe_connection(handle, &r)?.encode_to_vec()
         }
         other => return Err(ApiError::args(format!("unknown reqIdentifier {other}"))),
     })

@@ -9,22 +9,29 @@ pub mod admin;
 mod auth;
 mod conversation;
 mod group;
+mod message_state;
 mod msg;
 mod notify;
+pub mod object;
+mod presence;
 mod relation;
 pub mod stats;
 pub mod sync;
 mod throttle;
+mod third;
 mod user;
 
 pub use account::{MIN_PASSWORD_CHARS, NewAccount};
 pub use auth::Caller;
+pub(crate) use auth::constant_time_eq;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
 pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
-pub use notify::{Delivery, Notification};
+pub use message_state::DeleteSync;
+pub use notify::{Delivery, Notification, NotifyOptions};
 pub use relation::FriendView;
+pub use third::LogFile;
 
-use crate::{config::Config, hub::Hub};
+use crate::{config::Config, hub::Hub, storage::Blobs};
 use palaver_store::Store;
 use std::sync::Arc;
 
@@ -35,6 +42,8 @@ pub struct App {
     pub hub: Hub,
     /// Members, roles and mutes of groups, for the message path (see `group::cache`).
     pub group_cache: GroupCache,
+    /// Where uploaded files go (local disk or S3).
+    pub blobs: Blobs,
     admin_secret: String,
     /// Counters for the admin console.
     pub stats: stats::Stats,
@@ -47,6 +56,8 @@ pub struct App {
     /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
     /// seq order even when several senders race.
     conversation_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// Serialises completing and sweeping one upload (by hash shard).
+    upload_locks: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl std::fmt::Debug for App {
@@ -56,9 +67,22 @@ impl std::fmt::Debug for App {
 }
 
 const CONVERSATION_LOCK_SHARDS: usize = 1024;
+const UPLOAD_LOCK_SHARDS: usize = 64;
 
 impl App {
+    /// The state over `store`, with the object storage `config` names opened here.
+    ///
+    /// # Panics
+    /// If the object storage cannot be opened (for the local backend: its folders cannot be created under
+    /// `data_dir`). [`crate::run`] opens it itself and reports that as an error, through [`App::with_blobs`].
     pub fn new(config: Config, store: Arc<dyn Store>, admin_secret: String) -> Arc<Self> {
+        let blobs = Blobs::open(&config.objects, &config.data_dir, &admin_secret)
+            .unwrap_or_else(|e| panic!("opening the object storage: {e:#}"));
+        Self::with_blobs(config, store, blobs, admin_secret)
+    }
+
+    /// The state over `store` and `blobs`.
+    pub fn with_blobs(config: Config, store: Arc<dyn Store>, blobs: Blobs, admin_secret: String) -> Arc<Self> {
         let login_throttle = throttle::LoginThrottle::new(
             config.login_failures_per_account,
             config.login_failures_per_address,
@@ -70,12 +94,14 @@ impl App {
             store,
             hub: Hub::default(),
             group_cache: GroupCache::default(),
+            blobs,
             admin_secret,
             stats: stats::Stats::default(),
             login_throttle,
             hash_permits: tokio::sync::Semaphore::new(cores),
             storage_cache: std::sync::Mutex::new(None),
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            upload_locks: (0..UPLOAD_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
     }
 

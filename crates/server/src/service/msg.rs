@@ -59,6 +59,7 @@ impl App {
                 self.config.max_content_bytes
             )));
         }
+        check_media_content(msg.content_type, &msg.content)?;
         let is_notification_type =
             (content_type::NOTIFICATION_BEGIN..content_type::NOTIFICATION_END).contains(&msg.content_type);
         if is_notification_type && !caller.is_admin {
@@ -87,6 +88,24 @@ impl App {
                 if !caller.is_admin {
                     preconditions
                         .push(Precondition::NotBlocked { owner: msg.recv_id.clone(), other: msg.send_id.clone() });
+                }
+                // A user's 1:1 message (not a notification, not to oneself) also needs the recipient to want it
+                // and, where configured, to have the sender as a friend (upstream `messageVerification` and
+                // `modifyMessageByUserMessageReceiveOpt`); checked in the append's transaction as well.
+                let user_message = msg.session_type == session_type::SINGLE_CHAT
+                    && !is_notification_type
+                    && msg.send_id != msg.recv_id
+                    && options::is_on(&msg.options, options::IS_NOT_NOTIFICATION);
+                if user_message {
+                    if !caller.is_admin && self.config.messaging_requires_friendship {
+                        preconditions
+                            .push(Precondition::IsFriendOf { owner: msg.recv_id.clone(), friend: msg.send_id.clone() });
+                    }
+                    preconditions.push(Precondition::Receives {
+                        user: msg.recv_id.clone(),
+                        conversation_id: conversation_id::single(&msg.send_id, &msg.recv_id),
+                        read_receipt: msg.content_type == content_type::HAS_READ_RECEIPT,
+                    });
                 }
                 if msg.send_id == msg.recv_id {
                     vec![msg.send_id.clone()]
@@ -176,6 +195,34 @@ impl App {
         Ok(appended.data)
     }
 
+    /// What `user_id` sees of `msgs` (of one conversation, ascending): a message deleted for it is empty with
+    /// status "deleted", a revoked one has content type 2101 and the revoke as content (upstream
+    /// `mgo/msg.go`). The stored messages themselves never change.
+    pub(super) async fn apply_marks(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        msgs: &mut [sdkws::MsgData],
+    ) -> ApiResult<()> {
+        if msgs.is_empty() || conversation_id::is_notification(conversation_id) {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
+        let marks = self.store.message_marks(user_id, conversation_id, &seqs).await?;
+        if marks.deleted.is_empty() && marks.revokes.is_empty() {
+            return Ok(());
+        }
+        for m in msgs.iter_mut() {
+            if marks.deleted.binary_search(&m.seq).is_ok() {
+                m.content.clear();
+                m.status = msg_status::DELETED;
+            } else if let Some(r) = marks.revokes.iter().find(|r| r.seq == m.seq) {
+                *m = revoked_view(std::mem::take(m), r);
+            }
+        }
+        Ok(())
+    }
+
     /// What `user_id` may read of each of `conversation_ids` (others are left out): regular conversations need
     /// the user's row; an `n_` notification conversation is readable through its regular twin, or as the user's
     /// own `n_<u>_<u>`.
@@ -255,10 +302,11 @@ impl App {
                 continue;
             }
             let num = range.num.clamp(1, MAX_PULL_PER_CONVERSATION);
-            let msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
+            let mut msgs = self.store.messages_in_range(&v.conversation_id, begin, end, num).await?;
             if msgs.is_empty() {
                 continue;
             }
+            self.apply_marks(user_id, &v.conversation_id, &mut msgs).await?;
             let is_end = if r.order == sdkws::PullOrder::Desc as i32 {
                 range.begin <= v.min_seq.max(1)
             } else {
@@ -307,11 +355,12 @@ impl App {
                     (is_end, end_seq) = (true, v.max_seq);
                 }
             }
-            let msgs = if seqs.is_empty() {
+            let mut msgs = if seqs.is_empty() {
                 Vec::new()
             } else {
                 self.store.messages_by_seqs(&v.conversation_id, &seqs).await?
             };
+            self.apply_marks(user_id, &v.conversation_id, &mut msgs).await?;
             let target = if conversation_id::is_notification(&v.conversation_id) {
                 &mut resp.notification_msgs
             } else {
@@ -364,6 +413,9 @@ impl App {
         for m in msgs {
             let id = conversation_id::for_message(m.session_type, &m.send_id, &m.recv_id, &m.group_id, &m.options);
             if let Some(id) = id {
+                let mut one = [m];
+                self.apply_marks(user_id, &id, &mut one).await?;
+                let [m] = one;
                 resp.msgs.insert(id, m);
             }
         }
@@ -415,6 +467,27 @@ impl App {
     }
 }
 
+/// A revoked message as pulls return it: content type 2101, content the revoke (upstream
+/// `sdkws.MessageRevokedContent` in a notification element).
+fn revoked_view(m: sdkws::MsgData, r: &palaver_store::MessageRevoke) -> sdkws::MsgData {
+    let content = sdkws::MessageRevokedContent {
+        revoker_id: r.revoker_user_id.clone(),
+        revoker_role: r.revoker_role,
+        client_msg_id: m.client_msg_id.clone(),
+        revoker_nickname: r.revoker_nickname.clone(),
+        revoke_time: r.revoke_time,
+        source_message_send_time: m.send_time,
+        source_message_send_id: m.send_id.clone(),
+        source_message_sender_nickname: m.sender_nickname.clone(),
+        session_type: m.session_type,
+        seq: m.seq,
+        ex: m.ex.clone(),
+    };
+    let detail = serde_json::to_string(&content).unwrap_or_default();
+    let elem = serde_json::to_vec(&sdkws::NotificationElem { detail }).unwrap_or_default();
+    sdkws::MsgData { content_type: content_type::MSG_REVOKE, content: elem, ..m }
+}
+
 /// The 2001 frame carrying one message, keyed by its conversation.
 fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
     let mut push = sdkws::PushMessages::default();
@@ -442,6 +515,34 @@ fn notification_twin(conversation_id: &str) -> String {
 /// A user's own notification conversation, `n_<u>_<u>`.
 fn self_notification(user_id: &str) -> String {
     format!("n_{user_id}_{user_id}")
+}
+
+/// Media messages (picture 102, voice 103, video 104, file 105) carry their element as JSON (the SDK's
+/// `PictureElem`, `SoundElem`, `VideoElem`, `FileElem`), pointing at the uploaded file. The element must be a JSON
+/// object with an `http(s)` URL where the recipient downloads the file from, and any other URL it has (a
+/// picture's big and snapshot versions, a video's snapshot) must be `http(s)` too: recipients' apps load them,
+/// and a `javascript:` or `file:` URL there is an attack, not a file. Other content types are not looked at.
+fn check_media_content(content_type: i32, content: &[u8]) -> ApiResult<()> {
+    let (what, required, optional): (&str, &str, &[&str]) = match content_type {
+        content_type::PICTURE => ("picture", "/sourcePicture/url", &["/bigPicture/url", "/snapshotPicture/url"]),
+        content_type::VOICE => ("voice", "/sourceUrl", &[]),
+        content_type::VIDEO => ("video", "/videoUrl", &["/snapshotUrl"]),
+        content_type::FILE => ("file", "/sourceUrl", &[]),
+        _ => return Ok(()),
+    };
+    let elem: serde_json::Value = serde_json::from_slice(content)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| ApiError::args(format!("a {what} message's content must be its element as a JSON object")))?;
+    let is_web_url = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    let url_at = |pointer: &str| elem.pointer(pointer).and_then(serde_json::Value::as_str).unwrap_or("");
+    if !is_web_url(url_at(required)) {
+        return Err(ApiError::args(format!("a {what} message needs an http(s) URL at {required} of its content")));
+    }
+    if let Some(bad) = optional.iter().find(|p| !url_at(p).is_empty() && !is_web_url(url_at(p))) {
+        return Err(ApiError::args(format!("{bad} of a {what} message must be an http(s) URL")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,13 @@
 //!
 //! Reliable notifications are stored and get a seq like any message (a device that was offline pulls them);
 //! unreliable ones (read receipts) are only pushed, with seq 0, as upstream does.
+//!
+//! Which is which, and the rest of a notification's options, follow OpenIM's defaults
+//! (`config/notification.yml`, [`NotifyOptions::for_type`]): friend, user and conversation notifications are
+//! unreliable (a device that missed one catches up through incremental sync at its next login, which is what
+//! the notification would have triggered anyway); revokes and deletes are stored. Some notifications are also
+//! "sent as a message" (`isSendMsg`): a copy lands in the regular conversation as a tip the user sees ("you are
+//! now friends"), counted as unread.
 
 use super::{App, Caller, now_ms, random_hex};
 use crate::{error::ApiResult, hub::PushFrame};
@@ -36,27 +43,83 @@ pub struct Notification<'a, T: Serialize> {
     pub delivery: Delivery,
 }
 
+/// A notification's options beyond where it goes (OpenIM's per-type notification configuration).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyOptions {
+    /// Also store a copy in the regular conversation between sender and recipient (OpenIM's `isSendMsg`): a
+    /// tip the user sees in the chat, counted as unread.
+    pub send_msg: bool,
+    /// Whether an offline push would announce it (carried in the options; Palaver has no push gateway yet).
+    pub offline_push: bool,
+    /// Push to the sender's devices only: the recipient named in the notification is not told. Used where
+    /// upstream would tell a user something that is none of its business (that it was blocked).
+    pub sender_only: bool,
+    /// Do not push to the sender's own devices (OpenIM's `senderSync: false`).
+    pub no_sender_sync: bool,
+    /// Do not push to the device(s) connected with this token (hash): the device whose own request caused
+    /// the notification, where the SDK updates itself after the call and would race a notification-driven
+    /// update of the same rows (see `relation.rs`). Only for push-only notifications.
+    pub except_device: Option<Arc<[u8]>>,
+}
+
+impl NotifyOptions {
+    /// OpenIM's defaults for a content type (`config/notification.yml`, `pkg/notification/msg.go`).
+    pub fn for_type(content_type: i32) -> Self {
+        use palaver_protocol::constant::content_type as ct;
+        match content_type {
+            ct::FRIEND_APPLICATION_APPROVED => Self { send_msg: true, offline_push: true, ..Self::default() },
+            ct::FRIEND_APPLICATION | ct::FRIEND_APPLICATION_REJECTED => Self { offline_push: true, ..Self::default() },
+            ct::CONVERSATION_PRIVATE_CHAT => Self { send_msg: true, ..Self::default() },
+            ct::USER_STATUS_CHANGE => Self { no_sender_sync: true, ..Self::default() },
+            _ => Self::default(),
+        }
+    }
+}
+
 impl App {
     /// Sends `n`. Failures are logged, not returned: the change it reports has already happened.
     pub async fn notify<T: Serialize>(&self, n: Notification<'_, T>, operation_id: &str) {
+        let options = NotifyOptions::for_type(n.content_type);
+        self.notify_with(n, options, operation_id).await;
+    }
+
+    /// [`App::notify`] with explicit options.
+    pub async fn notify_with<T: Serialize>(&self, n: Notification<'_, T>, options: NotifyOptions, operation_id: &str) {
         let (content_type, send_id, recv_id) = (n.content_type, n.send_id, n.recv_id);
-        if let Err(e) = self.try_notify(n, operation_id).await {
+        if let Err(e) = self.try_notify(n, options, operation_id).await {
             tracing::warn!(error = %e, content_type, send_id, recv_id, "notification not sent");
         }
     }
 
-    async fn try_notify<T: Serialize>(&self, n: Notification<'_, T>, operation_id: &str) -> ApiResult<()> {
+    async fn try_notify<T: Serialize>(
+        &self,
+        n: Notification<'_, T>,
+        nopts: NotifyOptions,
+        operation_id: &str,
+    ) -> ApiResult<()> {
         let stored = n.delivery == Delivery::Stored;
         let (session, send_id, recv_id) = (n.session, n.send_id, n.recv_id);
-        let msg = notification_msg(&n)?;
+        let msg = notification_msg_with(&n, &nopts)?;
+        // The system acts here, not the user named as sender: no membership or mute checks apply.
+        let system = Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
+        if nopts.send_msg {
+            // The copy in the regular conversation: a plain message as far as options go, so it creates the
+            // conversation and counts as unread (upstream msgtransfer's clone of an `isSendMsg` notification).
+            let copy_options: HashMap<String, bool> =
+                [(options::OFFLINE_PUSH, nopts.offline_push), (options::UNREAD_COUNT, true)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+            let copy = sdkws::MsgData { client_msg_id: random_hex(16), options: copy_options, ..msg.clone() };
+            self.send_message(&system, copy, operation_id).await?;
+        }
         if stored {
-            // The system acts here, not the user named as sender: no membership or mute checks apply.
-            let system =
-                Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
             self.send_message(&system, msg, operation_id).await?;
             return Ok(());
         }
-        let recipients = if session == session_type::READ_GROUP_CHAT {
+        let recipients = if nopts.sender_only {
+            vec![send_id.to_string()]
+        } else if session == session_type::READ_GROUP_CHAT {
             match self.group_snapshot(recv_id).await? {
                 Some(group) => group.member_ids.clone(),
                 None => Vec::new(),
@@ -64,18 +127,32 @@ impl App {
         } else {
             vec![recv_id.to_string(), send_id.to_string()]
         };
-        self.push_notification(msg, &recipients, operation_id);
+        self.push_notification_with(msg, &recipients, &nopts, operation_id);
         Ok(())
     }
 
     /// Pushes an unstored notification (seq 0) to every connection of `recipients`, in `notificationMsgs`
     /// under its `n_` conversation. The SDKs act on a seq-0 notification at once, without a pull.
     pub(crate) fn push_notification(&self, msg: sdkws::MsgData, recipients: &[String], operation_id: &str) {
+        let options = NotifyOptions::for_type(msg.content_type);
+        self.push_notification_with(msg, recipients, &options, operation_id);
+    }
+
+    /// [`App::push_notification`], leaving out the sender's devices (`no_sender_sync`) or the device that
+    /// caused it (`except_device`) as `nopts` says.
+    fn push_notification_with(
+        &self,
+        msg: sdkws::MsgData,
+        recipients: &[String],
+        nopts: &NotifyOptions,
+        operation_id: &str,
+    ) {
         let Some(conversation) =
             conversation_id::for_message(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id, &msg.options)
         else {
             return;
         };
+        let sender = msg.send_id.clone();
         let msg = sdkws::MsgData { server_msg_id: random_hex(16), send_time: now_ms(), ..msg };
         let mut push = sdkws::PushMessages::default();
         push.notification_msgs.insert(conversation, sdkws::PullMsgs { msgs: vec![msg], is_end: false, end_seq: 0 });
@@ -86,15 +163,25 @@ impl App {
             ..Resp::default()
         });
         let mut targets: Vec<&str> = recipients.iter().map(String::as_str).collect();
+        if nopts.no_sender_sync {
+            targets.retain(|u| *u != sender);
+        }
         targets.sort_unstable();
         targets.dedup();
-        self.hub.push(targets, &frame);
+        match &nopts.except_device {
+            Some(token_hash) => self.hub.push_except(targets, &frame, token_hash),
+            None => self.hub.push(targets, &frame),
+        }
     }
 }
 
-/// The message carrying notification `n`: OpenIM's notification options, the Tips as Go-JSON in a
-/// `NotificationElem`, addressed to a user (or a group, for the group session type).
+/// The message carrying notification `n`: OpenIM's notification options for its content type, the Tips as
+/// Go-JSON in a `NotificationElem`, addressed to a user (or a group, for the group session type).
 pub(crate) fn notification_msg<T: Serialize>(n: &Notification<'_, T>) -> ApiResult<sdkws::MsgData> {
+    notification_msg_with(n, &NotifyOptions::for_type(n.content_type))
+}
+
+fn notification_msg_with<T: Serialize>(n: &Notification<'_, T>, nopts: &NotifyOptions) -> ApiResult<sdkws::MsgData> {
     let (send_id, recv_id, session, content_type, tips, delivery) =
         (n.send_id, n.recv_id, n.session, n.content_type, n.tips, n.delivery);
     let detail = serde_json::to_string(tips).map_err(crate::error::ApiError::internal)?;
@@ -103,13 +190,13 @@ pub(crate) fn notification_msg<T: Serialize>(n: &Notification<'_, T>) -> ApiResu
     // Upstream's options for a notification: everything off but senderSync, history/persistent when stored.
     let opts: HashMap<String, bool> = [
         (options::IS_NOT_NOTIFICATION, false),
-        (options::IS_SEND_MSG, false),
+        (options::IS_SEND_MSG, nopts.send_msg),
         (options::HISTORY, stored),
         (options::PERSISTENT, stored),
         (options::OFFLINE_PUSH, false),
         (options::UNREAD_COUNT, false),
         (options::CONVERSATION_UPDATE, false),
-        (options::SENDER_SYNC, true),
+        (options::SENDER_SYNC, !nopts.no_sender_sync),
         (options::NOT_PRIVATE, false),
         (options::SENDER_CONVERSATION_UPDATE, false),
     ]

@@ -1,9 +1,22 @@
-//! Users: registration, profiles.
+//! Users: registration, profiles, the global receive option, user commands, client configuration.
 
-use super::{App, now_ms};
+use super::{App, Delivery, Notification, now_ms};
 use crate::error::{ApiError, ApiResult};
-use palaver_protocol::errcode::ErrCode;
-use palaver_store::{StoreError, User, UserPatch};
+use palaver_protocol::{
+    constant::{content_type, recv_msg_opt, session_type},
+    errcode::ErrCode,
+    pb::sdkws,
+};
+use palaver_store::{StoreError, User, UserCommand, UserPatch};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Longest nickname, face URL, `ex`, command value or configuration value.
+const MAX_TEXT: usize = 4096;
+/// Longest command uuid or configuration key.
+const MAX_KEY: usize = 256;
+/// Most configuration rows one call may set or delete.
+const MAX_CONFIGS: usize = 100;
 
 /// Longest user id accepted; ids appear in conversation ids and every index.
 const MAX_USER_ID_LEN: usize = 64;
@@ -49,13 +62,137 @@ impl App {
         Ok(ids.iter().filter_map(|id| found.iter().find(|u| &u.user_id == id).cloned()).collect())
     }
 
-    /// `/user/update_user_info_ex`.
-    pub async fn update_user(&self, patch: UserPatch) -> ApiResult<User> {
-        self.store.update_user(&patch).await.map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                ApiError::new(ErrCode::UserIdNotFound, format!("{} is not registered", patch.user_id))
-            }
+    /// `/user/update_user_info_ex` and `/user/set_global_msg_recv_opt`, by `operator`: updates the profile, then
+    /// tells the user's devices (1303: they re-read the user's own profile, `OnSelfInfoUpdated`) and, when the
+    /// name or face changed, everyone who has the user as a friend (1209: `OnFriendInfoChanged`).
+    pub async fn update_user(&self, patch: UserPatch, operator: &str, op: &str) -> ApiResult<User> {
+        let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_TEXT);
+        if too_long(&patch.nickname) || too_long(&patch.face_url) || too_long(&patch.ex) {
+            return Err(ApiError::args(format!("nickname, faceURL and ex are limited to {MAX_TEXT} bytes")));
+        }
+        if let Some(opt) = patch.global_recv_msg_opt
+            && !(recv_msg_opt::RECEIVE..=recv_msg_opt::RECEIVE_NOT_NOTIFY).contains(&opt)
+        {
+            return Err(ApiError::args(format!("globalRecvMsgOpt must be 0, 1 or 2, not {opt}")));
+        }
+        let not_found = || ApiError::new(ErrCode::UserIdNotFound, format!("{} is not registered", patch.user_id));
+        let before = self.store.users(std::slice::from_ref(&patch.user_id)).await?.pop().ok_or_else(not_found)?;
+        let after = self.store.update_user(&patch).await.map_err(|e| match e {
+            StoreError::NotFound(_) => not_found(),
             e => e.into(),
-        })
+        })?;
+        let tips = sdkws::UserInfoUpdatedTips { user_id: after.user_id.clone() };
+        // Upstream sends this from the operator; for the user's own change that is `n_<u>_<u>`.
+        let sender = if operator.is_empty() { after.user_id.as_str() } else { operator };
+        self.user_notify(sender, &after.user_id, content_type::USER_INFO_UPDATED, &tips, op).await;
+        if before.nickname != after.nickname || before.face_url != after.face_url {
+            self.friend_profile_changed(&after.user_id, op).await?;
+        }
+        Ok(after)
     }
+
+    /// A 1:1-scoped user notification (unreliable, like all of upstream's user notifications).
+    async fn user_notify<T: Serialize>(&self, from: &str, to: &str, content_type: i32, tips: &T, op: &str) {
+        let n = Notification {
+            send_id: from,
+            recv_id: to,
+            session: session_type::SINGLE_CHAT,
+            content_type,
+            tips,
+            delivery: Delivery::PushOnly,
+        };
+        self.notify(n, op).await;
+    }
+
+    /// Tells `user_id`'s devices that its commands changed (1305-1307).
+    async fn command_notify(&self, user_id: &str, content_type: i32, op: &str) {
+        // The three payloads have the same shape; the content type tells them apart.
+        let tips = sdkws::UserCommandAddTips { from_user_id: user_id.to_string(), to_user_id: user_id.to_string() };
+        self.user_notify(user_id, user_id, content_type, &tips, op).await;
+    }
+
+    /// `/user/process_user_command_add`.
+    pub async fn add_user_command(&self, command: UserCommand, op: &str) -> ApiResult<()> {
+        check_command(&command.uuid, &command.value, &command.ex)?;
+        self.require_user(&command.user_id).await?;
+        let user_id = command.user_id.clone();
+        self.store.add_user_command(&UserCommand { create_time: now_ms() / 1000, ..command }).await?;
+        self.command_notify(&user_id, content_type::USER_COMMAND_ADD, op).await;
+        Ok(())
+    }
+
+    /// `/user/process_user_command_update`.
+    pub async fn update_user_command(
+        &self,
+        user_id: &str,
+        command_type: i32,
+        uuid: &str,
+        value: Option<&str>,
+        ex: Option<&str>,
+        op: &str,
+    ) -> ApiResult<()> {
+        check_command(uuid, value.unwrap_or_default(), ex.unwrap_or_default())?;
+        self.store.update_user_command(user_id, command_type, uuid, value, ex).await?;
+        self.command_notify(user_id, content_type::USER_COMMAND_UPDATE, op).await;
+        Ok(())
+    }
+
+    /// `/user/process_user_command_delete`.
+    pub async fn delete_user_command(&self, user_id: &str, command_type: i32, uuid: &str, op: &str) -> ApiResult<()> {
+        self.store.delete_user_command(user_id, command_type, uuid).await?;
+        self.command_notify(user_id, content_type::USER_COMMAND_DELETE, op).await;
+        Ok(())
+    }
+
+    /// `/user/process_user_command_get` (one type) and `…_get_all` (`None`).
+    pub async fn user_commands(&self, user_id: &str, command_type: Option<i32>) -> ApiResult<Vec<UserCommand>> {
+        Ok(self.store.user_commands(user_id, command_type).await?)
+    }
+
+    /// `/user/get_user_client_config`: the defaults for everyone, overridden by the user's own rows (the user
+    /// `""` gets the defaults alone).
+    pub async fn user_client_config(&self, user_id: &str) -> ApiResult<HashMap<String, String>> {
+        let mut out: HashMap<String, String> = self.store.client_config("").await?.into_iter().collect();
+        if !user_id.is_empty() {
+            self.require_user(user_id).await?;
+            out.extend(self.store.client_config(user_id).await?);
+        }
+        Ok(out)
+    }
+
+    /// `/user/set_user_client_config` (admin): sets rows of `user_id` (`""`: the defaults).
+    pub async fn set_user_client_config(&self, user_id: &str, configs: HashMap<String, String>) -> ApiResult<()> {
+        if configs.is_empty() || configs.len() > MAX_CONFIGS {
+            return Err(ApiError::args(format!("configs must hold 1 to {MAX_CONFIGS} entries")));
+        }
+        if configs.iter().any(|(k, v)| k.is_empty() || k.len() > MAX_KEY || v.len() > MAX_TEXT) {
+            return Err(ApiError::args(format!(
+                "config keys must be 1 to {MAX_KEY} bytes and values at most {MAX_TEXT}"
+            )));
+        }
+        if !user_id.is_empty() {
+            self.require_user(user_id).await?;
+        }
+        let mut rows: Vec<(String, String)> = configs.into_iter().collect();
+        rows.sort();
+        Ok(self.store.set_client_config(user_id, &rows).await?)
+    }
+
+    /// `/user/del_user_client_config` (admin).
+    pub async fn delete_user_client_config(&self, user_id: &str, keys: &[String]) -> ApiResult<()> {
+        if keys.is_empty() || keys.len() > MAX_CONFIGS {
+            return Err(ApiError::args(format!("keys must name 1 to {MAX_CONFIGS} entries")));
+        }
+        Ok(self.store.delete_client_config(user_id, keys).await?)
+    }
+}
+
+fn check_command(uuid: &str, value: &str, ex: &str) -> ApiResult<()> {
+    if uuid.is_empty() || uuid.len() > MAX_KEY {
+        return Err(ApiError::args(format!("uuid must be 1 to {MAX_KEY} bytes")));
+    }
+    if value.len() > MAX_TEXT || ex.len() > MAX_TEXT {
+        return Err(ApiError::args(format!("value and ex are limited to {MAX_TEXT} bytes")));
+    }
+    Ok(())
 }

@@ -148,4 +148,65 @@ impl ConversationStore for SqliteStore {
             .pop()
             .ok_or_else(|| StoreError::NotFound(format!("conversation {} of {owner}", p.conversation_id)))
     }
+    /// One `UPDATE … FROM`-free statement per row, reading the counter in the same transaction, so a message
+    /// appended meanwhile is either before the new start (and hidden) or after it (and shown), never lost
+    /// from view.
+    async fn clear_conversations(&self, owner: &str, conversation_ids: &[String]) -> Result<Vec<UserConversation>> {
+        let mut tx = self.begin_write().await?;
+        let mut cleared = Vec::new();
+        for id in conversation_ids {
+            let n = sqlx::query(
+                "UPDATE conversations SET \
+                 min_seq = COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) + 1, \
+                 has_read_seq = CASE WHEN has_read_seq > \
+                     COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) \
+                   THEN has_read_seq ELSE COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) END \
+                 WHERE owner_user_id = ? AND conversation_id = ?",
+            )
+            .bind(id)
+            .bind(id)
+            .bind(id)
+            .bind(owner)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 && !cleared.contains(id) {
+                cleared.push(id.clone());
+            }
+        }
+        bump(&mut tx, VersionKind::Conversations, owner, &cleared, Change::Update).await?;
+        tx.commit().await?;
+        self.user_conversations_by_id(owner, &cleared).await
+    }
+
+    async fn clear_conversation_for_all(&self, conversation_id: &str) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT owner_user_id FROM conversations WHERE conversation_id = ? ORDER BY owner_user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let max: i64 = sqlx::query_scalar("SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?")
+            .bind(conversation_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+        sqlx::query(
+            "UPDATE conversations SET min_seq = ?, \
+             has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END WHERE conversation_id = ?",
+        )
+        .bind(max + 1)
+        .bind(max)
+        .bind(max)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        for owner in &owners {
+            bump(&mut tx, VersionKind::Conversations, owner, &[conversation_id.to_string()], Change::Update).await?;
+        }
+        tx.commit().await?;
+        Ok(owners)
+    }
 }

@@ -8,7 +8,9 @@ use prost::Message as _;
 use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{IN_CHUNK, SqliteStore, placeholders};
-use crate::{Appended, ConversationSeq, MessageStore, NewMessage, Precondition, Result, StoreError};
+use crate::{
+    Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Result, StoreError,
+};
 
 /// Decodes a stored `MsgData` blob. A failure means a corrupt row, which is the backend's fault.
 fn decode(blob: &[u8]) -> Result<MsgData> {
@@ -64,6 +66,28 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
                 .query_row([owner, other], |_| Ok(()))
                 .optional()?
                 .is_none(),
+            Precondition::IsFriendOf { owner, friend } => conn
+                .prepare_cached("SELECT 1 FROM friends WHERE owner_user_id = ?1 AND friend_user_id = ?2")?
+                .query_row([owner, friend], |_| Ok(()))
+                .optional()?
+                .is_some(),
+            Precondition::Receives { user, conversation_id, read_receipt } => {
+                // One lookup for both options: the user's global one and its own for this conversation
+                // (none if it has no row yet). 1 = do not receive, 2 = receive without notification.
+                let (global, own): (i64, Option<i64>) = conn
+                    .prepare_cached(
+                        "SELECT u.global_recv_msg_opt, c.recv_msg_opt FROM users u LEFT JOIN conversations c \
+                         ON c.owner_user_id = u.user_id AND c.conversation_id = ?2 WHERE u.user_id = ?1",
+                    )?
+                    .query_row([user, conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?
+                    .unwrap_or((0, None));
+                let refused = global == 1 || (own == Some(1) && !read_receipt);
+                if !refused && (global == 2 || own == Some(2)) {
+                    data.options.insert("offlinePush".to_string(), false);
+                }
+                !refused
+            }
         };
         if !holds {
             return Err(StoreError::Refused(condition));
@@ -236,5 +260,85 @@ impl MessageStore for SqliteStore {
                 ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time }
             })
             .collect())
+    }
+    /// One insert per seq in one transaction; `ON CONFLICT DO NOTHING` makes a repeat harmless. Everyone is
+    /// stored as the empty owner, which no user id can be.
+    async fn delete_messages(&self, owner: Option<&str>, conversation_id: &str, seqs: &[i64]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for seq in seqs {
+            sqlx::query(
+                "INSERT INTO message_deletions (owner_user_id, conversation_id, seq) VALUES (?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(owner.unwrap_or(""))
+            .bind(conversation_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_message(&self, r: &MessageRevoke) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO message_revokes (conversation_id, seq, revoker_user_id, revoker_role, revoker_nickname, \
+             revoke_time) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, seq) DO NOTHING",
+        )
+        .bind(&r.conversation_id)
+        .bind(r.seq)
+        .bind(&r.revoker_user_id)
+        .bind(r.revoker_role)
+        .bind(&r.revoker_nickname)
+        .bind(r.revoke_time)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// One query for both kinds of mark, over the span of `seqs` (marks of seqs in between that were not asked
+    /// for are dropped): pulls call this once per conversation they return, so it must cost one round trip.
+    async fn message_marks(&self, owner: &str, conversation_id: &str, seqs: &[i64]) -> Result<MessageMarks> {
+        let mut marks = MessageMarks::default();
+        let (Some(&low), Some(&high)) = (seqs.iter().min(), seqs.iter().max()) else {
+            return Ok(marks);
+        };
+        // A deletion row reads as a mark with kind 'd' and no revoke fields.
+        let rows = sqlx::query(
+            "SELECT 'r' AS kind, seq, revoker_user_id, revoker_role, revoker_nickname, revoke_time \
+             FROM message_revokes WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3 \
+             UNION ALL \
+             SELECT 'd' AS kind, seq, '' AS revoker_user_id, 0 AS revoker_role, '' AS revoker_nickname, \
+             0 AS revoke_time FROM message_deletions \
+             WHERE conversation_id = ?1 AND owner_user_id IN (?4, '') AND seq BETWEEN ?2 AND ?3",
+        )
+        .bind(conversation_id)
+        .bind(low)
+        .bind(high)
+        .bind(owner)
+        .fetch_all(&self.read)
+        .await?;
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            if !seqs.contains(&seq) {
+                continue;
+            }
+            if row.try_get::<String, _>("kind")? == "d" {
+                marks.deleted.push(seq);
+            } else {
+                marks.revokes.push(MessageRevoke {
+                    conversation_id: conversation_id.to_string(),
+                    seq,
+                    revoker_user_id: row.try_get("revoker_user_id")?,
+                    revoker_role: row.try_get("revoker_role")?,
+                    revoker_nickname: row.try_get("revoker_nickname")?,
+                    revoke_time: row.try_get("revoke_time")?,
+                });
+            }
+        }
+        marks.deleted.sort_unstable();
+        marks.deleted.dedup();
+        marks.revokes.sort_by_key(|r| r.seq);
+        Ok(marks)
     }
 }

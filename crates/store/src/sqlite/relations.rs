@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row as _, SqliteConnection};
 
-use super::{SqliteStore, versions::bump};
+use super::{SqliteStore, placeholders, versions::bump};
 use crate::{
     Black, Change, Friend, FriendAnswer, FriendPatch, FriendRequest, Page, RelationStore, Result, StoreError,
     VersionKind,
@@ -154,23 +154,64 @@ impl RelationStore for SqliteStore {
         Ok(row.as_ref().map(request_from_row).transpose()?)
     }
 
-    async fn friend_requests(&self, user_id: &str, incoming: bool, page: Page) -> Result<(Vec<FriendRequest>, i64)> {
+    async fn friend_requests(
+        &self,
+        user_id: &str,
+        incoming: bool,
+        handle_results: &[i32],
+        page: Page,
+    ) -> Result<(Vec<FriendRequest>, i64)> {
         let column = if incoming { "to_user_id" } else { "from_user_id" };
+        // At most three distinct results exist (0, 1, -1); more values are bound as given.
+        let filter = if handle_results.is_empty() {
+            String::new()
+        } else {
+            format!(" AND handle_result IN ({})", placeholders(handle_results.len()))
+        };
         let (lim, off) = limit(page);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE {column} = ? ORDER BY create_time DESC LIMIT ? OFFSET ?"
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE {column} = ?{filter} \
+             ORDER BY create_time DESC, from_user_id, to_user_id LIMIT ? OFFSET ?"
         )))
-        .bind(user_id)
-        .bind(lim)
-        .bind(off)
+        .bind(user_id);
+        for r in handle_results {
+            q = q.bind(*r);
+        }
+        let rows = q.bind(lim).bind(off).fetch_all(&self.read).await?;
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM friend_requests WHERE {column} = ?{filter}"
+        )))
+        .bind(user_id);
+        for r in handle_results {
+            count = count.bind(*r);
+        }
+        let total = count.fetch_one(&self.read).await?;
+        Ok((rows.iter().map(request_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn friend_requests_between(&self, a: &str, b: &str) -> Result<Vec<FriendRequest>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM friend_requests \
+             WHERE (from_user_id = ? AND to_user_id = ?) OR (from_user_id = ? AND to_user_id = ?) \
+             ORDER BY create_time DESC"
+        )))
+        .bind(a)
+        .bind(b)
+        .bind(b)
+        .bind(a)
         .fetch_all(&self.read)
         .await?;
-        let total: i64 =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM friend_requests WHERE {column} = ?")))
-                .bind(user_id)
-                .fetch_one(&self.read)
-                .await?;
-        Ok((rows.iter().map(request_from_row).collect::<Result<_, _>>()?, total))
+        Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn unhandled_friend_request_count(&self, user_id: &str, since: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM friend_requests WHERE to_user_id = ? AND handle_result = 0 AND create_time > ?",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?)
     }
 
     async fn answer_friend_request(&self, a: &FriendAnswer) -> Result<()> {
@@ -192,12 +233,24 @@ impl RelationStore for SqliteStore {
             return Err(StoreError::NotFound(format!("pending request {} -> {}", a.from_user_id, a.to_user_id)));
         }
         if a.accepted {
+            // A pending request the other way is answered by this one too (both asked; one said yes).
+            sqlx::query(
+                "UPDATE friend_requests SET handle_result = 1, handler_user_id = ?, handle_time = ? \
+                 WHERE from_user_id = ? AND to_user_id = ? AND handle_result = 0",
+            )
+            .bind(&a.handler_user_id)
+            .bind(a.time)
+            .bind(&a.to_user_id)
+            .bind(&a.from_user_id)
+            .execute(&mut *tx)
+            .await?;
             for (owner, other) in [(&a.from_user_id, &a.to_user_id), (&a.to_user_id, &a.from_user_id)] {
                 let row = Friend {
                     owner_user_id: owner.clone(),
                     friend_user_id: other.clone(),
                     create_time: a.time,
-                    operator_user_id: a.handler_user_id.clone(),
+                    add_source: palaver_protocol::constant::friend_source::APPLY,
+                    operator_user_id: a.from_user_id.clone(),
                     ..Friend::default()
                 };
                 insert_friend(&mut tx, &row).await?;
@@ -253,6 +306,20 @@ impl RelationStore for SqliteStore {
         bump(&mut tx, VersionKind::Friends, owner, &changed, Change::Update).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn touch_friend(&self, friend: &str) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let owners: Vec<String> =
+            sqlx::query_scalar("SELECT owner_user_id FROM friends WHERE friend_user_id = ? ORDER BY owner_user_id")
+                .bind(friend)
+                .fetch_all(&mut *tx)
+                .await?;
+        for owner in &owners {
+            bump(&mut tx, VersionKind::Friends, owner, &[friend.to_string()], Change::Update).await?;
+        }
+        tx.commit().await?;
+        Ok(owners)
     }
 
     async fn blacks(&self, owner: &str, page: Page) -> Result<(Vec<Black>, i64)> {
