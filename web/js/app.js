@@ -1,7 +1,7 @@
 // The web client: sign up and sign in, then conversations, chat, contacts and groups, over ChatClient.
 
 import { Api, ApiError } from './api.js';
-import { CONTENT, ChatClient, PLATFORM_WEB, SESSION, preview, singleConversationID } from './client.js';
+import { CONTENT, ChatClient, PLATFORM_WEB, SESSION, preview, singleConversationID, systemText } from './client.js';
 import { emojiPicker, insertAtCursor } from './emoji.js';
 import * as media from './media.js';
 import { $, avatar, bytes, clock, confirmDialog, dayLabel, dialog, duration, h, icon, safeUrl, shortTime, toast } from './ui.js';
@@ -111,6 +111,7 @@ function start(session) {
   client = new ChatClient(session);
   ui.convID = null;
   ui.rows = new Map();
+  ui.find = null;
   renderShell();
   client.addEventListener('me', renderMe);
   client.addEventListener('conversations', () => { renderConversations(); renderChatHead(); updateTitle(); });
@@ -371,6 +372,12 @@ function renderMessages({ older = false, outgoing = false } = {}) {
       lastDay = day;
       lastSender = '';
     }
+    const notice = m.contentType >= 1000 ? systemText(m) : null;
+    if (notice) {
+      nodes.push(h('div', { class: 'system', dataset: { seq: m.seq }, text: notice }));
+      lastSender = '';
+      continue;
+    }
     const mine = m.sendID === client.me.userID;
     const read = mine && m.seq && m.seq <= myLastRead;
     const key = `${m.clientMsgID}`;
@@ -547,20 +554,32 @@ function renderContacts() {
   const pending = client.pendingRequests();
   const badge = $('#requests-badge');
   if (badge) { badge.hidden = !pending.length; badge.textContent = String(pending.length); }
+  // The search and its result live in `ui.find`, so that a re-render (a friend notification arriving) keeps them.
   const result = h('div', { class: 'find-result', id: 'find-result' });
+  const showFound = () => {
+    const f = ui.find || {};
+    result.replaceChildren(...[
+      f.looking ? h('p', { class: 'muted', text: 'Looking…' }) : null,
+      f.user ? userCard(f.user) : null,
+      f.missing ? h('p', { class: 'muted', text: `No one has the user ID “${f.missing}”.` }) : null,
+      f.error ? h('p', { class: 'form-error', text: f.error }) : null,
+    ].filter(Boolean));
+  };
   const find = h('form', { class: 'find', id: 'find-form', onsubmit: async e => {
     e.preventDefault();
     const id = e.target.query.value.trim();
     if (!id) return;
-    result.replaceChildren(h('p', { class: 'muted', text: 'Looking…' }));
+    ui.find = { query: id, looking: true };
+    showFound();
     try {
       const user = await client.findUser(id);
-      result.replaceChildren(user ? userCard(user) : h('p', { class: 'muted', text: `No one has the user ID “${id}”.` }));
+      ui.find = { query: id, ...(user ? { user } : { missing: id }) };
     } catch (err) {
-      result.replaceChildren(h('p', { class: 'form-error', text: err.friendly || String(err) }));
+      ui.find = { query: id, error: err.friendly || String(err) };
     }
+    renderContacts();
   } },
-  h('input', { type: 'search', name: 'query', id: 'find-input', placeholder: 'Find people by user ID', 'aria-label': 'User ID', autocapitalize: 'none', spellcheck: 'false' }),
+  h('input', { type: 'search', name: 'query', id: 'find-input', value: ui.find?.query || '', placeholder: 'Find people by user ID', 'aria-label': 'User ID', autocapitalize: 'none', spellcheck: 'false' }),
   h('button', { type: 'submit', class: 'secondary' }, 'Find'));
 
   const requests = pending.map(r => h('li', { class: 'request', dataset: { from: r.fromUserID } },
@@ -581,6 +600,7 @@ function renderContacts() {
     avatar({ id: u.userID, name: u.nickname, url: u.faceURL, size: 40, online: client.isOnline(u.userID) }),
     h('div', { class: 'who' }, h('div', { class: 'name', text: u.nickname || u.userID }), h('div', { class: 'sub', text: client.isOnline(u.userID) ? 'Online' : `@${u.userID}` }))));
 
+  showFound();
   panel.replaceChildren(...[
     find, result,
     h('div', { class: 'section-actions' }, h('button', { type: 'button', class: 'secondary wide', id: 'new-group-button', onclick: newGroup }, icon('plus', { size: 16 }), ' New group')),
@@ -609,7 +629,7 @@ function userCard(user) {
             try {
               await client.addFriend(user.userID, msg.value.trim());
               toast(`Friend request sent to ${user.nickname || user.userID}.`);
-              $('#find-result')?.replaceChildren(userCard(user));
+              renderContacts();
             } catch (err) { toast(err.friendly || String(err), 'error'); }
           } }, msg, h('button', { type: 'submit', class: 'primary small', id: 'add-friend-button' }, 'Add friend')));
 }

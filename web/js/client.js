@@ -43,9 +43,19 @@ export function toMessage(m) {
   };
 }
 
+/** The line shown in the chat for a server notification stored in the conversation (OpenIM's `isSendMsg`
+ * copies), or null for notifications that are not shown. */
+export function systemText(msg) {
+  switch (msg?.contentType) {
+    case 1201: case 1204: return 'You are now friends. Say hello!';
+    default: return null;
+  }
+}
+
 /** A short text for the conversation list. */
 export function preview(msg) {
   if (!msg) return '';
+  if (msg.contentType >= 1000) return systemText(msg) || '';
   const c = msg.content || {};
   switch (msg.contentType) {
     case CONTENT.TEXT: case CONTENT.AT_TEXT: return c.content ?? c.text ?? '';
@@ -219,6 +229,7 @@ export class ChatClient extends EventTarget {
   }
 
   setLast(conv, msg) {
+    if (msg.contentType >= 1000 && !systemText(msg)) return; // a notification not meant to be seen
     if (!conv.lastMsg || (msg.seq && msg.seq >= (conv.lastMsg.seq || 0)) || (!msg.seq && msg.sendTime >= conv.lastTime)) {
       conv.lastMsg = msg;
       conv.lastTime = msg.sendTime;
@@ -447,7 +458,7 @@ export class ChatClient extends EventTarget {
   messages(convID) {
     const conv = this.conv(convID);
     const stored = [...conv.messages.values()]
-      .filter(m => conv.loadedFrom !== null && m.seq >= conv.loadedFrom && m.contentType < 1000)
+      .filter(m => conv.loadedFrom !== null && m.seq >= conv.loadedFrom && (m.contentType < 1000 || systemText(m)))
       .sort((a, b) => a.seq - b.seq);
     const pending = [...conv.pending.values()].sort((a, b) => a.sendTime - b.sendTime);
     return stored.concat(pending);
@@ -561,12 +572,14 @@ export class ChatClient extends EventTarget {
 
   async loadFriends() {
     const { friendsInfo = [] } = await this.api.post('/friend/get_friend_list', { userID: this.me.userID, pagination: { pageNumber: 1, showNumber: 1000 } });
+    const before = JSON.stringify([...this.friends.values()]);
     this.friends.clear();
     for (const f of friendsInfo) {
       const u = f.friendUser || {};
       this.friends.set(u.userID, f);
       this.users.set(u.userID, { userID: u.userID, nickname: u.nickname, faceURL: u.faceURL });
     }
+    if (JSON.stringify([...this.friends.values()]) === before) return; // nothing new: no re-render
     this.emit('friends');
     this.refreshPresence().catch(() => {});
   }

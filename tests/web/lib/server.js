@@ -110,13 +110,8 @@ export class Palaver {
     }
   }
 
-  /** Whether the server has a route (404 means no). */
-  async hasRoute(route) {
-    const res = await fetch(this.url + route, { method: 'POST', headers: { operationID: 'probe' }, body: '{}' });
-    return res.status !== 404;
-  }
-
-  /** The server's record of a conversation as seen by `userID`: its messages in seq order (admin REST). */
+  /** The server's record of a conversation as seen by `userID`: its messages in seq order (admin REST), user
+   * messages only (server notifications stored in the conversation, such as "you are now friends", left out). */
   async history(userID, conversationID) {
     const { maxSeqs = {} } = await this.admin('/msg/newest_seq', { userID });
     const max = maxSeqs[conversationID] || 0;
@@ -126,6 +121,6 @@ export class Palaver {
       const r = await this.admin('/msg/pull_msg_by_seq', { userID, seqRanges: [{ conversationID, begin, end, num: end - begin + 1 }], order: 0 });
       out.push(...(r.msgs?.[conversationID]?.Msgs || []));
     }
-    return out.map(m => ({ seq: m.seq, sendID: m.sendID, clientMsgID: m.clientMsgID, contentType: m.contentType, content: JSON.parse(Buffer.from(m.content, 'base64').toString()) }));
+    return out.filter(m => m.contentType < 1000).map(m => ({ seq: m.seq, sendID: m.sendID, clientMsgID: m.clientMsgID, contentType: m.contentType, content: JSON.parse(Buffer.from(m.content, 'base64').toString()) }));
   }
 }

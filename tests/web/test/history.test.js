@@ -21,7 +21,8 @@ world.test('scrolling up loads the whole history, page by page, each message onc
       });
     }));
   }
-  const sent = (await server.history('dora', 'si_dora_eli')).map(m => m.content.content);
+  const history = await server.history('dora', 'si_dora_eli');
+  const sent = history.map(m => m.content.content);
   assert.equal(sent.length, N);
   await server.admin('/msg/send_msg', { sendID: 'finn', recvID: 'dora', senderPlatformID: 5, contentType: 101, sessionType: 1, content: { content: 'Lunch?' } });
 
@@ -48,7 +49,7 @@ world.test('scrolling up loads the whole history, page by page, each message onc
   assertUnique(shown, 'the history');
   assert.deepEqual(shown, sent);
   const seqs = await d.$$eval('#messages .msg', els => els.map(e => Number(e.dataset.seq)));
-  assert.deepEqual(seqs, sent.map((_, i) => i + 1));
+  assert.deepEqual(seqs, history.map(m => m.seq));
 
   // Online status: Eli is offline, then online when he signs in.
   assert.equal(await d.textContent('#chat-sub'), 'Offline');

@@ -58,14 +58,15 @@ world.test('the page survives a server restart without losing or duplicating a m
   assert.equal(await a.locator('.msg.sending, .msg.failed').count(), 0);
 
   // Both pages show exactly what the server stored, in its order, each message once.
-  const stored = (await server.history('alice', AB)).map(m => m.content.content);
+  const history = await server.history('alice', AB);
+  const stored = history.map(m => m.content.content);
   assert.deepEqual(stored.slice().sort(), [...before, ...queued, ...missed].sort());
   assertUnique(stored, 'the server history');
   assert.deepEqual(await texts(a), stored);
   await b.waitForFunction(n => document.querySelectorAll('#messages .msg .text').length >= n, stored.length);
   assert.deepEqual(await texts(b), stored);
   const seqs = await a.$$eval('#messages .msg', els => els.map(e => Number(e.dataset.seq)));
-  assert.deepEqual(seqs, stored.map((_, i) => i + 1));
+  assert.deepEqual(seqs, history.map(m => m.seq));
 
   // A reload shows the same.
   await a.reload();

@@ -17,8 +17,8 @@ mod presence;
 mod relation;
 pub mod stats;
 pub mod sync;
-mod throttle;
 mod third;
+mod throttle;
 mod user;
 
 pub use account::{MIN_PASSWORD_CHARS, NewAccount};
