@@ -288,7 +288,7 @@ function renderChat() {
   const chat = $('#chat');
   if (!chat || !client || !ui.convID) return;
   const input = h('textarea', {
-    id: 'composer-input', rows: 1, placeholder: 'Write a message', 'aria-label': 'Message',
+    id: 'composer-input', rows: 1, placeholder: 'Message', 'aria-label': 'Message',
     onkeydown: e => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendTyped(); } },
     oninput: e => { e.target.style.height = 'auto'; e.target.style.height = `${Math.min(160, e.target.scrollHeight)}px`; },
     onpaste: e => {
