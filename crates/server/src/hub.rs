@@ -158,13 +158,18 @@ impl Hub {
 
     /// Removes and returns the connections of `user_id` on `platform_id` (all platforms if `None`).
     pub fn take(&self, user_id: &str, platform_id: Option<i32>) -> Vec<ConnHandle> {
+        self.take_where(user_id, |c| platform_id.is_none_or(|p| p == c.platform_id))
+    }
+
+    /// Removes and returns the connections of `user_id` for which `pick` is true (their subscriptions end, and
+    /// the user's watchers hear of the change).
+    pub fn take_where(&self, user_id: &str, pick: impl Fn(&ConnHandle) -> bool) -> Vec<ConnHandle> {
         let before = self.online_platforms(user_id);
         let taken = {
             let Some(mut conns) = self.users.get_mut(user_id) else {
                 return Vec::new();
             };
-            let (taken, kept): (Vec<_>, Vec<_>) =
-                conns.drain(..).partition(|c| platform_id.is_none_or(|p| p == c.platform_id));
+            let (taken, kept): (Vec<_>, Vec<_>) = conns.drain(..).partition(|c| pick(c));
             *conns = kept;
             taken
         };
@@ -172,16 +177,6 @@ impl Hub {
             self.drop_subscriptions(conn.id);
         }
         self.presence_changed(user_id, before);
-        taken
-    }
-
-    /// Removes and returns the connections of `user_id` for which `pick` is true.
-    pub fn take_where(&self, user_id: &str, pick: impl Fn(&ConnHandle) -> bool) -> Vec<ConnHandle> {
-        let Some(mut conns) = self.users.get_mut(user_id) else {
-            return Vec::new();
-        };
-        let (taken, kept): (Vec<_>, Vec<_>) = conns.drain(..).partition(|c| pick(c));
-        *conns = kept;
         taken
     }
 
