@@ -80,6 +80,74 @@ async fn gob_and_json_clients_chat_one_to_one() {
     assert_eq!(msgs[0]["seq"], 2);
 }
 
+/// The other read-cursor routes: `mark_msgs_as_read` moves the cursor to the highest seq given,
+/// `set_conversation_has_read_seq` to the seq given, and `get_conversations_has_read_and_max_seq` (the REST
+/// twin of WS 1006) reads it back; none of them moves another user's cursor, or one's own backwards.
+#[tokio::test]
+async fn read_cursor_routes_move_only_the_callers_cursor_forward() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
+    let _bob = server.connect_new(&admin, "bob", JSON).await;
+    for (i, text) in ["one", "two", "three", "four"].iter().enumerate() {
+        let ack = alice.send_text_msg(text_msg("alice", "bob", &format!("r{i}"), text)).await;
+        assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    }
+    let bob_token = server.user_token(&admin, "bob", platform::IOS).await;
+    let cursor = |token: String| {
+        let server = &server;
+        async move {
+            let read = server
+                .call(
+                    "/msg/get_conversations_has_read_and_max_seq",
+                    &token,
+                    json!({"userID": "bob", "conversationIDs": ["si_alice_bob"]}),
+                )
+                .await;
+            let seqs = &read["seqs"]["si_alice_bob"];
+            (seqs["maxSeq"].as_i64().unwrap(), seqs["hasReadSeq"].as_i64().unwrap())
+        }
+    };
+    assert_eq!(cursor(bob_token.clone()).await, (4, 0));
+
+    server
+        .call(
+            "/msg/mark_msgs_as_read",
+            &bob_token,
+            json!({"conversationID": "si_alice_bob", "userID": "bob", "seqs": [1, 3]}),
+        )
+        .await;
+    assert_eq!(cursor(bob_token.clone()).await, (4, 3));
+    server
+        .call(
+            "/msg/set_conversation_has_read_seq",
+            &bob_token,
+            json!({"conversationID": "si_alice_bob", "userID": "bob", "hasReadSeq": 2}),
+        )
+        .await;
+    assert_eq!(cursor(bob_token.clone()).await, (4, 3), "a cursor never moves back");
+    server
+        .call(
+            "/msg/set_conversation_has_read_seq",
+            &bob_token,
+            json!({"conversationID": "si_alice_bob", "userID": "bob", "hasReadSeq": 4}),
+        )
+        .await;
+    assert_eq!(cursor(bob_token.clone()).await, (4, 4));
+
+    // Alice's own cursor is where her sends put it; Bob cannot touch it.
+    let refused = server
+        .post(
+            "/msg/set_conversation_has_read_seq",
+            Some(&bob_token),
+            json!({"conversationID": "si_alice_bob", "userID": "alice", "hasReadSeq": 1}),
+        )
+        .await;
+    assert_eq!(refused["errCode"], 1002, "{refused}");
+    let read = alice.has_read_and_max().await;
+    assert_eq!(read.seqs["si_alice_bob"].has_read_seq, 4);
+}
+
 #[tokio::test]
 async fn group_text_reaches_every_member_and_only_members() {
     let server = TestServer::start().await;
