@@ -47,16 +47,17 @@ world.test('the admin signs in, finds a user, forces a logout, and the user\'s p
   await admin.fill('#user-search', 'car');
   await admin.press('#user-search', 'Enter');
   const row = admin.locator('#users-table tr[data-user="carol"]');
-  await row.waitFor();
-  assert.equal(await admin.locator('#users-table tbody tr').count(), 1);
+  const rows = n => admin.waitForFunction(k => document.querySelectorAll('#users-table tbody tr').length === k, n);
+  await rows(1);
+  assert.equal(await row.count(), 1);
   assert.equal(await row.locator('.online').textContent(), 'Web');
   await admin.fill('#user-search', '');
   await admin.press('#user-search', 'Enter');
-  await admin.locator('#users-table tbody tr').nth(4).waitFor();
+  await rows(5);
   await world.shot(admin, 'admin-users', { readme: true });
   await admin.fill('#user-search', 'carol');
   await admin.press('#user-search', 'Enter');
-  await admin.locator('#users-table tbody tr').nth(1).waitFor({ state: 'detached' });
+  await rows(1);
 
   // Force logout: Carol's page is signed out and says why.
   await row.locator('.force-logout').click();
