@@ -104,8 +104,13 @@ impl ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PALAVER_LOG").unwrap_or_else(|_| "info".into()))
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // The log, plus the admin console's copy of recent warnings and errors.
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::try_from_env("PALAVER_LOG").unwrap_or_else(|_| "info".into()))
+        .with(tracing_subscriber::fmt::layer())
+        .with(palaver_server::recent::layer())
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {

@@ -174,6 +174,9 @@ pub mod platform {
     pub const ADMIN: i32 = 10;
     pub const HARMONY_OS: i32 = 11;
 
+    /// Every platform id OpenIM knows.
+    pub const ALL: &[i32] = &[IOS, ANDROID, WINDOWS, OSX, WEB, MINI_WEB, LINUX, ANDROID_PAD, IPAD, ADMIN, HARMONY_OS];
+
     /// The platform's name, or `None` for an id OpenIM does not know (which the gateway refuses).
     pub fn name(id: i32) -> Option<&'static str> {
         Some(match id {

@@ -1,4 +1,5 @@
-//! OpenIM's error codes (`openimsdk/tools/errs`, `open-im-server/pkg/common/servererrs`), with the message text
+//! OpenIM's error codes (`openimsdk/tools/errs`, `open-im-server/pkg/common/servererrs`, and for accounts
+//! `openimsdk/chat`'s `pkg/eerrs`; 29xxx are Palaver's own), with the message text
 //! upstream sends beside each, so SDKs and the people reading their logs see what they would see upstream.
 
 /// One OpenIM error code. `code()` is what goes on the wire as `errCode`; `default_msg()` as `errMsg`.
@@ -40,6 +41,13 @@ pub enum ErrCode {
     Database,
     Network,
     Data,
+    /// Wrong user id or password at `/account/login` (OpenIM chat's `ErrPassword`).
+    Password,
+    /// The account is blocked by the operator (OpenIM chat's `ErrForbidden`).
+    Forbidden,
+    /// Palaver's own: too many failed logins for this account or from this address; the detail says when to
+    /// try again.
+    TooManyLoginAttempts,
 }
 
 impl ErrCode {
@@ -82,6 +90,9 @@ impl ErrCode {
             Self::Database => 90002,
             Self::Network => 90004,
             Self::Data => 90007,
+            Self::Password => 20001,
+            Self::Forbidden => 20012,
+            Self::TooManyLoginAttempts => 29001,
         }
     }
 
@@ -124,6 +135,9 @@ impl ErrCode {
             Self::Database => "DatabaseError",
             Self::Network => "NetworkError",
             Self::Data => "DataError",
+            Self::Password => "PasswordError",
+            Self::Forbidden => "Forbidden",
+            Self::TooManyLoginAttempts => "TooManyLoginAttempts",
         }
     }
 

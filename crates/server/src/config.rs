@@ -60,6 +60,20 @@ pub struct Config {
     pub ping_interval_secs: u64,
     /// A connection that sends nothing (not even a pong) for this long is closed.
     pub read_timeout_secs: u64,
+    /// Whether anyone may create an account at `/account/register` (the web client's "Sign up"). Off, only an
+    /// admin token may create accounts (the admin console's "Register").
+    pub self_registration: bool,
+    /// Failed password logins one account may have within `login_window_secs`; further attempts are refused
+    /// (right password or not) until the oldest failure leaves the window.
+    pub login_failures_per_account: u32,
+    /// Failed password logins one source address (an IPv6 /64) may have within `login_window_secs`, over all
+    /// accounts.
+    pub login_failures_per_address: u32,
+    /// The login throttle's sliding window, in seconds.
+    pub login_window_secs: u64,
+    /// Take a login's source address from the last `X-Forwarded-For` entry (set this only behind a reverse
+    /// proxy that appends it; otherwise clients could pick their own address and dodge the throttle).
+    pub trust_forwarded_for: bool,
     /// Whether a user may send a 1:1 message only to users who have it as a friend (refused with 1303
     /// otherwise). Off by default, as in OpenIM (`friendVerify`).
     pub messaging_requires_friendship: bool,
@@ -227,6 +241,11 @@ impl Default for Config {
             send_queue_frames: 512,
             ping_interval_secs: 25,
             read_timeout_secs: 30,
+            self_registration: true,
+            login_failures_per_account: 10,
+            login_failures_per_address: 50,
+            login_window_secs: 15 * 60,
+            trust_forwarded_for: false,
             messaging_requires_friendship: false,
             revoke_time_limit_secs: 0,
             objects: ObjectsConfig::default(),
@@ -265,6 +284,11 @@ impl Config {
                 "ping_interval_secs ({}) must be between 1 and read_timeout_secs ({})",
                 self.ping_interval_secs, self.read_timeout_secs
             ))));
+        }
+        if self.login_failures_per_account == 0 || self.login_failures_per_address == 0 || self.login_window_secs == 0 {
+            return Err(Box::new(figment::Error::from(
+                "login_failures_per_account, login_failures_per_address and login_window_secs must be > 0".to_string(),
+            )));
         }
         if self.send_queue_frames == 0 || self.max_frame_bytes < 1024 {
             return Err(Box::new(figment::Error::from(

@@ -194,13 +194,18 @@ impl Hub {
 
     /// Removes and returns the connections of `user_id` on `platform_id` (all platforms if `None`).
     pub fn take(&self, user_id: &str, platform_id: Option<i32>) -> Vec<ConnHandle> {
+        self.take_where(user_id, |c| platform_id.is_none_or(|p| p == c.platform_id))
+    }
+
+    /// Removes and returns the connections of `user_id` for which `pick` is true (their subscriptions end, and
+    /// the user's watchers hear of the change).
+    pub fn take_where(&self, user_id: &str, pick: impl Fn(&ConnHandle) -> bool) -> Vec<ConnHandle> {
         let before = self.online_platforms(user_id);
         let taken = {
             let Some(mut conns) = self.users.get_mut(user_id) else {
                 return Vec::new();
             };
-            let (taken, kept): (Vec<_>, Vec<_>) =
-                conns.drain(..).partition(|c| platform_id.is_none_or(|p| p == c.platform_id));
+            let (taken, kept): (Vec<_>, Vec<_>) = conns.drain(..).partition(|c| pick(c));
             *conns = kept;
             taken
         };
@@ -209,6 +214,22 @@ impl Hub {
         }
         self.presence_changed(user_id, before);
         taken
+    }
+
+    /// Number of live connections per platform id.
+    pub fn connections_by_platform(&self) -> std::collections::BTreeMap<i32, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for entry in self.users.iter() {
+            for conn in entry.value() {
+                *out.entry(conn.platform_id).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// Number of users with at least one live connection.
+    pub fn online_user_count(&self) -> usize {
+        self.users.iter().filter(|e| !e.value().is_empty()).count()
     }
 
     /// Applies a connection's 2005 request: subscribes `conn` to `add` and unsubscribes it from `remove`.

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod hub;
+pub mod recent;
 pub mod service;
 pub mod storage;
 
@@ -111,8 +112,12 @@ pub async fn run(
     };
     let gateway = axum::serve(listeners.ws.tap_io(nodelay), gateway::router(app.clone()))
         .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let api = axum::serve(listeners.api.tap_io(nodelay), api::router(app.clone()))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    // With each connection's peer address: the login throttle counts failures per source address.
+    let api = axum::serve(
+        listeners.api.tap_io(nodelay),
+        api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop.clone().cancelled_owned());
     let stopper = {
         let (stop, app) = (stop.clone(), app.clone());
         tokio::spawn(async move {

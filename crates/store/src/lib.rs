@@ -59,6 +59,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store:
     UserStore
     + TokenStore
+    + AccountStore
+    + DirectoryStore
     + MessageStore
     + ConversationStore
     + GroupStore
@@ -73,6 +75,8 @@ pub trait Store:
 impl<T> Store for T where
     T: UserStore
         + TokenStore
+        + AccountStore
+        + DirectoryStore
         + MessageStore
         + ConversationStore
         + GroupStore
@@ -109,6 +113,42 @@ pub trait TokenStore {
         status: TokenStatus,
         keep: Option<&[u8]>,
     ) -> Result<u64>;
+}
+
+/// Password accounts for people (`/account/register`, `/account/login`) and the operator's blocks.
+///
+/// Deliberately small: hashing, policy and throttling live in the server; the store only keeps rows.
+#[async_trait]
+pub trait AccountStore {
+    /// Registers `user` and gives it the password hash `password_hash`, in one transaction: both rows or
+    /// neither. `AlreadyExists` (naming the id) if the user id is taken, whether or not it has an account.
+    async fn create_account(&self, user: &User, password_hash: &str) -> Result<()>;
+    /// The account of `user_id`, if it has one.
+    async fn account(&self, user_id: &str) -> Result<Option<Account>>;
+    /// Replaces the password hash and sets `updated_at` to now. `NotFound` if the user has no account.
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<()>;
+    /// Blocks (`true`) or unblocks a user; `at` is the block's time (ms). Returns whether anything changed
+    /// (blocking a blocked user, or unblocking an unblocked one, changes nothing). Does not check that the
+    /// user exists: the server does.
+    async fn set_blocked(&self, user_id: &str, blocked: bool, at: i64) -> Result<bool>;
+    /// The ids among `user_ids` that are blocked, in no particular order.
+    async fn blocked_users(&self, user_ids: &[String]) -> Result<Vec<String>>;
+}
+
+/// The admin console's read-only queries over everyone: search and totals.
+///
+/// `keyword` matching is a case-insensitive (ASCII) substring match on the id or the name; an empty keyword
+/// matches everything. `%`, `_` and `\` in a keyword match themselves, not as wildcards.
+#[async_trait]
+pub trait DirectoryStore {
+    /// One page of the users whose id or nickname contains `keyword`, newest first (then by id), and how
+    /// many match in all.
+    async fn search_users(&self, keyword: &str, page: Page) -> Result<(Vec<User>, i64)>;
+    /// One page of the groups whose id or name contains `keyword`, newest first (then by id), and how many
+    /// match in all. Dismissed groups are included (the console shows their status).
+    async fn search_groups(&self, keyword: &str, page: Page) -> Result<(Vec<Group>, i64)>;
+    /// Totals of users, accounts, groups and stored messages.
+    async fn directory_counts(&self) -> Result<DirectoryCounts>;
 }
 
 #[async_trait]

@@ -315,6 +315,29 @@ pub struct VersionDelta {
     pub complete: bool,
 }
 
+/// A person's password account (`/account/*`), beside the user row it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user_id: String,
+    /// The password's argon2id hash as a PHC string; never the password itself.
+    pub password_hash: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// When the password was last set.
+    pub updated_at: i64,
+}
+
+/// How much the server holds, for the admin console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectoryCounts {
+    pub users: i64,
+    /// Users with a password account.
+    pub accounts: i64,
+    pub groups: i64,
+    /// Stored messages over all conversations (the sum of their max seqs).
+    pub messages: i64,
+}
+
 /// A revoke recorded for one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageRevoke {

@@ -22,14 +22,18 @@
 //!
 //! Lists are bound as arrays (`= ANY($1)`), one statement however long the list.
 
+#[macro_use]
 mod accounts;
 mod app;
 mod conversations;
+#[macro_use]
 mod groups;
 mod messages;
 mod objects;
 mod relations;
 mod versions;
+// After `accounts` and `groups`, whose column-list macros it uses.
+mod directory;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -34,15 +34,19 @@
 //! placeholders): `INSERT … ON CONFLICT … DO UPDATE … RETURNING` (SQLite ≥ 3.35), `COALESCE`, `CASE`, and no
 //! SQLite-only functions such as two-argument `MAX()` or `json_each`. Lists are bound as `IN (?, ?, …)`.
 
+#[macro_use]
 mod accounts;
 mod app;
 mod conversations;
+#[macro_use]
 mod groups;
 mod messages;
 mod objects;
 mod relations;
 mod versions;
 mod writer;
+// After `accounts` and `groups`, whose column-list macros it uses.
+mod directory;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! `token` (required except on the whitelisted auth routes), and always answers HTTP 200 with
 //! `{errCode, errMsg, errDlt, data}`. Handlers are thin: parse, authenticate, one service call, map the result.
 
+mod account;
+mod admin;
 mod auth;
 mod conversation;
 pub(crate) mod convert;
@@ -14,6 +16,7 @@ mod msg;
 mod object;
 mod third;
 mod user;
+mod web;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -40,11 +43,30 @@ pub struct Ctx {
     pub public_base: Option<String>,
 }
 
+/// Where the API port also accepts gateway connections, so the web client talks to one origin (one port
+/// behind one reverse proxy). Port 10001 serves the same gateway on every path, as OpenIM's does.
+pub const GATEWAY_PATH: &str = "/msg_gateway";
+
 /// The API router, over the shared `App`.
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/", get(web::chat))
+        .route("/admin", get(web::admin))
+        .route("/admin/", get(web::admin))
+        .route("/static/{version}/{*path}", get(web::static_file))
+        .route("/favicon.ico", get(web::favicon))
+        .route(GATEWAY_PATH, get(crate::gateway::upgrade))
+        .route("/palaver/client_config", get(account::client_config))
+        .route("/account/register", post(account::register))
+        .route("/account/login", post(account::login))
+        .route("/account/password/change", post(authed(account::change_password)))
+        .route("/palaver/admin/overview", post(authed(admin::overview)))
+        .route("/palaver/admin/search_users", post(authed(admin::search_users)))
+        .route("/palaver/admin/search_groups", post(authed(admin::search_groups)))
+        .route("/palaver/admin/block_user", post(authed(admin::block_user)))
+        .route("/palaver/admin/force_logout", post(authed(admin::force_logout)))
         .route("/auth/get_admin_token", post(public(auth::get_admin_token)))
         .route("/auth/parse_token", post(public(auth::parse_token)))
         .route("/auth/get_user_token", post(authed(auth::get_user_token)))

@@ -65,6 +65,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         close: CancellationToken::new(),
     };
     let displaced = app.hub.register(handle.clone(), app.config.multi_login_policy);
+    app.stats.add(&app.stats.connections, 1);
     // Revoke before kicking, so a kicked device that reconnects at once is refused (1506) instead of kicking
     // this login in turn.
     if let Err(e) = app.revoke_displaced(&displaced, &session.caller.token_hash).await {

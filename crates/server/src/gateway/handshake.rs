@@ -84,7 +84,7 @@ async fn authenticate(app: &App, args: &ConnArgs) -> ApiResult<crate::service::C
     Ok(caller)
 }
 
-pub(super) async fn upgrade(
+pub(crate) async fn upgrade(
     State(app): State<Arc<App>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,

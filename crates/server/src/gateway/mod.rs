@@ -10,6 +10,8 @@ mod conn;
 mod dispatch;
 mod handshake;
 
+pub(crate) use handshake::upgrade;
+
 use crate::service::App;
 use axum::Router;
 use std::sync::Arc;

@@ -33,13 +33,17 @@ impl App {
         self.config.admin_user_ids.iter().any(|a| a == user_id)
     }
 
-    /// Issues a token for `user_id` on `platform_id`. Returns the token and its lifetime in seconds.
+    /// Issues a token for `user_id` on `platform_id` (never to a blocked user). Returns the token and its lifetime in
+    /// seconds.
     pub async fn issue_token(&self, user_id: &str, platform_id: i32) -> ApiResult<(String, i64)> {
         if platform::name(platform_id).is_none() {
             return Err(ApiError::args(format!("unknown platformID {platform_id}")));
         }
-        if !self.is_admin_user(user_id) && self.store.users(&[user_id.to_string()]).await?.is_empty() {
-            return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {user_id} is not registered")));
+        if !self.is_admin_user(user_id) {
+            if self.store.users(&[user_id.to_string()]).await?.is_empty() {
+                return Err(ApiError::new(ErrCode::UserIdNotFound, format!("user {user_id} is not registered")));
+            }
+            self.check_not_blocked(user_id).await?;
         }
         let mut raw = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);

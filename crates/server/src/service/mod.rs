@@ -4,6 +4,8 @@
 //! result. Everything that decides *whether* and *what* lives here; SQL lives in the store; sockets in the
 //! gateway and the hub.
 
+mod account;
+pub mod admin;
 mod auth;
 mod conversation;
 mod group;
@@ -13,10 +15,13 @@ mod notify;
 pub mod object;
 mod presence;
 mod relation;
+pub mod stats;
 pub mod sync;
 mod third;
+mod throttle;
 mod user;
 
+pub use account::{MIN_PASSWORD_CHARS, NewAccount};
 pub use auth::Caller;
 pub(crate) use auth::constant_time_eq;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
@@ -45,6 +50,14 @@ pub struct App {
     /// Where uploaded files go (local disk or S3).
     pub blobs: Blobs,
     admin_secret: String,
+    /// Counters for the admin console.
+    pub stats: stats::Stats,
+    /// Failed password logins per account and per address (`account`).
+    login_throttle: throttle::LoginThrottle,
+    /// Password hashes computed at once: each holds a core and 19 MiB for tens of milliseconds.
+    hash_permits: tokio::sync::Semaphore,
+    /// The admin console's storage figures, recomputed at most every few seconds (`admin`).
+    storage_cache: std::sync::Mutex<Option<(std::time::Instant, admin::StorageUsage)>>,
     /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
     /// seq order even when several senders race.
     conversation_locks: Box<[tokio::sync::Mutex<()>]>,
@@ -89,6 +102,12 @@ impl App {
         hub: Arc<Hub>,
         bus: Arc<Bus>,
     ) -> Arc<Self> {
+        let login_throttle = throttle::LoginThrottle::new(
+            config.login_failures_per_account,
+            config.login_failures_per_address,
+            std::time::Duration::from_secs(config.login_window_secs),
+        );
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let app = Arc::new(Self {
             config,
             store,
@@ -97,6 +116,10 @@ impl App {
             group_cache: GroupCache::default(),
             blobs,
             admin_secret,
+            stats: stats::Stats::default(),
+            login_throttle,
+            hash_permits: tokio::sync::Semaphore::new(cores),
+            storage_cache: std::sync::Mutex::new(None),
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
             upload_locks: (0..UPLOAD_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
         });

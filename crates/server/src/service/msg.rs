@@ -187,6 +187,7 @@ impl App {
             })
             .await?;
         if appended.created {
+            self.stats.add(&self.stats.messages, 1);
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
             let skip = (!sender_sync).then_some(send_id.as_str());
             self.bus.deliver(&recipients, skip, &conversation_id, appended.data.seq, frame).await;

@@ -148,6 +148,29 @@ pub async fn post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: 
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
 }
 
+/// `POST` with JSON from the local address `source` (any 127.x.y.z works on Linux loopback), for tests of
+/// per-address behaviour.
+pub async fn post_json_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Value {
+    let body = body.to_string();
+    let token = token.map(|t| format!("token: {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\noperationID: test-op\r\n{token}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    let stream = socket.connect(addr).await.expect("connect");
+    let (status, text) = http_exchange(stream, request.as_bytes()).await.expect("http");
+    assert_eq!(status, 200, "{path}: HTTP {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
+}
+
 pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await
 }
@@ -155,7 +178,11 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
 /// Sends raw bytes and reads one response: to its `Content-Length`, or to EOF. Returns the status and the body
 /// (de-chunked if needed).
 pub async fn http_raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).await?;
+    http_exchange(TcpStream::connect(addr).await?, request).await
+}
+
+/// Writes `request` on `stream` and reads one response, as [`http_raw`].
+pub async fn http_exchange(mut stream: TcpStream, request: &[u8]) -> std::io::Result<(u16, String)> {
     stream.write_all(request).await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];

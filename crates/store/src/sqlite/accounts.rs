@@ -15,7 +15,7 @@ macro_rules! user_columns {
     };
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, sqlx::Error> {
     Ok(User {
         user_id: row.try_get("user_id")?,
         nickname: row.try_get("nickname")?,

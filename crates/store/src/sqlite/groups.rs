@@ -39,7 +39,7 @@ macro_rules! request_columns {
 /// The order members are listed in: owner, admins, everyone else; each by join time (OpenIM's order).
 const MEMBER_ORDER: &str = "ORDER BY role_level DESC, join_time, user_id";
 
-fn group_from_row(row: &SqliteRow) -> Result<Group, sqlx::Error> {
+pub(super) fn group_from_row(row: &SqliteRow) -> Result<Group, sqlx::Error> {
     Ok(Group {
         group_id: row.try_get("group_id")?,
         group_name: row.try_get("group_name")?,

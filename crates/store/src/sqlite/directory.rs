@@ -1,0 +1,179 @@
+//! Password accounts, blocks, and the admin console's searches and totals.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+
+use super::accounts::user_from_row;
+use super::groups::group_from_row;
+use super::{SqliteStore, now_ms, unique_as_exists};
+use crate::{Account, AccountStore, DirectoryCounts, DirectoryStore, Group, Page, Result, StoreError, User};
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(&self, user: &User, password_hash: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&user.user_id)
+            .bind(&user.nickname)
+            .bind(&user.face_url)
+            .bind(&user.ex)
+            .bind(user.create_time)
+            .bind(user.app_manger_level)
+            .bind(user.global_recv_msg_opt)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_as_exists(e, || user.user_id.clone()))?;
+        // A leftover account row of the same id (from a user removed by hand) would be a unique violation here
+        // too, and reporting it as "already exists" is right: the id is not free.
+        let now = now_ms();
+        sqlx::query("INSERT INTO accounts (user_id, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(&user.user_id)
+            .bind(password_hash)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_as_exists(e, || user.user_id.clone()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, user_id: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT user_id, password_hash, created_at, updated_at FROM accounts WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Account {
+            user_id: row.try_get("user_id")?,
+            password_hash: row.try_get("password_hash")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE accounts SET password_hash = ?, updated_at = ? WHERE user_id = ?")
+            .bind(password_hash)
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("account {user_id}")));
+        }
+        Ok(())
+    }
+
+    async fn set_blocked(&self, user_id: &str, blocked: bool, at: i64) -> Result<bool> {
+        let done = if blocked {
+            sqlx::query(
+                "INSERT INTO blocked_users (user_id, blocked_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(at)
+            .execute(&self.write)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM blocked_users WHERE user_id = ?").bind(user_id).execute(&self.write).await?
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn blocked_users(&self, user_ids: &[String]) -> Result<Vec<String>> {
+        let sql = |ph: &str| format!("SELECT user_id FROM blocked_users WHERE user_id IN ({ph})");
+        self.select_in(sql, None, user_ids, |row| row.try_get("user_id")).await
+    }
+}
+
+/// `%keyword%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards in `keyword` escaped.
+fn contains_pattern(keyword: &str) -> String {
+    let mut pattern = String::with_capacity(keyword.len() + 2);
+    pattern.push('%');
+    for c in keyword.to_ascii_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[async_trait]
+impl DirectoryStore for SqliteStore {
+    async fn search_users(&self, keyword: &str, page: Page) -> Result<(Vec<User>, i64)> {
+        let pattern = contains_pattern(keyword);
+        const WHERE: &str = "WHERE LOWER(user_id) LIKE ? ESCAPE '\\' OR LOWER(nickname) LIKE ? ESCAPE '\\'";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM users {WHERE}")))
+            .bind(&pattern)
+            .bind(&pattern)
+            .fetch_one(&self.read)
+            .await?;
+        let sql = format!(
+            concat!("SELECT ", user_columns!(), " FROM users {} ORDER BY create_time DESC, user_id LIMIT ? OFFSET ?"),
+            WHERE
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&pattern)
+            .bind(&pattern)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.read)
+            .await?;
+        let users = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((users, total))
+    }
+
+    async fn search_groups(&self, keyword: &str, page: Page) -> Result<(Vec<Group>, i64)> {
+        let pattern = contains_pattern(keyword);
+        const WHERE: &str = "WHERE LOWER(group_id) LIKE ? ESCAPE '\\' OR LOWER(group_name) LIKE ? ESCAPE '\\'";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM groups {WHERE}")))
+            .bind(&pattern)
+            .bind(&pattern)
+            .fetch_one(&self.read)
+            .await?;
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                group_columns!(),
+                " FROM groups {} ORDER BY create_time DESC, group_id LIMIT ? OFFSET ?"
+            ),
+            WHERE
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&pattern)
+            .bind(&pattern)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.read)
+            .await?;
+        let groups = rows.iter().map(group_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((groups, total))
+    }
+
+    async fn directory_counts(&self) -> Result<DirectoryCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM accounts) AS accounts, \
+             (SELECT COUNT(*) FROM groups) AS groups, \
+             (SELECT COALESCE(SUM(max_seq), 0) FROM conversation_seqs) AS messages",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(DirectoryCounts {
+            users: row.try_get("users")?,
+            accounts: row.try_get("accounts")?,
+            groups: row.try_get("groups")?,
+            messages: row.try_get("messages")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns_escape_wildcards() {
+        assert_eq!(super::contains_pattern(""), "%%");
+        assert_eq!(super::contains_pattern("Al_i%c\\e"), "%al\\_i\\%c\\\\e%");
+    }
+}
