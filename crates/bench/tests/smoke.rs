@@ -67,9 +67,13 @@ async fn chat_delivers_every_acked_message() {
     assert_eq!(num(&json, "lost"), 0.0);
     assert_eq!(num(&json, "errors"), 0.0);
     assert_eq!(num(&json, "duplicates"), 0.0);
-    assert_eq!(num(&json, "sent"), 100.0);
-    assert_eq!(num(&json, "acked"), 100.0);
-    assert_eq!(num(&json, "delivered"), 100.0);
+    // Every one of the 100 scheduled sends is accounted for: sent, or skipped because its user was still
+    // waiting for an earlier answer (a busy machine); every message sent is acknowledged and delivered.
+    let sent = num(&json, "sent");
+    assert_eq!(sent + num(&json, "skipped"), 100.0, "{json:#}");
+    assert!(sent > 0.0);
+    assert_eq!(num(&json, "acked"), sent);
+    assert_eq!(num(&json, "delivered"), sent);
     assert!(num(&json, "delivered_per_sec") > 0.0);
     assert!(json["send_to_deliver_ms"]["p99"].is_number());
     assert!(json["send_to_ack_ms"]["p999"].is_number());
@@ -103,11 +107,14 @@ async fn group_messages_reach_every_online_member() {
 async fn logins_sync_without_errors() {
     let report = bench(&["login", "--users", "10", "--rate", "20", "--duration", "1"]).await;
     let json = report.to_json();
-    assert_eq!(num(&json, "logins"), 20.0);
+    // The 20 scheduled logins are each done or skipped (every user was still mid-login: a busy machine).
+    let logins = num(&json, "logins");
+    assert_eq!(logins + num(&json, "skipped"), 20.0, "{json:#}");
+    assert!(logins > 0.0);
     assert_eq!(num(&json, "errors"), 0.0);
     // Each user has one seeded conversation, and its last message is pulled at login.
-    assert_eq!(num(&json, "messages_synced"), 20.0);
-    assert_eq!(json["login_ms"]["count"], 20);
+    assert_eq!(num(&json, "messages_synced"), logins);
+    assert_eq!(json["login_ms"]["count"].as_f64(), Some(logins));
 }
 
 #[tokio::test(flavor = "multi_thread")]

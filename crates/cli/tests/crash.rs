@@ -127,7 +127,7 @@ async fn acknowledged_messages_survive_sigkill() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let uptime = started.elapsed() + Duration::from_millis(rng.random_range(0..500));
-        tokio::time::sleep(uptime - started.elapsed()).await;
+        tokio::time::sleep(uptime.saturating_sub(started.elapsed())).await;
         kill9(&mut node);
         for task in tasks {
             let _ = task.await;

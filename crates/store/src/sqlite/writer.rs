@@ -56,10 +56,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::messages::append_in_transaction;
 use crate::{Appended, NewMessage, Result, StoreError};
 
-/// Most appends committed together. Large enough that a burst is one fsync; small enough that a batch (and so
-/// the wait of another write for the lock, and the latency of the batch's first append) stays in the
-/// milliseconds: an append is a handful of indexed statements, a few microseconds each.
-pub(super) const MAX_BATCH: usize = 256;
+/// Most appends committed together. Large enough that a burst is one fsync even on a slow disk (throughput is
+/// at most `MAX_BATCH` per fsync: with 256, a disk busy enough for 50 ms fsyncs capped `palaver bench chat` at
+/// ~5,000 messages/s); small enough that a batch (and so the wait of another write for the lock, and the
+/// latency of the batch's first append) stays around ten milliseconds: an append is a handful of indexed
+/// statements, a few microseconds each.
+pub(super) const MAX_BATCH: usize = 1024;
 
 /// Appends that may wait in the queue before callers wait for room.
 const QUEUE: usize = 4 * MAX_BATCH;
