@@ -460,7 +460,8 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     }
 
     // The server before any virtual user connects.
-    let server_sampler = target.pid.map(|pid| Sampler::start(pid, Duration::from_millis(500)));
+    let server_sampler =
+        (!target.pids.is_empty()).then(|| Sampler::start(target.pids.clone(), Duration::from_millis(500)));
     let server_baseline = server_sampler.as_ref().and_then(Sampler::now);
 
     let (out_tx, mut out) = mpsc::unbounded_channel();
@@ -608,7 +609,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     report.params = plan.params();
     report.setup = vec![
         ("server".into(), json!(if target.spawned { "started by the bench" } else { "external" })),
-        ("server_pid".into(), json!(target.pid)),
+        ("server_pids".into(), json!(target.pids)),
         ("server_cpus".into(), json!(args.server_cpus)),
         ("client_cpus".into(), json!(args.client_cpus)),
         ("workers".into(), json!(if in_process { 0 } else { worker_count })),

@@ -141,9 +141,11 @@ pub struct BenchArgs {
     /// Admin secret of the `--server`.
     #[arg(long, env = "PALAVER_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
-    /// PID of the `--server` process, for CPU and RSS sampling (default: the process listening on its port).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// PIDs of the `--server` processes (comma-separated: a cluster's nodes), for CPU and RSS sampling; the
+    /// figures are their sums. Default: every process listening on the gateway's port (several with
+    /// `--reuse-port`).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// The executable to start as the server (default: this one).
     #[arg(long, value_name = "PATH")]
     pub server_exe: Option<PathBuf>,

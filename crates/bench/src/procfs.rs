@@ -52,6 +52,15 @@ pub(crate) fn sample(pid: u32) -> Option<ProcSample> {
     Some(ProcSample { cpu_ms: (utime + stime) * 1000.0 / clock_ticks_per_sec(), rss_bytes: rss_kib * 1024, threads })
 }
 
+/// The sum of the readings of `pids` (a cluster's nodes), over those still running; `None` if none is.
+pub(crate) fn sample_all(pids: &[u32]) -> Option<ProcSample> {
+    pids.iter().filter_map(|pid| sample(*pid)).reduce(|a, b| ProcSample {
+        cpu_ms: a.cpu_ms + b.cpu_ms,
+        rss_bytes: a.rss_bytes + b.rss_bytes,
+        threads: a.threads + b.threads,
+    })
+}
+
 /// A reading taken at some moment of the run.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct TimedSample {
@@ -63,25 +72,26 @@ pub(crate) struct TimedSample {
     pub cpu_pct: f64,
 }
 
-/// Samples a process every `period` in the background until dropped.
+/// Samples processes (their sum) every `period` in the background until dropped.
 #[derive(Debug)]
 pub(crate) struct Sampler {
-    pub pid: u32,
+    pub pids: Vec<u32>,
     samples: Arc<Mutex<Vec<TimedSample>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Sampler {
-    pub(crate) fn start(pid: u32, period: Duration) -> Self {
+    pub(crate) fn start(pids: Vec<u32>, period: Duration) -> Self {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let sink = samples.clone();
+        let watched = pids.clone();
         let task = tokio::spawn(async move {
             let start = Instant::now();
             let mut previous: Option<(Instant, f64)> = None;
             let mut tick = tokio::time::interval(period);
             loop {
                 tick.tick().await;
-                let Some(sample) = self::sample(pid) else { break };
+                let Some(sample) = sample_all(&watched) else { break };
                 let now = Instant::now();
                 let cpu_pct = match previous {
                     Some((then, cpu)) => {
@@ -94,12 +104,12 @@ impl Sampler {
                 sink.lock().unwrap().push(timed);
             }
         });
-        Self { pid, samples, task }
+        Self { pids, samples, task }
     }
 
     /// The latest reading, taken now.
     pub(crate) fn now(&self) -> Option<ProcSample> {
-        sample(self.pid)
+        sample_all(&self.pids)
     }
 
     /// The latest background reading.

@@ -11,8 +11,8 @@ pub(crate) struct Target {
     pub ws_url: String,
     pub api_url: String,
     pub admin_secret: String,
-    /// The server's process, for /proc sampling (spawned, `--server-pid`, or found by its listening port).
-    pub pid: Option<u32>,
+    /// The server's processes, for /proc sampling (spawned, `--server-pid`, or found by their listening port).
+    pub pids: Vec<u32>,
     pub spawned: bool,
     _child: Option<Spawned>,
 }
@@ -46,8 +46,12 @@ impl Target {
                     .admin_secret
                     .clone()
                     .context("--admin-secret (or PALAVER_ADMIN_SECRET) is needed with --server")?;
-                let pid = args.server_pid.or_else(|| port_of(&ws_url).and_then(find_listener_pid));
-                Ok(Self { ws_url, api_url, admin_secret, pid, spawned: false, _child: None })
+                let pids = if args.server_pid.is_empty() {
+                    port_of(&ws_url).map(find_listener_pids).unwrap_or_default()
+                } else {
+                    args.server_pid.clone()
+                };
+                Ok(Self { ws_url, api_url, admin_secret, pids, spawned: false, _child: None })
             }
             None => spawn(args).await,
         }
@@ -118,7 +122,7 @@ async fn spawn(args: &crate::BenchArgs) -> anyhow::Result<Target> {
         .kill_on_drop(true);
     let child = command.spawn().with_context(|| format!("starting {} serve", exe.display()));
     let mut spawned = Spawned { child: child?, dir };
-    let pid = spawned.child.id();
+    let pids = spawned.child.id().into_iter().collect();
     let api_url = format!("http://127.0.0.1:{api_port}");
     let rest = RestClient::new(&api_url).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -138,7 +142,7 @@ async fn spawn(args: &crate::BenchArgs) -> anyhow::Result<Target> {
         ws_url: format!("ws://127.0.0.1:{ws_port}"),
         api_url,
         admin_secret,
-        pid,
+        pids,
         spawned: true,
         _child: Some(spawned),
     })
@@ -154,27 +158,35 @@ fn tail(path: &std::path::Path) -> String {
     format!("{}\n…\n{}", lines[..12].join("\n"), lines[lines.len() - 12..].join("\n"))
 }
 
-/// The process listening on TCP `port`: the socket's inode from /proc/net/tcp{,6}, then the process holding
-/// it among /proc/*/fd.
-fn find_listener_pid(port: u16) -> Option<u32> {
-    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|file| {
-        std::fs::read_to_string(file).ok()?.lines().skip(1).find_map(|line| {
+/// The processes listening on TCP `port` (one, or each node sharing it with `SO_REUSEPORT`): the sockets'
+/// inodes from /proc/net/tcp{,6}, then the processes holding them among /proc/*/fd.
+fn find_listener_pids(port: u16) -> Vec<u32> {
+    let mut wanted = std::collections::HashSet::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(file).unwrap_or_default().lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-            (local_port == port && *f.get(3)? == "0A").then(|| f.get(9).map(|s| s.to_string()))?
-        })
-    })?;
-    let wanted = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == wanted) {
-                return Some(pid);
+            let listening = f.get(3) == Some(&"0A");
+            let local_port = f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            if let (true, Some(inode)) = (listening && local_port == Some(port), f.get(9)) {
+                wanted.insert(format!("socket:[{inode}]"));
             }
         }
     }
-    None
+    let mut pids = Vec::new();
+    if wanted.is_empty() {
+        return pids;
+    }
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        let holds = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| wanted.contains(l.to_string_lossy().as_ref())));
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// Set in the environment of a bench that already runs pinned (not `PALAVER_*`: the server would refuse it
@@ -223,6 +235,6 @@ mod tests {
     fn finds_the_process_listening_on_a_port() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        assert_eq!(find_listener_pid(port), Some(std::process::id()));
+        assert_eq!(find_listener_pids(port), vec![std::process::id()]);
     }
 }
