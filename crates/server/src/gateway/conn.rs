@@ -68,14 +68,15 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     app.stats.add(&app.stats.connections, 1);
     // Revoke before kicking, so a kicked device that reconnects at once is refused (1506) instead of kicking
     // this login in turn.
-    if let Err(e) = app.revoke_displaced(&displaced, &session.caller.token_hash).await {
+    if let Err(e) = Box::pin(app.revoke_displaced(&displaced, &session.caller.token_hash)).await {
         tracing::warn!(error = %e, "could not revoke displaced tokens");
     }
     for old in &displaced {
         old.offer(Outbound::Kick);
     }
     // The other nodes: they learn the user is here, and apply the policy to its connections there.
-    app.bus.connected(&handle, app.config.multi_login_policy).await;
+    // Boxed, as the request futures below: awaited inline, the bus's futures would size every connection's task.
+    Box::pin(app.bus.connected(&handle, app.config.multi_login_policy)).await;
     tracing::debug!(user = %handle.user_id, conn = handle.id, platform = handle.platform_id, op = %session.operation_id, "connected");
 
     let (sink, mut stream) = socket.split();
@@ -112,7 +113,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         }
     }
     app.hub.unregister(&handle.user_id, handle.id);
-    app.bus.disconnected(&handle.user_id).await;
+    Box::pin(app.bus.disconnected(&handle.user_id)).await;
     drop(handle.tx);
     // The writer ends when the queue is drained and closed, or when told to close now.
     let closer = handle.close.clone();
