@@ -210,7 +210,8 @@ fn pushes(c: &mut Client) -> BTreeMap<String, Vec<sdkws::MsgData>> {
     out
 }
 
-/// Drains frames for a moment (until `WAIT` passes without one, or `n` pushes are in).
+/// Receives frames into the inbox until `n` pushes are in, or none comes for a while (`Client::recv` gives up
+/// after `WAIT`), or the connection closes.
 async fn collect_pushes(c: &mut Client, n: usize) {
     while c.inbox.iter().filter(|r| r.req_identifier == req::PUSH_MSG).count() < n {
         match c.recv().await {

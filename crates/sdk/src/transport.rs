@@ -244,7 +244,7 @@ impl Connection {
             msg_incr: msg_incr.clone(),
             data,
         };
-        let frame = crate::codec::encode_req(self.inner.format, &request);
+        let frame = self.inner.format.encode_req(&request);
         let (reply, answer) = oneshot::channel();
         self.inner.tx.send(Command::Request { msg_incr, frame, reply }).map_err(|_| SdkError::Closed)?;
         match tokio::time::timeout(self.inner.request_timeout, answer).await {

@@ -3,12 +3,10 @@
 //! device gets.
 
 mod common;
-mod support;
 
 use common::*;
 use palaver_protocol::constant::platform;
 use serde_json::{Value, json};
-use support::*;
 
 /// Sends `n` texts from `from` to `to` over the gateway and returns nothing; each must be accepted.
 async fn chat(c: &mut Client, to: &str, texts: &[&str]) {
@@ -47,7 +45,7 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
     // Pin: the other device hears of it (1300) and its incremental sync has the change.
     let pin = |id: &str, pinned: bool| json!({"userIDs": ["alice"], "conversation": {"conversationID": id, "isPinned": pinned}});
     server.call("/conversation/set_conversations", &a, pin("si_alice_bob", true)).await;
-    let n = next_of_type(&mut alice_phone, 1300).await;
+    let n = alice_phone.next_of_type(1300).await;
     assert_eq!(
         (n.conversation.as_str(), n.tips["conversationIDList"].clone()),
         ("n_alice_alice", json!(["si_alice_bob"]))
@@ -66,7 +64,7 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
     server
         .call("/conversation/set_conversations", &a, json!({"userIDs": ["alice"], "conversation": {"conversationID": "si_alice_carol", "recvMsgOpt": 2, "ex": "e", "burnDuration": 30}}))
         .await;
-    let n = next_of_type(&mut alice_phone, 1300).await;
+    let n = alice_phone.next_of_type(1300).await;
     assert_eq!(n.tips["conversationIDList"], json!(["si_alice_carol"]));
     let pinned = server.call("/conversation/get_pinned_conversation_ids", &a, json!({"userID": "alice"})).await;
     assert_eq!(pinned["conversationIDs"], json!(["si_alice_bob"]));
@@ -98,12 +96,9 @@ async fn set_conversations_tells_the_other_devices_and_guards_rows() {
             json!({"userIDs": ["alice"], "conversation": {"conversationID": "si_alice_bob", "isPrivateChat": true}}),
         )
         .await;
-    let n = next_of_type(&mut bob, 1701).await;
-    let (tip, note) = if n.is_notification {
-        (next_of_type(&mut bob, 1701).await, n)
-    } else {
-        (n.clone(), next_of_type(&mut bob, 1701).await)
-    };
+    let n = bob.next_of_type(1701).await;
+    let (tip, note) =
+        if n.is_notification { (bob.next_of_type(1701).await, n) } else { (n.clone(), bob.next_of_type(1701).await) };
     assert_eq!(tip.conversation, "si_alice_bob");
     assert_eq!(
         note.tips,
@@ -156,7 +151,7 @@ async fn revoke_follows_upstream_rules_and_tells_everyone() {
     server.call("/msg/revoke_msg", &a, revoke("alice", "si_alice_bob", 1)).await;
     // Both sides get a stored 2101 in the conversation's notification twin.
     for device in [&mut alice, &mut bob] {
-        let n = next_of_type(device, 2101).await;
+        let n = device.next_of_type(2101).await;
         assert_eq!((n.conversation.as_str(), n.is_notification), ("n_alice_bob", true));
         assert!(n.msg.seq > 0, "stored, so an offline device pulls it");
         assert_eq!(n.tips["revokerUserID"], "alice");
@@ -214,7 +209,7 @@ async fn revoke_follows_upstream_rules_and_tells_everyone() {
     server.call("/msg/revoke_msg", &c, revoke("carol", &conv, 2)).await;
     server.call("/msg/revoke_msg", &b, revoke("bob", &conv, 4)).await;
     server.call("/msg/revoke_msg", &a, revoke("alice", &conv, 3)).await;
-    let n = next_of_type(&mut carol, 2101).await;
+    let n = carol.next_of_type(2101).await;
     assert_eq!((n.conversation, n.tips["seq"].as_i64()), (format!("n_{gid}"), Some(2)));
     let msgs = pull(&server, &b, "bob", &conv, 1, 4).await;
     assert_eq!(
@@ -249,7 +244,7 @@ async fn deletes_are_per_user_unless_for_everyone() {
 
     // For Alice only; her other devices are told when she asks (2102, stored in her own notifications).
     server.call("/msg/delete_msgs", &a, del(json!([2]), json!({"IsSyncSelf": true}))).await;
-    let n = next_of_type(&mut alice_phone, 2102).await;
+    let n = alice_phone.next_of_type(2102).await;
     assert_eq!((n.conversation.as_str(), n.tips["seqs"].clone()), ("n_alice_alice", json!([2])));
     assert!(n.msg.seq > 0);
     let mine = pull(&server, &a, "alice", "si_alice_bob", 1, 3).await;
@@ -271,7 +266,7 @@ async fn deletes_are_per_user_unless_for_everyone() {
     // For everyone: only one's own messages in a 1:1 chat; then both sides see it deleted and Bob is told.
     assert_eq!(code(&server, "/msg/delete_msgs", &a, del(json!([3]), json!({"IsSyncOther": true}))).await, 1002);
     server.call("/msg/delete_msgs", &a, del(json!([1]), json!({"IsSyncOther": true}))).await;
-    let n = next_of_type(&mut bob, 2102).await;
+    let n = bob.next_of_type(2102).await;
     assert_eq!((n.conversation.as_str(), n.tips["seqs"].clone()), ("n_alice_bob", json!([1])));
     let theirs = pull(&server, &b, "bob", "si_alice_bob", 1, 3).await;
     assert_eq!(seqs_and_status(&theirs), vec![(1, 101, 4), (2, 101, 2), (3, 101, 2)]);
@@ -301,9 +296,9 @@ async fn clearing_moves_the_users_start_and_keeps_others_history() {
         )
         .await;
     // Her other device re-syncs the conversation (1300) and clears its copy (1703).
-    let n = next_of_type(&mut alice_phone, 1300).await;
+    let n = alice_phone.next_of_type(1300).await;
     assert_eq!(n.tips["conversationIDList"], json!(["si_alice_bob"]));
-    let n = next_of_type(&mut alice_phone, 1703).await;
+    let n = alice_phone.next_of_type(1703).await;
     assert_eq!(n.tips["conversationIDs"], json!(["si_alice_bob"]));
     // Her start is past the history, nothing is unread, and pulls return nothing before it.
     let seqs = alice.newest_seqs().await;
@@ -358,9 +353,9 @@ async fn clearing_moves_the_users_start_and_keeps_others_history() {
     assert_eq!(code(&server, "/msg/clear_conversation_msg", &a, everyone("alice")).await, 1002);
     server.call("/msg/clear_conversation_msg", &b, everyone("bob")).await;
     // (Her first 1703 was the earlier clear, sent to all her own devices.)
-    let mut n = next_of_type(&mut alice, 1703).await;
+    let mut n = alice.next_of_type(1703).await;
     if n.conversation == "n_alice_alice" {
-        n = next_of_type(&mut alice, 1703).await;
+        n = alice.next_of_type(1703).await;
     }
     assert_eq!((n.conversation, n.msg.send_id.as_str()), (format!("n_{gid}"), "bob"));
     assert!(pull(&server, &c, "carol", &conv, 1, 1).await.is_empty(), "cleared for carol too");

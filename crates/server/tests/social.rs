@@ -3,7 +3,6 @@
 //! what.
 
 mod common;
-mod support;
 
 use common::*;
 use palaver_protocol::{
@@ -12,7 +11,6 @@ use palaver_protocol::{
 };
 use prost::Message as _;
 use serde_json::{Value, json};
-use support::*;
 
 fn page() -> Value {
     json!({"pageNumber": 1, "showNumber": 100})
@@ -38,7 +36,7 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
     // Bob asks: every device of both users hears of it (1203), with the request and both names.
     server.call("/friend/add_friend", &b, json!({"fromUserID": "bob", "toUserID": "alice", "reqMsg": "hi!"})).await;
     for device in [&mut alice, &mut alice_phone, &mut bob] {
-        let n = next_of_type(device, 1203).await;
+        let n = device.next_of_type(1203).await;
         assert!(n.is_notification);
         assert_eq!(n.conversation, "n_alice_bob");
         assert_eq!((n.msg.msg_from, n.msg.seq), (200, 0), "a friend notification is only pushed");
@@ -64,11 +62,11 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
             json!({"fromUserID": "bob", "toUserID": "alice", "handleResult": 1, "handleMsg": "sure"}),
         )
         .await;
-    let approved = next_of_type(&mut bob, 1201).await;
+    let approved = bob.next_of_type(1201).await;
     let (tip, note) = if approved.is_notification {
-        (next_of_type(&mut bob, 1201).await, approved)
+        (bob.next_of_type(1201).await, approved)
     } else {
-        let note = next_of_type(&mut bob, 1201).await;
+        let note = bob.next_of_type(1201).await;
         (approved, note)
     };
     assert!(note.is_notification && !tip.is_notification);
@@ -77,7 +75,7 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
     assert_eq!(note.tips["fromToUserID"], json!({"fromUserID": "bob", "toUserID": "alice"}));
     assert_eq!(note.msg.send_id, "alice", "from the one who answered");
     assert_eq!((tip.conversation.as_str(), tip.msg.seq, tip.msg.msg_from), ("si_alice_bob", 1, 200));
-    let alice_tip = next_of_type(&mut alice_phone, 1201).await;
+    let alice_tip = alice_phone.next_of_type(1201).await;
     assert_eq!(alice_tip.conversation, "si_alice_bob");
     // Bob's friend list moved on by exactly Alice, and they are friends both ways.
     let delta = server
@@ -96,7 +94,7 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
 
     // Carol asks, Alice refuses: Carol hears of it (1202), and nothing else changes.
     server.call("/friend/add_friend", &c, json!({"fromUserID": "carol", "toUserID": "alice"})).await;
-    next_of_type(&mut carol, 1203).await;
+    carol.next_of_type(1203).await;
     server
         .call(
             "/friend/add_friend_response",
@@ -104,7 +102,7 @@ async fn friend_requests_notify_both_sides_and_acceptance_makes_friends() {
             json!({"fromUserID": "carol", "toUserID": "alice", "handleResult": -1, "handleMsg": "no"}),
         )
         .await;
-    let refused = next_of_type(&mut carol, 1202).await;
+    let refused = carol.next_of_type(1202).await;
     assert_eq!(
         (refused.tips["handleMsg"].as_str(), refused.tips["request"]["handleResult"].as_i64()),
         (Some("no"), Some(-1))
@@ -197,7 +195,7 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
         .call("/friend/import_friend", &admin, json!({"ownerUserID": "alice", "friendUserIDs": ["bob", "carol"]}))
         .await;
     for device in [&mut alice, &mut bob] {
-        let n = next_of_type(device, 1204).await;
+        let n = device.next_of_type(1204).await;
         assert_eq!(n.tips["friend"]["ownerUserID"], "alice");
         assert_eq!(n.tips["opUser"]["userID"], "imAdmin");
     }
@@ -213,7 +211,7 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
             json!({"ownerUserID": "alice", "friendUserIDs": ["bob"], "isPinned": true, "remark": "Bobby", "ex": "x1"}),
         )
         .await;
-    let n = next_of_type(&mut alice_phone, 1210).await;
+    let n = alice_phone.next_of_type(1210).await;
     assert_eq!(n.conversation, "n_alice_alice");
     assert_eq!(n.tips["friendIDs"], json!(["bob"]));
     assert_eq!(n.tips["friendVersion"].as_i64(), Some(head["version"].as_i64().unwrap() + 1));
@@ -273,7 +271,7 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
     server
         .call("/friend/set_friend_remark", &a, json!({"ownerUserID": "alice", "friendUserID": "carol", "remark": "C"}))
         .await;
-    let n = next_of_type(&mut alice_phone, 1206).await;
+    let n = alice_phone.next_of_type(1206).await;
     assert_eq!(n.tips["fromToUserID"], json!({"fromUserID": "alice", "toUserID": "carol"}));
     assert!(n.tips["friendVersion"].as_u64().unwrap() > head["version"].as_u64().unwrap());
 
@@ -283,9 +281,9 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
         .call("/friend/get_incremental_friends", &a, json!({"userID": "alice", "versionID": "", "version": 0}))
         .await;
     server.call("/user/update_user_info_ex", &b, json!({"userInfo": {"userID": "bob", "nickname": "Robert"}})).await;
-    let own = next_of_type(&mut bob, 1303).await;
+    let own = bob.next_of_type(1303).await;
     assert_eq!((own.conversation.as_str(), own.tips["userID"].as_str()), ("n_bob_bob", Some("bob")));
-    let n = next_of_type(&mut alice, 1209).await;
+    let n = alice.next_of_type(1209).await;
     assert_eq!(n.tips["userID"], "bob");
     let delta = server
         .call(
@@ -297,13 +295,13 @@ async fn friend_changes_reach_the_owners_devices_with_versions() {
     assert_eq!(delta["update"][0]["friendUser"]["nickname"], "Robert");
     // Only `ex` changed: no friend is told.
     server.call("/user/update_user_info_ex", &b, json!({"userInfo": {"userID": "bob", "ex": "e"}})).await;
-    next_of_type(&mut bob, 1303).await;
+    bob.next_of_type(1303).await;
     marker(&server, &admin, "carol", "alice", "after ex").await;
     none_before(&mut alice, push_of_type(1209), "after ex").await;
 
     // Delete (one way): the owner's devices re-sync (1205); the friend keeps its row.
     server.call("/friend/delete_friend", &a, json!({"ownerUserID": "alice", "friendUserID": "bob"})).await;
-    let n = next_of_type(&mut alice_phone, 1205).await;
+    let n = alice_phone.next_of_type(1205).await;
     assert_eq!(n.tips["fromToUserID"], json!({"fromUserID": "alice", "toUserID": "bob"}));
     let is = server.call("/friend/is_friend", &b, json!({"userID1": "bob", "userID2": "alice"})).await;
     assert_eq!((is["inUser1Friends"].as_bool(), is["inUser2Friends"].as_bool()), (Some(true), Some(false)));
@@ -329,7 +327,7 @@ async fn blacklist_tells_only_the_owner_and_blocks_sends() {
     let (a, b) = (rest_token(&server, &admin, "alice").await, rest_token(&server, &admin, "bob").await);
 
     server.call("/friend/add_black", &a, json!({"ownerUserID": "alice", "blackUserID": "bob", "ex": "spam"})).await;
-    let n = next_of_type(&mut alice, 1207).await;
+    let n = alice.next_of_type(1207).await;
     assert_eq!(n.tips["fromToUserID"], json!({"fromUserID": "alice", "toUserID": "bob"}));
     // Bob is not told he was blocked: the next thing he gets is a later message.
     marker(&server, &admin, "carol", "bob", "after the block").await;
@@ -367,7 +365,7 @@ async fn blacklist_tells_only_the_owner_and_blocks_sends() {
     let phone_token = server.user_token(&admin, "alice", platform::IOS).await;
     let mut phone = Client::connect(server.ws, "alice", &phone_token, platform::IOS, GOB_GZIP).await.unwrap();
     server.call("/friend/remove_black", &phone_token, json!({"ownerUserID": "alice", "blackUserID": "bob"})).await;
-    let n = next_of_type(&mut alice, 1208).await;
+    let n = alice.next_of_type(1208).await;
     assert_eq!(n.tips["fromToUserID"]["toUserID"], "bob");
     marker(&server, &admin, "carol", "alice", "after the unblock").await;
     none_before(&mut phone, push_of_type(1208), "after the unblock").await;
@@ -403,7 +401,7 @@ async fn receive_options_apply_on_the_send_path() {
 
     // Globally "do not receive": refused (as upstream: 1001, "message is not sent"), nothing stored.
     server.call("/user/set_global_msg_recv_opt", &a, json!({"userID": "alice", "globalRecvMsgOpt": 1})).await;
-    let n = next_of_type(&mut alice, 1303).await;
+    let n = alice.next_of_type(1303).await;
     assert_eq!(n.tips["userID"], "alice");
     let info = server.call("/user/get_users_info", &a, json!({"userIDs": ["alice"]})).await;
     assert_eq!(info["usersInfo"][0]["globalRecvMsgOpt"], 1);
@@ -414,7 +412,7 @@ async fn receive_options_apply_on_the_send_path() {
     // "Receive without notification": delivered, with offline push off.
     server.call("/user/set_global_msg_recv_opt", &a, json!({"userID": "alice", "globalRecvMsgOpt": 2})).await;
     assert_eq!(bob.send_text_msg(text_msg("bob", "alice", "r-2", "quietly")).await.err_code, 0);
-    let got = next_of_type(&mut alice, 101).await;
+    let got = alice.next_of_type(101).await;
     assert_eq!(got.msg.options.get("offlinePush"), Some(&false));
     server.call("/user/set_global_msg_recv_opt", &a, json!({"userID": "alice", "globalRecvMsgOpt": 0})).await;
 
@@ -425,11 +423,11 @@ async fn receive_options_apply_on_the_send_path() {
     assert_eq!(bob.send_text_msg(text_msg("bob", "alice", "r-3", "muted")).await.err_code, 1001);
     server.call("/conversation/set_conversations", &a, set(2)).await;
     assert_eq!(bob.send_text_msg(text_msg("bob", "alice", "r-4", "quiet")).await.err_code, 0);
-    let got = next_of_type(&mut alice, 101).await;
+    let got = alice.next_of_type(101).await;
     assert_eq!((text_of(&got.msg).as_str(), got.msg.options.get("offlinePush")), ("quiet", Some(&false)));
     server.call("/conversation/set_conversations", &a, set(0)).await;
     assert_eq!(bob.send_text_msg(text_msg("bob", "alice", "r-5", "loud")).await.err_code, 0);
-    let got = next_of_type(&mut alice, 101).await;
+    let got = alice.next_of_type(101).await;
     assert_eq!(got.msg.options.get("offlinePush"), None);
 
     // Nobody sets it for someone else; only 0, 1 and 2 exist.
@@ -456,10 +454,10 @@ async fn user_commands_round_trip_and_reach_the_other_devices() {
 
     let add = |t: i64, uuid: &str, value: &str| json!({"userID": "alice", "type": t, "uuid": uuid, "value": value, "ex": "e"});
     server.call("/user/process_user_command_add", &a, add(1, "fav-1", "first")).await;
-    let n = next_of_type(&mut phone, 1305).await;
+    let n = phone.next_of_type(1305).await;
     assert_eq!((n.conversation.as_str(), n.tips["toUserID"].as_str()), ("n_alice_alice", Some("alice")));
     server.call("/user/process_user_command_add", &a, add(2, "fav-2", "second")).await;
-    next_of_type(&mut phone, 1305).await;
+    phone.next_of_type(1305).await;
     assert_eq!(code(&server, "/user/process_user_command_add", &a, add(1, "fav-1", "again")).await, 1003);
 
     let all = server.call("/user/process_user_command_get_all", &a, json!({"userID": "alice"})).await;
@@ -478,7 +476,7 @@ async fn user_commands_round_trip_and_reach_the_other_devices() {
             json!({"userID": "alice", "type": 1, "uuid": "fav-1", "value": "changed", "ex": null}),
         )
         .await;
-    next_of_type(&mut phone, 1307).await;
+    phone.next_of_type(1307).await;
     let one = server.call("/user/process_user_command_get", &a, json!({"userID": "alice", "type": 1})).await;
     assert_eq!(
         (one["CommandResp"][0]["value"].as_str(), one["CommandResp"][0]["ex"].as_str()),
@@ -487,7 +485,7 @@ async fn user_commands_round_trip_and_reach_the_other_devices() {
     assert_eq!(one["CommandResp"].as_array().unwrap().len(), 1);
 
     server.call("/user/process_user_command_delete", &a, json!({"userID": "alice", "type": 1, "uuid": "fav-1"})).await;
-    next_of_type(&mut phone, 1306).await;
+    phone.next_of_type(1306).await;
     assert_eq!(
         code(&server, "/user/process_user_command_delete", &a, json!({"userID": "alice", "type": 1, "uuid": "fav-1"}))
             .await,

@@ -96,6 +96,48 @@ pub enum Precondition {
     Receives { user: String, conversation_id: String, read_receipt: bool },
 }
 
+/// What a recipient's receive options make of a message sent to it ([`Precondition::Receives`]). Both stores
+/// read the two options and leave the decision to [`Reception::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reception {
+    /// Not stored: the sender is refused.
+    Refused,
+    /// Stored and delivered, without offline push.
+    Quiet,
+    /// Stored and delivered as usual.
+    Normal,
+}
+
+impl Reception {
+    /// OpenIM's rule (upstream `modifyMessageByUserMessageReceiveOpt`) for a user whose global option is
+    /// `global` and whose option for the conversation is `own` (`None`: it has no row for it yet). Refused when
+    /// the global option is "do not receive", or the conversation's is and the message is not a read receipt;
+    /// quiet when either is "receive without notification".
+    pub fn decide(global: i32, own: Option<i32>, read_receipt: bool) -> Self {
+        use palaver_protocol::constant::recv_msg_opt::{NOT_RECEIVE, RECEIVE_NOT_NOTIFY};
+        if global == NOT_RECEIVE || (own == Some(NOT_RECEIVE) && !read_receipt) {
+            Self::Refused
+        } else if global == RECEIVE_NOT_NOTIFY || own == Some(RECEIVE_NOT_NOTIFY) {
+            Self::Quiet
+        } else {
+            Self::Normal
+        }
+    }
+
+    /// Applies the decision to the message about to be stored: `false` if it is refused; a quiet one gets its
+    /// `offlinePush` option turned off, so no offline push announces it.
+    pub fn admit(self, data: &mut MsgData) -> bool {
+        match self {
+            Self::Refused => false,
+            Self::Quiet => {
+                data.options.insert(palaver_protocol::constant::options::OFFLINE_PUSH.to_string(), false);
+                true
+            }
+            Self::Normal => true,
+        }
+    }
+}
+
 /// The stored message and whether it was stored by this call (`false`: a resend of a known clientMsgID,
 /// answered with the original).
 #[derive(Debug, Clone)]
@@ -534,4 +576,62 @@ pub struct Upload {
     /// Milliseconds since the Unix epoch after which the upload is abandoned and may be swept.
     pub expire_time: i64,
     pub create_time: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palaver_protocol::constant::{
+        options::OFFLINE_PUSH,
+        recv_msg_opt::{NOT_RECEIVE, RECEIVE, RECEIVE_NOT_NOTIFY},
+    };
+
+    #[test]
+    fn reception_follows_both_receive_options() {
+        use Reception::{Normal, Quiet, Refused};
+        // (global, own, read receipt) → decision.
+        let cases = [
+            ((RECEIVE, None, false), Normal),
+            ((RECEIVE, Some(RECEIVE), false), Normal),
+            // "Do not receive" globally refuses everything, read receipts included.
+            ((NOT_RECEIVE, None, false), Refused),
+            ((NOT_RECEIVE, Some(RECEIVE), true), Refused),
+            ((NOT_RECEIVE, Some(RECEIVE_NOT_NOTIFY), false), Refused),
+            // For one conversation: everything but read receipts, which arrive quietly or not.
+            ((RECEIVE, Some(NOT_RECEIVE), false), Refused),
+            ((RECEIVE, Some(NOT_RECEIVE), true), Normal),
+            ((RECEIVE_NOT_NOTIFY, Some(NOT_RECEIVE), false), Refused),
+            ((RECEIVE_NOT_NOTIFY, Some(NOT_RECEIVE), true), Quiet),
+            // "Receive without notification" on either level makes it quiet.
+            ((RECEIVE_NOT_NOTIFY, None, false), Quiet),
+            ((RECEIVE_NOT_NOTIFY, Some(RECEIVE), false), Quiet),
+            ((RECEIVE, Some(RECEIVE_NOT_NOTIFY), false), Quiet),
+            ((RECEIVE, Some(RECEIVE_NOT_NOTIFY), true), Quiet),
+        ];
+        for ((global, own, read_receipt), want) in cases {
+            assert_eq!(
+                Reception::decide(global, own, read_receipt),
+                want,
+                "global {global}, own {own:?}, receipt {read_receipt}"
+            );
+        }
+    }
+
+    #[test]
+    fn admitting_turns_offline_push_off_only_when_quiet() {
+        let with_push =
+            || MsgData { options: [(OFFLINE_PUSH.to_string(), true)].into_iter().collect(), ..MsgData::default() };
+        let mut msg = with_push();
+        assert!(!Reception::Refused.admit(&mut msg));
+        assert!(msg.options[OFFLINE_PUSH], "a refused message is left as it was");
+        let mut msg = with_push();
+        assert!(Reception::Normal.admit(&mut msg));
+        assert!(msg.options[OFFLINE_PUSH]);
+        let mut msg = with_push();
+        assert!(Reception::Quiet.admit(&mut msg));
+        assert!(!msg.options[OFFLINE_PUSH]);
+        let mut msg = MsgData::default();
+        assert!(Reception::Quiet.admit(&mut msg));
+        assert_eq!(msg.options.get(OFFLINE_PUSH), Some(&false), "set even when the sender left it out");
+    }
 }

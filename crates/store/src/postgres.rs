@@ -1,7 +1,7 @@
 //! The PostgreSQL store: what N Palaver nodes share (`--database-url postgres://…`).
 //!
 //! It implements the same traits, with the same documented behaviour, as the SQLite store, and runs the same
-//! test bodies (`crates/store/tests/store.rs`). What differs is concurrency: SQLite has one writer, so nothing
+//! test bodies (every suite in `crates/store/tests/` runs each body on both stores). What differs is concurrency: SQLite has one writer, so nothing
 //! ever races there; here every node's pool writes at once, so each invariant rests on PostgreSQL's locks:
 //!
 //! - **Gap-free seqs across nodes.** `append_message` starts its transaction with the upsert that bumps the

@@ -30,8 +30,8 @@
 //!
 //! # Portability
 //!
-//! The SQL here is meant to read the same on PostgreSQL (whose store will have its own migrations and `$n`
-//! placeholders): `INSERT … ON CONFLICT … DO UPDATE … RETURNING` (SQLite ≥ 3.35), `COALESCE`, `CASE`, and no
+//! The SQL here is meant to read the same on PostgreSQL (whose store, [`crate::postgres`], has its own
+//! migrations and `$n` placeholders): `INSERT … ON CONFLICT … DO UPDATE … RETURNING` (SQLite ≥ 3.35), `COALESCE`, `CASE`, and no
 //! SQLite-only functions such as two-argument `MAX()` or `json_each`. Lists are bound as `IN (?, ?, …)`.
 
 #[macro_use]

@@ -15,7 +15,6 @@ use axum::{
     http::{HeaderMap, request::Parts},
     response::Response,
 };
-use palaver_protocol::constant::platform;
 use serde::{Deserialize, Serialize};
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -94,20 +93,16 @@ pub(super) fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: By
                 None => None,
             };
             let req: RegisterReq = parse_body(&body)?;
-            let client_platform = req.platform != platform::ADMIN && platform::name(req.platform).is_some();
-            if req.auto_login && !client_platform {
-                return Err(ApiError::args(format!("autoLogin needs a client platform, not {}", req.platform)));
-            }
             let account = NewAccount {
                 user_id: req.user.user_id,
                 nickname: req.user.nickname,
                 face_url: req.user.face_url,
                 password: req.user.password,
+                auto_login: req.auto_login.then_some(req.platform),
             };
-            let user = app.register_account(caller.as_ref(), account).await?;
-            let (im_token, expire_time_seconds) =
-                if req.auto_login { app.issue_token(&user.user_id, req.platform).await? } else { (String::new(), 0) };
-            Ok(LoginResp { user_id: user.user_id, im_token, expire_time_seconds })
+            let registered = app.register_account(caller.as_ref(), account).await?;
+            let (im_token, expire_time_seconds) = registered.token.unwrap_or_default();
+            Ok(LoginResp { user_id: registered.user.user_id, im_token, expire_time_seconds })
         }
         .await;
         respond(result)

@@ -4,8 +4,11 @@
 //! `/account/register` (with the admin token) to create accounts, `/group/get_group_member_list` and
 //! `/group/dismiss_group` for groups.
 
-use super::{Ctx, convert};
-use crate::{error::ApiResult, service::App};
+use super::Ctx;
+use crate::{
+    error::ApiResult,
+    service::{App, wire},
+};
 use palaver_protocol::{constant::platform, pb::sdkws};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc};
@@ -156,11 +159,7 @@ pub(super) async fn search_users(app: Arc<App>, ctx: Ctx, req: SearchReq) -> Api
     let (rows, total) = app.search_users(&req.keyword, number, show).await?;
     let users = rows
         .into_iter()
-        .map(|r| UserRow {
-            user: convert::user_info(r.user),
-            blocked: r.blocked,
-            online_platform_ids: r.online_platforms,
-        })
+        .map(|r| UserRow { user: wire::user_info(r.user), blocked: r.blocked, online_platform_ids: r.online_platforms })
         .collect();
     Ok(SearchUsersResp { total, users })
 }
@@ -176,7 +175,7 @@ pub(super) async fn search_groups(app: Arc<App>, ctx: Ctx, req: SearchReq) -> Ap
     ctx.caller.require_admin()?;
     let (number, show) = req.page();
     let (groups, total) = app.search_groups(&req.keyword, number, show).await?;
-    Ok(SearchGroupsResp { total, groups: groups.into_iter().map(convert::group_info).collect() })
+    Ok(SearchGroupsResp { total, groups: groups.into_iter().map(wire::group_info).collect() })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,12 +210,6 @@ pub(super) struct UserReq {
 /// connection (OpenIM's `/auth/force_logout` does one platform).
 pub(super) async fn force_logout(app: Arc<App>, ctx: Ctx, req: UserReq) -> ApiResult<Done> {
     ctx.caller.require_admin()?;
-    if app.users_info(std::slice::from_ref(&req.user_id)).await?.is_empty() {
-        return Err(crate::error::ApiError::new(
-            palaver_protocol::errcode::ErrCode::UserIdNotFound,
-            format!("user {} is not registered", req.user_id),
-        ));
-    }
-    app.log_out_everywhere(&req.user_id, None).await?;
+    app.force_logout_everywhere(&req.user_id).await?;
     Ok(Done {})
 }

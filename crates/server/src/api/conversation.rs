@@ -2,11 +2,11 @@
 
 use super::{
     Ctx,
-    convert::{conversation, full_ids, page},
+    convert::{full_ids, page},
 };
 use crate::{
     error::{ApiError, ApiResult},
-    service::App,
+    service::{App, wire::conversation},
 };
 use palaver_protocol::pb::conversation as pb;
 use palaver_store::ConversationPatch;

@@ -2,18 +2,18 @@
 
 use super::{
     Ctx,
-    convert::{black_info, friend_info, full_ids, page},
+    convert::{full_ids, page},
 };
 use crate::{
     error::{ApiError, ApiResult},
-    service::App,
+    service::{
+        App, MAX_FRIEND_PAGE,
+        wire::{black_info, friend_info},
+    },
 };
 use palaver_protocol::pb::relation as pb;
 use palaver_store::FriendPatch;
 use std::sync::Arc;
-
-/// Most rows one friend or blacklist page returns.
-const MAX_PAGE: i64 = 1000;
 
 /// # POST /friend/add_friend
 pub(super) async fn add_friend(
@@ -136,7 +136,7 @@ pub(super) async fn get_friend_list(
     req: pb::GetPaginationFriendsReq,
 ) -> ApiResult<pb::GetPaginationFriendsResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let (friends, total) = app.friends_page(&req.user_id, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
+    let (friends, total) = app.friends_page(&req.user_id, page(req.pagination.as_ref(), MAX_FRIEND_PAGE)?).await?;
     Ok(pb::GetPaginationFriendsResp {
         friends_info: friends.into_iter().map(friend_info).collect(),
         total: total as i32,
@@ -150,13 +150,6 @@ pub(super) async fn get_designated_friends(
     req: pb::GetDesignatedFriendsReq,
 ) -> ApiResult<pb::GetDesignatedFriendsResp> {
     ctx.caller.check_access(&req.owner_user_id)?;
-    if req.friend_user_ids.len() as i64 > MAX_PAGE {
-        return Err(ApiError::args(format!("at most {MAX_PAGE} friendUserIDs")));
-    }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = req.friend_user_ids.iter().find(|id| !seen.insert(id.as_str())) {
-        return Err(ApiError::args(format!("friendUserIDs names {dup} twice")));
-    }
     let friends = app.designated_friends(&req.owner_user_id, &req.friend_user_ids).await?;
     Ok(pb::GetDesignatedFriendsResp { friends_info: friends.into_iter().map(friend_info).collect() })
 }
@@ -208,7 +201,7 @@ pub(super) async fn get_friend_apply_list(
     req: pb::GetPaginationFriendsApplyToReq,
 ) -> ApiResult<pb::GetPaginationFriendsApplyToResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let page = page(req.pagination.as_ref(), MAX_PAGE)?;
+    let page = page(req.pagination.as_ref(), MAX_FRIEND_PAGE)?;
     let (friend_requests, total) = app.friend_requests(&req.user_id, true, &req.handle_results, page).await?;
     Ok(pb::GetPaginationFriendsApplyToResp { friend_requests, total: total as i32 })
 }
@@ -220,7 +213,7 @@ pub(super) async fn get_self_friend_apply_list(
     req: pb::GetPaginationFriendsApplyFromReq,
 ) -> ApiResult<pb::GetPaginationFriendsApplyFromResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let page = page(req.pagination.as_ref(), MAX_PAGE)?;
+    let page = page(req.pagination.as_ref(), MAX_FRIEND_PAGE)?;
     let (friend_requests, total) = app.friend_requests(&req.user_id, false, &req.handle_results, page).await?;
     Ok(pb::GetPaginationFriendsApplyFromResp { friend_requests, total: total as i32 })
 }
@@ -259,6 +252,6 @@ pub(super) async fn get_black_list(
     req: pb::GetPaginationBlacksReq,
 ) -> ApiResult<pb::GetPaginationBlacksResp> {
     ctx.caller.check_access(&req.user_id)?;
-    let (blacks, total) = app.blacks_page(&req.user_id, page(req.pagination.as_ref(), MAX_PAGE)?).await?;
+    let (blacks, total) = app.blacks_page(&req.user_id, page(req.pagination.as_ref(), MAX_FRIEND_PAGE)?).await?;
     Ok(pb::GetPaginationBlacksResp { blacks: blacks.into_iter().map(black_info).collect(), total: total as i32 })
 }

@@ -1,25 +1,21 @@
 //! `/group/*`.
 
 use super::Ctx;
-use super::convert::{full_ids, group_info, group_request, member_info, page};
+use super::convert::{full_ids, page};
 use crate::{
     error::{ApiError, ApiResult},
-    service::{App, GroupRequestView, JoinGroup, MemberChange},
+    service::{
+        App, GroupRequestView, JoinGroup, MAX_APPLICATION_PAGE, MAX_GROUP_PAGE, MAX_MEMBER_PAGE, MemberChange,
+        wire::{group_info, group_request, member_info},
+    },
 };
 use palaver_protocol::pb::{group as pb, sdkws};
 use palaver_store::{Group, GroupPatch, MemberPatch};
 use std::sync::Arc;
 
-/// Most applications one listing page returns.
-const MAX_APPLICATION_PAGE: i64 = 1000;
-
 /// # POST /group/create_group
 pub(super) async fn create_group(app: Arc<App>, ctx: Ctx, req: pb::CreateGroupReq) -> ApiResult<pb::CreateGroupResp> {
     let info = req.group_info.ok_or_else(|| ApiError::args("groupInfo is missing"))?;
-    let owner = if req.owner_user_id.is_empty() { ctx.caller.user_id.clone() } else { req.owner_user_id };
-    if !ctx.caller.is_admin && owner != ctx.caller.user_id {
-        return Err(ApiError::no_permission("only an admin may create a group owned by someone else"));
-    }
     let group = Group {
         group_id: info.group_id,
         group_name: info.group_name,
@@ -34,7 +30,14 @@ pub(super) async fn create_group(app: Arc<App>, ctx: Ctx, req: pb::CreateGroupRe
         ..Group::default()
     };
     let view = app
-        .create_group(group, &owner, &req.admin_user_ids, &req.member_user_ids, &ctx.caller, &ctx.operation_id)
+        .create_group(
+            group,
+            &req.owner_user_id,
+            &req.admin_user_ids,
+            &req.member_user_ids,
+            &ctx.caller,
+            &ctx.operation_id,
+        )
         .await?;
     Ok(pb::CreateGroupResp { group_info: Some(group_info(view)) })
 }
@@ -45,9 +48,6 @@ pub(super) async fn get_groups_info(
     _ctx: Ctx,
     req: pb::GetGroupsInfoReq,
 ) -> ApiResult<pb::GetGroupsInfoResp> {
-    if req.group_ids.len() > 1000 {
-        return Err(ApiError::args("at most 1000 groupIDs"));
-    }
     let groups = app.groups_info(&req.group_ids).await?;
     Ok(pb::GetGroupsInfoResp { group_infos: groups.into_iter().map(group_info).collect() })
 }
@@ -69,7 +69,7 @@ pub(super) async fn get_joined_group_list(
     req: pb::GetJoinedGroupListReq,
 ) -> ApiResult<pb::GetJoinedGroupListResp> {
     ctx.caller.check_access(&req.from_user_id)?;
-    let (groups, total) = app.joined_groups(&req.from_user_id, page(req.pagination.as_ref(), 1000)?).await?;
+    let (groups, total) = app.joined_groups(&req.from_user_id, page(req.pagination.as_ref(), MAX_GROUP_PAGE)?).await?;
     Ok(pb::GetJoinedGroupListResp { total: total as u32, groups: groups.into_iter().map(group_info).collect() })
 }
 
@@ -110,7 +110,7 @@ pub(super) async fn get_group_member_list(
     ctx: Ctx,
     req: pb::GetGroupMemberListReq,
 ) -> ApiResult<pb::GetGroupMemberListResp> {
-    let page = page(req.pagination.as_ref(), crate::service::MAX_MEMBER_PAGE)?;
+    let page = page(req.pagination.as_ref(), MAX_MEMBER_PAGE)?;
     let (members, total) = app.group_members_page(&req.group_id, &ctx.caller, req.filter, &req.keyword, page).await?;
     Ok(pb::GetGroupMemberListResp { total: total as u32, members: members.into_iter().map(member_info).collect() })
 }
@@ -141,9 +141,6 @@ pub(super) async fn get_full_group_member_user_ids(
     })
 }
 
-/// Most groups one batch may name.
-const MAX_BATCH_GROUPS: usize = 1000;
-
 /// # POST /group/get_incremental_group_members_batch
 ///
 /// Answers every requested group: the SDK re-requests any group missing from `respList` in a tight loop
@@ -154,13 +151,12 @@ pub(super) async fn get_incremental_group_members_batch(
     ctx: Ctx,
     req: pb::BatchGetIncrementalGroupMemberReq,
 ) -> ApiResult<pb::BatchGetIncrementalGroupMemberResp> {
-    ctx.caller.check_access(&req.user_id)?;
-    if req.req_list.len() > MAX_BATCH_GROUPS {
-        return Err(ApiError::args(format!("at most {MAX_BATCH_GROUPS} groups per batch")));
-    }
+    let batch: Vec<(String, String, u64)> =
+        req.req_list.into_iter().map(|one| (one.group_id, one.version_id, one.version)).collect();
+    let answers = app.sync_group_members_batch(&ctx.caller, &req.user_id, &batch).await?;
     let mut resp = pb::BatchGetIncrementalGroupMemberResp::default();
-    for one in req.req_list {
-        let answer = match app.sync_group_members(&one.group_id, &ctx.caller, &one.version_id, one.version).await {
+    for ((group_id, _, _), answer) in batch.into_iter().zip(answers) {
+        let answer = match answer {
             Ok((s, group)) => pb::GetIncrementalGroupMemberResp {
                 version: s.head.version as u64,
                 version_id: s.head.version_id,
@@ -173,11 +169,11 @@ pub(super) async fn get_incremental_group_members_batch(
                 group: group.map(group_info),
             },
             Err(e) => {
-                tracing::debug!(group = %one.group_id, error = %e, "group members sync refused; answering full");
+                tracing::debug!(group = %group_id, error = %e, "group members sync refused; answering full");
                 pb::GetIncrementalGroupMemberResp { full: true, ..Default::default() }
             }
         };
-        resp.resp_list.insert(one.group_id, answer);
+        resp.resp_list.insert(group_id, answer);
     }
     Ok(resp)
 }

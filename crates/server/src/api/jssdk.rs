@@ -1,10 +1,10 @@
 //! `/jssdk/*`: aggregate conversation queries for OpenIM's pure-JS SDK, which calls them in protobuf mode
 //! (`Content-Type: application/x-protobuf`; the envelope's `data` is then the base64 of the protobuf response).
 
-use super::{Ctx, convert};
+use super::Ctx;
 use crate::{
     error::ApiResult,
-    service::{App, ConversationView},
+    service::{App, ConversationView, wire},
 };
 use palaver_protocol::pb::jssdk as pb;
 use std::sync::Arc;
@@ -15,11 +15,11 @@ fn views(views: Vec<ConversationView>) -> Vec<pb::ConversationMsg> {
         .map(|v| pb::ConversationMsg {
             max_seq: v.row.max_seq,
             read_seq: v.row.has_read_seq.min(v.row.max_seq),
-            conversation: Some(convert::conversation(v.row)),
+            conversation: Some(wire::conversation(v.row)),
             last_msg: v.last_msg,
-            user: v.peer.map(convert::user_info),
-            friend: v.friend.map(convert::friend_info_only),
-            group: v.group.map(convert::group_info),
+            user: v.peer.map(wire::user_info),
+            friend: v.friend.map(wire::friend_info_only),
+            group: v.group.map(wire::group_info),
         })
         .collect()
 }

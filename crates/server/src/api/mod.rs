@@ -8,7 +8,7 @@ mod account;
 mod admin;
 mod auth;
 mod conversation;
-pub(crate) mod convert;
+mod convert;
 mod friend;
 mod group;
 mod jssdk;

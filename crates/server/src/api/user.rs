@@ -9,9 +9,6 @@ use palaver_protocol::pb::user as pb;
 use palaver_store::{User, UserCommand, UserPatch};
 use std::sync::Arc;
 
-/// Most user ids one lookup may name.
-const MAX_IDS: usize = 1000;
-
 /// # POST /user/user_register (admin)
 pub(super) async fn user_register(
     app: Arc<App>,
@@ -42,11 +39,8 @@ pub(super) async fn get_users_info(
     _ctx: Ctx,
     req: pb::GetDesignateUsersReq,
 ) -> ApiResult<pb::GetDesignateUsersResp> {
-    if req.user_ids.len() > MAX_IDS {
-        return Err(ApiError::args(format!("at most {MAX_IDS} userIDs")));
-    }
     let users = app.users_info(&req.user_ids).await?;
-    Ok(pb::GetDesignateUsersResp { users_info: users.into_iter().map(super::convert::user_info).collect() })
+    Ok(pb::GetDesignateUsersResp { users_info: users.into_iter().map(crate::service::wire::user_info).collect() })
 }
 
 /// # POST /user/update_user_info_ex (self or admin)
@@ -196,10 +190,7 @@ pub(super) async fn get_users_status(
     _ctx: Ctx,
     req: pb::GetUserStatusReq,
 ) -> ApiResult<pb::GetUserStatusResp> {
-    if req.user_ids.len() > MAX_IDS {
-        return Err(ApiError::args(format!("at most {MAX_IDS} userIDs")));
-    }
-    Ok(pb::GetUserStatusResp { status_list: app.online_status(&req.user_ids) })
+    Ok(pb::GetUserStatusResp { status_list: app.users_status(&req.user_ids)? })
 }
 
 /// # POST /user/get_user_client_config: the client configuration for the user (defaults overridden by its
@@ -244,16 +235,14 @@ pub(super) async fn account_check(
     req: pb::AccountCheckReq,
 ) -> ApiResult<pb::AccountCheckResp> {
     ctx.caller.require_admin()?;
-    if req.check_user_ids.len() > MAX_IDS {
-        return Err(ApiError::args(format!("at most {MAX_IDS} checkUserIDs")));
-    }
-    let found = app.users_info(&req.check_user_ids).await?;
+    let registered = app.account_check(&req.check_user_ids).await?;
     let results = req
         .check_user_ids
         .into_iter()
-        .map(|id| {
-            let registered = found.iter().any(|u| u.user_id == id);
-            pb::account_check_resp::SingleUserStatus { user_id: id, account_status: i32::from(registered) }
+        .zip(registered)
+        .map(|(user_id, registered)| pb::account_check_resp::SingleUserStatus {
+            user_id,
+            account_status: i32::from(registered),
         })
         .collect();
     Ok(pb::AccountCheckResp { results })

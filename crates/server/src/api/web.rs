@@ -7,6 +7,7 @@
 //! the HTML points there. Module imports inside the JS are relative (`./api.js`), so they stay under the same
 //! version prefix by themselves.
 
+use crate::storage::sigv4::hex;
 use axum::{
     extract::Path,
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -61,10 +62,6 @@ fn content_type(path: &str) -> &'static str {
         Some("json") => "application/json",
         _ => "application/octet-stream",
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The hash of every embedded file, names included: the `/static/` version.

@@ -37,6 +37,16 @@ pub struct NewAccount {
     pub nickname: String,
     pub face_url: String,
     pub password: String,
+    /// Log the new user in on this platform (chat's `autoLogin`): the registration answers with a token.
+    pub auto_login: Option<i32>,
+}
+
+/// A registered account, with its token when it was logged in right away.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub user: User,
+    /// The token and its lifetime in seconds (only with [`NewAccount::auto_login`]).
+    pub token: Option<(String, i64)>,
 }
 
 fn check_self_chosen_id(id: &str) -> ApiResult<()> {
@@ -69,8 +79,12 @@ fn check_nickname(nickname: &str) -> ApiResult<()> {
 }
 
 /// Platforms a person logs in on (not the admin's).
+fn is_login_platform(platform_id: i32) -> bool {
+    platform_id != platform::ADMIN && platform::name(platform_id).is_some()
+}
+
 fn check_login_platform(platform_id: i32) -> ApiResult<()> {
-    if platform_id == platform::ADMIN || platform::name(platform_id).is_none() {
+    if !is_login_platform(platform_id) {
         return Err(ApiError::args(format!("platform {platform_id} is not a client platform")));
     }
     Ok(())
@@ -103,9 +117,15 @@ impl App {
         tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
     }
 
-    /// `/account/register`: creates the user and its password account. Anyone may, when `self_registration` is
-    /// on; otherwise only an admin (`caller`). Self-registration takes ids of a narrower form than the admin.
-    pub async fn register_account(&self, caller: Option<&Caller>, account: NewAccount) -> ApiResult<User> {
+    /// `/account/register`: creates the user and its password account and, with `auto_login`, issues it a token
+    /// for that (client) platform. Anyone may, when `self_registration` is on; otherwise only an admin
+    /// (`caller`). Self-registration takes ids of a narrower form than the admin.
+    pub async fn register_account(&self, caller: Option<&Caller>, account: NewAccount) -> ApiResult<Registered> {
+        if let Some(platform_id) = account.auto_login
+            && !is_login_platform(platform_id)
+        {
+            return Err(ApiError::args(format!("autoLogin needs a client platform, not {platform_id}")));
+        }
         let by_admin = caller.is_some_and(|c| c.is_admin);
         if !by_admin && !self.config.self_registration {
             return Err(ApiError::no_permission("self-registration is off; ask an administrator for an account"));
@@ -134,7 +154,11 @@ impl App {
             StoreError::AlreadyExists(id) => ApiError::new(ErrCode::RegisteredAlready, format!("{id} is taken")),
             e => e.into(),
         })?;
-        Ok(user)
+        let token = match account.auto_login {
+            Some(platform_id) => Some(self.issue_token(&user.user_id, platform_id).await?),
+            None => None,
+        };
+        Ok(Registered { user, token })
     }
 
     /// `/account/login`: checks the password (behind the throttle) and issues a token for `platform_id`.
@@ -195,6 +219,12 @@ impl App {
         self.store.set_password_hash(user_id, &hash).await?;
         let keep = (caller.user_id == user_id).then(|| caller.token_hash.clone());
         self.log_out_everywhere(user_id, keep.as_deref()).await
+    }
+
+    /// `/palaver/admin/force_logout`: [`App::log_out_everywhere`] for a registered user.
+    pub async fn force_logout_everywhere(&self, user_id: &str) -> ApiResult<()> {
+        self.require_user(user_id).await?;
+        self.log_out_everywhere(user_id, None).await
     }
 
     /// Revokes every live token of `user_id` (but `keep`) on every platform and kicks its connections (but

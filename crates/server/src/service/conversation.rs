@@ -1,6 +1,6 @@
 //! Conversations as lists: listing, incremental sync, per-user options.
 
-use super::{App, Delivery, Notification, sync::Synced};
+use super::{App, sync::Synced};
 use crate::error::{ApiError, ApiResult};
 use palaver_protocol::{
     constant::{content_type, recv_msg_opt, session_type},
@@ -174,15 +174,7 @@ impl App {
             is_private: private,
             conversation_id: conversation_id.to_string(),
         };
-        let n = Notification {
-            send_id: owner,
-            recv_id: &peer,
-            session: session_type::SINGLE_CHAT,
-            content_type: content_type::CONVERSATION_PRIVATE_CHAT,
-            tips: &tips,
-            delivery: Delivery::PushOnly,
-        };
-        self.notify(n, op).await;
+        self.notify_user(owner, &peer, content_type::CONVERSATION_PRIVATE_CHAT, &tips, op).await;
         Ok(())
     }
 
@@ -192,15 +184,7 @@ impl App {
             user_id: owner.to_string(),
             conversation_id_list: conversation_ids.to_vec(),
         };
-        let n = Notification {
-            send_id: owner,
-            recv_id: owner,
-            session: session_type::SINGLE_CHAT,
-            content_type: content_type::CONVERSATION_CHANGE,
-            tips: &tips,
-            delivery: Delivery::PushOnly,
-        };
-        self.notify(n, op).await;
+        self.notify_user(owner, owner, content_type::CONVERSATION_CHANGE, &tips, op).await;
     }
 }
 

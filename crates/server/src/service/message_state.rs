@@ -286,17 +286,7 @@ impl App {
         self.conversation_changed(user_id, &cleared, op).await;
         if sync.self_devices {
             let tips = sdkws::ClearConversationTips { user_id: user_id.to_string(), conversation_ids: cleared };
-            let session = session_type::SINGLE_CHAT;
-            self.state_notify(
-                user_id,
-                user_id,
-                session,
-                content_type::CLEAR_CONVERSATION,
-                &tips,
-                Delivery::PushOnly,
-                op,
-            )
-            .await;
+            self.notify_user(user_id, user_id, content_type::CLEAR_CONVERSATION, &tips, op).await;
         }
         Ok(())
     }

@@ -20,17 +20,22 @@ pub mod sync;
 mod third;
 mod throttle;
 mod user;
+pub(crate) mod wire;
 
-pub use account::{MIN_PASSWORD_CHARS, NewAccount};
+pub use account::{MIN_PASSWORD_CHARS, NewAccount, Registered};
 pub use auth::Caller;
 pub(crate) use auth::constant_time_eq;
 pub use conversation::{ConversationView, MAX_PAGE as MAX_CONVERSATION_PAGE};
-pub use group::{GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_MEMBER_PAGE, MemberChange, MemberState};
+pub use group::{
+    GroupCache, GroupRequestView, GroupSnapshot, JoinGroup, MAX_APPLICATION_PAGE, MAX_GROUP_PAGE, MAX_MEMBER_PAGE,
+    MemberChange, MemberState, MembersSynced,
+};
 pub use message_state::DeleteSync;
 pub(crate) use msg::push_frame;
 pub use notify::{Delivery, Notification, NotifyOptions};
-pub use relation::FriendView;
+pub use relation::{FriendView, MAX_FRIEND_PAGE};
 pub use third::LogFile;
+pub use user::{MAX_REGISTER_USERS, MAX_USER_IDS};
 
 use crate::{bus::Bus, config::Config, hub::Hub, storage::Blobs};
 use palaver_store::Store;
@@ -150,5 +155,5 @@ pub fn random_hex(n: usize) -> String {
     use rand::RngCore;
     let mut bytes = vec![0u8; n];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::storage::sigv4::hex(&bytes)
 }

@@ -43,6 +43,14 @@ pub struct Notification<'a, T: Serialize> {
     pub delivery: Delivery,
 }
 
+impl<'a, T: Serialize> Notification<'a, T> {
+    /// A push-only notification between two users, in their `n_` conversation: what upstream sends for
+    /// friend, user, conversation and group-application changes.
+    pub fn between_users(send_id: &'a str, recv_id: &'a str, content_type: i32, tips: &'a T) -> Self {
+        Self { send_id, recv_id, session: session_type::SINGLE_CHAT, content_type, tips, delivery: Delivery::PushOnly }
+    }
+}
+
 /// A notification's options beyond where it goes (OpenIM's per-type notification configuration).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifyOptions {
@@ -81,6 +89,12 @@ impl App {
     pub async fn notify<T: Serialize>(&self, n: Notification<'_, T>, operation_id: &str) {
         let options = NotifyOptions::for_type(n.content_type);
         self.notify_with(n, options, operation_id).await;
+    }
+
+    /// Pushes a notification from `from` to `to` ([`Notification::between_users`]) with OpenIM's options for
+    /// its content type: to `to`'s devices and, unless the type says otherwise, `from`'s own.
+    pub async fn notify_user<T: Serialize>(&self, from: &str, to: &str, content_type: i32, tips: &T, op: &str) {
+        self.notify(Notification::between_users(from, to, content_type, tips), op).await;
     }
 
     /// [`App::notify`] with explicit options.

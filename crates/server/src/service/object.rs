@@ -684,9 +684,11 @@ fn name_taken(e: StoreError) -> ApiError {
     }
 }
 
+/// A failure inside the server on a plain-HTTP route: logged here, answered 500 without the cause.
 #[track_caller]
 fn internal_http(cause: &dyn std::fmt::Display) -> HttpError {
-    let _ = ApiError::internal(cause);
+    let at = std::panic::Location::caller();
+    tracing::error!(%cause, %at, "internal error");
     HttpError::new(500, "internal error")
 }
 

@@ -23,8 +23,14 @@ fn check_ids(ids: &[String]) -> ApiResult<()> {
 }
 
 impl App {
+    /// `/user/get_users_status`: each user's online status (at most [`super::user::MAX_USER_IDS`] users).
+    pub fn users_status(&self, user_ids: &[String]) -> ApiResult<Vec<pbuser::OnlineStatus>> {
+        super::user::check_lookup("userIDs", user_ids)?;
+        Ok(self.online_status(user_ids))
+    }
+
     /// Each user's online status (1 online, 0 offline) and the platforms it is connected on.
-    pub fn online_status(&self, user_ids: &[String]) -> Vec<pbuser::OnlineStatus> {
+    fn online_status(&self, user_ids: &[String]) -> Vec<pbuser::OnlineStatus> {
         user_ids
             .iter()
             .map(|u| {

@@ -11,26 +11,24 @@
 //! - 1207 / 1208 black added / deleted: re-sync the blacklist on the owner's devices (`OnBlackAdded`,
 //!   `OnBlackDeleted`).
 
-use super::{App, Delivery, Notification, NotifyOptions, now_ms, sync::Synced};
-use crate::{
-    api::convert,
-    error::{ApiError, ApiResult},
-};
+use super::{App, Notification, NotifyOptions, now_ms, sync::Synced, wire};
+use crate::error::{ApiError, ApiResult};
 use palaver_protocol::{
-    constant::{content_type, friend_response, friend_source, session_type},
+    constant::{content_type, friend_response, friend_source},
     errcode::ErrCode,
     pb::sdkws,
 };
 use palaver_store::{
     Black, Friend, FriendAnswer, FriendPatch, FriendRequest, Page, StoreError, User, VersionHead, VersionKind,
 };
-use serde::Serialize;
 use std::sync::Arc;
 
 /// Longest request or answer message, remark or `ex`.
 const MAX_TEXT: usize = 1024;
-/// Most friends one update may name.
+/// Most users one call may name (friends to update or look up, blacklist entries to look up).
 const MAX_FRIEND_IDS: usize = 1000;
+/// Most rows one friend, friend-request or blacklist page returns.
+pub const MAX_FRIEND_PAGE: i64 = 1000;
 
 /// A friend row with the friend's profile (absent if the user no longer exists).
 pub type FriendView = (Friend, Option<User>);
@@ -39,27 +37,16 @@ fn from_to(from: &str, to: &str) -> Option<sdkws::FromToUserId> {
     Some(sdkws::FromToUserId { from_user_id: from.to_string(), to_user_id: to.to_string() })
 }
 
-fn black_notification<'a, T: Serialize>(
-    owner: &'a str,
-    other: &'a str,
-    content_type: i32,
-    tips: &'a T,
-) -> Notification<'a, T> {
-    Notification {
-        send_id: owner,
-        recv_id: other,
-        session: session_type::SINGLE_CHAT,
-        content_type,
-        tips,
-        delivery: Delivery::PushOnly,
-    }
-}
-
 /// Refuses an id list that is empty, too long or names someone twice (OpenIM: "userID repeated").
 fn check_id_list(ids: &[String], what: &str) -> ApiResult<()> {
     if ids.is_empty() {
         return Err(ApiError::args(format!("{what} is empty")));
     }
+    check_id_lookup(ids, what)
+}
+
+/// Refuses an id list that is too long or names someone twice; an empty one is fine (it finds nothing).
+fn check_id_lookup(ids: &[String], what: &str) -> ApiResult<()> {
     if ids.len() > MAX_FRIEND_IDS {
         return Err(ApiError::args(format!("at most {MAX_FRIEND_IDS} {what}")));
     }
@@ -102,7 +89,7 @@ impl App {
             .into_iter()
             .map(|r| {
                 let (from, to) = (find(&r.from_user_id), find(&r.to_user_id));
-                convert::friend_request(r, from, to)
+                wire::friend_request(r, from, to)
             })
             .collect())
     }
@@ -113,19 +100,6 @@ impl App {
             return Ok(None);
         };
         Ok(self.friend_request_views(vec![request]).await?.pop())
-    }
-
-    /// A 1:1-scoped friend notification from `from` to `to` (conversation `n_<from>_<to>`).
-    async fn friend_notify<T: Serialize>(&self, from: &str, to: &str, content_type: i32, tips: &T, op: &str) {
-        let n = Notification {
-            send_id: from,
-            recv_id: to,
-            session: session_type::SINGLE_CHAT,
-            content_type,
-            tips,
-            delivery: Delivery::PushOnly,
-        };
-        self.notify(n, op).await;
     }
 
     async fn friends_head(&self, owner: &str) -> ApiResult<VersionHead> {
@@ -163,7 +137,7 @@ impl App {
             from_to_user_id: from_to(from, to),
             request: self.friend_request_view(from, to).await?,
         };
-        self.friend_notify(from, to, content_type::FRIEND_APPLICATION, &tips, op).await;
+        self.notify_user(from, to, content_type::FRIEND_APPLICATION, &tips, op).await;
         Ok(())
     }
 
@@ -217,14 +191,14 @@ impl App {
                 friend_version_id: head.version_id,
                 request,
             };
-            self.friend_notify(to, from, content_type::FRIEND_APPLICATION_APPROVED, &tips, op).await;
+            self.notify_user(to, from, content_type::FRIEND_APPLICATION_APPROVED, &tips, op).await;
         } else {
             let tips = sdkws::FriendApplicationRejectedTips {
                 from_to_user_id: from_to(from, to),
                 handle_msg: handle_msg.to_string(),
                 request,
             };
-            self.friend_notify(to, from, content_type::FRIEND_APPLICATION_REJECTED, &tips, op).await;
+            self.notify_user(to, from, content_type::FRIEND_APPLICATION_REJECTED, &tips, op).await;
         }
         Ok(())
     }
@@ -252,10 +226,10 @@ impl App {
                 ..Friend::default()
             };
             self.store.add_friendship(&row(owner, friend), &row(friend, owner)).await?;
-            let view = self.designated_friends(owner, std::slice::from_ref(friend)).await?.pop();
+            let view = self.friend_views(owner, std::slice::from_ref(friend)).await?.pop();
             let head = self.friends_head(owner).await?;
             let tips = sdkws::FriendAddedTips {
-                friend: view.map(convert::friend_info),
+                friend: view.map(wire::friend_info),
                 operation_time: now,
                 op_user: Some(sdkws::PublicUserInfo {
                     user_id: operator.to_string(),
@@ -266,7 +240,7 @@ impl App {
                 friend_version: head.version as u64,
                 friend_version_id: head.version_id,
             };
-            self.friend_notify(owner, friend, content_type::FRIEND_ADDED, &tips, op).await;
+            self.notify_user(owner, friend, content_type::FRIEND_ADDED, &tips, op).await;
         }
         Ok(())
     }
@@ -282,7 +256,7 @@ impl App {
             friend_version: head.version as u64,
             friend_version_id: head.version_id,
         };
-        self.friend_notify(owner, friend, content_type::FRIEND_DELETED, &tips, op).await;
+        self.notify_user(owner, friend, content_type::FRIEND_DELETED, &tips, op).await;
         Ok(())
     }
 
@@ -301,7 +275,7 @@ impl App {
             friend_version_id: head.version_id,
             friend_sort_version: 0,
         };
-        self.friend_notify(owner, friend, content_type::FRIEND_REMARK_SET, &tips, op).await;
+        self.notify_user(owner, friend, content_type::FRIEND_REMARK_SET, &tips, op).await;
         Ok(())
     }
 
@@ -339,7 +313,7 @@ impl App {
             friend_version: head.version as u64,
             friend_version_id: head.version_id,
         };
-        self.friend_notify(owner, owner, content_type::FRIENDS_INFO_UPDATE, &tips, op).await;
+        self.notify_user(owner, owner, content_type::FRIENDS_INFO_UPDATE, &tips, op).await;
         Ok(())
     }
 
@@ -349,17 +323,25 @@ impl App {
         let owners = self.store.touch_friend(user_id).await?;
         let tips = sdkws::UserInfoUpdatedTips { user_id: user_id.to_string() };
         for owner in owners {
-            self.friend_notify(user_id, &owner, content_type::FRIEND_INFO_UPDATED, &tips, op).await;
+            self.notify_user(user_id, &owner, content_type::FRIEND_INFO_UPDATED, &tips, op).await;
         }
         Ok(())
     }
 
+    /// `/friend/get_friend_list` (pages of at most [`MAX_FRIEND_PAGE`]).
     pub async fn friends_page(&self, owner: &str, page: Page) -> ApiResult<(Vec<FriendView>, i64)> {
         let (friends, total) = self.store.friends(owner, page).await?;
         Ok((self.with_users(friends).await?, total))
     }
 
+    /// `/friend/get_designated_friends`: the named users that are in `owner`'s list.
     pub async fn designated_friends(&self, owner: &str, ids: &[String]) -> ApiResult<Vec<FriendView>> {
+        check_id_lookup(ids, "friendUserIDs")?;
+        self.friend_views(owner, ids).await
+    }
+
+    /// The rows of `ids` in `owner`'s list, with the friends' profiles.
+    async fn friend_views(&self, owner: &str, ids: &[String]) -> ApiResult<Vec<FriendView>> {
         let friends = self.store.friends_by_id(owner, ids).await?;
         self.with_users(friends).await
     }
@@ -373,7 +355,7 @@ impl App {
     /// `/friend/get_incremental_friends`.
     pub async fn sync_friends(&self, owner: &str, version_id: &str, version: u64) -> ApiResult<Synced<FriendView>> {
         self.sync_list(VersionKind::Friends, owner, version_id, version, |ids| async move {
-            self.designated_friends(owner, &ids).await
+            self.friend_views(owner, &ids).await
         })
         .await
     }
@@ -451,10 +433,10 @@ impl App {
         let options = NotifyOptions { sender_only: true, except_device: device, ..NotifyOptions::default() };
         if content_type == content_type::BLACK_ADDED {
             let tips = sdkws::BlackAddedTips { from_to_user_id: from_to(owner, other) };
-            self.notify_with(black_notification(owner, other, content_type, &tips), options, op).await;
+            self.notify_with(Notification::between_users(owner, other, content_type, &tips), options, op).await;
         } else {
             let tips = sdkws::BlackDeletedTips { from_to_user_id: from_to(owner, other) };
-            self.notify_with(black_notification(owner, other, content_type, &tips), options, op).await;
+            self.notify_with(Notification::between_users(owner, other, content_type, &tips), options, op).await;
         }
     }
 

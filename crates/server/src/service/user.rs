@@ -1,14 +1,13 @@
 //! Users: registration, profiles, the global receive option, user commands, client configuration.
 
-use super::{App, Delivery, Notification, now_ms};
+use super::{App, now_ms};
 use crate::error::{ApiError, ApiResult};
 use palaver_protocol::{
-    constant::{content_type, recv_msg_opt, session_type},
+    constant::{content_type, recv_msg_opt},
     errcode::ErrCode,
     pb::sdkws,
 };
 use palaver_store::{StoreError, User, UserCommand, UserPatch};
-use serde::Serialize;
 use std::collections::HashMap;
 
 /// Longest nickname, face URL, `ex`, command value or configuration value.
@@ -20,6 +19,10 @@ const MAX_CONFIGS: usize = 100;
 
 /// Longest user id accepted; ids appear in conversation ids and every index.
 const MAX_USER_ID_LEN: usize = 64;
+/// Most users one registration may hold (a bulk import goes in calls of this size).
+pub const MAX_REGISTER_USERS: usize = 1000;
+/// Most user ids one lookup (profiles, online status, account check) may name.
+pub const MAX_USER_IDS: usize = 1000;
 
 pub(super) fn check_user_id(user_id: &str) -> ApiResult<()> {
     if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN {
@@ -33,15 +36,44 @@ pub(super) fn check_user_id(user_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Refuses a nickname, face URL or `ex` over [`MAX_TEXT`] (`None`: not being set).
+fn check_profile(nickname: Option<&str>, face_url: Option<&str>, ex: Option<&str>) -> ApiResult<()> {
+    if [nickname, face_url, ex].into_iter().flatten().any(|s| s.len() > MAX_TEXT) {
+        return Err(ApiError::args(format!("nickname, faceURL and ex are limited to {MAX_TEXT} bytes")));
+    }
+    Ok(())
+}
+
+/// Refuses a global receive option other than 0, 1 and 2.
+fn check_global_recv_opt(opt: i32) -> ApiResult<()> {
+    if !(recv_msg_opt::RECEIVE..=recv_msg_opt::RECEIVE_NOT_NOTIFY).contains(&opt) {
+        return Err(ApiError::args(format!("globalRecvMsgOpt must be 0, 1 or 2, not {opt}")));
+    }
+    Ok(())
+}
+
+/// Refuses a lookup naming more than [`MAX_USER_IDS`] users; `field` is the request's name for the list.
+pub(super) fn check_lookup(field: &str, ids: &[String]) -> ApiResult<()> {
+    if ids.len() > MAX_USER_IDS {
+        return Err(ApiError::args(format!("at most {MAX_USER_IDS} {field}")));
+    }
+    Ok(())
+}
+
 impl App {
-    /// `/user/user_register`: registers every user or none.
+    /// `/user/user_register`: registers every user or none (at most [`MAX_REGISTER_USERS`] at once).
     pub async fn register_users(&self, mut users: Vec<User>) -> ApiResult<()> {
         if users.is_empty() {
             return Err(ApiError::args("users is empty"));
         }
+        if users.len() > MAX_REGISTER_USERS {
+            return Err(ApiError::args(format!("at most {MAX_REGISTER_USERS} users per registration")));
+        }
         let mut seen = std::collections::HashSet::new();
         for user in &mut users {
             check_user_id(&user.user_id)?;
+            check_profile(Some(&user.nickname), Some(&user.face_url), Some(&user.ex))?;
+            check_global_recv_opt(user.global_recv_msg_opt)?;
             if !seen.insert(user.user_id.clone()) {
                 return Err(ApiError::args(format!("userID {} appears twice", user.user_id)));
             }
@@ -56,24 +88,27 @@ impl App {
         })
     }
 
-    /// The users among `ids` that exist, in the order asked.
+    /// `/user/get_users_info`: the users among `ids` that exist, in the order asked.
     pub async fn users_info(&self, ids: &[String]) -> ApiResult<Vec<User>> {
+        check_lookup("userIDs", ids)?;
         let found = self.store.users(ids).await?;
         Ok(ids.iter().filter_map(|id| found.iter().find(|u| &u.user_id == id).cloned()).collect())
+    }
+
+    /// `/user/account_check`: whether each of `ids` is registered, in the order asked.
+    pub async fn account_check(&self, ids: &[String]) -> ApiResult<Vec<bool>> {
+        check_lookup("checkUserIDs", ids)?;
+        let found = self.store.users(ids).await?;
+        Ok(ids.iter().map(|id| found.iter().any(|u| &u.user_id == id)).collect())
     }
 
     /// `/user/update_user_info_ex` and `/user/set_global_msg_recv_opt`, by `operator`: updates the profile, then
     /// tells the user's devices (1303: they re-read the user's own profile, `OnSelfInfoUpdated`) and, when the
     /// name or face changed, everyone who has the user as a friend (1209: `OnFriendInfoChanged`).
     pub async fn update_user(&self, patch: UserPatch, operator: &str, op: &str) -> ApiResult<User> {
-        let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_TEXT);
-        if too_long(&patch.nickname) || too_long(&patch.face_url) || too_long(&patch.ex) {
-            return Err(ApiError::args(format!("nickname, faceURL and ex are limited to {MAX_TEXT} bytes")));
-        }
-        if let Some(opt) = patch.global_recv_msg_opt
-            && !(recv_msg_opt::RECEIVE..=recv_msg_opt::RECEIVE_NOT_NOTIFY).contains(&opt)
-        {
-            return Err(ApiError::args(format!("globalRecvMsgOpt must be 0, 1 or 2, not {opt}")));
+        check_profile(patch.nickname.as_deref(), patch.face_url.as_deref(), patch.ex.as_deref())?;
+        if let Some(opt) = patch.global_recv_msg_opt {
+            check_global_recv_opt(opt)?;
         }
         let not_found = || ApiError::new(ErrCode::UserIdNotFound, format!("{} is not registered", patch.user_id));
         let before = self.store.users(std::slice::from_ref(&patch.user_id)).await?.pop().ok_or_else(not_found)?;
@@ -84,31 +119,18 @@ impl App {
         let tips = sdkws::UserInfoUpdatedTips { user_id: after.user_id.clone() };
         // Upstream sends this from the operator; for the user's own change that is `n_<u>_<u>`.
         let sender = if operator.is_empty() { after.user_id.as_str() } else { operator };
-        self.user_notify(sender, &after.user_id, content_type::USER_INFO_UPDATED, &tips, op).await;
+        self.notify_user(sender, &after.user_id, content_type::USER_INFO_UPDATED, &tips, op).await;
         if before.nickname != after.nickname || before.face_url != after.face_url {
             self.friend_profile_changed(&after.user_id, op).await?;
         }
         Ok(after)
     }
 
-    /// A 1:1-scoped user notification (unreliable, like all of upstream's user notifications).
-    async fn user_notify<T: Serialize>(&self, from: &str, to: &str, content_type: i32, tips: &T, op: &str) {
-        let n = Notification {
-            send_id: from,
-            recv_id: to,
-            session: session_type::SINGLE_CHAT,
-            content_type,
-            tips,
-            delivery: Delivery::PushOnly,
-        };
-        self.notify(n, op).await;
-    }
-
     /// Tells `user_id`'s devices that its commands changed (1305-1307).
     async fn command_notify(&self, user_id: &str, content_type: i32, op: &str) {
         // The three payloads have the same shape; the content type tells them apart.
         let tips = sdkws::UserCommandAddTips { from_user_id: user_id.to_string(), to_user_id: user_id.to_string() };
-        self.user_notify(user_id, user_id, content_type, &tips, op).await;
+        self.notify_user(user_id, user_id, content_type, &tips, op).await;
     }
 
     /// `/user/process_user_command_add`.

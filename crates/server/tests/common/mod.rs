@@ -1,6 +1,7 @@
 //! Black-box test harness: a real server on 127.0.0.1 ports chosen by the OS, a minimal HTTP/1.1 client for the
 //! REST API, and a gateway client that speaks the envelope as OpenIM's SDKs do (gob+gzip like the wasm SDK, or
-//! JSON like the JS SDK).
+//! JSON like the JS SDK). At the end, helpers for the tests of server-generated notifications: pushed
+//! messages with their decoded payload, extra devices, and "nothing else happened" checks that need no clock.
 #![allow(dead_code, unreachable_pub)]
 
 use futures_util::{SinkExt, StreamExt};
@@ -291,18 +292,7 @@ impl Client {
 
     /// Sends a request envelope; returns its msgIncr.
     pub async fn send_req(&mut self, req_identifier: i32, data: Vec<u8>) -> String {
-        self.next_incr += 1;
-        let msg_incr = format!("{}_{}", self.user, self.next_incr);
-        let request = Req {
-            req_identifier,
-            send_id: self.user.clone(),
-            operation_id: format!("op-{}", self.next_incr),
-            msg_incr: msg_incr.clone(),
-            data,
-            ..Req::default()
-        };
-        self.send_raw(self.format.encode_req(&request)).await;
-        msg_incr
+        self.try_send_req(req_identifier, data).await.expect("the connection is open")
     }
 
     /// [`Client::send_req`] that returns `None` when the connection is gone instead of panicking (for tests that
@@ -391,36 +381,48 @@ impl Client {
         }
     }
 
-    /// The next pushed message (2001), flattened.
-    pub async fn next_push(&mut self) -> Option<(String, sdkws::MsgData)> {
-        let resp = self.next_of(req::PUSH_MSG).await?;
-        let push = sdkws::PushMessages::decode(&resp.data[..]).unwrap();
-        let (conv, msgs) = push.msgs.into_iter().chain(push.notification_msgs).next()?;
-        Some((conv, msgs.msgs.into_iter().next()?))
+    /// Every message of the next push (2001), in order (inbox first); other frames stay queued.
+    pub async fn next_pushes(&mut self) -> Option<Vec<Pushed>> {
+        Some(pushed(&self.next_of(req::PUSH_MSG).await?))
     }
 
-    /// The next pushed message (2001) for which `pred(conversation, msg)` holds; other frames stay queued.
+    /// The next pushed message (2001): the first of the next push.
+    pub async fn next_push(&mut self) -> Option<(String, sdkws::MsgData)> {
+        let first = self.next_pushes().await?.into_iter().next()?;
+        Some((first.conversation, first.msg))
+    }
+
+    /// The next push (2001) whose first message satisfies `pred(conversation, msg)`, and that message; other
+    /// frames, pushes passed over included, stay queued.
     pub async fn next_push_where(
         &mut self,
         pred: impl Fn(&str, &sdkws::MsgData) -> bool,
     ) -> Option<(String, sdkws::MsgData)> {
-        let flatten = |resp: &Resp| -> Option<(String, sdkws::MsgData)> {
-            if resp.req_identifier != req::PUSH_MSG {
-                return None;
-            }
-            let push = sdkws::PushMessages::decode(&resp.data[..]).ok()?;
-            let (conv, msgs) = push.msgs.into_iter().chain(push.notification_msgs).next()?;
-            Some((conv, msgs.msgs.into_iter().next()?))
-        };
-        if let Some(i) = self.inbox.iter().position(|r| flatten(r).is_some_and(|(c, m)| pred(&c, &m))) {
-            return self.inbox.remove(i).and_then(|r| flatten(&r));
+        let first = |resp: &Resp| pushed(resp).into_iter().next().map(|p| (p.conversation, p.msg));
+        if let Some(i) = self.inbox.iter().position(|r| first(r).is_some_and(|(c, m)| pred(&c, &m))) {
+            return self.inbox.remove(i).and_then(|r| first(&r));
         }
         loop {
             let resp = self.recv().await?;
-            if let Some((c, m)) = flatten(&resp).filter(|(c, m)| pred(c, m)) {
+            if let Some((c, m)) = first(&resp).filter(|(c, m)| pred(c, m)) {
                 return Some((c, m));
             }
             self.inbox.push_back(resp);
+        }
+    }
+
+    /// The first pushed message of `content_type` (chat message or notification, anywhere in its push),
+    /// **dropping** every push before it and the rest of its own: what the client has seen up to it is
+    /// consumed, so a later [`none_before`] looks only at what came after. Panics if none comes.
+    pub async fn next_of_type(&mut self, content_type: i32) -> Pushed {
+        loop {
+            let push = self
+                .next_pushes()
+                .await
+                .unwrap_or_else(|| panic!("{}: no push of content type {content_type}", self.user));
+            if let Some(found) = push.into_iter().find(|p| p.msg.content_type == content_type) {
+                return found;
+            }
         }
     }
 
@@ -429,12 +431,12 @@ impl Client {
         self.next_push_where(|conv, _| !conv.starts_with("n_")).await
     }
 
-    /// The next pushed notification of `content_type`, with its Tips decoded from the notification's detail.
+    /// The next pushed notification of `content_type`, with its Tips decoded from the notification's detail;
+    /// pushes passed over stay queued ([`Client::next_push_where`]).
     pub async fn next_notification(&mut self, content_type: i32) -> Option<(String, sdkws::MsgData, Value)> {
         let (conv, msg) =
             self.next_push_where(|conv, m| conv.starts_with("n_") && m.content_type == content_type).await?;
-        let elem: Value = serde_json::from_slice(&msg.content).ok()?;
-        let tips = serde_json::from_str(elem["detail"].as_str()?).ok()?;
+        let tips = tips_of(&msg);
         Some((conv, msg, tips))
     }
 
@@ -503,4 +505,108 @@ pub fn group_msg(from: &str, group_id: &str, client_msg_id: &str, text: &str) ->
 pub fn text_of(msg: &sdkws::MsgData) -> String {
     let v: Value = serde_json::from_slice(&msg.content).unwrap();
     v["content"].as_str().unwrap().to_string()
+}
+
+/// One pushed message, notification or not, with its notification payload (`Null` for a user message).
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub conversation: String,
+    /// Whether it came in `notificationMsgs` (an `n_` conversation) rather than `msgs`.
+    pub is_notification: bool,
+    pub msg: sdkws::MsgData,
+    pub tips: Value,
+}
+
+/// The `*Tips` of a notification (`{"detail": "<json>"}`), or `Null`.
+pub fn tips_of(msg: &sdkws::MsgData) -> Value {
+    let Ok(elem) = serde_json::from_slice::<Value>(&msg.content) else {
+        return Value::Null;
+    };
+    elem["detail"].as_str().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null)
+}
+
+/// Every message a frame pushes (2001), in order: chat messages, then notifications; none for another frame.
+pub fn pushed(frame: &Resp) -> Vec<Pushed> {
+    if frame.req_identifier != req::PUSH_MSG {
+        return Vec::new();
+    }
+    let push = sdkws::PushMessages::decode(&frame.data[..]).unwrap();
+    let mut out = Vec::new();
+    for (is_notification, map) in [(false, push.msgs), (true, push.notification_msgs)] {
+        for (conversation, pulled) in map {
+            for msg in pulled.msgs {
+                out.push(Pushed { conversation: conversation.clone(), is_notification, tips: tips_of(&msg), msg });
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that `c` gets nothing `forbidden` before the text message `marker_text`, which was sent after
+/// whatever must not reach `c`: pushes to one connection leave in order, so anything sent to it before the
+/// marker arrives before it. Frames already waiting in the inbox count too.
+pub async fn none_before(c: &mut Client, forbidden: impl Fn(&Resp) -> bool, marker_text: &str) {
+    loop {
+        let frame = match c.inbox.pop_front() {
+            Some(f) => f,
+            None => c.recv().await.unwrap_or_else(|| panic!("{}: the marker {marker_text:?} never came", c.user)),
+        };
+        assert!(!forbidden(&frame), "{}: got a frame it must not get: {frame:?}", c.user);
+        if pushed(&frame)
+            .iter()
+            .any(|p| !p.is_notification && p.msg.content_type == 101 && text_of(&p.msg) == marker_text)
+        {
+            return;
+        }
+    }
+}
+
+/// A `forbidden` for [`none_before`]: a pushed notification of this content type.
+pub fn push_of_type(content_type: i32) -> impl Fn(&Resp) -> bool {
+    move |frame| pushed(frame).iter().any(|p| p.is_notification && p.msg.content_type == content_type)
+}
+
+/// Sends a text from `from` to `to` over a fresh admin call, as a marker that arrives after everything sent
+/// before it.
+pub async fn marker(server: &TestServer, admin: &str, from: &str, to: &str, text: &str) {
+    let body = json!({
+        "sendID": from, "recvID": to, "sessionType": 1, "contentType": 101, "content": {"content": text}
+    });
+    server.call("/msg/send_msg", admin, body).await;
+}
+
+/// Another device of a registered user.
+pub async fn device(server: &TestServer, admin: &str, user: &str, platform_id: i32) -> Client {
+    let token = server.user_token(admin, user, platform_id).await;
+    Client::connect(server.ws, user, &token, platform_id, GOB_GZIP).await.expect("connect")
+}
+
+/// A REST token for a registered user on a platform no test connects with.
+pub async fn rest_token(server: &TestServer, admin: &str, user: &str) -> String {
+    server.user_token(admin, user, platform::ANDROID_PAD).await
+}
+
+/// The error code of a POST.
+pub async fn code(server: &TestServer, path: &str, token: &str, body: Value) -> i64 {
+    server.post(path, Some(token), body).await["errCode"].as_i64().unwrap()
+}
+
+/// Pulls `begin..=end` of a conversation over REST as `user`.
+pub async fn pull(
+    server: &TestServer,
+    token: &str,
+    user: &str,
+    conversation: &str,
+    begin: i64,
+    end: i64,
+) -> Vec<Value> {
+    let data = server
+        .call(
+            "/msg/pull_msg_by_seq",
+            token,
+            json!({"userID": user, "seqRanges": [{"conversationID": conversation, "begin": begin, "end": end, "num": 100}]}),
+        )
+        .await;
+    let group = if conversation.starts_with("n_") { "notificationMsgs" } else { "msgs" };
+    data[group][conversation]["Msgs"].as_array().cloned().unwrap_or_default()
 }

@@ -9,8 +9,8 @@ use sqlx::{PgConnection, Row as _};
 
 use super::{PgStore, pg_sql, versions::bump};
 use crate::{
-    Appended, Change, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Result,
-    StoreError, VersionKind,
+    Appended, Change, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Reception,
+    Result, StoreError, VersionKind,
 };
 use sqlx::AssertSqlSafe;
 
@@ -92,7 +92,7 @@ async fn append_in_transaction(conn: &mut PgConnection, msg: &NewMessage) -> Res
             }
             Precondition::Receives { user, conversation_id, read_receipt } => {
                 // As on SQLite: the user's global receive option and its own for this conversation, in one
-                // lookup. 1 = do not receive, 2 = receive without notification.
+                // lookup; `Reception` decides.
                 let (global, own): (i32, Option<i32>) = sqlx::query_as(
                     "SELECT u.global_recv_msg_opt, c.recv_msg_opt FROM users u LEFT JOIN conversations c \
                      ON c.owner_user_id = u.user_id AND c.conversation_id = $2 WHERE u.user_id = $1",
@@ -102,11 +102,7 @@ async fn append_in_transaction(conn: &mut PgConnection, msg: &NewMessage) -> Res
                 .fetch_optional(&mut *conn)
                 .await?
                 .unwrap_or((0, None));
-                let refused = global == 1 || (own == Some(1) && !*read_receipt);
-                if !refused && (global == 2 || own == Some(2)) {
-                    data.options.insert("offlinePush".to_string(), false);
-                }
-                !refused
+                Reception::decide(global, own, *read_receipt).admit(&mut data)
             }
         };
         if !holds {

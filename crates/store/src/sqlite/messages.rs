@@ -9,7 +9,8 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use super::{IN_CHUNK, SqliteStore, placeholders};
 use crate::{
-    Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Result, StoreError,
+    Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Reception, Result,
+    StoreError,
 };
 
 /// Decodes a stored `MsgData` blob. A failure means a corrupt row, which is the backend's fault.
@@ -73,8 +74,8 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
                 .is_some(),
             Precondition::Receives { user, conversation_id, read_receipt } => {
                 // One lookup for both options: the user's global one and its own for this conversation
-                // (none if it has no row yet). 1 = do not receive, 2 = receive without notification.
-                let (global, own): (i64, Option<i64>) = conn
+                // (none if it has no row yet); `Reception` decides.
+                let (global, own): (i32, Option<i32>) = conn
                     .prepare_cached(
                         "SELECT u.global_recv_msg_opt, c.recv_msg_opt FROM users u LEFT JOIN conversations c \
                          ON c.owner_user_id = u.user_id AND c.conversation_id = ?2 WHERE u.user_id = ?1",
@@ -82,11 +83,7 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
                     .query_row([user, conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?
                     .unwrap_or((0, None));
-                let refused = global == 1 || (own == Some(1) && !read_receipt);
-                if !refused && (global == 2 || own == Some(2)) {
-                    data.options.insert("offlinePush".to_string(), false);
-                }
-                !refused
+                Reception::decide(global, own, *read_receipt).admit(&mut data)
             }
         };
         if !holds {

@@ -6,8 +6,8 @@ use super::{
     App, Caller, MAX_CREATE_MEMBERS, MAX_EX, MAX_FACE_URL, MAX_GROUP_NAME, MAX_INTRODUCTION, MAX_NICKNAME,
     MAX_NOTIFICATION, check_flag, check_id_list, check_len, check_verification, new_member, not_in_group,
 };
-use crate::api::convert::member_info;
 use crate::error::{ApiError, ApiResult};
+use crate::service::wire::member_info;
 use palaver_protocol::{
     constant::{content_type, group_status, join_source, need_verification as verification, role_level},
     errcode::ErrCode,
@@ -340,7 +340,7 @@ impl App {
             None => self.op_user_info(group_id, caller).await,
         };
         let tips = sdkws::GroupDismissedTips {
-            group: Some(crate::api::convert::group_info((group, count))),
+            group: Some(crate::service::wire::group_info((group, count))),
             op_user: Some(op),
             operation_time: super::now_ms(),
         };

@@ -1,8 +1,8 @@
 //! Groups: creation, membership, roles and mutes, join applications, and the rules the message path needs.
 //!
 //! The rules follow OpenIM's group service (who may do what, what each change notifies). Every change:
-//! 1. checks the caller's right on store data (changes never trust the cache, which a later multi-node setup may
-//!    invalidate late; messages and member reads do use it);
+//! 1. checks the caller's right on store data (changes never trust the cache, which in a cluster another node's
+//!    change invalidates only once the bus has carried it; messages and member reads do use it);
 //! 2. commits, with the version bumps the store makes in the same transaction;
 //! 3. invalidates the group in the [`GroupCache`], so the next message sees the change;
 //! 4. pushes its notification (`tips`) carrying the member list's new version, so every member's SDK fires its
@@ -23,7 +23,7 @@ mod tips;
 
 pub use cache::{GroupCache, GroupSnapshot, MemberState};
 pub use manage::{JoinGroup, MemberChange};
-pub use requests::GroupRequestView;
+pub use requests::{GroupRequestView, MAX_APPLICATION_PAGE};
 
 use super::{App, Caller, now_ms, sync::Synced};
 use crate::error::{ApiError, ApiResult};
@@ -34,10 +34,18 @@ use palaver_protocol::{
 use palaver_store::{Group, GroupMember, MemberFilter, Page, StoreError, User, VersionHead, VersionKind};
 use std::sync::Arc;
 
+/// One group's answer in a member sync: the member changes, and the group with its member count when the
+/// answer carries it.
+pub type MembersSynced = (Synced<GroupMember>, Option<(Group, u32)>);
+
 /// Most members one create or invite call may add.
 const MAX_CREATE_MEMBERS: usize = 1000;
 /// Most members one listing page returns.
 pub const MAX_MEMBER_PAGE: i64 = 1000;
+/// Most joined groups one listing page returns.
+pub const MAX_GROUP_PAGE: i64 = 1000;
+/// Most groups one call may name: a lookup, an application listing's filter, a member-sync batch.
+const MAX_GROUP_IDS: usize = 1000;
 
 /// Limits on what a client may store in a group (bytes).
 const MAX_GROUP_NAME: usize = 256;
@@ -118,9 +126,9 @@ fn not_in_group(user_id: &str, group_id: &str) -> ApiError {
 }
 
 impl App {
-    /// `/group/create_group`: creates the group with its owner, admins and members, then notifies them
-    /// (1501 GroupCreated, and 1519 when it starts with an announcement). An empty group id gets a fresh
-    /// numeric one, as upstream does.
+    /// `/group/create_group`: creates the group with its owner (`""`: the operator), admins and members, then
+    /// notifies them (1501 GroupCreated, and 1519 when it starts with an announcement). Only an app admin may
+    /// create a group owned by someone else. An empty group id gets a fresh numeric one, as upstream does.
     pub async fn create_group(
         &self,
         mut group: Group,
@@ -130,6 +138,10 @@ impl App {
         operator: &Caller,
         operation_id: &str,
     ) -> ApiResult<(Group, u32)> {
+        let owner = if owner.is_empty() { operator.user_id.as_str() } else { owner };
+        if !operator.is_admin && owner != operator.user_id {
+            return Err(ApiError::no_permission("only an admin may create a group owned by someone else"));
+        }
         if group.group_id.is_empty() {
             group.group_id = random_group_id();
         } else {
@@ -186,6 +198,9 @@ impl App {
 
     /// `/group/get_groups_info`: the groups that exist among `ids`, with their member counts.
     pub async fn groups_info(&self, ids: &[String]) -> ApiResult<Vec<(Group, u32)>> {
+        if ids.len() > MAX_GROUP_IDS {
+            return Err(ApiError::args(format!("at most {MAX_GROUP_IDS} groupIDs")));
+        }
         let groups = self.store.groups(ids).await?;
         self.with_member_counts(groups).await
     }
@@ -301,6 +316,7 @@ impl App {
         }
     }
 
+    /// `/group/get_joined_group_list` (pages of at most [`MAX_GROUP_PAGE`]).
     pub async fn joined_groups(&self, user_id: &str, page: Page) -> ApiResult<(Vec<(Group, u32)>, i64)> {
         let (groups, total) = self.store.joined_groups(user_id, page).await?;
         Ok((self.with_member_counts(groups).await?, total))
@@ -388,15 +404,35 @@ impl App {
         Ok((head, self.store.group_member_ids(group_id).await?))
     }
 
+    /// `/group/get_incremental_group_members_batch`, for `user_id` (the caller, or any user for an admin):
+    /// each group of `batch` (`(groupID, versionID, version)`, at most 1000) answered on its own, in order, as
+    /// [`App::sync_group_members`] answers it; one group the caller may not see fails alone.
+    pub async fn sync_group_members_batch(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        batch: &[(String, String, u64)],
+    ) -> ApiResult<Vec<ApiResult<MembersSynced>>> {
+        caller.check_access(user_id)?;
+        if batch.len() > MAX_GROUP_IDS {
+            return Err(ApiError::args(format!("at most {MAX_GROUP_IDS} groups per batch")));
+        }
+        let mut answers = Vec::with_capacity(batch.len());
+        for (group_id, version_id, version) in batch {
+            answers.push(self.sync_group_members(group_id, caller, version_id, *version).await);
+        }
+        Ok(answers)
+    }
+
     /// One group of `/group/get_incremental_group_members_batch`: the member changes, and the group itself
     /// whenever anything changed (its member count moves with the members) or on a full answer.
-    pub async fn sync_group_members(
+    async fn sync_group_members(
         &self,
         group_id: &str,
         caller: &Caller,
         version_id: &str,
         version: u64,
-    ) -> ApiResult<(Synced<GroupMember>, Option<(Group, u32)>)> {
+    ) -> ApiResult<MembersSynced> {
         self.check_can_see_members(group_id, caller).await?;
         let synced = self
             .sync_list(VersionKind::GroupMembers, group_id, version_id, version, |ids| async move {
@@ -488,8 +524,10 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
         let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
         let ids: Vec<String> = (0..10_000).map(|i| format!("u{i}")).collect();
-        let users = ids.iter().map(|id| User { user_id: id.clone(), ..User::default() }).collect();
-        app.register_users(users).await.unwrap();
+        for chunk in ids.chunks(crate::service::MAX_REGISTER_USERS) {
+            let users = chunk.iter().map(|id| User { user_id: id.clone(), ..User::default() }).collect();
+            app.register_users(users).await.unwrap();
+        }
         let group = Group { group_name: "big".into(), group_type: 2, ..Group::default() };
         let (group, _) = app.create_group(group, "u0", &[], &ids[1..1000], &caller("u0"), "op").await.unwrap();
         let gid = group.group_id;

@@ -1,9 +1,11 @@
 //! Join applications: made by `join_group` in groups that need approval, or by an ordinary member's
 //! invitation where everyone needs approval; answered by the owner or an admin; listed for both sides.
 
-use super::{App, Caller, new_member, not_in_group};
-use crate::api::convert::{group_info, group_request};
-use crate::error::{ApiError, ApiResult};
+use super::{App, Caller, MAX_GROUP_IDS, new_member, not_in_group};
+use crate::{
+    error::{ApiError, ApiResult},
+    service::wire::{group_info, group_request},
+};
 use palaver_protocol::{
     constant::{content_type, group_response, join_source, role_level},
     errcode::ErrCode,
@@ -13,8 +15,8 @@ use palaver_store::{Group, GroupAnswer, GroupRequest, MemberFilter, Page, Reques
 
 /// Longest application (or invitation) message.
 pub(super) const MAX_REQ_MSG: usize = 1024;
-/// Most groups one listing may name.
-const MAX_LIST_GROUPS: usize = 1000;
+/// Most applications one listing page returns.
+pub const MAX_APPLICATION_PAGE: i64 = 1000;
 
 /// An application with what the wire shows beside it: the applicant's profile (if it still exists) and the
 /// group with its member count.
@@ -50,7 +52,8 @@ impl App {
         group_ids.sort();
         group_ids.dedup();
         let users = self.store.users(&user_ids).await?;
-        let groups = self.groups_info(&group_ids).await?;
+        let groups = self.store.groups(&group_ids).await?;
+        let groups = self.with_member_counts(groups).await?;
         Ok(requests
             .into_iter()
             .filter_map(|r| {
@@ -166,7 +169,7 @@ impl App {
         recipients.sort();
         recipients.dedup();
         for recv in &recipients {
-            self.push_user_tips(op, recv, content_type::JOIN_GROUP_APPLICATION, &tips, operation_id).await;
+            self.notify_user(op, recv, content_type::JOIN_GROUP_APPLICATION, &tips, operation_id).await;
         }
     }
 
@@ -285,7 +288,7 @@ impl App {
                     request: Some(request.clone()),
                 };
                 let ct = content_type::GROUP_APPLICATION_ACCEPTED;
-                self.push_user_tips(&op.user_id, &recv, ct, &tips, operation_id).await;
+                self.notify_user(&op.user_id, &recv, ct, &tips, operation_id).await;
             } else {
                 let tips = sdkws::GroupApplicationRejectedTips {
                     group: group_info.clone(),
@@ -296,7 +299,7 @@ impl App {
                     request: Some(request.clone()),
                 };
                 let ct = content_type::GROUP_APPLICATION_REJECTED;
-                self.push_user_tips(&op.user_id, &recv, ct, &tips, operation_id).await;
+                self.notify_user(&op.user_id, &recv, ct, &tips, operation_id).await;
             }
         }
     }
@@ -313,8 +316,8 @@ impl App {
     ) -> ApiResult<(Vec<GroupRequestView>, i64)> {
         caller.check_access(owner)?;
         check_handle_results(handle_results)?;
-        if group_ids.len() > MAX_LIST_GROUPS {
-            return Err(ApiError::args(format!("at most {MAX_LIST_GROUPS} groupIDs")));
+        if group_ids.len() > MAX_GROUP_IDS {
+            return Err(ApiError::args(format!("at most {MAX_GROUP_IDS} groupIDs")));
         }
         let group_ids = if group_ids.is_empty() {
             self.store.managed_group_ids(owner).await?
@@ -349,8 +352,8 @@ impl App {
     ) -> ApiResult<(Vec<GroupRequestView>, i64)> {
         caller.check_access(user_id)?;
         check_handle_results(handle_results)?;
-        if group_ids.len() > MAX_LIST_GROUPS {
-            return Err(ApiError::args(format!("at most {MAX_LIST_GROUPS} groupIDs")));
+        if group_ids.len() > MAX_GROUP_IDS {
+            return Err(ApiError::args(format!("at most {MAX_GROUP_IDS} groupIDs")));
         }
         let query = RequestQuery { group_ids: group_ids.to_vec(), handle_results: handle_results.to_vec(), page };
         let (requests, total) = self.store.group_requests_by(user_id, &query).await?;

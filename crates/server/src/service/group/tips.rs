@@ -14,7 +14,7 @@
 //! notification, one further behind asks for the changes (protocol §6.5).
 
 use super::super::{App, Caller, Delivery, Notification, notify::notification_msg};
-use crate::api::convert::{group_info, member_info};
+use crate::service::wire::{group_info, member_info};
 use palaver_protocol::{
     constant::{app_manager_level, content_type, role_level, session_type},
     pb::sdkws,
@@ -103,27 +103,6 @@ impl App {
         };
         recipients.extend(extra.iter().cloned());
         self.push_notification(msg, &recipients, operation_id).await;
-    }
-
-    /// Pushes a user-scoped notification (the application notifications) from `op` to `recv` (and to `op`'s
-    /// own devices, as every notification is sender-synced).
-    pub(super) async fn push_user_tips<T: Serialize>(
-        &self,
-        op: &str,
-        recv: &str,
-        content_type: i32,
-        tips: &T,
-        operation_id: &str,
-    ) {
-        let n = Notification {
-            send_id: op,
-            recv_id: recv,
-            session: session_type::SINGLE_CHAT,
-            content_type,
-            tips,
-            delivery: Delivery::PushOnly,
-        };
-        self.notify(n, operation_id).await;
     }
 
     /// 1501 to every member, and 1519 when the group starts with an announcement.
