@@ -87,9 +87,9 @@ impl Bus {
     /// Delivers `frame` (push `seq` of `conversation_id`; seq 0 for an unstored push) to every connection of
     /// `users` except `skip`, wherever they are connected. `users` are all the parties of the message (skip
     /// included): a node with only `skip` there still learns the seq, which keeps its order state moving
-    /// without waiting for a fill. Never waits, neither on a socket nor on NATS: the local connections' queues
-    /// get the frame before this returns (so calls made in seq order push in seq order here), and the other
-    /// nodes' copies are queued for NATS.
+    /// without waiting for a fill. Never waits, neither on a socket nor on NATS: the local push is in the
+    /// connections' queues before this returns (or held by the order keeping until the seqs before it are), so
+    /// calls made in seq order push in seq order here; the other nodes' copies are queued for NATS.
     pub fn deliver(
         &self,
         users: &[String],
