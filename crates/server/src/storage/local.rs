@@ -232,3 +232,27 @@ async fn has_part(dir: &Path, number: usize) -> io::Result<bool> {
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// The folder may be shared by the nodes of a cluster: a node cleans only what nothing has written to for
+    /// a while, never a file another node is writing now.
+    #[tokio::test]
+    async fn only_stale_files_are_removed_from_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path(), "secret").unwrap();
+        let stale = dir.path().join("tmp").join("left-by-a-crash");
+        let live = dir.path().join("tmp").join("being-written");
+        std::fs::write(&stale, b"partial").unwrap();
+        std::fs::write(&live, b"partial").unwrap();
+        let long_ago = SystemTime::now() - TMP_STALE_AFTER - Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(long_ago).unwrap();
+        LocalBlobs::open(dir.path(), "secret").unwrap();
+        assert!(stale.exists() && live.exists(), "opening the folder removes nothing");
+        assert_eq!(blobs.remove_stale_tmp(TMP_STALE_AFTER).await.unwrap(), 1);
+        assert!(!stale.exists() && live.exists());
+    }
+}
