@@ -9,8 +9,11 @@
 //!   member receives the others' messages pushed in seq order (the bus's per-node ordering), so every member
 //!   ends with the same sequence.
 //! - Two nodes share one port pair with `--reuse-port`.
-//! - NATS (a private server) is killed and restarted: a node keeps storing, reconnects, and has its clients
-//!   reconnect and pull what they missed.
+//! - Nodes sharing one `objects.local_dir` serve each other's files (a part sent to one node, the upload
+//!   completed on another, the file downloaded from a third).
+//! - NATS (a private server) is killed and restarted: a node keeps serving (logins, requests, sends) however
+//!   much it would have to tell the other nodes, reconnects, clears its group cache (a group change made
+//!   meanwhile never reached it), and has its clients reconnect and pull what they missed.
 //! - A node is killed with SIGKILL mid-load; its clients reconnect to another node and resend what was not
 //!   acknowledged: every acknowledged message is stored once, in a gap-free sequence, and after a resync every
 //!   client holds each of them exactly once.
@@ -62,6 +65,8 @@ struct Node {
 struct Cluster {
     nodes: Vec<Node>,
     schema: String,
+    /// The nodes' shared `objects.local_dir`.
+    _objects: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -79,6 +84,7 @@ impl Cluster {
         let base = database_url();
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options[search_path]={schema}");
+        let objects = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
         for _ in 0..n {
             let (ws, api, dir) = (free_addr(), free_addr(), tempfile::tempdir().unwrap());
@@ -89,6 +95,7 @@ impl Cluster {
                 .args(["--database-url", &url, "--nats-url", nats, "--cluster-name", &format!("test_{tag}")])
                 .env("PALAVER_LOG", "warn")
                 .env("PALAVER_DATABASE_MAX_CONNECTIONS", "6")
+                .env("PALAVER_OBJECTS__LOCAL_DIR", objects.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -98,7 +105,7 @@ impl Cluster {
         for node in &nodes {
             wait_healthy(node.api).await;
         }
-        Self { nodes, schema }
+        Self { nodes, schema, _objects: objects }
     }
 
     fn kill9(&mut self, i: usize) {
@@ -567,6 +574,53 @@ async fn nodes_share_one_port_pair_with_reuse_port() {
     }
 }
 
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Nodes sharing `objects.local_dir` (as a cluster must when it keeps files on disk) serve each other's files:
+/// an upload started on node 0 gets its part through node 1 and is completed on node 2; every node serves the
+/// file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_a_local_objects_folder_serve_each_others_files() {
+    let cluster = Cluster::start(3).await;
+    let n = &cluster.nodes;
+    let admin = admin_token(n[0].api).await;
+    register(n[0].api, &admin, &["alice".to_string()]).await;
+    let token = user_token(n[0].api, &admin, "alice", platform::WEB).await;
+    let data = "one part, received by one node, assembled by another, served by all";
+    let part_md5 = md5_hex(data.as_bytes());
+    let hash = md5_hex(part_md5.as_bytes());
+    let name = format!("alice/{hash}.txt");
+    let body = serde_json::json!({
+        "hash": hash, "size": data.len(), "partSize": data.len(), "maxParts": 1, "cause": "test", "name": name,
+        "contentType": "text/plain",
+    });
+    let initiated = post_json(n[0].api, "/object/initiate_multipart_upload", Some(&token), &body).await;
+    assert_eq!(initiated["errCode"], 0, "{initiated}");
+    let upload = &initiated["data"]["upload"];
+    let url = upload["sign"]["parts"][0]["url"].as_str().expect("a part URL");
+    let path = &url[url.find("/object-upload/").expect("the local backend's part URL")..];
+    let put = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{data}",
+        n[1].api,
+        data.len()
+    );
+    let (status, answer) = http_raw(n[1].api, put.as_bytes()).await.unwrap();
+    assert_eq!(status, 200, "the part, on another node than the upload's start: {answer}");
+    let body = serde_json::json!({
+        "uploadID": upload["uploadID"], "parts": [part_md5], "name": name, "contentType": "text/plain", "cause": "test",
+    });
+    let completed = post_json(n[2].api, "/object/complete_multipart_upload", Some(&token), &body).await;
+    assert_eq!(completed["errCode"], 0, "completed on a third node: {completed}");
+    for node in n {
+        let (status, got) = http_get(node.api, &format!("/object/{name}")).await.unwrap();
+        assert_eq!((status, got.as_str()), (200, data), "node {} serves the file", node.api);
+    }
+    cluster.finish().await;
+}
+
 /// A NATS server of this test's own (so that it can be killed), on `port`.
 fn private_nats(port: u16) -> Child {
     let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
@@ -591,28 +645,67 @@ async fn wait_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
-/// NATS goes away and comes back: the nodes keep serving (sends still commit), reconnect by themselves, and a
+/// NATS goes away and comes back. Meanwhile a node keeps serving (logins, requests, sends), however many bus
+/// messages pile up for the other nodes: more than the NATS client buffers while it reconnects, which used to
+/// stall whoever published next (a login being registered, a send under its conversation's lock). A member
+/// kicked from a group during the outage, through a node that then dies, can no longer send through the other
+/// node once it is back on NATS: that node cleared its group cache, since the change never reached it. And a
 /// node back on NATS closes its clients' connections so that they reconnect and pull what was pushed meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_that_loses_nats_reconnects_and_its_clients_heal_by_pull() {
+async fn a_node_that_loses_nats_keeps_serving_reconnects_and_heals() {
     let port = free_addr().port();
     let mut nats = private_nats(port);
     wait_port(port).await;
-    let cluster = Cluster::start_on(2, &format!("nats://127.0.0.1:{port}")).await;
-    let n = &cluster.nodes;
-    let admin = admin_token(n[0].api).await;
-    let ids: Vec<String> = ["alice", "bob"].map(String::from).to_vec();
-    register(n[0].api, &admin, &ids).await;
-    let mut alice =
-        Client::connect(n[0].ws, "alice", &user_token(n[0].api, &admin, "alice", 5).await, 5, GOB_GZIP).await.unwrap();
-    let bob_token = user_token(n[1].api, &admin, "bob", 5).await;
-    let mut bob = Client::connect(n[1].ws, "bob", &bob_token, 5, GOB_GZIP).await.unwrap();
-    wait_online_everywhere(&cluster, &admin, &ids).await;
+    let mut cluster = Cluster::start_on(2, &format!("nats://127.0.0.1:{port}")).await;
+    let addrs: Vec<(SocketAddr, SocketAddr)> = cluster.nodes.iter().map(|n| (n.ws, n.api)).collect();
+    let admin = admin_token(addrs[0].1).await;
+    let logins: Vec<String> = (0..4).map(|i| format!("login{i}")).collect();
+    let mut ids: Vec<String> = ["alice", "bob", "mallory"].map(String::from).to_vec();
+    ids.extend(logins.iter().cloned());
+    register(addrs[0].1, &admin, &ids).await;
+    // Mallory sends to a group through node 1, which caches the group with her as a member.
+    let group = create_group(addrs[0].1, &admin, "alice", &["bob".to_string(), "mallory".to_string()]).await;
+    let mallory_token = user_token(addrs[1].1, &admin, "mallory", 5).await;
+    let mut mallory = Client::connect(addrs[1].0, "mallory", &mallory_token, 5, GOB_GZIP).await.unwrap();
+    let ack = mallory.send_text_msg(group_msg("mallory", &group, "m-before", "g")).await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    let alice_token = user_token(addrs[0].1, &admin, "alice", 5).await;
+    let mut alice = Client::connect(addrs[0].0, "alice", &alice_token, 5, GOB_GZIP).await.unwrap();
+    let bob_token = user_token(addrs[1].1, &admin, "bob", 5).await;
+    let mut bob = Client::connect(addrs[1].0, "bob", &bob_token, 5, GOB_GZIP).await.unwrap();
+    wait_online_everywhere(&cluster, &admin, &ids[..2]).await;
 
     nats.kill().unwrap();
     nats.wait().unwrap();
+    // Logins on node 0, each announced to the other nodes when it arrives and when it leaves: 2,400 bus
+    // messages, past the 2,048 that async-nats buffers while it reconnects. Every one is answered.
+    const LOGINS_PER_USER: usize = 300;
+    let tasks: Vec<_> = logins
+        .iter()
+        .map(|user| {
+            let (user, admin, (ws, api)) = (user.clone(), admin.clone(), addrs[0]);
+            tokio::spawn(async move {
+                let token = user_token(api, &admin, &user, platform::IOS).await;
+                for _ in 0..LOGINS_PER_USER {
+                    let mut c = Client::connect(ws, &user, &token, platform::IOS, GOB_GZIP).await.unwrap();
+                    c.newest_seqs().await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("a node without NATS answers every login");
+    }
     let ack = alice.send_text_msg(text_msg("alice", "bob", "during-outage", "sent while NATS was down")).await;
     assert_eq!(ack.err_code, 0, "a node without NATS still stores and acknowledges: {}", ack.err_msg);
+    let (_, own) = alice.next_push().await.expect("and pushes to its own clients");
+    assert_eq!(own.client_msg_id, "during-outage");
+    let kick = serde_json::json!({"groupID": group, "kickedUserIDs": ["mallory"], "reason": ""});
+    let r = post_json(addrs[0].1, "/group/kick_group", Some(&admin), &kick).await;
+    assert_eq!(r["errCode"], 0, "{r}");
+    // Node 0 dies with the kick's bus message unsent: node 1 can only learn of it from the store.
+    cluster.kill9(0);
+    drop(alice);
     let mut nats = private_nats(port);
     wait_port(port).await;
 
@@ -625,12 +718,15 @@ async fn a_node_that_loses_nats_reconnects_and_its_clients_heal_by_pull() {
         }
     }
     assert!(closed, "node 1 did not close its clients after getting NATS back");
-    let mut bob = Client::connect(n[1].ws, "bob", &bob_token, 5, GOB_GZIP).await.expect("bob reconnects");
+    assert!(mallory.closed().await);
+    let mut mallory = Client::connect(addrs[1].0, "mallory", &mallory_token, 5, GOB_GZIP).await.unwrap();
+    let refused = mallory.send_text_msg(group_msg("mallory", &group, "m-after-kick", "g")).await;
+    assert_ne!(refused.err_code, 0, "node 1 kept a stale group cache: a member kicked during the outage still sent");
+    let mut bob = Client::connect(addrs[1].0, "bob", &bob_token, 5, GOB_GZIP).await.expect("bob reconnects");
     let newest = bob.newest_seqs().await;
     assert_eq!(newest.max_seqs["si_alice_bob"], 1);
     let pulled = pull_all(&mut bob, "si_alice_bob").await;
     assert_eq!(pulled.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>(), ["during-outage"]);
-    drop(alice);
     cluster.finish().await;
     nats.kill().unwrap();
     nats.wait().unwrap();

@@ -91,7 +91,13 @@ pub struct Config {
 pub struct ObjectsConfig {
     /// `local` (files under `<data_dir>/objects`, uploads and downloads served by Palaver on the API port) or
     /// `s3` (any S3-compatible bucket, see `[objects.s3]`; clients upload and download directly to and from it).
+    /// A cluster needs `s3`, or `local` with a shared `local_dir`: a file must be there whichever node a client
+    /// reaches.
     pub backend: ObjectBackend,
+    /// The local backend's folder. Unset: `<data_dir>/objects`. In a cluster it must be one folder that every
+    /// node shares (nodes on one machine, or a network file system), and must then be set: with each node's own
+    /// folder, a file uploaded through one node would be missing on the others.
+    pub local_dir: Option<PathBuf>,
     /// The API's address as clients reach it (e.g. `https://im.example.com`), the base of the file URLs and of the
     /// local backend's upload URLs. Unset: taken from each request (OpenIM's `X-Request-Api` header, else
     /// `X-Forwarded-Proto` and the `Host` header). Set it when Palaver is behind a proxy that rewrites `Host`.
@@ -169,6 +175,7 @@ impl Default for ObjectsConfig {
     fn default() -> Self {
         Self {
             backend: ObjectBackend::Local,
+            local_dir: None,
             public_url: None,
             max_object_bytes: 1024 * 1024 * 1024,
             min_part_bytes: 5 * 1024 * 1024,
@@ -307,6 +314,15 @@ impl Config {
                 "nats_url needs database_url: the nodes of a cluster share one PostgreSQL".to_string(),
             )));
         }
+        if self.nats_url.is_some() && self.objects.backend == ObjectBackend::Local && self.objects.local_dir.is_none() {
+            return Err(Box::new(figment::Error::from(
+                "a cluster (nats_url) needs files that every node reaches: set objects.backend = \"s3\" with \
+                 [objects.s3], or objects.local_dir to a folder all nodes share (nodes on one machine, or a network \
+                 file system); with each node's own <data_dir>/objects, a file uploaded through one node is missing \
+                 on the others"
+                    .to_string(),
+            )));
+        }
         if self.nats_url.is_some() && self.admin_secret.is_none() {
             return Err(Box::new(figment::Error::from(
                 "a cluster needs admin_secret set on every node (a generated one would differ per node)".to_string(),
@@ -354,11 +370,46 @@ mod tests {
             jail.set_env("PALAVER_NATS_URL", "nats://bus:4222");
             jail.set_env("PALAVER_ADMIN_SECRET", "a-long-secret");
             jail.set_env("PALAVER_REUSE_PORT", "true");
+            jail.set_env("PALAVER_OBJECTS__LOCAL_DIR", "/srv/palaver-objects");
             let config = Config::load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
             assert_eq!(config.database_url.as_deref(), Some("postgres://db/palaver"));
             assert_eq!(config.nats_url.as_deref(), Some("nats://bus:4222"));
             assert!(config.reuse_port);
             assert_eq!(config.cluster_name, "palaver");
+            assert_eq!(config.objects.local_dir, Some(PathBuf::from("/srv/palaver-objects")));
+            Ok(())
+        });
+    }
+
+    /// Each node's own `<data_dir>/objects` in a cluster would break every upload and download that crosses
+    /// nodes: refused, with what to do instead.
+    #[test]
+    fn a_cluster_refuses_node_local_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PALAVER_DATABASE_URL", "postgres://db/palaver");
+            jail.set_env("PALAVER_NATS_URL", "nats://bus:4222");
+            jail.set_env("PALAVER_ADMIN_SECRET", "a-long-secret");
+            let refused = Config::load(None, serde_json::json!({})).unwrap_err().to_string();
+            assert!(refused.contains("objects.local_dir") && refused.contains("s3"), "{refused}");
+            jail.set_env("PALAVER_OBJECTS__LOCAL_DIR", "/srv/palaver-objects");
+            assert!(Config::load(None, serde_json::json!({})).is_ok(), "a shared folder is accepted");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PALAVER_DATABASE_URL", "postgres://db/palaver");
+            jail.set_env("PALAVER_NATS_URL", "nats://bus:4222");
+            jail.set_env("PALAVER_ADMIN_SECRET", "a-long-secret");
+            jail.set_env("PALAVER_OBJECTS__BACKEND", "s3");
+            jail.set_env("PALAVER_OBJECTS__S3__ENDPOINT", "http://127.0.0.1:9000");
+            jail.set_env("PALAVER_OBJECTS__S3__BUCKET", "files");
+            jail.set_env("PALAVER_OBJECTS__S3__ACCESS_KEY", "k");
+            jail.set_env("PALAVER_OBJECTS__S3__SECRET_KEY", "s");
+            assert!(Config::load(None, serde_json::json!({})).is_ok(), "S3 is accepted");
+            Ok(())
+        });
+        figment::Jail::expect_with(|_| {
+            let one_node = Config::load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
+            assert_eq!(one_node.objects.local_dir, None, "one node needs no setting");
             Ok(())
         });
     }

@@ -162,15 +162,10 @@ impl Hub {
     }
 
     /// Removes and returns the connections of `user_id` that a new login on `platform_id` displaces under
-    /// `policy` (a login on another node: nothing is registered here).
+    /// `policy` (a login on another node: nothing is registered here), as [`Hub::take_where`] does: their
+    /// subscriptions end and the user's watchers here hear of the change.
     pub fn take_displaced(&self, user_id: &str, platform_id: i32, policy: i32) -> Vec<ConnHandle> {
-        let Some(mut conns) = self.users.get_mut(user_id) else {
-            return Vec::new();
-        };
-        let (kicked, kept): (Vec<_>, Vec<_>) =
-            conns.drain(..).partition(|old| displaces(policy, platform_id, old.platform_id));
-        *conns = kept;
-        kicked
+        self.take_where(user_id, |old| displaces(policy, platform_id, old.platform_id))
     }
 
     /// Whether `user_id` has a connection here.
@@ -511,6 +506,30 @@ mod tests {
         assert!(rx.try_recv().is_err(), "no push to a closed connection");
         let too_many: Vec<String> = (0..=MAX_SUBSCRIPTIONS).map(|i| format!("u{i}")).collect();
         assert!(hub.subscribe_user("carol", &too_many, &[]).is_err());
+    }
+
+    /// A login on another node displaces a connection here: the user's watchers here are told, and the displaced
+    /// connection's own subscriptions end with it, as for a local login.
+    #[test]
+    fn a_connection_displaced_from_another_node_updates_watchers_and_subscriptions() {
+        let hub = Hub::default();
+        let (watcher, mut watcher_rx) = conn(&hub, "alice", platform::IOS, 8);
+        hub.register(watcher.clone(), multi_login::NO_KICK);
+        hub.subscribe(&watcher, &["bob".to_string()], &[]).unwrap();
+        let (bob, _bob_rx) = conn(&hub, "bob", platform::WEB, 8);
+        hub.register(bob.clone(), multi_login::SAME_PLATFORM_KICK);
+        hub.subscribe(&bob, &["carol".to_string()], &[]).unwrap();
+        assert!(matches!(watcher_rx.try_recv(), Ok(Outbound::Push(_))), "bob's arrival");
+
+        let taken = hub.take_displaced("bob", platform::WEB, multi_login::SAME_PLATFORM_KICK);
+        assert_eq!(taken.iter().map(|c| c.id).collect::<Vec<_>>(), [bob.id]);
+        let Ok(Outbound::Push(frame)) = watcher_rx.try_recv() else { panic!("alice was not told bob left") };
+        let tips = sdkws::SubUserOnlineStatusTips::decode(&frame.resp().data[..]).unwrap();
+        assert_eq!(tips.subscribers[0].user_id, "bob");
+        assert!(tips.subscribers[0].online_platform_ids.is_empty());
+        assert!(!hub.conn_subs.contains_key(&bob.id), "the displaced connection's subscriptions were kept");
+        assert!(!hub.watchers.contains_key("carol"));
+        assert!(hub.take_displaced("bob", platform::WEB, multi_login::SAME_PLATFORM_KICK).is_empty());
     }
 
     #[test]

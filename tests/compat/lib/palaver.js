@@ -132,7 +132,8 @@ export class Palaver {
  * `n` Palaver nodes forming one cluster: one PostgreSQL schema of their own (created by the nodes on start,
  * dropped by `stop`) and one NATS cluster name of their own, on the services `tests/compat/run.sh` makes sure
  * of (COMPAT_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; COMPAT_NATS_URL, default
- * nats://127.0.0.1:4222). `nodes` are Palaver instances; logs go to server-node<i>.log.
+ * nats://127.0.0.1:4222), and one files folder they share (`objects.local_dir`, which a cluster on the local
+ * file backend must set). `nodes` are Palaver instances; logs go to server-node<i>.log.
  */
 export class PalaverCluster {
   static async start(dir, n, opts = {}) {
@@ -143,8 +144,9 @@ export class PalaverCluster {
     const secret = `compat-${randomUUID()}`;
     const cluster = new PalaverCluster(base, tag);
     const args = ['--database-url', databaseUrl, '--nats-url', natsUrl, '--cluster-name', tag, ...(opts.args || [])];
+    const env = { PALAVER_OBJECTS__LOCAL_DIR: path.join(dir, 'palaver-objects-shared'), ...(opts.env || {}) };
     // One after the other: the first creates and migrates the schema.
-    for (let i = 0; i < n; i++) cluster.nodes.push(await Palaver.start(dir, { ...opts, args, secret, node: i }));
+    for (let i = 0; i < n; i++) cluster.nodes.push(await Palaver.start(dir, { ...opts, env, args, secret, node: i }));
     return cluster;
   }
 

@@ -14,28 +14,37 @@
 //!
 //! Push is best-effort by design, on one node as in a cluster: pull is the source of truth, and a client that
 //! sees a seq gap (or reconnects) pulls what it missed.
+//!
+//! **Nothing here waits on NATS.** The services call the bus under the conversation's lock ("commit, then
+//! push"), so every call returns without waiting: the local push goes straight to the hub's bounded queues, and
+//! what is for other nodes is queued for a task that feeds the NATS client (see [`nats`]). A NATS server that is
+//! away or slow therefore never holds up a send, a login or a group change; what does not fit in that queue is
+//! dropped with a log, and healed like any lost push (the other nodes' order keeping reads it from the store, or
+//! the clients pull).
+//!
+//! The bus also owns the [`GroupCache`]: it is the part that hears of other nodes' group changes, and the part
+//! that knows when it may have missed one (see `service::group::cache`).
 
 pub(crate) mod nats;
 mod order;
 pub(crate) mod wire;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use palaver_protocol::constant::{options, session_type};
 use palaver_protocol::pb::sdkws;
 use palaver_store::{Store, TokenStatus};
 
 use crate::hub::{ConnHandle, Hub, Outbound, PushFrame};
-
-/// Called with a group id when a group changes on any node (see [`Bus::on_group_changed`]).
-pub type GroupListener = Arc<dyn Fn(&str) + Send + Sync>;
+use crate::service::{GroupCache, GroupSnapshot};
 
 /// The bus. One per node, shared by the services (`App::bus`).
 pub struct Bus {
     hub: Arc<Hub>,
     store: Arc<dyn Store>,
+    /// Members, roles and mutes of groups (`App::group_cache` is this one).
+    groups: Arc<GroupCache>,
     cluster: Option<nats::Cluster>,
-    group_listeners: Mutex<Vec<GroupListener>>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -47,7 +56,7 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     /// The single-node bus: everything is local.
     pub fn in_process(hub: Arc<Hub>, store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(Self { hub, store, cluster: None, group_listeners: Mutex::default() })
+        Arc::new(Self { hub, store, groups: Arc::default(), cluster: None })
     }
 
     /// Joins the cluster on the NATS server at `url`. `cluster_name` prefixes every subject, so several
@@ -59,9 +68,9 @@ impl Bus {
         url: &str,
         cluster_name: &str,
     ) -> anyhow::Result<Arc<Self>> {
-        let (cluster, inbound) = nats::Cluster::connect(url, cluster_name).await?;
-        let bus = Arc::new(Self { hub, store, cluster: Some(cluster), group_listeners: Mutex::default() });
-        nats::spawn(&bus, inbound);
+        let (cluster, inbound, outbox) = nats::Cluster::connect(url, cluster_name).await?;
+        let bus = Arc::new(Self { hub, store, groups: Arc::default(), cluster: Some(cluster) });
+        nats::spawn(&bus, inbound, outbox);
         Ok(bus)
     }
 
@@ -70,11 +79,18 @@ impl Bus {
         self.cluster.as_ref().map(|c| c.node())
     }
 
+    /// The group cache, shared with the services.
+    pub fn group_cache(&self) -> &Arc<GroupCache> {
+        &self.groups
+    }
+
     /// Delivers `frame` (push `seq` of `conversation_id`; seq 0 for an unstored push) to every connection of
     /// `users` except `skip`, wherever they are connected. `users` are all the parties of the message (skip
     /// included): a node with only `skip` there still learns the seq, which keeps its order state moving
-    /// without waiting for a fill. Never waits on a socket.
-    pub async fn deliver(
+    /// without waiting for a fill. Never waits, neither on a socket nor on NATS: the local push is in the
+    /// connections' queues before this returns (or held by the order keeping until the seqs before it are), so
+    /// calls made in seq order push in seq order here; the other nodes' copies are queued for NATS.
+    pub fn deliver(
         &self,
         users: &[String],
         skip: Option<&str>,
@@ -89,13 +105,13 @@ impl Bus {
         };
         let local: Vec<String> =
             users.iter().filter(|u| Some(u.as_str()) != skip && self.hub.is_online(u)).cloned().collect();
-        cluster.publish_deliveries(users, skip, conversation_id, seq, &frame, &[]).await;
+        cluster.publish_deliveries(users, skip, conversation_id, seq, &frame, &[]);
         self.deliver_local(conversation_id, seq, local, frame);
     }
 
     /// Delivers an unstored push (seq 0: read receipts, typing, …) to every connection of `users`, except the
     /// connection that authenticated with `except` (the device that caused it), wherever they are connected.
-    pub async fn deliver_unstored(
+    pub fn deliver_unstored(
         &self,
         users: &[String],
         conversation_id: &str,
@@ -108,7 +124,7 @@ impl Bus {
             None => self.hub.push(local, &frame),
         }
         if let Some(cluster) = &self.cluster {
-            cluster.publish_deliveries(users, None, conversation_id, 0, &frame, except.unwrap_or_default()).await;
+            cluster.publish_deliveries(users, None, conversation_id, 0, &frame, except.unwrap_or_default());
         }
     }
 
@@ -149,8 +165,9 @@ impl Bus {
                 }
             };
             let mut found = std::collections::BTreeMap::new();
+            let mut group_online = None;
             for msg in msgs {
-                let users = self.local_recipients(&msg).await;
+                let users = self.local_recipients(&msg, &mut group_online).await;
                 if !users.is_empty() {
                     found.insert(msg.seq, (users, crate::service::push_frame(conversation_id, &msg, "")));
                 }
@@ -165,28 +182,50 @@ impl Bus {
     }
 
     /// The users connected here that a stored message is pushed to: as `send_message` chooses them (the peer
-    /// and, with senderSync, the sender; or the group's members).
-    async fn local_recipients(&self, msg: &sdkws::MsgData) -> Vec<String> {
-        let parties = if msg.session_type == session_type::READ_GROUP_CHAT {
-            self.store.group_member_ids(&msg.group_id).await.unwrap_or_default()
-        } else {
-            vec![msg.recv_id.clone(), msg.send_id.clone()]
-        };
+    /// and, with senderSync, the sender; or the group's members). `group_online` carries the group's members
+    /// online here from one message of a fill to the next (every message of a conversation has the same group).
+    async fn local_recipients(&self, msg: &sdkws::MsgData, group_online: &mut Option<Vec<String>>) -> Vec<String> {
         let sender_sync = options::is_on(&msg.options, options::SENDER_SYNC);
+        let wanted = |u: &String| sender_sync || *u != msg.send_id;
+        if msg.session_type == session_type::READ_GROUP_CHAT {
+            if group_online.is_none() {
+                *group_online = Some(self.group_members_online(&msg.group_id).await);
+            }
+            return group_online.iter().flatten().filter(|u| wanted(u)).cloned().collect();
+        }
         let mut users: Vec<String> =
-            parties.into_iter().filter(|u| (sender_sync || *u != msg.send_id) && self.hub.is_online(u)).collect();
-        users.sort();
+            [&msg.recv_id, &msg.send_id].into_iter().filter(|u| wanted(u) && self.hub.is_online(u)).cloned().collect();
         users.dedup();
         users
+    }
+
+    /// The members of `group_id` connected here, sorted, from the group cache (as the message path reads them:
+    /// no member-list read from the store per fill).
+    async fn group_members_online(&self, group_id: &str) -> Vec<String> {
+        match self.groups.get_or_load(group_id, || GroupSnapshot::load(&*self.store, group_id)).await {
+            Ok(Some(group)) => {
+                let mut online: Vec<String> =
+                    group.member_ids.iter().filter(|u| self.hub.is_online(u)).cloned().collect();
+                online.sort();
+                online.dedup();
+                online
+            }
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                // The pushes of this fill are skipped; the members' clients heal by pull.
+                tracing::warn!(error = %e, group_id, "could not read a group's members for missing pushes");
+                Vec::new()
+            }
+        }
     }
 
     /// A connection was registered here (and the local connections it displaced were kicked): tells the other
     /// nodes that the user is online here, and lets them apply the multi-login `policy` to the user's
     /// connections there.
-    pub async fn connected(&self, conn: &ConnHandle, policy: i32) {
+    pub fn connected(&self, conn: &ConnHandle, policy: i32) {
         if let Some(cluster) = &self.cluster {
-            cluster.announce(&conn.user_id, self.hub.online_platforms(&conn.user_id)).await;
-            cluster.kick_elsewhere(&conn.user_id, conn.platform_id, policy, &conn.token_hash).await;
+            cluster.announce(&conn.user_id, self.hub.online_platforms(&conn.user_id));
+            cluster.kick_elsewhere(&conn.user_id, conn.platform_id, policy, &conn.token_hash);
             self.correct_local_status(&conn.user_id);
         }
     }
@@ -202,18 +241,18 @@ impl Bus {
     }
 
     /// A connection of `user_id` closed here.
-    pub async fn disconnected(&self, user_id: &str) {
+    pub fn disconnected(&self, user_id: &str) {
         if let Some(cluster) = &self.cluster {
-            cluster.announce(user_id, self.hub.online_platforms(user_id)).await;
+            cluster.announce(user_id, self.hub.online_platforms(user_id));
             self.correct_local_status(user_id);
         }
     }
 
     /// Closes `user_id`'s connections on `platform_id` on the other nodes (the caller has revoked the tokens
     /// and closed the local ones).
-    pub async fn force_logout(&self, user_id: &str, platform_id: i32) {
+    pub fn force_logout(&self, user_id: &str, platform_id: i32) {
         if let Some(cluster) = &self.cluster {
-            cluster.logout_elsewhere(user_id, platform_id).await;
+            cluster.logout_elsewhere(user_id, platform_id);
         }
     }
 
@@ -228,24 +267,11 @@ impl Bus {
         platforms
     }
 
-    /// Registers `listener`, called (on this node) whenever a group changes on any node: the hook for caches
-    /// of group data, which must drop an entry when another node changes the group.
-    pub fn on_group_changed(&self, listener: GroupListener) {
-        self.group_listeners.lock().unwrap_or_else(PoisonError::into_inner).push(listener);
-    }
-
-    /// Tells every node (this one included) that `group_id` changed.
-    pub async fn group_changed(&self, group_id: &str) {
-        self.notify_group_listeners(group_id);
+    /// Tells every node (this one included) that `group_id` changed: each drops its cached snapshot of it.
+    pub fn group_changed(&self, group_id: &str) {
+        self.groups.invalidate(group_id);
         if let Some(cluster) = &self.cluster {
-            cluster.broadcast_group_changed(group_id).await;
-        }
-    }
-
-    fn notify_group_listeners(&self, group_id: &str) {
-        let listeners = self.group_listeners.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        for listener in listeners {
-            listener(group_id);
+            cluster.broadcast_group_changed(group_id);
         }
     }
 
@@ -266,7 +292,7 @@ impl Bus {
             conn.offer(Outbound::Kick);
         }
         if !displaced.is_empty() {
-            self.disconnected(&kick.user_id).await;
+            self.disconnected(&kick.user_id);
         }
     }
 
@@ -275,5 +301,61 @@ impl Bus {
         if let Some(cluster) = &self.cluster {
             cluster.shutdown().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::Config,
+        service::{App, Caller},
+    };
+    use palaver_protocol::constant::multi_login;
+    use palaver_store::{Group, User, sqlite::SqliteStore};
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    /// Pushes a node reads back from the store (a fill) go to the group's members online here, found in the
+    /// group cache as the message path finds them: one load of the group, not a member-list read per message.
+    #[tokio::test]
+    async fn filled_group_pushes_find_their_recipients_in_the_group_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
+        let users = ["alice", "bob", "carol"].map(|id| User { user_id: id.into(), ..User::default() });
+        app.register_users(users.to_vec()).await.unwrap();
+        let alice = Caller { user_id: "alice".into(), platform_id: 5, token_hash: Arc::from(&[][..]), is_admin: false };
+        let group = Group { group_name: "g".into(), group_type: 2, ..Group::default() };
+        let members = ["bob".to_string(), "carol".to_string()];
+        let (group, _) = app.create_group(group, "alice", &[], &members, &alice, "op").await.unwrap();
+        let (tx, _rx) = mpsc::channel(8);
+        let bob = ConnHandle {
+            id: app.hub.next_conn_id(),
+            user_id: "bob".into(),
+            platform_id: 5,
+            token_hash: Arc::from(&b"h"[..]),
+            tx,
+            close: CancellationToken::new(),
+        };
+        app.hub.register(bob, multi_login::NO_KICK);
+
+        app.group_cache.clear();
+        let before = app.group_cache.loads();
+        let msg = sdkws::MsgData {
+            send_id: "carol".into(),
+            group_id: group.group_id.clone(),
+            session_type: session_type::READ_GROUP_CHAT,
+            ..sdkws::MsgData::default()
+        };
+        for _ in 0..3 {
+            let mut online = None;
+            assert_eq!(app.bus.local_recipients(&msg, &mut online).await, ["bob"]);
+        }
+        assert_eq!(app.group_cache.loads(), before + 1, "the group is read once, into the cache");
+        app.bus.group_changed(&group.group_id);
+        let mut online = None;
+        app.bus.local_recipients(&msg, &mut online).await;
+        assert_eq!(app.group_cache.loads(), before + 2, "a change is seen by the next fill");
     }
 }

@@ -20,6 +20,24 @@
 //!   missed announcements both ways), and closes its own client connections: pushes sent to it while it was
 //!   cut off are gone (NATS core keeps nothing), so its clients reconnect and pull what they missed.
 //!
+//! # What may be lost, and how it heals
+//!
+//! NATS core keeps nothing for a subscriber that is away, and a node may drop messages itself (its outgoing
+//! queue below, or its subscriptions when it reads too slowly: a slow-consumer event). Pushes heal by the order
+//! keeping and by pull. Group changes would not: a node that missed one would keep serving a stale member list
+//! from its group cache. So every node clears its group cache when it may have missed one: when it gets NATS
+//! back, on a slow-consumer event, and when another node says it is back (`Rejoined`: what that node published
+//! while cut off, group changes included, may never have arrived).
+//!
+//! # Publishing never waits
+//!
+//! The NATS client queues what it is given in a bounded buffer and, while it reconnects, stops taking more: a
+//! caller of `publish` then waits until NATS is back. Callers here include the send path under a conversation's
+//! lock, a connection being registered and this module's own task, so nothing calls the client directly:
+//! messages go to two bounded queues (deliveries, and everything else, which goes first and cannot be crowded
+//! out by a flood of pushes) read by one task that feeds the client. A full queue drops the message with a
+//! warning; see above for how each kind heals.
+//!
 //! A push for some users is published once to each node that has any of them, carrying only that node's users.
 //! The map can be a moment behind (a user who connected to node B a millisecond ago): a push that misses a
 //! node this way is found by B's order keeping on the conversation's next push (`order.rs`), or pulled by the
@@ -33,6 +51,7 @@
 //! replicated map do both with a handful of subscriptions.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,7 +60,7 @@ use dashmap::DashMap;
 use futures_util::StreamExt as _;
 use palaver_protocol::{constant::multi_login, envelope::Resp};
 use prost::Message as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Bus;
@@ -53,6 +72,13 @@ use crate::hub::{Outbound, PushFrame};
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A node silent this long is taken for dead and its users for offline.
 pub(crate) const NODE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deliveries waiting for the NATS client (a few MB of pushes): past this, pushes to other nodes are dropped.
+const DELIVERY_QUEUE: usize = 4096;
+/// Other bus messages waiting for the NATS client: presence, kicks, logouts, group changes, heartbeats. Small,
+/// and made at the pace of logins and admin actions, so this covers a long outage.
+const CONTROL_QUEUE: usize = 16_384;
+/// How long shutdown waits for queued bus messages to reach NATS.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 
 /// This node's side of the cluster.
 pub(crate) struct Cluster {
@@ -65,7 +91,22 @@ pub(crate) struct Cluster {
     nodes: Mutex<HashMap<Arc<str>, NodeState>>,
     pub(super) order: Sequencer,
     fills: mpsc::UnboundedSender<String>,
+    outbox: Outbox,
     stop: CancellationToken,
+}
+
+/// The queues between the callers of [`Cluster::publish`] and the NATS client (see the module docs).
+struct Outbox {
+    deliveries: mpsc::Sender<Outgoing>,
+    control: mpsc::Sender<Outgoing>,
+    /// Messages dropped since the last one that went out.
+    dropped: Arc<AtomicU64>,
+}
+
+enum Outgoing {
+    Publish(String, Bytes),
+    /// Answered once everything queued before it (on the control queue) is with the NATS client.
+    Flush(oneshot::Sender<()>),
 }
 
 /// A node a user is connected to, and the user's platforms there.
@@ -84,8 +125,16 @@ pub(crate) struct Inbound {
     fills: mpsc::UnboundedReceiver<String>,
 }
 
+/// The task side of the [`Outbox`].
+pub(crate) struct OutboxReceivers {
+    client: async_nats::Client,
+    deliveries: mpsc::Receiver<Outgoing>,
+    control: mpsc::Receiver<Outgoing>,
+    dropped: Arc<AtomicU64>,
+}
+
 impl Cluster {
-    pub(crate) async fn connect(url: &str, cluster_name: &str) -> anyhow::Result<(Self, Inbound)> {
+    pub(crate) async fn connect(url: &str, cluster_name: &str) -> anyhow::Result<(Self, Inbound, OutboxReceivers)> {
         let node = crate::service::random_hex(8);
         let (event_tx, events) = mpsc::unbounded_channel();
         let client = async_nats::ConnectOptions::new()
@@ -105,6 +154,10 @@ impl Cluster {
         // The subscriptions must be in place at the server before anyone is told this node exists.
         client.flush().await?;
         let (fills_tx, fills) = mpsc::unbounded_channel();
+        let (deliveries_tx, deliveries) = mpsc::channel(DELIVERY_QUEUE);
+        let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let outbox = OutboxReceivers { client: client.clone(), deliveries, control, dropped: dropped.clone() };
         tracing::info!(node = %node, nats = %url, cluster = %prefix, "joined the cluster");
         let cluster = Self {
             client,
@@ -114,9 +167,10 @@ impl Cluster {
             nodes: Mutex::default(),
             order: Sequencer::default(),
             fills: fills_tx,
+            outbox: Outbox { deliveries: deliveries_tx, control: control_tx, dropped },
             stop: CancellationToken::new(),
         };
-        Ok((cluster, Inbound { mine, all, events, fills }))
+        Ok((cluster, Inbound { mine, all, events, fills }, outbox))
     }
 
     pub(crate) fn node(&self) -> &str {
@@ -127,24 +181,37 @@ impl Cluster {
         Bytes::from(Envelope { node: self.node.clone(), event: Some(event) }.encode_to_vec())
     }
 
-    async fn publish(&self, subject: String, event: Event) {
-        if let Err(e) = self.client.publish(subject, self.envelope(event)).await {
-            // Only when the client's buffer is gone (closed); a disconnected client buffers and reconnects.
-            tracing::warn!(error = %e, "NATS publish failed");
+    /// Queues `event` for NATS without waiting; drops it if its queue is full (see the module docs).
+    fn publish(&self, subject: String, event: Event) {
+        let queue = match event {
+            Event::Deliver(_) => &self.outbox.deliveries,
+            _ => &self.outbox.control,
+        };
+        match queue.try_send(Outgoing::Publish(subject, self.envelope(event))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.outbox.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        "NATS is not taking bus messages (unreachable?): dropping them until it does; pushes heal by \
+                         pull, group caches are cleared on reconnect"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
-    async fn to_node(&self, node: &str, event: Event) {
-        self.publish(format!("{}.node.{node}", self.prefix), event).await;
+    fn to_node(&self, node: &str, event: Event) {
+        self.publish(format!("{}.node.{node}", self.prefix), event);
     }
 
-    async fn to_all(&self, event: Event) {
-        self.publish(format!("{}.all", self.prefix), event).await;
+    fn to_all(&self, event: Event) {
+        self.publish(format!("{}.all", self.prefix), event);
     }
 
     /// Publishes a delivery to every other node that has any of `users`, with its users minus `skip` (an empty
     /// list still orders the push there, see `Bus::deliver`).
-    pub(super) async fn publish_deliveries(
+    pub(super) fn publish_deliveries(
         &self,
         users: &[String],
         skip: Option<&str>,
@@ -178,33 +245,33 @@ impl Cluster {
                 data: resp.data.clone(),
                 except_token_hash: except.to_vec(),
             };
-            self.to_node(&node, Event::Deliver(deliver)).await;
+            self.to_node(&node, Event::Deliver(deliver));
         }
     }
 
-    pub(super) async fn announce(&self, user_id: &str, platforms: Vec<i32>) {
-        self.to_all(Event::Presence(wire::Presence { user_id: user_id.to_string(), platforms })).await;
+    pub(super) fn announce(&self, user_id: &str, platforms: Vec<i32>) {
+        self.to_all(Event::Presence(wire::Presence { user_id: user_id.to_string(), platforms }));
     }
 
     /// Sends the new login to the other nodes the user is on, which apply the policy to their connections.
-    pub(super) async fn kick_elsewhere(&self, user_id: &str, platform_id: i32, policy: i32, keep: &[u8]) {
+    pub(super) fn kick_elsewhere(&self, user_id: &str, platform_id: i32, policy: i32, keep: &[u8]) {
         if policy == multi_login::NO_KICK {
             return;
         }
         for node in self.nodes_of(user_id) {
             let kick = wire::Kick { user_id: user_id.to_string(), platform_id, policy, keep_token_hash: keep.to_vec() };
-            self.to_node(&node, Event::Kick(kick)).await;
+            self.to_node(&node, Event::Kick(kick));
         }
     }
 
-    pub(super) async fn logout_elsewhere(&self, user_id: &str, platform_id: i32) {
+    pub(super) fn logout_elsewhere(&self, user_id: &str, platform_id: i32) {
         for node in self.nodes_of(user_id) {
-            self.to_node(&node, Event::Logout(wire::Logout { user_id: user_id.to_string(), platform_id })).await;
+            self.to_node(&node, Event::Logout(wire::Logout { user_id: user_id.to_string(), platform_id }));
         }
     }
 
-    pub(super) async fn broadcast_group_changed(&self, group_id: &str) {
-        self.to_all(Event::GroupChanged(wire::GroupChanged { group_id: group_id.to_string() })).await;
+    pub(super) fn broadcast_group_changed(&self, group_id: &str) {
+        self.to_all(Event::GroupChanged(wire::GroupChanged { group_id: group_id.to_string() }));
     }
 
     fn nodes_of(&self, user_id: &str) -> Vec<Arc<str>> {
@@ -219,9 +286,14 @@ impl Cluster {
         let _ = self.fills.send(conversation_id);
     }
 
+    /// Stops the cluster task, and gives what is queued (the last presence changes) a moment to reach NATS.
     pub(super) async fn shutdown(&self) {
         self.stop.cancel();
-        let _ = self.client.flush().await;
+        let (done, flushed) = oneshot::channel();
+        if self.outbox.control.try_send(Outgoing::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(SHUTDOWN_FLUSH, flushed).await;
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_FLUSH, self.client.flush()).await;
     }
 
     /// Records that `node` was heard from; true if it was not known (it must be sent our snapshot).
@@ -320,10 +392,40 @@ fn snapshot(bus: &Bus) -> wire::Snapshot {
     wire::Snapshot { users }
 }
 
-/// Starts the cluster task: reads both subjects and the connection's events, beats the heartbeat, runs fills.
-pub(crate) fn spawn(bus: &Arc<Bus>, inbound: Inbound) {
+/// Starts the cluster task (reads both subjects and the connection's events, beats the heartbeat, runs fills)
+/// and the task that feeds the NATS client.
+pub(crate) fn spawn(bus: &Arc<Bus>, inbound: Inbound, outbox: OutboxReceivers) {
     let weak = Arc::downgrade(bus);
     tokio::spawn(run(weak, inbound));
+    tokio::spawn(feed(outbox));
+}
+
+/// Feeds the NATS client from the [`Outbox`], control messages first. Waits while the client waits (NATS away),
+/// which is what the queues are for. Ends when the cluster is dropped.
+async fn feed(mut outbox: OutboxReceivers) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            Some(next) = outbox.control.recv() => next,
+            Some(next) = outbox.deliveries.recv() => next,
+            else => return,
+        };
+        match next {
+            Outgoing::Publish(subject, payload) => {
+                if let Err(e) = outbox.client.publish(subject, payload).await {
+                    // Only when the client is closed; a disconnected client buffers and reconnects.
+                    tracing::warn!(error = %e, "NATS publish failed");
+                }
+            }
+            Outgoing::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+        let dropped = outbox.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(dropped, "NATS takes bus messages again; some were dropped meanwhile");
+        }
+    }
 }
 
 async fn run(bus: Weak<Bus>, mut inbound: Inbound) {
@@ -333,15 +435,16 @@ async fn run(bus: Weak<Bus>, mut inbound: Inbound) {
     };
     let mut beat = tokio::time::interval(HEARTBEAT);
     let mut lost = false;
+    let mut last_slow: Option<Instant> = None;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             msg = inbound.mine.next() => match msg {
-                Some(msg) => handle(&bus, &msg.payload).await,
+                Some(msg) => handle(&bus, &msg.payload),
                 None => return,
             },
             msg = inbound.all.next() => match msg {
-                Some(msg) => handle(&bus, &msg.payload).await,
+                Some(msg) => handle(&bus, &msg.payload),
                 None => return,
             },
             Some(conversation_id) = inbound.fills.recv() => {
@@ -361,7 +464,20 @@ async fn run(bus: Weak<Bus>, mut inbound: Inbound) {
                     }
                     async_nats::Event::Connected if lost => {
                         lost = false;
-                        reconnected(&bus).await;
+                        reconnected(&bus);
+                    }
+                    async_nats::Event::SlowConsumer(sid) => {
+                        // Bus messages to this node were dropped: a group change among them would leave the
+                        // cache stale. One event per dropped message, so the presence resync is rate-limited.
+                        bus.groups.clear();
+                        if last_slow.is_none_or(|t| t.elapsed() >= NODE_TIMEOUT) {
+                            last_slow = Some(Instant::now());
+                            tracing::warn!(sid, "reading the bus too slowly: NATS dropped messages to this node; \
+                                group caches cleared, asking for presence again");
+                            if let Some(cluster) = &bus.cluster {
+                                cluster.to_all(Event::SnapshotRequest(wire::SnapshotRequest {}));
+                            }
+                        }
                     }
                     other => tracing::debug!(event = %other, "NATS event"),
                 }
@@ -369,24 +485,29 @@ async fn run(bus: Weak<Bus>, mut inbound: Inbound) {
             _ = beat.tick() => {
                 let Some(bus) = bus.upgrade() else { return };
                 let Some(cluster) = &bus.cluster else { return };
-                cluster.to_all(Event::Heartbeat(wire::Heartbeat {})).await;
+                cluster.to_all(Event::Heartbeat(wire::Heartbeat {}));
                 cluster.prune();
             }
         }
     }
 }
 
-/// Back on NATS after an outage: re-share presence both ways, and have this node's clients reconnect and pull
-/// what was pushed to them meanwhile (see the module docs).
-async fn reconnected(bus: &Bus) {
+/// Back on NATS after an outage: forget the cached groups (changes broadcast meanwhile are lost), re-share
+/// presence both ways, tell the other nodes that what this node published meanwhile may be lost, and have this
+/// node's clients reconnect and pull what was pushed to them meanwhile (see the module docs).
+fn reconnected(bus: &Bus) {
     let Some(cluster) = &bus.cluster else { return };
-    tracing::warn!("NATS is back: re-sharing presence; closing client connections so that they resync");
-    cluster.to_all(Event::Snapshot(snapshot(bus))).await;
-    cluster.to_all(Event::SnapshotRequest(wire::SnapshotRequest {})).await;
+    tracing::warn!(
+        "NATS is back: group caches cleared, re-sharing presence; closing client connections so that they resync"
+    );
+    bus.groups.clear();
+    cluster.to_all(Event::Snapshot(snapshot(bus)));
+    cluster.to_all(Event::SnapshotRequest(wire::SnapshotRequest {}));
+    cluster.to_all(Event::Rejoined(wire::Rejoined {}));
     bus.hub.close_all();
 }
 
-async fn handle(bus: &Weak<Bus>, payload: &[u8]) {
+fn handle(bus: &Weak<Bus>, payload: &[u8]) {
     let Some(bus) = bus.upgrade() else { return };
     let Some(cluster) = &bus.cluster else { return };
     let envelope = match Envelope::decode(payload) {
@@ -401,7 +522,7 @@ async fn handle(bus: &Weak<Bus>, payload: &[u8]) {
     }
     let from = envelope.node;
     if cluster.heard(&from) {
-        cluster.to_node(&from, Event::Snapshot(snapshot(&bus))).await;
+        cluster.to_node(&from, Event::Snapshot(snapshot(&bus)));
     }
     let Some(event) = envelope.event else { return };
     match event {
@@ -429,7 +550,7 @@ async fn handle(bus: &Weak<Bus>, payload: &[u8]) {
             }
         }
         Event::Snapshot(s) => cluster.replace_node(&from, Some(s.users)),
-        Event::SnapshotRequest(_) => cluster.to_node(&from, Event::Snapshot(snapshot(&bus))).await,
+        Event::SnapshotRequest(_) => cluster.to_node(&from, Event::Snapshot(snapshot(&bus))),
         Event::Heartbeat(_) => {}
         Event::Kick(kick) => {
             let bus = bus.clone();
@@ -441,9 +562,13 @@ async fn handle(bus: &Weak<Bus>, payload: &[u8]) {
                 conn.offer(Outbound::Kick);
             }
             if !taken.is_empty() {
-                bus.disconnected(&l.user_id).await;
+                bus.disconnected(&l.user_id);
             }
         }
-        Event::GroupChanged(g) => bus.notify_group_listeners(&g.group_id),
+        Event::GroupChanged(g) => bus.groups.invalidate(&g.group_id),
+        Event::Rejoined(_) => {
+            tracing::info!(node = %from, "a node is back on NATS: group caches cleared (its changes may be lost)");
+            bus.groups.clear();
+        }
     }
 }

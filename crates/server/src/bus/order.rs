@@ -18,6 +18,12 @@
 //! only after its commit, and the row lock let `n` commit only after every lower seq had, so everything below a
 //! published seq is in the store.
 //!
+//! A fill is for a few pushes lost on the way, not for catching up: a gap of more than [`MAX_FILL`] seqs (a
+//! node that had none of a conversation's parties online for minutes, then one connects) is skipped rather than
+//! read, so that one push never turns into thousands of store reads and pushes at once. The clients are not
+//! short of anything: a client that connected meanwhile pulled at login, and one that sees the seq jump pulls the
+//! range.
+//!
 //! A conversation this node has not seen recently has no `last`. Its first push is delivered at once if it is
 //! seq 1; otherwise it is held for [`REORDER_WAIT`] with whatever else arrives meanwhile ("settling"), and the
 //! lowest seq held then starts the order. The state is dropped after [`IDLE`] without traffic, so it stays as
@@ -32,6 +38,9 @@ use crate::hub::PushFrame;
 
 /// How long a push waits for the pushes before it before the node reads them from the store.
 pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(100);
+
+/// The largest gap a fill reads from the store; a larger one is skipped (see the module docs).
+pub(crate) const MAX_FILL: i64 = 256;
 
 /// A conversation without pushes for this long forgets its order state.
 const IDLE: Duration = Duration::from_secs(600);
@@ -127,8 +136,9 @@ impl Sequencer {
     }
 
     /// Called by the fill task after [`REORDER_WAIT`]: settles a new conversation's order (its lowest held seq
-    /// starts it; returned as ready with what follows it), then says which seqs must be read from the store:
-    /// from `last + 1` to just below the first held push. `None` when there is no gap (the fill is then over).
+    /// starts it; returned as ready with what follows it), skips gaps of more than [`MAX_FILL`] seqs (delivering
+    /// what follows them), then says which seqs must be read from the store: from `last + 1` to just below the
+    /// first held push. `None` when there is no gap (the fill is then over).
     pub(crate) fn gap(&self, conversation_id: &str, deliver: impl Fn(&Ready)) -> Option<Gap> {
         let mut shard = self.shard(conversation_id);
         let c = shard.get_mut(conversation_id)?;
@@ -140,14 +150,27 @@ impl Sequencer {
                 release(c, &mut ready);
             }
         }
-        ready.iter().for_each(deliver);
-        match c.held.keys().next() {
-            Some(&first) if first > c.last + 1 => Some(Gap { from: c.last + 1, to: first - 1 }),
-            _ => {
-                c.filling = false;
-                None
+        let gap = loop {
+            match c.held.keys().next() {
+                Some(&first) if first > c.last + 1 + MAX_FILL => {
+                    tracing::debug!(
+                        conversation_id,
+                        from = c.last + 1,
+                        to = first - 1,
+                        "push gap too large to fill from the store: skipped (clients pull it)"
+                    );
+                    c.last = first - 1;
+                    release(c, &mut ready);
+                }
+                Some(&first) if first > c.last + 1 => break Some(Gap { from: c.last + 1, to: first - 1 }),
+                _ => {
+                    c.filling = false;
+                    break None;
+                }
             }
-        }
+        };
+        ready.iter().for_each(deliver);
+        gap
     }
 
     /// Applies a fill: `found` holds the missing pushes that could be read, by seq (a seq absent from it is
@@ -256,5 +279,30 @@ mod tests {
         assert!(out.take().is_empty(), "3 was filled past");
         s.offer("c", 6, push("6"), out.sink());
         assert_eq!(out.take(), ["6"]);
+    }
+
+    /// A node that missed more than `MAX_FILL` pushes (none of the parties was online here) does not read them
+    /// all back from the store: it skips the gap and goes on from the push that revealed it.
+    #[test]
+    fn a_gap_larger_than_the_cap_is_skipped_not_read() {
+        let (s, out) = (Sequencer::default(), Out::default());
+        s.offer("c", 1, push("1"), out.sink());
+        assert_eq!(out.take(), ["1"]);
+        let far = 2 + MAX_FILL + 10;
+        s.offer("c", far, push("far"), out.sink());
+        s.offer("c", far + 5, push("far+5"), out.sink());
+        let gap = s.gap("c", out.sink()).expect("the small gap after the skipped one is still filled");
+        assert_eq!(out.take(), ["far"], "the push after the skipped gap goes out at once");
+        assert_eq!((gap.from, gap.to), (far + 1, far + 4));
+        assert!(!s.filled("c", &gap, BTreeMap::new(), out.sink()));
+        assert_eq!(out.take(), ["far+5"]);
+        s.offer("c", 5, push("5"), out.sink());
+        assert!(out.take().is_empty(), "a late push from the skipped gap is not delivered out of order");
+
+        // Exactly at the cap: still read from the store.
+        s.offer("c", far + 6 + MAX_FILL, push("edge"), out.sink());
+        let gap = s.gap("c", out.sink()).unwrap();
+        assert_eq!(gap.to - gap.from + 1, MAX_FILL);
+        assert!(out.take().is_empty());
     }
 }

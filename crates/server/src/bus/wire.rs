@@ -9,7 +9,7 @@ pub(crate) struct Envelope {
     /// The sending node's id (random per process start).
     #[prost(string, tag = "1")]
     pub node: String,
-    #[prost(oneof = "Event", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "Event", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub event: Option<Event>,
 }
 
@@ -39,6 +39,10 @@ pub(crate) enum Event {
     /// A group's membership or settings changed: drop what is cached about it. Broadcast.
     #[prost(message, tag = "9")]
     GroupChanged(GroupChanged),
+    /// The sending node is back on NATS after losing it: what it published meanwhile may never have arrived,
+    /// group changes included, so receivers drop their cached groups. Broadcast.
+    #[prost(message, tag = "10")]
+    Rejoined(Rejoined),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -105,6 +109,9 @@ pub(crate) struct Logout {
     #[prost(int32, tag = "2")]
     pub platform_id: i32,
 }
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Rejoined {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct GroupChanged {

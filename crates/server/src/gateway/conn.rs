@@ -75,8 +75,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         old.offer(Outbound::Kick);
     }
     // The other nodes: they learn the user is here, and apply the policy to its connections there.
-    // Boxed, as the request futures below: awaited inline, the bus's futures would size every connection's task.
-    Box::pin(app.bus.connected(&handle, app.config.multi_login_policy)).await;
+    app.bus.connected(&handle, app.config.multi_login_policy);
     tracing::debug!(user = %handle.user_id, conn = handle.id, platform = handle.platform_id, op = %session.operation_id, "connected");
 
     let (sink, mut stream) = socket.split();
@@ -113,7 +112,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         }
     }
     app.hub.unregister(&handle.user_id, handle.id);
-    Box::pin(app.bus.disconnected(&handle.user_id)).await;
+    app.bus.disconnected(&handle.user_id);
     drop(handle.tx);
     // The writer ends when the queue is drained and closed, or when told to close now.
     let closer = handle.close.clone();

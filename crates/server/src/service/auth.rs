@@ -102,8 +102,8 @@ impl App {
         for conn in self.hub.take(user_id, Some(platform_id)) {
             conn.offer(crate::hub::Outbound::Kick);
         }
-        self.bus.disconnected(user_id).await;
-        self.bus.force_logout(user_id, platform_id).await;
+        self.bus.disconnected(user_id);
+        self.bus.force_logout(user_id, platform_id);
         Ok(())
     }
 

@@ -49,9 +49,9 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// Delivery, kicks and presence across nodes (in-process on a single node); see `bus`.
     pub bus: Arc<Bus>,
-    /// Members, roles and mutes of groups, for the message path (see `group::cache`). Other nodes' changes
-    /// reach it through the bus (`Bus::on_group_changed`).
-    pub group_cache: GroupCache,
+    /// Members, roles and mutes of groups, for the message path (see `group::cache`). The bus's own: it
+    /// applies other nodes' changes, and clears it when it may have missed one.
+    pub group_cache: Arc<GroupCache>,
     /// Where uploaded files go (local disk or S3).
     pub blobs: Blobs,
     admin_secret: String,
@@ -113,12 +113,13 @@ impl App {
             std::time::Duration::from_secs(config.login_window_secs),
         );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let app = Arc::new(Self {
+        let group_cache = bus.group_cache().clone();
+        Arc::new(Self {
             config,
             store,
             hub,
             bus,
-            group_cache: GroupCache::default(),
+            group_cache,
             blobs,
             admin_secret,
             stats: stats::Stats::default(),
@@ -127,15 +128,7 @@ impl App {
             storage_cache: std::sync::Mutex::new(None),
             conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
             upload_locks: (0..UPLOAD_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
-        });
-        // A group changed on any node (this one included, see `Bus::group_changed`): its cached snapshot goes.
-        let weak = Arc::downgrade(&app);
-        app.bus.on_group_changed(Arc::new(move |group_id| {
-            if let Some(app) = weak.upgrade() {
-                app.group_cache.invalidate(group_id);
-            }
-        }));
-        app
+        })
     }
 
     fn conversation_lock(&self, conversation_id: &str) -> &tokio::sync::Mutex<()> {

@@ -3,7 +3,8 @@
 //! The send path keeps DESIGN.md's invariants: checks first (nothing stored on refusal), then the store
 //! allocates the seq and inserts in one transaction (idempotent on clientMsgID), then, only after the commit,
 //! the push. "Commit then push" runs under the conversation's lock so that pushes of one conversation leave in
-//! seq order; the push itself only queues frames and never waits on a socket.
+//! seq order; the push itself only queues frames and never waits, on a socket or on NATS (`Bus::deliver`), so a
+//! NATS outage cannot hold the lock and stall the other sends of its shard.
 
 use super::{App, Caller, Delivery, Notification, now_ms, random_hex};
 use crate::{
@@ -190,7 +191,7 @@ impl App {
             self.stats.add(&self.stats.messages, 1);
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
             let skip = (!sender_sync).then_some(send_id.as_str());
-            self.bus.deliver(&recipients, skip, &conversation_id, appended.data.seq, frame).await;
+            self.bus.deliver(&recipients, skip, &conversation_id, appended.data.seq, frame);
         }
         Ok(appended.data)
     }

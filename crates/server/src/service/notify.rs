@@ -185,7 +185,7 @@ impl App {
         targets.dedup();
         let targets: Vec<String> = targets.into_iter().map(String::from).collect();
         let except = nopts.except_device.as_deref();
-        self.bus.deliver_unstored(&targets, &conversation, frame, except).await;
+        self.bus.deliver_unstored(&targets, &conversation, frame, except);
     }
 }
 

@@ -442,8 +442,16 @@ impl App {
         }
     }
 
-    /// Ends every upload past its expiry: its parts in the backend, then its row. Returns how many.
+    /// Ends every upload past its expiry: its parts in the backend, then its row. Returns how many. On the local
+    /// backend, also removes what a crash left in its `tmp/` folder.
     pub async fn sweep_expired_uploads(&self) -> Result<usize, StoreError> {
+        if let Blobs::Local(local) = &self.blobs {
+            match local.remove_stale_tmp(crate::storage::local::TMP_STALE_AFTER).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "removed partial files a crash left behind"),
+                Err(e) => tracing::warn!(error = %e, "cannot clean the objects' tmp folder"),
+            }
+        }
         let mut swept = 0;
         loop {
             let batch = self.store.expired_uploads(now_ms(), SWEEP_BATCH).await?;

@@ -7,7 +7,13 @@
 //! - `uploads/<upload id>/<part number>.<md5>`: the parts of an upload in progress, each named by the md5 the
 //!   server computed while receiving it (so completion never re-reads a part to check it);
 //! - `tmp/`: files being written (a part being received, a blob being assembled). A file is renamed into place
-//!   only once whole, so a crash leaves partial files only here, and `tmp/` is emptied at start.
+//!   only once whole, so a crash leaves partial files only here. The upload sweep (at start, then every
+//!   `sweep_interval_secs`) removes them once nothing has written to them for [`TMP_STALE_AFTER`]: not all at
+//!   start, because the folder may be shared by the nodes of a cluster (`objects.local_dir`), and a node that
+//!   starts must not pull a file from under another node's upload.
+//!
+//! Everything a node needs of an upload is in the store and in this folder, so nodes that share the folder
+//! serve each other's uploads and files: a part may go to one node, the completion to another.
 //!
 //! Presigned URLs are Palaver's own: an expiry and an HMAC-SHA256 over what the URL allows, keyed by a secret
 //! derived from the admin secret (so URLs stay valid across restarts and nothing new has to be kept).
@@ -23,6 +29,10 @@ use tokio::io::AsyncWriteExt as _;
 /// Size of the write buffer for received parts: fewer, larger writes to the file.
 const WRITE_BUFFER: usize = 256 * 1024;
 
+/// A file in `tmp/` that nothing has written to for this long is a crash's leftover. Every file there is
+/// written in a stream (a part as its body arrives, a blob as parts are copied), so a live one is much younger.
+pub(crate) const TMP_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 #[derive(Debug)]
 pub struct LocalBlobs {
     root: PathBuf,
@@ -31,19 +41,35 @@ pub struct LocalBlobs {
 }
 
 impl LocalBlobs {
-    /// Creates the layout under `root` if needed and empties `tmp/` (leftovers of a crash).
+    /// Creates the layout under `root` if needed.
     pub(crate) fn open(root: &Path, admin_secret: &str) -> io::Result<Self> {
         for dir in ["blobs", "uploads", "tmp"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
-        for entry in std::fs::read_dir(root.join("tmp"))? {
-            let path = entry?.path();
-            if path.is_file() {
-                std::fs::remove_file(&path)?;
-            }
-        }
         let url_key = super::sigv4::hmac_sha256(admin_secret.as_bytes(), b"palaver object URL signatures v1");
         Ok(Self { root: root.to_path_buf(), url_key })
+    }
+
+    /// Removes the files in `tmp/` that nothing has written to for `age` (a crash's leftovers, see the module
+    /// docs). Returns how many.
+    pub(crate) async fn remove_stale_tmp(&self, age: std::time::Duration) -> io::Result<usize> {
+        let mut removed = 0;
+        let mut entries = tokio::fs::read_dir(self.root.join("tmp")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let meta = match entry.metadata().await {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let idle = meta.modified()?.elapsed().unwrap_or_default();
+            if meta.is_file() && idle >= age {
+                match tokio::fs::remove_file(entry.path()).await {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => removed += 1,
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// The file of a stored blob. `key` is a content hash (32 hex digits), checked by the caller.
@@ -205,4 +231,28 @@ async fn has_part(dir: &Path, number: usize) -> io::Result<bool> {
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// The folder may be shared by the nodes of a cluster: a node cleans only what nothing has written to for
+    /// a while, never a file another node is writing now.
+    #[tokio::test]
+    async fn only_stale_files_are_removed_from_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path(), "secret").unwrap();
+        let stale = dir.path().join("tmp").join("left-by-a-crash");
+        let live = dir.path().join("tmp").join("being-written");
+        std::fs::write(&stale, b"partial").unwrap();
+        std::fs::write(&live, b"partial").unwrap();
+        let long_ago = SystemTime::now() - TMP_STALE_AFTER - Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(long_ago).unwrap();
+        LocalBlobs::open(dir.path(), "secret").unwrap();
+        assert!(stale.exists() && live.exists(), "opening the folder removes nothing");
+        assert_eq!(blobs.remove_stale_tmp(TMP_STALE_AFTER).await.unwrap(), 1);
+        assert!(!stale.exists() && live.exists());
+    }
 }

@@ -1,6 +1,6 @@
 //! Object storage: where the bytes of uploaded files live. Two backends behind one small surface:
-//! - [`local`] (the default): files under `<data_dir>/objects`; Palaver receives the uploads and serves the
-//!   downloads itself, on the API port;
+//! - [`local`] (the default): files under `<data_dir>/objects` (or `objects.local_dir`, a folder the nodes of a
+//!   cluster share); Palaver receives the uploads and serves the downloads itself, on the API port;
 //! - [`s3`]: an S3-compatible bucket; clients upload and download directly through presigned URLs.
 //!
 //! Blobs are content-addressed: the storage key of an upload is OpenIM's content hash (md5 of the comma-joined
@@ -23,10 +23,13 @@ pub enum Blobs {
 }
 
 impl Blobs {
-    /// Opens the configured backend (for `local`, under `<data_dir>/objects`).
+    /// Opens the configured backend (for `local`, under `objects.local_dir`, by default `<data_dir>/objects`).
     pub fn open(config: &ObjectsConfig, data_dir: &Path, admin_secret: &str) -> anyhow::Result<Self> {
         Ok(match config.backend {
-            ObjectBackend::Local => Self::Local(local::LocalBlobs::open(&data_dir.join("objects"), admin_secret)?),
+            ObjectBackend::Local => {
+                let root = config.local_dir.clone().unwrap_or_else(|| data_dir.join("objects"));
+                Self::Local(local::LocalBlobs::open(&root, admin_secret)?)
+            }
             ObjectBackend::S3 => Self::S3(s3::S3Blobs::new(&config.s3).map_err(anyhow::Error::msg)?),
         })
     }

@@ -5,10 +5,17 @@
 //! costs one map lookup; the store is read once per change of the group.
 //!
 //! **Invalidation is the writer's job.** Every service call that changes a group's status, its member list or a
-//! member's role or mute calls [`GroupCache::invalidate`] after its commit and before it answers or notifies,
-//! so the next reader loads the new state. Nothing expires by time: a member's mute ends by comparing its
-//! `mute_end_time` with the clock, not by reloading. [`GroupCache::invalidate`] is the one entry point a
-//! multi-node bus needs to call when another node changes a group.
+//! member's role or mute calls [`GroupCache::invalidate`] (through `Bus::group_changed`, which also tells the
+//! other nodes) after its commit and before it answers or notifies, so the next reader loads the new state.
+//! Nothing expires by time: a member's mute ends by comparing its `mute_end_time` with the clock, not by
+//! reloading.
+//!
+//! **A node that may have missed an invalidation forgets everything.** In a cluster another node's change
+//! arrives as a bus message, and NATS core keeps nothing: a message sent while this node was cut off from NATS,
+//! or dropped because this node read too slowly, is gone. Without a fallback the cache would keep a kicked or
+//! muted member able to send, and push to a stale member list, until the next change of that group. So the bus
+//! calls [`GroupCache::clear`] whenever that can have happened (NATS reconnected, a slow-consumer event, another
+//! node saying it was cut off); each group is then read once more on its next message.
 //!
 //! **A load never resurrects stale data.** Loading reads the store without holding the cache's lock, so an
 //! invalidation can happen while a load is in flight; the loaded snapshot is then kept out of the cache (the
@@ -19,7 +26,7 @@
 //! **Memory is bounded** by the total number of members cached and the number of groups; past either bound,
 //! arbitrary groups are dropped (they are reloaded on their next message).
 
-use palaver_store::MemberRole;
+use palaver_store::{MemberRole, Store, StoreError};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +62,15 @@ impl GroupSnapshot {
             .map(|m| (m.user_id.clone(), MemberState { role_level: m.role_level, mute_end_time: m.mute_end_time }))
             .collect();
         Self { status, member_ids: roles.into_iter().map(|m| m.user_id).collect(), members }
+    }
+
+    /// Reads `group_id` from the store: `None` if there is no such group.
+    pub async fn load(store: &dyn Store, group_id: &str) -> Result<Option<Self>, StoreError> {
+        let Some(group) = store.groups(&[group_id.to_string()]).await?.pop() else {
+            return Ok(None);
+        };
+        let roles = store.group_member_roles(group_id).await?;
+        Ok(Some(Self::new(group.status, roles)))
     }
 
     /// The member `user_id`, if it is one.
@@ -156,6 +172,15 @@ impl GroupCache {
         }
     }
 
+    /// Drops every cached group (an invalidation of some group may have been lost, see the module docs). A load
+    /// in flight is not kept either.
+    pub fn clear(&self) {
+        let mut inner = self.write();
+        inner.generation += 1;
+        inner.groups.clear();
+        inner.members = 0;
+    }
+
     /// How many groups are cached (for tests and metrics).
     pub fn len(&self) -> usize {
         self.read().groups.len()
@@ -213,5 +238,20 @@ mod tests {
         cache.invalidate("g2");
         assert_eq!(cache.read().members, 1);
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn clear_drops_every_group_and_any_load_in_flight() {
+        let cache = GroupCache::default();
+        let g = cache.generation();
+        cache.insert("g1", snapshot(&["a", "b"]), g);
+        cache.insert("g2", snapshot(&["c"]), g);
+        let in_flight = cache.generation();
+        cache.clear();
+        assert!(cache.is_empty() && cache.get("g1").is_none() && cache.get("g2").is_none());
+        assert_eq!(cache.read().members, 0);
+        assert!(!cache.insert("g1", snapshot(&["a", "b"]), in_flight), "a load that raced the clear was kept");
+        assert!(cache.insert("g1", snapshot(&["a"]), cache.generation()));
+        assert_eq!(cache.read().members, 1);
     }
 }

@@ -170,7 +170,7 @@ impl App {
         let member = new_member(group_id, &user, role_level::ORDINARY, source, "", &caller.user_id);
         let _order = self.group_lock(group_id).lock().await;
         let added = self.store.add_group_members(group_id, std::slice::from_ref(&member)).await?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         if !added.inserted.is_empty() {
             self.notify_member_entered(&caller.user_id, group_id, applicant, &added.head, operation_id).await;
         }
@@ -195,7 +195,7 @@ impl App {
         }
         let _order = self.group_lock(group_id).lock().await;
         let head = self.store.remove_group_members(group_id, &[user_id.to_string()]).await?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         let (group_member_version, group_member_version_id) = version(&head);
         let tips = sdkws::MemberQuitTips {
             group: Some(self.group_tips_info(group_id).await),
@@ -247,7 +247,7 @@ impl App {
         }
         let _order = self.group_lock(group_id).lock().await;
         let head = self.store.remove_group_members(group_id, user_ids).await?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         let (group_member_version, group_member_version_id) = version(&head);
         let tips = sdkws::MemberKickedTips {
             group: Some(self.group_tips_info(group_id).await),
@@ -287,7 +287,7 @@ impl App {
         }
         let _order = self.group_lock(group_id).lock().await;
         let head = self.store.transfer_group_owner(group_id, old_owner, new_owner, new.role_level).await?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         let (group_member_version, group_member_version_id) = version(&head);
         let tips = sdkws::GroupOwnerTransferredTips {
             group: Some(self.group_tips_info(group_id).await),
@@ -329,7 +329,7 @@ impl App {
             StoreError::NotFound(_) => super::not_found(group_id),
             e => e.into(),
         })?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         if delete_member {
             return Ok(());
         }
@@ -390,7 +390,7 @@ impl App {
             .await?
             .pop()
             .ok_or_else(|| ApiError::internal("no version for a member update"))?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         let (group_member_version, group_member_version_id) = version(&head);
         let group = Some(self.group_tips_info(group_id).await);
         let op_user = Some(self.op_user_info(group_id, caller).await);
@@ -432,7 +432,7 @@ impl App {
         let patch = GroupPatch { status: Some(status), ..Default::default() };
         let _order = self.group_lock(group_id).lock().await;
         let head = self.store.update_group(group_id, &patch).await?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         let (group_member_version, group_member_version_id) = version(&head);
         let group = Some(self.group_tips_info(group_id).await);
         let op_user = Some(self.op_user_info(group_id, caller).await);
@@ -497,7 +497,7 @@ impl App {
                 StoreError::NotFound(what) => ApiError::args(format!("{what} does not exist")),
                 e => e.into(),
             })?;
-            self.bus.group_changed(&group_id).await;
+            self.bus.group_changed(&group_id);
             let group = self.group_tips_info(&group_id).await;
             let op = self.op_user_info(&group_id, caller).await;
             for (patch, head) in patches.iter().zip(heads) {

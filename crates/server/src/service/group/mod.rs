@@ -190,7 +190,7 @@ impl App {
             }
             e => e.into(),
         })?;
-        self.bus.group_changed(&group.group_id).await;
+        self.bus.group_changed(&group.group_id);
         let view = (group, members.len() as u32);
         self.notify_group_created(&view, &members, operator, &head, operation_id).await;
         Ok(view)
@@ -207,15 +207,7 @@ impl App {
 
     /// The group as the message path sees it, from the cache or else the store; `None` if it does not exist.
     pub async fn group_snapshot(&self, group_id: &str) -> ApiResult<Option<Arc<GroupSnapshot>>> {
-        self.group_cache
-            .get_or_load(group_id, || async {
-                let Some(group) = self.store.groups(&[group_id.to_string()]).await?.pop() else {
-                    return Ok(None);
-                };
-                let roles = self.store.group_member_roles(group_id).await?;
-                Ok::<_, ApiError>(Some(GroupSnapshot::new(group.status, roles)))
-            })
-            .await
+        Ok(self.group_cache.get_or_load(group_id, || GroupSnapshot::load(&*self.store, group_id)).await?)
     }
 
     /// The group's members, if `user_id` may send to it: it exists, is not dismissed, the user is a member, and
@@ -283,7 +275,7 @@ impl App {
             .collect();
         let _order = self.group_lock(group_id).lock().await;
         let added = self.store.add_group_members(group_id, &members).await?;
-        self.bus.group_changed(group_id).await;
+        self.bus.group_changed(group_id);
         if !added.inserted.is_empty() {
             let op = self.op_user_info(group_id, inviter).await;
             self.notify_members_invited(group_id, &op, &op, &added.inserted, &added.head, operation_id).await;

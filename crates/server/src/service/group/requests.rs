@@ -237,7 +237,7 @@ impl App {
             e => e.into(),
         })?;
         if head.is_some() {
-            self.bus.group_changed(group_id).await;
+            self.bus.group_changed(group_id);
         }
         let op = self.op_user_info(group_id, caller).await;
         self.notify_answer(&group, &op, applicant, handle_msg, handle_result, operation_id).await;
