@@ -25,8 +25,10 @@
 //! *process*) wrote in between, and with the lock taken first the "look up, then allocate" of an append is
 //! atomic against any writer.
 //!
-//! Reads go through a separate pool of a few connections opened with `query_only`, so a long pull or a login
-//! sync never holds the writer, and a read can never take the write lock by mistake.
+//! Reads go through connections of their own opened with `query_only`, so a long pull or a login sync never
+//! holds the writer, and a read can never take the write lock by mistake: the hot reads (tokens, version heads,
+//! conversations, seqs, pulls) on synchronous connections run inline ([`reader`]), the rest on a sqlx pool of a
+//! few connections.
 //!
 //! # Portability
 //!
@@ -42,6 +44,7 @@ mod conversations;
 mod groups;
 mod messages;
 mod objects;
+mod reader;
 mod relations;
 mod versions;
 mod writer;
@@ -55,6 +58,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
+use self::reader::Readers;
 use self::writer::AppendWriter;
 use crate::{Result, StoreError};
 
@@ -78,8 +82,10 @@ const IN_CHUNK: usize = 500;
 pub struct SqliteStore {
     /// Exactly one connection: the one that makes every write but appends (see the module docs).
     write: SqlitePool,
-    /// `query_only` connections for everything that does not write.
+    /// `query_only` connections for the reads that are not hot.
     read: SqlitePool,
+    /// Synchronous `query_only` connections for the hot reads, run on the caller's thread (see [`reader`]).
+    readers: Arc<Readers>,
     /// The thread that batches appends into group commits, on a connection of its own (see [`writer`]). Shared
     /// by the clones: dropping the last one ends the thread.
     writer: Arc<AppendWriter>,
@@ -110,8 +116,9 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
+        let readers = Arc::new(Readers::open(path, BUSY_TIMEOUT)?);
         let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT)?);
-        Ok(Self { write, read, writer, _scratch: None })
+        Ok(Self { write, read, readers, writer, _scratch: None })
     }
 
     /// A private, throwaway database in memory, for tests: a file on `/dev/shm` (the RAM-backed file system;
@@ -242,6 +249,27 @@ mod tests {
         assert_eq!(text(&store.read, "PRAGMA journal_mode").await, "wal");
         let write = sqlx::query("CREATE TABLE nope (x INTEGER)").execute(&store.read).await;
         assert!(write.is_err(), "a read connection wrote");
+        // The synchronous readers: the same guarantees, on connections of their own.
+        let pragma = |sql: &str| store.readers.read(|conn| Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(pragma("PRAGMA query_only").unwrap(), 1);
+        assert_eq!(pragma("PRAGMA busy_timeout").unwrap(), busy);
+        let write = store.readers.read(|conn| Ok(conn.execute("CREATE TABLE nope (x INTEGER)", [])?));
+        assert!(write.is_err(), "a synchronous reader wrote");
+        store.close().await;
+    }
+
+    /// A synchronous reader sees what either writer committed before the read began, with no reopening.
+    #[tokio::test]
+    async fn readers_see_every_commit() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let count =
+            || store.readers.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(count().unwrap(), 0);
+        sqlx::query("INSERT INTO users (user_id, nickname, create_time) VALUES ('u1', 'one', 0)")
+            .execute(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(count().unwrap(), 1);
         store.close().await;
     }
 

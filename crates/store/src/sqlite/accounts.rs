@@ -97,13 +97,13 @@ impl UserStore for SqliteStore {
     }
 }
 
-fn token_from_row(row: &SqliteRow) -> Result<Token, sqlx::Error> {
+fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Token> {
     Ok(Token {
-        hash: row.try_get("hash")?,
-        user_id: row.try_get("user_id")?,
-        platform_id: row.try_get("platform_id")?,
-        expires_at: row.try_get("expires_at")?,
-        status: TokenStatus::from_i64(row.try_get("status")?),
+        hash: row.get("hash")?,
+        user_id: row.get("user_id")?,
+        platform_id: row.get("platform_id")?,
+        expires_at: row.get("expires_at")?,
+        status: TokenStatus::from_i64(row.get("status")?),
     })
 }
 
@@ -127,12 +127,15 @@ impl TokenStore for SqliteStore {
         Ok(())
     }
 
+    /// On every request (each one carries its token): a synchronous read (see [`super::reader`]).
     async fn token(&self, hash: &[u8]) -> Result<Option<Token>> {
-        let row = sqlx::query("SELECT hash, user_id, platform_id, expires_at, status FROM tokens WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.as_ref().map(token_from_row).transpose()?)
+        use rusqlite::OptionalExtension as _;
+        self.readers.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT hash, user_id, platform_id, expires_at, status FROM tokens WHERE hash = ?")?
+                .query_row([hash], token_from_row)
+                .optional()?)
+        })
     }
 
     /// Two statement shapes rather than `(? IS NULL OR hash <> ?)`, which PostgreSQL cannot type when the

@@ -1,10 +1,8 @@
 //! Per-user conversation rows (read cursors, settings).
 
 use async_trait::async_trait;
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, versions::bump};
+use super::{SqliteStore, reader::select_in, versions::bump};
 use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
 
 /// The row with its conversation's counter; a conversation without messages has no counter row, hence the
@@ -18,25 +16,25 @@ macro_rules! select_user_conversations {
     };
 }
 
-fn from_row(row: &SqliteRow) -> Result<UserConversation, sqlx::Error> {
+fn from_row(row: &rusqlite::Row<'_>) -> Result<UserConversation> {
     Ok(UserConversation {
-        owner_user_id: row.try_get("owner_user_id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        conversation_type: row.try_get("conversation_type")?,
-        user_id: row.try_get("user_id")?,
-        group_id: row.try_get("group_id")?,
-        recv_msg_opt: row.try_get("recv_msg_opt")?,
-        is_pinned: row.try_get("is_pinned")?,
-        is_private_chat: row.try_get("is_private_chat")?,
-        burn_duration: row.try_get("burn_duration")?,
-        group_at_type: row.try_get("group_at_type")?,
-        attached_info: row.try_get("attached_info")?,
-        ex: row.try_get("ex")?,
-        min_seq: row.try_get("min_seq")?,
-        has_read_seq: row.try_get("has_read_seq")?,
-        max_seq: row.try_get("max_seq")?,
-        max_seq_time: row.try_get("max_seq_time")?,
-        max_seq_cap: Some(row.try_get::<i64, _>("max_seq_cap")?).filter(|cap| *cap >= 0),
+        owner_user_id: row.get("owner_user_id")?,
+        conversation_id: row.get("conversation_id")?,
+        conversation_type: row.get("conversation_type")?,
+        user_id: row.get("user_id")?,
+        group_id: row.get("group_id")?,
+        recv_msg_opt: row.get("recv_msg_opt")?,
+        is_pinned: row.get("is_pinned")?,
+        is_private_chat: row.get("is_private_chat")?,
+        burn_duration: row.get("burn_duration")?,
+        group_at_type: row.get("group_at_type")?,
+        attached_info: row.get("attached_info")?,
+        ex: row.get("ex")?,
+        min_seq: row.get("min_seq")?,
+        has_read_seq: row.get("has_read_seq")?,
+        max_seq: row.get("max_seq")?,
+        max_seq_time: row.get("max_seq_time")?,
+        max_seq_cap: Some(row.get::<_, i64>("max_seq_cap")?).filter(|cap| *cap >= 0),
     })
 }
 
@@ -44,12 +42,18 @@ fn from_row(row: &SqliteRow) -> Result<UserConversation, sqlx::Error> {
 impl ConversationStore for SqliteStore {
     /// Ordered by conversation id, so repeated calls list the same rows in the same order.
     async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>> {
-        let rows =
-            sqlx::query(concat!(select_user_conversations!(), "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"))
-                .bind(owner)
-                .fetch_all(&self.read)
-                .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                select_user_conversations!(),
+                "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
+            ))?;
+            let mut rows = stmt.query([owner])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(from_row(row)?);
+            }
+            Ok(out)
+        })
     }
 
     async fn user_conversations_by_id(
@@ -63,7 +67,7 @@ impl ConversationStore for SqliteStore {
                 ph
             )
         };
-        let mut rows = self.select_in(sql, Some(owner), conversation_ids, from_row).await?;
+        let mut rows = self.readers.read(|conn| select_in(conn, sql, Some(owner), conversation_ids, from_row))?;
         rows.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
         Ok(rows)
     }
@@ -90,20 +94,21 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn user_conversations_page(&self, owner: &str, page: Page) -> Result<(Vec<UserConversation>, i64)> {
-        let rows = sqlx::query(concat!(
-            select_user_conversations!(),
-            "WHERE c.owner_user_id = ? ORDER BY c.conversation_id LIMIT ? OFFSET ?"
-        ))
-        .bind(owner)
-        .bind(page.limit.max(0))
-        .bind(page.offset.max(0))
-        .fetch_all(&self.read)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE owner_user_id = ?")
-            .bind(owner)
-            .fetch_one(&self.read)
-            .await?;
-        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+        self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                select_user_conversations!(),
+                "WHERE c.owner_user_id = ?1 ORDER BY c.conversation_id LIMIT ?2 OFFSET ?3"
+            ))?;
+            let mut rows = stmt.query(rusqlite::params![owner, page.limit.max(0), page.offset.max(0)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(from_row(row)?);
+            }
+            let total = conn
+                .prepare_cached("SELECT COUNT(*) FROM conversations WHERE owner_user_id = ?")?
+                .query_row([owner], |row| row.get(0))?;
+            Ok((out, total))
+        })
     }
 
     /// Upsert, then one `UPDATE` with `COALESCE(?, column)` per field, so `None` leaves a column as it is.

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
-use sqlx::{AssertSqlSafe, Row as _};
 
+use super::reader::select_in;
 use super::{IN_CHUNK, SqliteStore, placeholders};
 use crate::{
     Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Reception, Result,
@@ -18,8 +18,13 @@ fn decode(blob: &[u8]) -> Result<MsgData> {
     MsgData::decode(blob).map_err(|e| StoreError::Backend(format!("corrupt stored message: {e}")))
 }
 
-fn decode_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<MsgData>> {
-    rows.iter().map(|r| decode(&r.try_get::<Vec<u8>, _>("data")?)).collect()
+/// The messages of a statement whose first column is `data`.
+fn decode_rows(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
+    let mut msgs = Vec::new();
+    while let Some(row) = rows.next()? {
+        msgs.push(decode(row.get_ref(0)?.as_blob()?)?);
+    }
+    Ok(msgs)
 }
 
 /// One append, inside the writer's open transaction (and its own savepoint, see [`super::writer`]):
@@ -170,34 +175,32 @@ impl MessageStore for SqliteStore {
         if limit <= 0 || begin > end {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT data FROM messages WHERE conversation_id = ? AND seq >= ? AND seq <= ? \
-             ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(conversation_id)
-        .bind(begin)
-        .bind(end)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        let mut msgs = decode_rows(&rows)?;
+        let mut msgs = self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
+                 ORDER BY seq DESC LIMIT ?4",
+            )?;
+            decode_rows(&mut stmt.query(rusqlite::params![conversation_id, begin, end, limit])?)
+        })?;
         msgs.reverse();
         Ok(msgs)
     }
 
     async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> Result<Vec<MsgData>> {
         let mut msgs = Vec::with_capacity(seqs.len());
-        for chunk in seqs.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT data FROM messages WHERE conversation_id = ? AND seq IN ({}) ORDER BY seq",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(conversation_id);
-            for seq in chunk {
-                q = q.bind(*seq);
+        self.readers.read(|conn| {
+            for chunk in seqs.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "SELECT data FROM messages WHERE conversation_id = ? AND seq IN ({}) ORDER BY seq",
+                    placeholders(chunk.len())
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let params = std::iter::once(rusqlite::types::Value::from(conversation_id.to_string()))
+                    .chain(chunk.iter().map(|seq| rusqlite::types::Value::from(*seq)));
+                msgs.extend(decode_rows(&mut stmt.query(rusqlite::params_from_iter(params))?)?);
             }
-            msgs.extend(decode_rows(&q.fetch_all(&self.read).await?)?);
-        }
+            Ok(())
+        })?;
         // Chunks are each sorted; the caller's seqs need not be, nor unique across chunks.
         msgs.sort_by_key(|m| m.seq);
         msgs.dedup_by_key(|m| m.seq);
@@ -209,23 +212,19 @@ impl MessageStore for SqliteStore {
     /// never deleted (a future delete must leave a tombstone or lower the counter's view of "last").
     /// Returned in the order of `conversation_ids`.
     async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>> {
-        let mut by_conversation = HashMap::new();
-        for chunk in conversation_ids.chunks(IN_CHUNK) {
-            let sql = format!(
+        let sql = |ph: &str| {
+            format!(
                 "SELECT m.conversation_id, m.data FROM conversation_seqs s \
                  JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq \
-                 WHERE s.conversation_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                let id: String = row.try_get("conversation_id")?;
-                by_conversation.insert(id, decode(&row.try_get::<Vec<u8>, _>("data")?)?);
-            }
-        }
+                 WHERE s.conversation_id IN ({ph})"
+            )
+        };
+        let found = self.readers.read(|conn| {
+            select_in(conn, sql, None, conversation_ids, |row| {
+                Ok((row.get::<_, String>(0)?, decode(row.get_ref(1)?.as_blob()?)?))
+            })
+        })?;
+        let mut by_conversation: HashMap<_, _> = found.into_iter().collect();
         Ok(conversation_ids.iter().filter_map(|id| by_conversation.remove(id)).collect())
     }
 
@@ -233,21 +232,18 @@ impl MessageStore for SqliteStore {
     /// gets `max_seq: 0, max_seq_time: 0` rather than being left out, so callers can answer "what is the max
     /// seq of X" without a second lookup.
     async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>> {
-        let mut found = HashMap::new();
-        for chunk in conversation_ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT conversation_id, max_seq, max_seq_time FROM conversation_seqs WHERE conversation_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(&self.read).await? {
-                let id: String = row.try_get("conversation_id")?;
-                found.insert(id, (row.try_get::<i64, _>("max_seq")?, row.try_get::<i64, _>("max_seq_time")?));
-            }
-        }
+        let sql = |ph: &str| {
+            format!(
+                "SELECT conversation_id, max_seq, max_seq_time FROM conversation_seqs WHERE conversation_id IN ({ph})"
+            )
+        };
+        let found: HashMap<String, (i64, i64)> = self
+            .readers
+            .read(|conn| {
+                select_in(conn, sql, None, conversation_ids, |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+            })?
+            .into_iter()
+            .collect();
         let mut seen = std::collections::HashSet::new();
         Ok(conversation_ids
             .iter()
@@ -301,38 +297,36 @@ impl MessageStore for SqliteStore {
             return Ok(marks);
         };
         // A deletion row reads as a mark with kind 'd' and no revoke fields.
-        let rows = sqlx::query(
-            "SELECT 'r' AS kind, seq, revoker_user_id, revoker_role, revoker_nickname, revoke_time \
-             FROM message_revokes WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3 \
-             UNION ALL \
-             SELECT 'd' AS kind, seq, '' AS revoker_user_id, 0 AS revoker_role, '' AS revoker_nickname, \
-             0 AS revoke_time FROM message_deletions \
-             WHERE conversation_id = ?1 AND owner_user_id IN (?4, '') AND seq BETWEEN ?2 AND ?3",
-        )
-        .bind(conversation_id)
-        .bind(low)
-        .bind(high)
-        .bind(owner)
-        .fetch_all(&self.read)
-        .await?;
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            if !seqs.contains(&seq) {
-                continue;
+        self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 'r' AS kind, seq, revoker_user_id, revoker_role, revoker_nickname, revoke_time \
+                 FROM message_revokes WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3 \
+                 UNION ALL \
+                 SELECT 'd' AS kind, seq, '' AS revoker_user_id, 0 AS revoker_role, '' AS revoker_nickname, \
+                 0 AS revoke_time FROM message_deletions \
+                 WHERE conversation_id = ?1 AND owner_user_id IN (?4, '') AND seq BETWEEN ?2 AND ?3",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![conversation_id, low, high, owner])?;
+            while let Some(row) = rows.next()? {
+                let seq: i64 = row.get("seq")?;
+                if !seqs.contains(&seq) {
+                    continue;
+                }
+                if row.get_ref("kind")?.as_str()? == "d" {
+                    marks.deleted.push(seq);
+                } else {
+                    marks.revokes.push(MessageRevoke {
+                        conversation_id: conversation_id.to_string(),
+                        seq,
+                        revoker_user_id: row.get("revoker_user_id")?,
+                        revoker_role: row.get("revoker_role")?,
+                        revoker_nickname: row.get("revoker_nickname")?,
+                        revoke_time: row.get("revoke_time")?,
+                    });
+                }
             }
-            if row.try_get::<String, _>("kind")? == "d" {
-                marks.deleted.push(seq);
-            } else {
-                marks.revokes.push(MessageRevoke {
-                    conversation_id: conversation_id.to_string(),
-                    seq,
-                    revoker_user_id: row.try_get("revoker_user_id")?,
-                    revoker_role: row.try_get("revoker_role")?,
-                    revoker_nickname: row.try_get("revoker_nickname")?,
-                    revoke_time: row.try_get("revoke_time")?,
-                });
-            }
-        }
+            Ok(())
+        })?;
         marks.deleted.sort_unstable();
         marks.deleted.dedup();
         marks.revokes.sort_by_key(|r| r.seq);

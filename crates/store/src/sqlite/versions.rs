@@ -2,7 +2,7 @@
 //! transaction, so a change and its version can never be seen apart.
 
 use async_trait::async_trait;
-use sqlx::{Row as _, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::SqliteStore;
 use crate::{Change, Result, VersionDelta, VersionHead, VersionKind, VersionStore};
@@ -100,28 +100,29 @@ fn change_from(v: i64) -> Change {
 }
 
 impl SqliteStore {
-    async fn read_head(&self, kind: VersionKind, owner: &str) -> Result<Option<(VersionHead, i64)>> {
-        let row =
-            sqlx::query("SELECT version_id, version, min_version FROM version_lists WHERE kind = ? AND owner = ?")
-                .bind(kind.as_str())
-                .bind(owner)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(match row {
-            Some(r) => Some((VersionHead { version_id: r.try_get(0)?, version: r.try_get(1)? }, r.try_get(2)?)),
-            None => None,
+    fn read_head(&self, kind: VersionKind, owner: &str) -> Result<Option<(VersionHead, i64)>> {
+        use rusqlite::OptionalExtension as _;
+        self.readers.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT version_id, version, min_version FROM version_lists WHERE kind = ? AND owner = ?",
+                )?
+                .query_row([kind.as_str(), owner], |r| {
+                    Ok((VersionHead { version_id: r.get(0)?, version: r.get(1)? }, r.get(2)?))
+                })
+                .optional()?)
         })
     }
 
     /// The head and the log's lower bound, creating the list if needed.
     async fn head_with_floor(&self, kind: VersionKind, owner: &str) -> Result<(VersionHead, i64)> {
-        if let Some(found) = self.read_head(kind, owner).await? {
+        if let Some(found) = self.read_head(kind, owner)? {
             return Ok(found);
         }
         let mut tx = self.begin_write().await?;
         ensure_list(&mut tx, kind, owner).await?;
         tx.commit().await?;
-        self.read_head(kind, owner).await?.ok_or_else(|| crate::StoreError::Backend("version list vanished".into()))
+        self.read_head(kind, owner)?.ok_or_else(|| crate::StoreError::Backend("version list vanished".into()))
     }
 }
 
@@ -136,22 +137,19 @@ impl VersionStore for SqliteStore {
         if since < floor {
             return Ok(VersionDelta { head, changes: Vec::new(), complete: false });
         }
-        let rows = sqlx::query(
-            "SELECT element_id, change FROM version_log WHERE kind = ? AND owner = ? AND version > ? \
-             ORDER BY version, element_id LIMIT ?",
-        )
-        .bind(kind.as_str())
-        .bind(owner)
-        .bind(since)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let complete = rows.len() <= limit;
-        let changes = rows
-            .iter()
-            .take(limit)
-            .map(|r| Ok((r.try_get::<String, _>(0)?, change_from(r.try_get(1)?))))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut changes = self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT element_id, change FROM version_log WHERE kind = ?1 AND owner = ?2 AND version > ?3 \
+                 ORDER BY version, element_id LIMIT ?4",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+            let rows = stmt.query_map(rusqlite::params![kind.as_str(), owner, since, limit], |r| {
+                Ok((r.get::<_, String>(0)?, change_from(r.get(1)?)))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        let complete = changes.len() <= limit;
+        changes.truncate(limit);
         Ok(VersionDelta { head, changes, complete })
     }
 }
