@@ -801,6 +801,40 @@ async fn group_row(store: &dyn Store, user: &str, group_id: &str) -> palaver_sto
     store.user_conversations_by_id(user, &[conv]).await.unwrap().pop().unwrap()
 }
 
+/// PostgreSQL only: SQLite's one writer at a time orders a join against appends for free. A join reads the
+/// group's max seq to set where the new member's history starts; an append committing at that moment on another
+/// connection (another node) must be either wholly before the join (not visible to the member) or after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_join_is_ordered_against_an_append_in_flight() {
+    let (backend, schema) = postgres().await;
+    let store = backend.store.clone();
+    let conv = palaver_protocol::conversation_id::group("g1");
+    store.create_group(&group("g1"), &[member("g1", "alice", 100, 1)]).await.unwrap();
+    store.append_message(plain(&conv, "first")).await.unwrap();
+
+    // Another node's append, between its seq bump (which row-locks the counter) and its commit.
+    let options: sqlx::postgres::PgConnectOptions = postgres_url().parse().unwrap();
+    let mut other = sqlx::PgConnection::connect_with(&options.options([("search_path", &schema)])).await.unwrap();
+    let mut in_flight = other.begin().await.unwrap();
+    sqlx::query("UPDATE conversation_seqs SET max_seq = max_seq + 1 WHERE conversation_id = $1")
+        .bind(&conv)
+        .execute(&mut *in_flight)
+        .await
+        .unwrap();
+    let join = tokio::spawn({
+        let store = store.clone();
+        async move { store.add_group_members("g1", &[member("g1", "dave", 20, 2)]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!join.is_finished(), "the join went ahead of an append that was committing");
+    in_flight.commit().await.unwrap();
+    join.await.unwrap().unwrap();
+    assert_eq!(group_row(&*store, "dave", "g1").await.min_seq, 3, "history from after the append in flight");
+
+    drop((other, store, backend));
+    drop_postgres(&schema).await;
+}
+
 async fn group_membership_changes_bump_versions_and_cap_history(store: Arc<dyn Store>) {
     let conv = palaver_protocol::conversation_id::group("g1");
     let members = [member("g1", "alice", 100, 1), member("g1", "bob", 20, 2), member("g1", "carol", 60, 3)];

@@ -92,14 +92,20 @@ fn request_from_row(row: &PgRow) -> Result<GroupRequest, sqlx::Error> {
     })
 }
 
-/// The group's current max seq, as this transaction sees it.
+/// The group's current max seq, its counter row locked (`FOR SHARE`) until the transaction ends. A join or a
+/// leave is a point in the group's seq order: an append holds the counter's row lock from its seq bump to its
+/// commit, so without the lock a join reading under READ COMMITTED could take its min seq beside a message that
+/// another node is committing at that moment, and see (or miss) it depending on timing. With it, the join waits
+/// for that commit and counts from after it; appends wait for the join. (SQLite has one writer at a time, which
+/// gives the same order for free.)
 async fn group_max_seq(conn: &mut PgConnection, group_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(AssertSqlSafe(pg_sql(
-        "SELECT COALESCE(MAX(max_seq), 0) FROM conversation_seqs WHERE conversation_id = ?",
+    let max: Option<i64> = sqlx::query_scalar(AssertSqlSafe(pg_sql(
+        "SELECT max_seq FROM conversation_seqs WHERE conversation_id = ? FOR SHARE",
     )))
     .bind(conversation_id::group(group_id))
-    .fetch_one(&mut *conn)
-    .await?)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(max.unwrap_or(0))
 }
 
 async fn require_group(conn: &mut PgConnection, group_id: &str) -> Result<()> {
