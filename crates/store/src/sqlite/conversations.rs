@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, reader::select_in, versions::bump};
+use super::reader::{all, select_in};
+use super::{SqliteStore, versions::bump};
 use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
 
 /// The row with its conversation's counter; a conversation without messages has no counter row, hence the
@@ -47,12 +48,7 @@ impl ConversationStore for SqliteStore {
                 select_user_conversations!(),
                 "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
             ))?;
-            let mut rows = stmt.query([owner])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(from_row(row)?);
-            }
-            Ok(out)
+            all(stmt.query([owner])?, from_row)
         })
     }
 
@@ -99,15 +95,11 @@ impl ConversationStore for SqliteStore {
                 select_user_conversations!(),
                 "WHERE c.owner_user_id = ?1 ORDER BY c.conversation_id LIMIT ?2 OFFSET ?3"
             ))?;
-            let mut rows = stmt.query(rusqlite::params![owner, page.limit.max(0), page.offset.max(0)])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(from_row(row)?);
-            }
+            let rows = all(stmt.query(rusqlite::params![owner, page.limit.max(0), page.offset.max(0)])?, from_row)?;
             let total = conn
                 .prepare_cached("SELECT COUNT(*) FROM conversations WHERE owner_user_id = ?")?
                 .query_row([owner], |row| row.get(0))?;
-            Ok((out, total))
+            Ok((rows, total))
         })
     }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
 
-use super::reader::select_in;
+use super::reader::{all, select_in};
 use super::{IN_CHUNK, SqliteStore, placeholders};
 use crate::{
     Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Reception, Result,
@@ -19,12 +19,8 @@ fn decode(blob: &[u8]) -> Result<MsgData> {
 }
 
 /// The messages of a statement whose first column is `data`.
-fn decode_rows(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
-    let mut msgs = Vec::new();
-    while let Some(row) = rows.next()? {
-        msgs.push(decode(row.get_ref(0)?.as_blob()?)?);
-    }
-    Ok(msgs)
+fn decode_rows(rows: rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
+    all(rows, |row| decode(row.get_ref(0)?.as_blob()?))
 }
 
 /// One append, inside the writer's open transaction (and its own savepoint, see [`super::writer`]):
@@ -180,7 +176,7 @@ impl MessageStore for SqliteStore {
                 "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
                  ORDER BY seq DESC LIMIT ?4",
             )?;
-            decode_rows(&mut stmt.query(rusqlite::params![conversation_id, begin, end, limit])?)
+            decode_rows(stmt.query(rusqlite::params![conversation_id, begin, end, limit])?)
         })?;
         msgs.reverse();
         Ok(msgs)
@@ -197,7 +193,7 @@ impl MessageStore for SqliteStore {
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let params = std::iter::once(rusqlite::types::Value::from(conversation_id.to_string()))
                     .chain(chunk.iter().map(|seq| rusqlite::types::Value::from(*seq)));
-                msgs.extend(decode_rows(&mut stmt.query(rusqlite::params_from_iter(params))?)?);
+                msgs.extend(decode_rows(stmt.query(rusqlite::params_from_iter(params))?)?);
             }
             Ok(())
         })?;

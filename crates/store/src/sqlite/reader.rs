@@ -84,10 +84,20 @@ pub(super) fn select_in<T>(
     for chunk in ids.chunks(super::IN_CHUNK) {
         let mut stmt = conn.prepare_cached(&sql(&super::placeholders(chunk.len())))?;
         let params = scope.into_iter().chain(chunk.iter().map(String::as_str));
-        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = rows.next()? {
-            out.push(map(row)?);
-        }
+        out.extend(all(stmt.query(rusqlite::params_from_iter(params))?, &mut map)?);
+    }
+    Ok(out)
+}
+
+/// Every row of `rows`, made into a `T` by `map` (which, unlike rusqlite's `query_map`, may fail with any
+/// store error: a stored message that does not decode, say).
+pub(super) fn all<T>(
+    mut rows: rusqlite::Rows<'_>,
+    mut map: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
     }
     Ok(out)
 }
