@@ -597,7 +597,7 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
     let reporter = Reporter::start(shared.clone(), link.out.clone(), true);
     seed_pairs(job, shared).await;
     drop(reporter);
-    let rest = Arc::new(RestClient::new(&job.api_url).await?.with_max_idle(1024));
+    let rest = Arc::new(RestClient::new(&job.api_url).await?.with_max_idle(1024).with_sources(job.sources.clone()));
     link.send(WorkerMsg::Ready { counters: shared.counters(), pid: std::process::id() });
     let Some(start_us) = link.start().await else { return Ok(None) };
     let _reporter = Reporter::start(shared.clone(), link.out.clone(), false);

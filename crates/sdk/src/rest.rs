@@ -53,6 +53,8 @@ pub struct RestClient {
     max_idle: usize,
     timeout: Duration,
     next_op: AtomicU64,
+    /// Local addresses new connections are opened from, in turn (empty: the kernel's choice).
+    sources: Vec<std::net::IpAddr>,
 }
 
 impl RestClient {
@@ -76,12 +78,20 @@ impl RestClient {
             max_idle: 64,
             timeout: Duration::from_secs(60),
             next_op: AtomicU64::new(1),
+            sources: Vec::new(),
         })
     }
 
     /// Most idle connections kept for reuse (default 64).
     pub fn with_max_idle(mut self, max_idle: usize) -> Self {
         self.max_idle = max_idle;
+        self
+    }
+
+    /// Open new connections from these local addresses in turn (a load generator's 127.0.0.2, 127.0.0.3, …):
+    /// every closed connection holds its local port for a minute (TIME_WAIT), and one address has ~28,000.
+    pub fn with_sources(mut self, sources: Vec<std::net::IpAddr>) -> Self {
+        self.sources = sources;
         self
     }
 
@@ -146,7 +156,11 @@ impl RestClient {
                 return Ok(sender);
             }
         }
-        let stream = crate::transport::connect_tcp(self.addr, None).await?;
+        let source = (!self.sources.is_empty()).then(|| {
+            let turn = self.next_op.fetch_add(1, Ordering::Relaxed) as usize;
+            self.sources[turn % self.sources.len()]
+        });
+        let stream = crate::transport::connect_tcp(self.addr, source).await?;
         let (sender, connection) =
             http1::handshake(TokioIo::new(stream)).await.map_err(|e| SdkError::Http(e.to_string()))?;
         tokio::spawn(async move {
