@@ -797,3 +797,90 @@ async fn the_member_cache_follows_every_membership_change() {
     w.call("alice", "/group/dismiss_group", json!({"groupID": gid})).await;
     assert_eq!(w.send("alice", &gid, "a1").await, 1204);
 }
+
+/// Read diffusion: a group message is stored once however big the group is. No per-member copy, cursor,
+/// counter or version is written per message (what lets a 100,000-member group talk), checked in the SQLite
+/// file itself: every row of every table before and after five sends into a 300-member group.
+#[tokio::test]
+async fn a_group_message_is_one_stored_row_whatever_the_group_size() {
+    if std::env::var("PALAVER_TEST_STORE").as_deref() == Ok("postgres") {
+        return; // the rows are read from the SQLite file
+    }
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let members: Vec<String> = (0..300).map(|i| format!("member{i:03}")).collect();
+    server.register(&admin, &members.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
+    let token = server.user_token(&admin, "alice", platform::IOS).await;
+    let created = server
+        .call(
+            "/group/create_group",
+            &token,
+            json!({"ownerUserID": "alice", "memberUserIDs": members, "groupInfo": {"groupName": "big", "groupType": 2}}),
+        )
+        .await;
+    let gid = created["groupInfo"]["groupID"].as_str().unwrap().to_string();
+    // The first message creates the group's seq counter; from then on only the messages themselves are added.
+    assert_eq!(alice.send_text_msg(group_msg("alice", &gid, "first", "hello")).await.err_code, 0);
+    let db = server.dir.path().join("palaver.db");
+    let before = snapshot(&db);
+    for n in 0..5 {
+        assert_eq!(alice.send_text_msg(group_msg("alice", &gid, &format!("m{n}"), "hello")).await.err_code, 0);
+    }
+    let after = snapshot(&db);
+    let mut changed = Vec::new();
+    for (table, rows) in &after {
+        let added: Vec<&String> = rows.difference(&before[table]).collect();
+        let removed = before[table].difference(rows).count();
+        if !added.is_empty() || removed > 0 {
+            changed.push((table.as_str(), added.len(), removed));
+        }
+        if table == "conversations" {
+            assert!(
+                added.iter().all(|row| row.contains("\"alice\"")),
+                "only the sender's read cursor moves: {added:?}"
+            );
+        }
+    }
+    // (table, rows added, rows removed): an updated row is one of each.
+    let expected = [("conversation_seqs", 1, 1), ("conversations", 1, 1), ("messages", 5, 0)];
+    assert_eq!(changed, expected, "what five messages to 300 members wrote");
+}
+
+/// Every row of every table of the SQLite database at `path` (read-only, beside the running server: WAL), each
+/// row as the text of its values.
+fn snapshot(path: &std::path::Path) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut all = std::collections::BTreeMap::new();
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((0..columns).map(|i| value_text(row.get_ref(i).unwrap())).collect::<Vec<_>>().join(" | "))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        all.insert(table, rows);
+    }
+    all
+}
+
+fn value_text(value: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Text(text) => format!("{:?}", String::from_utf8_lossy(text)),
+        ValueRef::Blob(blob) => format!("blob:{}", blob.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+    }
+}
