@@ -46,8 +46,26 @@ export function toMessage(m) {
 /** The line shown in the chat for a server notification stored in the conversation (OpenIM's `isSendMsg`
  * copies), or null for notifications that are not shown. */
 export function systemText(msg) {
-  switch (msg?.contentType) {
-    case 1201: case 1204: return 'You are now friends. Say hello!';
+  const type = msg?.contentType;
+  if (type === 1201 || type === 1204) return 'You are now friends. Say hello!';
+  if (type < 1500 || type > 1599) return null;
+  let t = {};
+  try { t = JSON.parse(msg.content?.detail || '{}'); } catch { return null; }
+  const who = m => m?.nickname || m?.userID || 'Someone';
+  const names = list => (list || []).map(who).join(', ');
+  switch (type) {
+    case 1501: return `${who(t.opUser)} created the group`;
+    case 1504: return `${who(t.quitUser)} left the group`;
+    case 1507: return `${who(t.newGroupOwner)} is now the group owner`;
+    case 1508: return `${who(t.opUser)} removed ${names(t.kickedUserList)}`;
+    case 1509: return `${who(t.opUser)} added ${names(t.invitedUserList)}`;
+    case 1510: return `${who(t.entrantUser)} joined the group`;
+    case 1512: return `${who(t.opUser)} muted ${who(t.mutedUser)}`;
+    case 1513: return `${who(t.opUser)} unmuted ${who(t.mutedUser)}`;
+    case 1514: return `${who(t.opUser)} muted the group`;
+    case 1515: return `${who(t.opUser)} unmuted the group`;
+    case 1519: return `${who(t.opUser)} posted an announcement: ${t.group?.notification || ''}`;
+    case 1520: return `${who(t.opUser)} renamed the group to ${t.group?.groupName || ''}`;
     default: return null;
   }
 }

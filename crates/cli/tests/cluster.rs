@@ -330,9 +330,11 @@ async fn three_nodes_exchange_direct_and_group_messages_in_order() {
         let pushed_seqs = seqs(&pushed);
         assert!(pushed_seqs.windows(2).all(|w| w[0] < w[1]), "{}: pushes out of seq order: {pushed_seqs:?}", c.user);
         let all = pull_all(c, &conv).await;
-        assert_eq!(seqs(&all), (1..=total).collect::<Vec<_>>(), "{}: gap-free seqs", c.user);
-        // The pushes are exactly the stored messages, seq for seq.
-        let stored: Vec<(i64, String)> = all.iter().map(|m| (m.seq, m.client_msg_id.clone())).collect();
+        assert_eq!(seqs(&all), (1..=total + 1).collect::<Vec<_>>(), "{}: gap-free seqs", c.user);
+        // Seq 1 is the group's creation tip, stored before anyone connected; the pushes that followed are
+        // exactly the stored messages, seq for seq.
+        assert_eq!(all[0].content_type, 1501, "{}: the creation's tip first", c.user);
+        let stored: Vec<(i64, String)> = all[1..].iter().map(|m| (m.seq, m.client_msg_id.clone())).collect();
         let got: Vec<(i64, String)> = pushed.iter().map(|m| (m.seq, m.client_msg_id.clone())).collect();
         assert_eq!(got, stored, "{}: pushes equal the stored sequence", c.user);
         let ids: Vec<String> = all.iter().map(|m| m.client_msg_id.clone()).collect();

@@ -347,7 +347,8 @@ async fn quitting_and_kicking_remove_members_and_cap_their_history() {
     assert_eq!(w.send("alice", &gid, "m1").await, 0);
     let v0 = w.member_version("alice", &gid).await;
 
-    // Dave quits: 1504 to the members and to him; he keeps seq 1 and sees nothing after.
+    // Seq 1 is the creation's tip in the chat, seq 2 alice's message. Dave quits: 1504 to the members and to
+    // him, and its tip (seq 3) to those still in; he keeps seqs 1 and 2 and sees nothing after.
     w.call("dave", "/group/quit_group", json!({"groupID": gid, "userID": "dave"})).await;
     for user in ["alice", "carol", "dave"] {
         let (_, _, tips) = w.ws(user).next_notification(ct::MEMBER_QUIT).await.expect("1504");
@@ -355,11 +356,13 @@ async fn quitting_and_kicking_remove_members_and_cap_their_history() {
         assert_eq!((tips["group"]["memberCount"].as_i64(), tips_version(&tips).1), (Some(4), v0.1 + 1));
     }
     assert_eq!(w.send("alice", &gid, "m2").await, 0);
-    assert_eq!(w.max_seq("dave", &gid).await, 1, "capped at his leave");
-    assert_eq!(w.max_seq("carol", &gid).await, 2);
+    assert_eq!(w.max_seq("dave", &gid).await, 2, "capped at his leave");
+    assert_eq!(w.max_seq("carol", &gid).await, 4);
     let pulled = w.ws("dave").pull_range(&format!("sg_{gid}"), 1, 10, 10).await;
     let pulled = sdkws::PullMessageBySeqsResp::decode(&pulled.data[..]).unwrap();
-    assert_eq!(pulled.msgs[&format!("sg_{gid}")].msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), [1]);
+    let seen: Vec<(i64, i32)> =
+        pulled.msgs[&format!("sg_{gid}")].msgs.iter().map(|m| (m.seq, m.content_type)).collect();
+    assert_eq!(seen, [(1, ct::GROUP_CREATED), (2, 101)]);
     assert_eq!(w.send("dave", &gid, "d1").await, 1203, "a former member cannot send");
     assert_eq!(
         w.refused("dave", "/group/get_group_member_list", json!({"groupID": gid, "pagination": page(10)})).await,
@@ -394,10 +397,11 @@ async fn quitting_and_kicking_remove_members_and_cap_their_history() {
     w.call("alice", "/group/kick_group", kick(&["bob"])).await;
     assert_eq!(w.member_ids("alice", &gid).await, ["alice"]);
 
-    // A kicked member rejoins: uncapped, from its new join on.
+    // A kicked member rejoins: uncapped, from its new join on (the two kicks' tips are seqs 5 and 6, the
+    // invitation's 7).
     w.call("alice", "/group/invite_user_to_group", json!({"groupID": gid, "invitedUserIDs": ["carol"]})).await;
     assert_eq!(w.send("carol", &gid, "c2").await, 0);
-    assert_eq!(w.max_seq("carol", &gid).await, 3);
+    assert_eq!(w.max_seq("carol", &gid).await, 8);
 }
 
 #[tokio::test]
@@ -566,7 +570,7 @@ async fn dismissal_notifies_everyone_and_closes_the_group() {
     assert_eq!(w.group_info("carol", &gid).await["status"], 2);
     assert_eq!(w.send("alice", &gid, "after").await, 1204, "a dismissed group refuses messages");
     assert_eq!(w.send("carol", &gid, "after-2").await, 1204);
-    assert_eq!(w.max_seq("carol", &gid).await, 1, "the history stays, capped");
+    assert_eq!(w.max_seq("carol", &gid).await, 2, "the history stays (the creation's tip and m1), capped");
     assert_eq!(w.refused("alice", "/group/dismiss_group", json!({"groupID": gid})).await, 1204);
     assert_eq!(
         w.refused("alice", "/group/set_group_info_ex", json!({"groupID": gid, "groupName": "x"})).await,

@@ -203,21 +203,22 @@ async fn revoke_follows_upstream_rules_and_tells_everyone() {
             json!({"sendID": sender, "groupID": gid, "sessionType": 3, "contentType": 101, "content": {"content": id}});
         server.call("/msg/send_msg", &admin, body).await;
     }
-    assert_eq!(code(&server, "/msg/revoke_msg", &b, revoke("bob", &conv, 1)).await, 1002, "a member, the owner's");
-    assert_eq!(code(&server, "/msg/revoke_msg", &b, revoke("bob", &conv, 3)).await, 1002, "a member, an admin's");
-    assert_eq!(code(&server, "/msg/revoke_msg", &c, revoke("carol", &conv, 1)).await, 1002, "an admin, the owner's");
-    server.call("/msg/revoke_msg", &c, revoke("carol", &conv, 2)).await;
-    server.call("/msg/revoke_msg", &b, revoke("bob", &conv, 4)).await;
-    server.call("/msg/revoke_msg", &a, revoke("alice", &conv, 3)).await;
+    // Seq 1 is the creation's tip in the chat; the messages are 2 (alice), 3 (bob), 4 (carol), 5 (bob).
+    assert_eq!(code(&server, "/msg/revoke_msg", &b, revoke("bob", &conv, 2)).await, 1002, "a member, the owner's");
+    assert_eq!(code(&server, "/msg/revoke_msg", &b, revoke("bob", &conv, 4)).await, 1002, "a member, an admin's");
+    assert_eq!(code(&server, "/msg/revoke_msg", &c, revoke("carol", &conv, 2)).await, 1002, "an admin, the owner's");
+    server.call("/msg/revoke_msg", &c, revoke("carol", &conv, 3)).await;
+    server.call("/msg/revoke_msg", &b, revoke("bob", &conv, 5)).await;
+    server.call("/msg/revoke_msg", &a, revoke("alice", &conv, 4)).await;
     let n = carol.next_of_type(2101).await;
-    assert_eq!((n.conversation, n.tips["seq"].as_i64()), (format!("n_{gid}"), Some(2)));
-    let msgs = pull(&server, &b, "bob", &conv, 1, 4).await;
+    assert_eq!((n.conversation, n.tips["seq"].as_i64()), (format!("n_{gid}"), Some(3)));
+    let msgs = pull(&server, &b, "bob", &conv, 2, 5).await;
     assert_eq!(
         msgs.iter().map(|m| m["contentType"].as_i64().unwrap()).collect::<Vec<_>>(),
         vec![101, 2101, 2101, 2101]
     );
     let d = rest_token(&server, &admin, "dave").await;
-    assert_eq!(code(&server, "/msg/revoke_msg", &d, revoke("dave", &conv, 1)).await, 1004, "not a member");
+    assert_eq!(code(&server, "/msg/revoke_msg", &d, revoke("dave", &conv, 2)).await, 1004, "not a member");
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

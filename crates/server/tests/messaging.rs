@@ -177,8 +177,11 @@ async fn group_text_reaches_every_member_and_only_members() {
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
     let conv = format!("sg_{group_id}");
     for member in [&mut bob, &mut carol, &mut alice] {
+        // The chat shows the group's creation first (OpenIM's tip, a copy of the 1501 notification), then the text.
+        let (c, tip) = member.next_chat_push().await.expect("the creation's tip");
+        assert_eq!((c.as_str(), tip.seq, tip.content_type), (conv.as_str(), 1, 1501));
         let (c, msg) = member.next_chat_push().await.expect("group push");
-        assert_eq!((c.as_str(), msg.seq, text_of(&msg).as_str()), (conv.as_str(), 1, "hi all"));
+        assert_eq!((c.as_str(), msg.seq, text_of(&msg).as_str()), (conv.as_str(), 2, "hi all"));
     }
 
     // Dave is not a member: cannot send (1203), sees nothing, and nothing is stored.
@@ -188,13 +191,13 @@ async fn group_text_reaches_every_member_and_only_members() {
     let pulled = sdkws::PullMessageBySeqsResp::decode(&pulled.data[..]).unwrap();
     assert!(pulled.msgs.is_empty(), "a non-member pulls nothing");
     assert!(!dave.newest_seqs().await.max_seqs.contains_key(&conv));
-    assert_eq!(bob.newest_seqs().await.max_seqs[&conv], 1, "the refused send stored nothing");
+    assert_eq!(bob.newest_seqs().await.max_seqs[&conv], 2, "the refused send stored nothing");
 
     // Every member sees the conversation with its unread count.
     let read = bob.has_read_and_max().await;
-    assert_eq!((read.seqs[&conv].max_seq, read.seqs[&conv].has_read_seq), (1, 0));
+    assert_eq!((read.seqs[&conv].max_seq, read.seqs[&conv].has_read_seq), (2, 0));
     let read = alice.has_read_and_max().await;
-    assert_eq!(read.seqs[&conv].has_read_seq, 1, "the sender has read its own message");
+    assert_eq!(read.seqs[&conv].has_read_seq, 2, "the sender has read its own message (and the tip it caused)");
 }
 
 #[tokio::test]

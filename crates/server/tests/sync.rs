@@ -273,16 +273,19 @@ async fn group_members_sync_and_a_late_joiner_sees_history_from_its_join() {
     let full = server.call("/group/get_full_group_member_user_ids", &alice, json!({"groupID": gid, "idHash": 0})).await;
     assert_eq!(full["userIDs"].as_array().unwrap().len(), 3);
 
-    // Dave sees the group from his join on: min seq 4, and a pull of 1..3 returns nothing.
+    // Dave sees the group from his join on: the creation's tip is seq 1 and the messages before him 2..4, so
+    // his history starts at 5, the tip of his own invitation; a pull of 1..6 returns 5 and 6 only.
     assert_eq!(alice_ws.send_text_msg(group_msg("alice", &gid, "g3", "welcome")).await.err_code, 0);
+    let (_, tip) = dave_ws.next_chat_push().await.expect("the invitation's tip");
+    assert_eq!((tip.seq, tip.content_type), (5, 1509));
     let (_, msg) = dave_ws.next_chat_push().await.expect("the new member gets new messages");
-    assert_eq!((msg.seq, text_of(&msg).as_str()), (4, "welcome"));
+    assert_eq!((msg.seq, text_of(&msg).as_str()), (6, "welcome"));
     let conv = format!("sg_{gid}");
     let seqs = dave_ws.newest_seqs().await;
-    assert_eq!((seqs.max_seqs[&conv], seqs.min_seqs[&conv]), (4, 4));
-    let pulled = dave_ws.pull_range(&conv, 1, 4, 10).await;
+    assert_eq!((seqs.max_seqs[&conv], seqs.min_seqs[&conv]), (6, 5));
+    let pulled = dave_ws.pull_range(&conv, 1, 6, 10).await;
     let pulled: palaver_protocol::pb::sdkws::PullMessageBySeqsResp = prost::Message::decode(&pulled.data[..]).unwrap();
-    assert_eq!(pulled.msgs[&conv].msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(pulled.msgs[&conv].msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![5, 6]);
     // Outsiders cannot read the member list.
     server.register(&admin, &["eve"]).await;
     let eve = server.user_token(&admin, "eve", platform::WEB).await;

@@ -128,14 +128,16 @@ world.test('a group with a third person', async () => {
   assert.match(group, /^sg_/);
   await send(a, 'Who is in for Saturday?');
 
-  // The group reaches Bob and Carol with its first message, unread.
+  // The group reaches Bob and Carol with its creation (a line in the chat, as OpenIM's apps show it) and its
+  // first message, both unread.
   for (const p of [b, c]) {
     await tab(p, 'chats');
-    await waitUnread(p, group, '1');
+    await waitUnread(p, group, '2');
     assert.equal(await p.textContent(`.conv[data-conv="${group}"] .conv-title`), 'Saturday hike');
   }
   await openConversation(c, group);
   await waitText(c, 'Who is in for Saturday?');
+  await c.locator('#messages .system', { hasText: 'created the group' }).waitFor();
   await send(c, 'Me! 🙋');
   await openConversation(b, group);
   await send(b, 'Count me in too');
@@ -168,6 +170,9 @@ world.test('a group with a third person', async () => {
   });
   await a.keyboard.press('Escape');
   await a.locator('#chat-sub:text-is("2 members")').waitFor();
+  for (const line of ['renamed the group to Saturday hike 🥾', 'removed Carol']) {
+    await b.locator('#messages .system', { hasText: line }).waitFor();
+  }
   await c.fill('#composer-input', 'Still here?');
   await c.press('#composer-input', 'Enter');
   await c.locator('.msg.mine.failed').waitFor();

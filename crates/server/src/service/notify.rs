@@ -78,6 +78,20 @@ impl NotifyOptions {
             ct::FRIEND_APPLICATION_APPROVED => Self { send_msg: true, offline_push: true, ..Self::default() },
             ct::FRIEND_APPLICATION | ct::FRIEND_APPLICATION_REJECTED => Self { offline_push: true, ..Self::default() },
             ct::CONVERSATION_PRIVATE_CHAT => Self { send_msg: true, ..Self::default() },
+            // The group changes members see as tips in the group's chat ("Bob joined the group"). Not the
+            // dismissal: by the time it is announced the group has no members left to store it for.
+            ct::GROUP_CREATED
+            | ct::MEMBER_QUIT
+            | ct::GROUP_OWNER_TRANSFERRED
+            | ct::MEMBER_KICKED
+            | ct::MEMBER_INVITED
+            | ct::MEMBER_ENTER
+            | ct::GROUP_MEMBER_MUTED
+            | ct::GROUP_MEMBER_CANCEL_MUTED
+            | ct::GROUP_MUTED
+            | ct::GROUP_CANCEL_MUTED
+            | ct::GROUP_INFO_SET_ANNOUNCEMENT
+            | ct::GROUP_INFO_SET_NAME => Self { send_msg: true, ..Self::default() },
             ct::USER_STATUS_CHANGE => Self { no_sender_sync: true, ..Self::default() },
             _ => Self::default(),
         }
@@ -114,21 +128,11 @@ impl App {
         let stored = n.delivery == Delivery::Stored;
         let (session, send_id, recv_id) = (n.session, n.send_id, n.recv_id);
         let msg = notification_msg_with(&n, &nopts)?;
-        // The system acts here, not the user named as sender: no membership or mute checks apply.
-        let system = Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true };
         if nopts.send_msg {
-            // The copy in the regular conversation: a plain message as far as options go, so it creates the
-            // conversation and counts as unread (upstream msgtransfer's clone of an `isSendMsg` notification).
-            let copy_options: HashMap<String, bool> =
-                [(options::OFFLINE_PUSH, nopts.offline_push), (options::UNREAD_COUNT, true)]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect();
-            let copy = sdkws::MsgData { client_msg_id: random_hex(16), options: copy_options, ..msg.clone() };
-            self.send_message(&system, copy, operation_id).await?;
+            self.store_tip(&msg, &nopts, operation_id).await?;
         }
         if stored {
-            self.send_message(&system, msg, operation_id).await?;
+            self.send_message(&system_caller(), msg, operation_id).await?;
             return Ok(());
         }
         let recipients = if nopts.sender_only {
@@ -142,6 +146,26 @@ impl App {
             vec![recv_id.to_string(), send_id.to_string()]
         };
         self.push_notification_with(msg, &recipients, &nopts, operation_id).await;
+        Ok(())
+    }
+
+    /// Stores the copy of notification `msg` that its `isSendMsg` option asks for, in the regular conversation
+    /// (the 1:1 chat, or the group's): a tip the users see in the chat. A plain message as far as options go, so
+    /// it creates the conversation and counts as unread (upstream msgtransfer's clone of an `isSendMsg`
+    /// notification).
+    pub(crate) async fn store_tip(
+        &self,
+        msg: &sdkws::MsgData,
+        nopts: &NotifyOptions,
+        operation_id: &str,
+    ) -> ApiResult<()> {
+        let copy_options: HashMap<String, bool> =
+            [(options::OFFLINE_PUSH, nopts.offline_push), (options::UNREAD_COUNT, true)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let copy = sdkws::MsgData { client_msg_id: random_hex(16), options: copy_options, ..msg.clone() };
+        self.send_message(&system_caller(), copy, operation_id).await?;
         Ok(())
     }
 
@@ -187,6 +211,12 @@ impl App {
         let except = nopts.except_device.as_deref();
         self.bus.deliver_unstored(&targets, &conversation, frame, except);
     }
+}
+
+/// The system as a caller: it acts here, not the user named as a notification's sender, so no membership or mute
+/// checks apply.
+fn system_caller() -> Caller {
+    Caller { user_id: String::new(), platform_id: 0, token_hash: Arc::from(&[][..]), is_admin: true }
 }
 
 /// The message carrying notification `n`: OpenIM's notification options for its content type, the Tips as

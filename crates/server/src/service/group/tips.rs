@@ -13,7 +13,7 @@
 //! (`groupMemberVersion`/`groupMemberVersionID`): an SDK one version behind applies the change from the
 //! notification, one further behind asks for the changes (protocol §6.5).
 
-use super::super::{App, Caller, Delivery, Notification, notify::notification_msg};
+use super::super::{App, Caller, Delivery, Notification, NotifyOptions, notify::notification_msg};
 use crate::service::wire::{group_info, member_info};
 use palaver_protocol::{
     constant::{app_manager_level, content_type, role_level, session_type},
@@ -102,7 +102,17 @@ impl App {
             }
         };
         recipients.extend(extra.iter().cloned());
+        let options = NotifyOptions::for_type(content_type);
+        let tip = options.send_msg.then(|| msg.clone());
         self.push_notification(msg, &recipients, operation_id).await;
+        // The tip in the chat after the notification: an SDK that meets a message of a group it does not know
+        // yet fetches and stores the group itself, and its sync on the notification then finds nothing new to
+        // announce (no OnJoinedGroupAdded). Each connection gets its pushes in the order they are made.
+        if let Some(tip) = tip
+            && let Err(e) = self.store_tip(&tip, &options, operation_id).await
+        {
+            tracing::warn!(error = %e, content_type, group = group_id, "group tip not stored");
+        }
     }
 
     /// 1501 to every member, and 1519 when the group starts with an announcement.
