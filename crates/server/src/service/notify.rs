@@ -10,7 +10,7 @@
 //! unreliable (a device that missed one catches up through incremental sync at its next login, which is what
 //! the notification would have triggered anyway); revokes and deletes are stored. Some notifications are also
 //! "sent as a message" (`isSendMsg`): a copy lands in the regular conversation as a tip the user sees ("you are
-//! now friends"), counted as unread.
+//! now friends", "Bob joined the group"), counted as unread.
 
 use super::{App, Caller, now_ms, random_hex};
 use crate::{error::ApiResult, hub::PushFrame};
