@@ -121,6 +121,6 @@ export class Palaver {
       const r = await this.admin('/msg/pull_msg_by_seq', { userID, seqRanges: [{ conversationID, begin, end, num: end - begin + 1 }], order: 0 });
       out.push(...(r.msgs?.[conversationID]?.Msgs || []));
     }
-    return out.filter(m => m.contentType < 1000).map(m => ({ seq: m.seq, sendID: m.sendID, clientMsgID: m.clientMsgID, contentType: m.contentType, content: JSON.parse(Buffer.from(m.content, 'base64').toString()) }));
+    return out.filter(m => m.contentType < 1000).map(m => ({ seq: m.seq, sendID: m.sendID, sendTime: Number(m.sendTime), clientMsgID: m.clientMsgID, contentType: m.contentType, content: JSON.parse(Buffer.from(m.content, 'base64').toString()) }));
   }
 }

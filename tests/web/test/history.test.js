@@ -24,15 +24,17 @@ world.test('scrolling up loads the whole history, page by page, each message onc
   const history = await server.history('dora', 'si_dora_eli');
   const sent = history.map(m => m.content.content);
   assert.equal(sent.length, N);
-  await server.admin('/msg/send_msg', { sendID: 'finn', recvID: 'dora', senderPlatformID: 5, contentType: 101, sessionType: 1, content: { content: 'Lunch?' } });
+  // Finn writes last. Its sendTime is set after the long conversation's last one: the server keeps a
+  // conversation's sendTimes strictly increasing, so ten messages sent in the same millisecond end up stamped a
+  // few milliseconds ahead of the clock, and a message sent right after them elsewhere could sort before them.
+  const lastTime = Math.max(...history.map(m => m.sendTime));
+  await server.admin('/msg/send_msg', { sendID: 'finn', recvID: 'dora', senderPlatformID: 5, contentType: 101, sessionType: 1, content: { content: 'Lunch?' }, sendTime: lastTime + 1000 });
 
   const d = await world.page('dora');
   await signIn(d, { userID: 'dora' });
   // Newest activity first: Finn, then Eli; pinning Eli puts Eli on top.
   const order = () => d.$$eval('#conv-list .conv', els => els.map(e => e.dataset.conv));
-  // (The list may show before every conversation's last message is in: wait for its settled order.)
-  await d.waitForFunction(() => [...document.querySelectorAll('#conv-list .conv')].map(e => e.dataset.conv).join() === 'si_dora_finn,si_dora_eli')
-    .catch(async () => assert.deepEqual(await order(), ['si_dora_finn', 'si_dora_eli']));
+  assert.deepEqual(await order(), ['si_dora_finn', 'si_dora_eli']);
   await openConversation(d, 'si_dora_eli');
   await d.click('#pin-button');
   await d.waitForFunction(() => document.querySelector('#conv-list .conv')?.dataset.conv === 'si_dora_eli');
