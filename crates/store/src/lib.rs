@@ -12,6 +12,7 @@
 pub mod migrate;
 mod model;
 pub mod postgres;
+mod search;
 pub mod sqlite;
 
 pub use model::*;

@@ -6,6 +6,7 @@ use sqlx::Row as _;
 use super::accounts::user_from_row;
 use super::groups::group_from_row;
 use super::{SqliteStore, now_ms, unique_as_exists};
+use crate::search::{contains_pattern, search_sql};
 use crate::{Account, AccountStore, DirectoryCounts, DirectoryStore, Group, Page, Result, StoreError, User};
 
 #[async_trait]
@@ -86,70 +87,42 @@ impl AccountStore for SqliteStore {
     }
 }
 
-/// `%keyword%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards in `keyword` escaped.
-fn contains_pattern(keyword: &str) -> String {
-    let mut pattern = String::with_capacity(keyword.len() + 2);
-    pattern.push('%');
-    for c in keyword.to_ascii_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
+impl SqliteStore {
+    /// One page of a directory search ([`search_sql`]) and the number of matches in all.
+    async fn search<T>(
+        &self,
+        (count_sql, page_sql): (String, String),
+        keyword: &str,
+        page: Page,
+        map: impl Fn(&sqlx::sqlite::SqliteRow) -> Result<T, sqlx::Error>,
+    ) -> Result<(Vec<T>, i64)> {
+        let pattern = contains_pattern(keyword);
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+            .bind(&pattern)
+            .bind(&pattern)
+            .fetch_one(&self.read)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(page_sql))
+            .bind(&pattern)
+            .bind(&pattern)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.read)
+            .await?;
+        let found = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
+        Ok((found, total))
     }
-    pattern.push('%');
-    pattern
 }
 
 #[async_trait]
 impl DirectoryStore for SqliteStore {
     async fn search_users(&self, keyword: &str, page: Page) -> Result<(Vec<User>, i64)> {
-        let pattern = contains_pattern(keyword);
-        const WHERE: &str = "WHERE LOWER(user_id) LIKE ? ESCAPE '\\' OR LOWER(nickname) LIKE ? ESCAPE '\\'";
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM users {WHERE}")))
-            .bind(&pattern)
-            .bind(&pattern)
-            .fetch_one(&self.read)
-            .await?;
-        let sql = format!(
-            concat!("SELECT ", user_columns!(), " FROM users {} ORDER BY create_time DESC, user_id LIMIT ? OFFSET ?"),
-            WHERE
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&pattern)
-            .bind(&pattern)
-            .bind(page.limit)
-            .bind(page.offset)
-            .fetch_all(&self.read)
-            .await?;
-        let users = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok((users, total))
+        self.search(search_sql("users", "user_id", "nickname", user_columns!()), keyword, page, user_from_row).await
     }
 
     async fn search_groups(&self, keyword: &str, page: Page) -> Result<(Vec<Group>, i64)> {
-        let pattern = contains_pattern(keyword);
-        const WHERE: &str = "WHERE LOWER(group_id) LIKE ? ESCAPE '\\' OR LOWER(group_name) LIKE ? ESCAPE '\\'";
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM groups {WHERE}")))
-            .bind(&pattern)
-            .bind(&pattern)
-            .fetch_one(&self.read)
-            .await?;
-        let sql = format!(
-            concat!(
-                "SELECT ",
-                group_columns!(),
-                " FROM groups {} ORDER BY create_time DESC, group_id LIMIT ? OFFSET ?"
-            ),
-            WHERE
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&pattern)
-            .bind(&pattern)
-            .bind(page.limit)
-            .bind(page.offset)
-            .fetch_all(&self.read)
-            .await?;
-        let groups = rows.iter().map(group_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok((groups, total))
+        self.search(search_sql("groups", "group_id", "group_name", group_columns!()), keyword, page, group_from_row)
+            .await
     }
 
     async fn directory_counts(&self) -> Result<DirectoryCounts> {
@@ -166,14 +139,5 @@ impl DirectoryStore for SqliteStore {
             groups: row.try_get("groups")?,
             messages: row.try_get("messages")?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn patterns_escape_wildcards() {
-        assert_eq!(super::contains_pattern(""), "%%");
-        assert_eq!(super::contains_pattern("Al_i%c\\e"), "%al\\_i\\%c\\\\e%");
     }
 }
