@@ -1,67 +1,15 @@
-//! Black-box tests of the account and directory traits, on every backend (bodies take `Arc<dyn Store>`; the
-//! PostgreSQL store adds one line to `store_tests!`).
+//! Black-box tests of the account and directory traits, on every backend (bodies take `Arc<dyn Store>`; see
+//! `common`).
+
+#[macro_use]
+mod common;
 
 use std::sync::Arc;
 
-use palaver_store::sqlite::SqliteStore;
 use palaver_store::{Group, GroupMember, Page, Store, StoreError, User};
 
-async fn sqlite_file() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("palaver.db")).await.unwrap();
-    (Arc::new(store), dir)
-}
-
-macro_rules! store_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (store, _dir) = super::sqlite_file().await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-        mod sqlite_memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(palaver_store::sqlite::SqliteStore::open_in_memory().await.unwrap())).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (store, schema) = super::postgres().await;
-                    super::$name(store).await;
-                    palaver_store::postgres::PgStore::drop_schema(&super::postgres_url(), &schema).await.unwrap();
-                }
-            )*
-        }
-    };
-}
-
-/// A PostgreSQL store in a schema of its own (see `sqlite.rs`), and the schema's name.
-async fn postgres() -> (std::sync::Arc<dyn palaver_store::Store>, String) {
-    let url = postgres_url();
-    let schema = format!("palaver_accounts_{}_{:08x}", std::process::id(), rand::random::<u32>());
-    palaver_store::postgres::PgStore::create_schema(&url, &schema)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (start it, or run scripts/test, which does): {e}"));
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let store =
-        palaver_store::postgres::PgStore::connect_with(options.options([("search_path", &schema)]), 4).await.unwrap();
-    (std::sync::Arc::new(store), schema)
-}
-
-fn postgres_url() -> String {
-    std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 store_tests!(
+    "accounts";
     accounts_create_with_their_user,
     passwords_change,
     blocks_toggle,

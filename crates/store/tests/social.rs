@@ -2,66 +2,19 @@
 //! friend touches and app data. Like `sqlite.rs`, every body takes an `Arc<dyn Store>` and knows nothing of
 //! the backend.
 
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 
 use palaver_protocol::pb::sdkws::MsgData;
-use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
     ClientLog, ConversationPatch, ConversationRef, Friend, FriendAnswer, FriendRequest, MessageRevoke, NewMessage,
     Page, Precondition, Store, StoreError, User, UserCommand, UserPatch, VersionKind,
 };
 
-macro_rules! store_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = palaver_store::sqlite::SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(super::memory().await)).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, schema) = super::postgres().await;
-                    super::$name(store).await;
-                    palaver_store::postgres::PgStore::drop_schema(&super::postgres_url(), &schema).await.unwrap();
-                }
-            )*
-        }
-    };
-}
-
-/// A PostgreSQL store in a schema of its own (see `sqlite.rs`), and the schema's name.
-async fn postgres() -> (Arc<dyn Store>, String) {
-    let url = postgres_url();
-    let schema = format!("palaver_social_{}_{:08x}", std::process::id(), rand::random::<u32>());
-    palaver_store::postgres::PgStore::create_schema(&url, &schema)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (start it, or run scripts/test, which does): {e}"));
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let store =
-        palaver_store::postgres::PgStore::connect_with(options.options([("search_path", &schema)]), 4).await.unwrap();
-    (Arc::new(store), schema)
-}
-
-fn postgres_url() -> String {
-    std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 store_tests!(
+    "social";
     deletes_are_per_owner_or_for_everyone,
     revokes_are_recorded_once,
     clears_move_one_owners_start,
@@ -72,10 +25,6 @@ store_tests!(
     push_tokens_badges_and_logs,
     friendship_and_receive_options_guard_appends,
 );
-
-async fn memory() -> SqliteStore {
-    SqliteStore::open_in_memory().await.unwrap()
-}
 
 /// A 1:1 message from `from` to `to`, with both conversation rows ensured.
 fn message(from: &str, to: &str, id: &str) -> NewMessage {
