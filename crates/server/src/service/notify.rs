@@ -149,6 +149,26 @@ impl App {
         Ok(())
     }
 
+    /// Pushes an unstored group notification ([`App::push_notification_with`]) and then, when its options ask
+    /// for one, stores its tip ([`App::store_tip`]) in the group's chat. In that order: a wasm SDK that meets a
+    /// message of a group it does not know yet fetches and stores the group itself, and its sync on the
+    /// notification then finds nothing new to announce (no `OnJoinedGroupAdded`); each connection gets its pushes
+    /// in the order they are made.
+    pub(crate) async fn push_notification_and_tip(
+        &self,
+        msg: sdkws::MsgData,
+        recipients: &[String],
+        nopts: &NotifyOptions,
+        operation_id: &str,
+    ) -> ApiResult<()> {
+        let tip = nopts.send_msg.then(|| msg.clone());
+        self.push_notification_with(msg, recipients, nopts, operation_id).await;
+        if let Some(tip) = tip {
+            self.store_tip(&tip, nopts, operation_id).await?;
+        }
+        Ok(())
+    }
+
     /// Stores the copy of notification `msg` that its `isSendMsg` option asks for, in the regular conversation
     /// (the 1:1 chat, or the group's): a tip the users see in the chat. A plain message as far as options go, so
     /// it creates the conversation and counts as unread (upstream msgtransfer's clone of an `isSendMsg`
@@ -170,14 +190,8 @@ impl App {
     }
 
     /// Pushes an unstored notification (seq 0) to every connection of `recipients`, in `notificationMsgs`
-    /// under its `n_` conversation. The SDKs act on a seq-0 notification at once, without a pull.
-    pub(crate) async fn push_notification(&self, msg: sdkws::MsgData, recipients: &[String], operation_id: &str) {
-        let options = NotifyOptions::for_type(msg.content_type);
-        self.push_notification_with(msg, recipients, &options, operation_id).await;
-    }
-
-    /// [`App::push_notification`], leaving out the sender's devices (`no_sender_sync`) or the device that
-    /// caused it (`except_device`) as `nopts` says.
+    /// under its `n_` conversation (the SDKs act on a seq-0 notification at once, without a pull), leaving out
+    /// the sender's devices (`no_sender_sync`) or the device that caused it (`except_device`) as `nopts` says.
     async fn push_notification_with(
         &self,
         msg: sdkws::MsgData,

@@ -103,14 +103,7 @@ impl App {
         };
         recipients.extend(extra.iter().cloned());
         let options = NotifyOptions::for_type(content_type);
-        let tip = options.send_msg.then(|| msg.clone());
-        self.push_notification(msg, &recipients, operation_id).await;
-        // The tip in the chat after the notification: an SDK that meets a message of a group it does not know
-        // yet fetches and stores the group itself, and its sync on the notification then finds nothing new to
-        // announce (no OnJoinedGroupAdded). Each connection gets its pushes in the order they are made.
-        if let Some(tip) = tip
-            && let Err(e) = self.store_tip(&tip, &options, operation_id).await
-        {
+        if let Err(e) = self.push_notification_and_tip(msg, &recipients, &options, operation_id).await {
             tracing::warn!(error = %e, content_type, group = group_id, "group tip not stored");
         }
     }
