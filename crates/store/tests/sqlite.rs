@@ -1211,10 +1211,27 @@ async fn sqlite_file_duplicate_in_one_batch_stores_one_message() {
     assert_dense(&store, conv, 2).await;
 }
 
-/// An append that fails half-way (after its seq was taken) is rolled back alone: its caller gets the error, the
-/// rest of its batch commits, and no seq is burnt.
+/// An append refused by its checks has written nothing, so the rest of its batch commits without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_file_failing_append_does_not_fail_its_batch() {
+async fn sqlite_file_refused_append_does_not_fail_its_batch() {
+    let (_dir, path, store) = open_file_store().await;
+    let conv = "si_alice_bob";
+    let refused = NewMessage { preconditions: vec![Precondition::UserExists("nobody".into())], ..plain(conv, "r") };
+    let results = append_in_one_batch(&store, &path, vec![plain(conv, "a"), refused, plain(conv, "b")]).await;
+    assert_eq!(store.commits(), 1);
+    let mut results = results.into_iter();
+    assert_eq!(results.next().unwrap().unwrap().data.seq, 1);
+    let failed = results.next().unwrap();
+    assert!(matches!(failed, Err(StoreError::Refused(Precondition::UserExists(_)))), "{failed:?}");
+    assert_eq!(results.next().unwrap().unwrap().data.seq, 2, "the refused append burnt no seq");
+    assert_dense(&store, conv, 2).await;
+}
+
+/// An append whose writes fail part-way (after its seq was taken) leaves part of itself in the batch's
+/// transaction, so the whole batch is rolled back: every caller gets an error, nothing is stored, no seq is
+/// burnt, and the others sent again are stored as new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_append_failing_part_way_fails_its_batch() {
     let (_dir, path, store) = open_file_store().await;
     // Fault injection from outside: inserting a conversation row for "poison" fails, which happens after the
     // counter bump and the message insert of an append that ensures one.
@@ -1237,19 +1254,18 @@ async fn sqlite_file_failing_append_does_not_fail_its_batch() {
         user_id: "alice".into(),
         group_id: String::new(),
     });
-    let msgs = vec![plain(conv, "a"), poisoned, plain(conv, "b"), plain(conv, "p")];
-    let results = append_in_one_batch(&store, &path, msgs).await;
-    assert_eq!(store.commits(), 1);
-    let mut results = results.into_iter();
-    assert_eq!(results.next().unwrap().unwrap().data.seq, 1);
-    let failed = results.next().unwrap();
-    assert!(matches!(&failed, Err(StoreError::Backend(why)) if why.contains("poisoned row")), "{failed:?}");
-    assert_eq!(results.next().unwrap().unwrap().data.seq, 2, "the failed append's seq was not burnt");
-    // The failed append left no row behind: the same clientMsgID sent again (cleanly) is a new message.
-    let again = results.next().unwrap().unwrap();
-    assert!(again.created);
-    assert_eq!(again.data.seq, 3);
-    assert_dense(&store, conv, 3).await;
+    let results = append_in_one_batch(&store, &path, vec![plain(conv, "a"), poisoned, plain(conv, "b")]).await;
+    assert_eq!(store.commits(), 0);
+    for (result, why) in results.iter().zip(["poisoned row", "storing an append", "storing an append"]) {
+        assert!(matches!(result, Err(StoreError::Backend(e)) if e.contains(why)), "{result:?}");
+    }
+    assert_eq!(max_seq(&store, conv).await, 0, "nothing of the batch was stored");
+    for (client_msg_id, seq) in [("a", 1), ("b", 2)] {
+        let again = store.append_message(plain(conv, client_msg_id)).await.unwrap();
+        assert!(again.created);
+        assert_eq!(again.data.seq, seq);
+    }
+    assert_dense(&store, conv, 2).await;
     assert!(store.user_conversations("poison").await.unwrap().is_empty());
 }
 
@@ -1269,36 +1285,61 @@ async fn sqlite_closed_store_refuses_appends() {
 // ---------------------------------------------------------------------------------------------------------------
 // Measurement (not run by default)
 
-/// Appends per second on a file database with 1, 8 and 64 concurrent appenders, each sending 1:1 messages into
-/// its own conversation (as the server does: conversation rows ensured, the sender's cursor moved). A figure to
-/// compare, not a test: run it with
-/// `cargo test --release -p palaver-store --test sqlite -- --ignored --nocapture append_throughput`.
+/// The append writer alone, in the shape of `palaver bench chat`: users in pairs, each pair one 1:1
+/// conversation, appends as the server sends them (conversation rows ensured, the sender's cursor moved, the
+/// recipient's preconditions checked), `senders` of them waiting at once (so batches are about that big).
+/// Prints appends per second, commits, and this process's CPU time per append: a figure to compare one change
+/// to the writer with the next, without the gateway around it, not a test. Run it (server-like: on one core) with
+/// `cargo test --release -p palaver-store --test sqlite --no-run` and then
+/// `taskset -c 1 target/release/deps/sqlite-* --ignored --nocapture append_throughput`.
 #[ignore = "a measurement, not a test"]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(flavor = "current_thread")]
 async fn append_throughput() {
-    for (appenders, per_appender) in [(1_usize, 200_usize), (8, 100), (64, 40)] {
+    fn cpu_ms() -> f64 {
+        // utime + stime of this process, in clock ticks of 10 ms.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+        (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) * 10.0
+    }
+    for (senders, users, appends) in [(1_usize, 2_usize, 2_000_usize), (64, 10_000, 100_000), (1_024, 10_000, 100_000)]
+    {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("palaver.db")).await.unwrap());
-        let start = std::time::Instant::now();
-        let handles: Vec<_> = (0..appenders)
-            .map(|a| {
+        let (start, cpu) = (std::time::Instant::now(), cpu_ms());
+        let tasks: Vec<_> = (0..senders)
+            .map(|s| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    for i in 0..per_appender {
-                        store.append_message(one_to_one(&format!("u{a}"), "hub", &format!("m{i}"))).await.unwrap();
+                    for i in 0..appends / senders {
+                        let from = (s * 7_919 + i * 104_729) % users;
+                        let mut msg = one_to_one(&format!("u{from}"), &format!("u{}", from ^ 1), &format!("m{s}-{i}"));
+                        msg.preconditions = vec![
+                            Precondition::NotBlocked {
+                                owner: msg.data.recv_id.clone(),
+                                other: msg.data.send_id.clone(),
+                            },
+                            Precondition::Receives {
+                                user: msg.data.recv_id.clone(),
+                                conversation_id: msg.conversation_id.clone(),
+                                read_receipt: false,
+                            },
+                        ];
+                        store.append_message(msg).await.unwrap();
                     }
                 })
             })
             .collect();
-        for h in handles {
-            h.await.unwrap();
+        for task in tasks {
+            task.await.unwrap();
         }
-        let secs = start.elapsed().as_secs_f64();
-        let n = appenders * per_appender;
-        let commits = store.commits();
+        let (secs, cpu) = (start.elapsed().as_secs_f64(), cpu_ms() - cpu);
+        let n = appends / senders * senders;
         println!(
-            "{appenders:>3} appenders: {n:>5} appends in {secs:>6.2} s = {:>6.0} appends/s, {commits} commits",
-            n as f64 / secs
+            "{senders:>5} senders, {users:>6} users: {n:>7} appends in {secs:>6.2} s = {:>6.0}/s, {} commits, \
+             {:.1} µs CPU per append",
+            n as f64 / secs,
+            store.commits(),
+            cpu * 1_000.0 / n as f64
         );
         store.close().await;
     }

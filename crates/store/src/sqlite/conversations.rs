@@ -93,7 +93,7 @@ impl ConversationStore for SqliteStore {
         self.readers.read(|conn| {
             let mut stmt = conn.prepare_cached(concat!(
                 select_user_conversations!(),
-                "WHERE c.owner_user_id = ?1 ORDER BY c.conversation_id LIMIT ?2 OFFSET ?3"
+                "WHERE c.owner_user_id = ?1 ORDER BY c.conversation_id LIMIT CAST(?2 AS INTEGER) OFFSET ?3"
             ))?;
             let rows = all(stmt.query(rusqlite::params![owner, page.limit.max(0), page.offset.max(0)])?, from_row)?;
             let total = conn

@@ -230,7 +230,7 @@ impl SqliteStore {
             concat!(
                 "SELECT ",
                 request_columns!(),
-                " FROM group_requests WHERE {} ORDER BY req_time DESC, group_id, user_id LIMIT ? OFFSET ?"
+                " FROM group_requests WHERE {} ORDER BY req_time DESC, group_id, user_id LIMIT CAST(? AS INTEGER) OFFSET ?"
             ),
             filter
         );
@@ -495,7 +495,7 @@ impl GroupStore for SqliteStore {
              g.creator_user_id, g.create_time, g.ex, g.status, g.group_type, g.need_verification, \
              g.look_member_info, g.apply_member_friend, g.notification_update_time, g.notification_user_id \
              FROM group_members m JOIN groups g ON g.group_id = m.group_id \
-             WHERE m.user_id = ? ORDER BY m.join_time, m.group_id LIMIT ? OFFSET ?",
+             WHERE m.user_id = ? ORDER BY m.join_time, m.group_id LIMIT CAST(? AS INTEGER) OFFSET ?",
         )
         .bind(user_id)
         .bind(page.limit.max(0))
@@ -550,7 +550,7 @@ impl GroupStore for SqliteStore {
             if keyword.is_some() { " AND (user_id LIKE ? ESCAPE '\\' OR nickname LIKE ? ESCAPE '\\')" } else { "" }
         );
         let list_sql = format!(
-            concat!("SELECT ", member_columns!(), " FROM group_members WHERE {} {} LIMIT ? OFFSET ?"),
+            concat!("SELECT ", member_columns!(), " FROM group_members WHERE {} {} LIMIT CAST(? AS INTEGER) OFFSET ?"),
             condition, MEMBER_ORDER
         );
         let count_sql = format!("SELECT COUNT(*) FROM group_members WHERE {condition}");

@@ -23,41 +23,69 @@ fn decode_rows(rows: rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
     all(rows, |row| decode(row.get_ref(0)?.as_blob()?))
 }
 
-/// One append, inside the writer's open transaction (and its own savepoint, see [`super::writer`]):
+/// The newest `?4` messages of `?1` with seqs in `?2..=?3`, newest first: a history page.
+pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
+                                ORDER BY seq DESC LIMIT CAST(?4 AS INTEGER)";
+
+/// One append, inside the writer's open transaction (see [`super::writer`]), in two phases.
+///
+/// First the checks, which only read:
 /// 1. a message with this `(conversation_id, client_msg_id)` exists → return it, `created: false`, nothing
 ///    changes (the retried send gets the original seq and serverMsgID; this includes a duplicate queued in the
 ///    same batch, whose first copy this transaction has already inserted);
-/// 2. bump the conversation's counter with an upsert (`… ON CONFLICT DO UPDATE SET max_seq = max_seq + 1
+/// 2. the preconditions, the first that fails refusing the append.
+///
+/// Then the writes:
+/// 3. bump the conversation's counter with an upsert (`… ON CONFLICT DO UPDATE SET max_seq = max_seq + 1
 ///    RETURNING max_seq`): the first message creates the row with 1, and the write lock (a row lock on
 ///    PostgreSQL) serialises concurrent bumps, so seqs come out 1, 2, 3, … with no gap or duplicate;
-/// 3. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
-///    cursor (only if the reader has a row: after step 3's inserts, the sender of a first 1:1 message does).
+/// 4. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
+///    cursor (only if the reader has a row: after step 4's inserts, the sender of a first 1:1 message does).
 ///
-/// An error at any step leaves the caller to roll back (the writer rolls back to the append's savepoint), which
-/// undoes the counter bump with the rest, so no seq is ever burnt.
+/// The inner result is the append's own answer: stored, found, or refused (or failed) during the checks, when
+/// nothing has been written. The outer error is a write that failed part-way: the transaction then holds part
+/// of this append, and the writer rolls back the whole batch, which undoes the counter bump with the rest, so no
+/// seq is ever burnt. (The writes cannot be refused: the checks ran first in the same transaction. So no append
+/// needs a savepoint of its own, which would copy every page it touches into a statement journal.)
 ///
 /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
 /// is never a duplicate of anything, rather than all of them colliding with the first one.
 ///
 /// Synchronous, on the writer thread's own connection: the statements of a whole batch run without a single
 /// thread switch (through sqlx each statement is a round trip to its connection's worker thread).
-pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage) -> Result<Appended> {
-    use rusqlite::OptionalExtension as _;
+pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage) -> Result<Result<Appended>> {
     let NewMessage { conversation_id, mut data, ensure_conversations, reader, preconditions } = msg;
     let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
+    match check(conn, &conversation_id, client_msg_id.as_deref(), &preconditions, &mut data) {
+        Ok(None) => {}
+        Ok(Some(existing)) => return Ok(Ok(existing)),
+        Err(e) => return Ok(Err(e)),
+    }
+    store(conn, conversation_id, client_msg_id, data, &ensure_conversations, reader.as_deref()).map(Ok)
+}
 
-    if let Some(client_msg_id) = &client_msg_id {
+/// Steps 1 and 2 of [`append_in_transaction`]: the stored original of a resend, or `None` once every
+/// precondition holds (a receive option may have changed `data` on the way).
+fn check(
+    conn: &rusqlite::Connection,
+    conversation_id: &str,
+    client_msg_id: Option<&str>,
+    preconditions: &[Precondition],
+    data: &mut MsgData,
+) -> Result<Option<Appended>> {
+    use rusqlite::OptionalExtension as _;
+    if let Some(client_msg_id) = client_msg_id {
         let existing: Option<Vec<u8>> = conn
             .prepare_cached("SELECT data FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2")?
-            .query_row((&conversation_id, client_msg_id), |row| row.get(0))
+            .query_row((conversation_id, client_msg_id), |row| row.get(0))
             .optional()?;
         if let Some(blob) = existing {
-            return Ok(Appended { data: decode(&blob)?, created: false });
+            return Ok(Some(Appended { data: decode(&blob)?, created: false }));
         }
     }
 
     for condition in preconditions {
-        let holds = match &condition {
+        let holds = match condition {
             Precondition::UserExists(user_id) => conn
                 .prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
                 .query_row([user_id], |_| Ok(()))
@@ -84,14 +112,26 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
                     .query_row([user, conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?
                     .unwrap_or((0, None));
-                Reception::decide(global, own, *read_receipt).admit(&mut data)
+                Reception::decide(global, own, *read_receipt).admit(data)
             }
         };
         if !holds {
-            return Err(StoreError::Refused(condition));
+            return Err(StoreError::Refused(condition.clone()));
         }
     }
 
+    Ok(None)
+}
+
+/// Steps 3 and 4 of [`append_in_transaction`].
+fn store(
+    conn: &rusqlite::Connection,
+    conversation_id: String,
+    client_msg_id: Option<String>,
+    mut data: MsgData,
+    ensure_conversations: &[crate::ConversationRef],
+    reader: Option<&str>,
+) -> Result<Appended> {
     // The send time is settled here too, under the same lock as the seq: strictly increasing per conversation
     // (the caller's time, or one ms after the previous message's). OpenIM's SDKs sort and page history by
     // sendTime, so two messages of one conversation in the same millisecond could show out of seq order.
@@ -122,7 +162,7 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
         data.encode_to_vec(),
     ))?;
 
-    for c in &ensure_conversations {
+    for c in ensure_conversations {
         let created = conn
             .prepare_cached(
                 "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
@@ -142,7 +182,7 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
         }
     }
 
-    if let Some(reader) = &reader {
+    if let Some(reader) = reader {
         conn.prepare_cached(
             "UPDATE conversations SET has_read_seq = ?1 \
              WHERE owner_user_id = ?2 AND conversation_id = ?3 AND has_read_seq < ?1",
@@ -156,8 +196,7 @@ pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage
 #[async_trait]
 impl MessageStore for SqliteStore {
     /// Queued to the append writer, which commits it together with whatever other appends are waiting (one
-    /// fsync per batch rather than per message, see [`super::writer`]), each in its own savepoint running
-    /// [`append_in_transaction`]. Returns once the batch's `COMMIT` has returned: `Ok` means durable.
+    /// fsync per batch rather than per message, see [`super::writer`]), each running [`append_in_transaction`]. Returns once the batch's `COMMIT` has returned: `Ok` means durable.
     ///
     /// A caller cancelled before its append ran leaves nothing behind; one cancelled after may find it stored,
     /// which a resend with the same clientMsgID then finds.
@@ -172,10 +211,7 @@ impl MessageStore for SqliteStore {
             return Ok(Vec::new());
         }
         let mut msgs = self.readers.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
-                 ORDER BY seq DESC LIMIT ?4",
-            )?;
+            let mut stmt = conn.prepare_cached(RANGE)?;
             decode_rows(stmt.query(rusqlite::params![conversation_id, begin, end, limit])?)
         })?;
         msgs.reverse();

@@ -156,7 +156,7 @@ impl ObjectStore for SqliteStore {
         let rows = sqlx::query(concat!(
             "SELECT ",
             upload_columns!(),
-            " FROM object_uploads WHERE expire_time <= ? ORDER BY expire_time LIMIT ?"
+            " FROM object_uploads WHERE expire_time <= ? ORDER BY expire_time LIMIT CAST(? AS INTEGER)"
         ))
         .bind(now_ms)
         .bind(i64::from(limit))

@@ -94,7 +94,7 @@ impl RelationStore for SqliteStore {
     async fn friends(&self, owner: &str, page: Page) -> Result<(Vec<Friend>, i64)> {
         let (lim, off) = limit(page);
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = ? ORDER BY create_time, friend_user_id LIMIT ? OFFSET ?"
+            "SELECT {FRIEND_COLUMNS} FROM friends WHERE owner_user_id = ? ORDER BY create_time, friend_user_id LIMIT CAST(? AS INTEGER) OFFSET ?"
         )))
         .bind(owner)
         .bind(lim)
@@ -171,7 +171,7 @@ impl RelationStore for SqliteStore {
         let (lim, off) = limit(page);
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE {column} = ?{filter} \
-             ORDER BY create_time DESC, from_user_id, to_user_id LIMIT ? OFFSET ?"
+             ORDER BY create_time DESC, from_user_id, to_user_id LIMIT CAST(? AS INTEGER) OFFSET ?"
         )))
         .bind(user_id);
         for r in handle_results {
@@ -325,7 +325,7 @@ impl RelationStore for SqliteStore {
     async fn blacks(&self, owner: &str, page: Page) -> Result<(Vec<Black>, i64)> {
         let (lim, off) = limit(page);
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = ? ORDER BY create_time, block_user_id LIMIT ? OFFSET ?"
+            "SELECT {BLACK_COLUMNS} FROM blacks WHERE owner_user_id = ? ORDER BY create_time, block_user_id LIMIT CAST(? AS INTEGER) OFFSET ?"
         )))
         .bind(owner)
         .bind(lim)

@@ -140,7 +140,7 @@ impl VersionStore for SqliteStore {
         let mut changes = self.readers.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT element_id, change FROM version_log WHERE kind = ?1 AND owner = ?2 AND version > ?3 \
-                 ORDER BY version, element_id LIMIT ?4",
+                 ORDER BY version, element_id LIMIT CAST(?4 AS INTEGER)",
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
             let rows = stmt.query_map(rusqlite::params![kind.as_str(), owner, since, limit], |r| {

@@ -24,10 +24,11 @@
 //! Appends are queued on a bounded channel (callers wait for room when it is full: back-pressure, not memory
 //! growth). The thread takes the first queued append, opens a `BEGIN IMMEDIATE` transaction and only *then*
 //! drains whatever else is queued, up to [`MAX_BATCH`]: everything that arrived while it waited for the lock
-//! or the previous fsync joins this batch. Each append runs inside its own `SAVEPOINT`, so one that fails is
-//! rolled back alone (`ROLLBACK TO`) and its caller gets its error while the others go on. After `COMMIT`
-//! returns, each caller is answered through its oneshot; if the commit (or the savepoint machinery) fails,
-//! every caller of the batch gets an error, so nothing is acknowledged that is not durable.
+//! or the previous fsync joins this batch. Each append checks before it writes (see
+//! [`append_in_transaction`]), so one that is refused (a resend, a block, a missing user) has written nothing
+//! and its caller gets its answer while the others go on. After `COMMIT` returns, each caller is answered
+//! through its oneshot; if the commit fails, or a write fails part-way through an append, the whole batch is
+//! rolled back and every caller of the batch gets an error, so nothing is acknowledged that is not durable.
 //!
 //! The appends of a batch run one after the other in queue order on one connection, so they see each other:
 //! a second append with the same `(conversation_id, client_msg_id)` in the same batch finds the first one's row
@@ -172,10 +173,10 @@ fn write_batch(conn: &rusqlite::Connection, first: Job, jobs: &mut mpsc::Receive
         if reply.is_closed() {
             continue;
         }
-        match in_savepoint(conn, msg) {
+        match append_in_transaction(conn, msg) {
             Ok(result) => done.push((reply, result)),
             Err(e) => {
-                let why = format!("isolating an append in its batch: {e}");
+                let why = format!("storing an append: {e}");
                 done.push((reply, Err(StoreError::Backend(why.clone()))));
                 failure = Some(why);
                 break;
@@ -207,19 +208,6 @@ fn write_batch(conn: &rusqlite::Connection, first: Job, jobs: &mut mpsc::Receive
     for (reply, own_error) in replies {
         let _ = reply.send(Err(own_error.unwrap_or_else(|| StoreError::Backend(why.clone()))));
     }
-}
-
-/// Runs one append inside `SAVEPOINT append`. The inner result is the append's own (rolled back alone if it
-/// failed); an outer error means the savepoint itself could not be taken, released or rolled back to, which
-/// only happens when SQLite has already rolled back the whole transaction.
-fn in_savepoint(conn: &rusqlite::Connection, msg: NewMessage) -> Result<Result<Appended>, rusqlite::Error> {
-    conn.prepare_cached("SAVEPOINT append")?.execute([])?;
-    let result = append_in_transaction(conn, msg);
-    if result.is_err() {
-        conn.prepare_cached("ROLLBACK TO append")?.execute([])?;
-    }
-    conn.prepare_cached("RELEASE append")?.execute([])?;
-    Ok(result)
 }
 
 fn fail(replies: Vec<oneshot::Sender<Result<Appended>>>, why: &str) {
