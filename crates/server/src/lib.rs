@@ -110,7 +110,10 @@ pub async fn run(
     let nodelay = |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
     };
-    let gateway = axum::serve(listeners.ws.tap_io(nodelay), gateway::router(app.clone()))
+    // Served through `into_make_service`, which hands each connection a clone of the finished router: served as
+    // a plain `Router`, axum re-applies the router's state on every accepted connection (`with_state(())`, a walk
+    // over its routes, ~1 % of a login's CPU in `palaver bench login`).
+    let gateway = axum::serve(listeners.ws.tap_io(nodelay), gateway::router(app.clone()).into_make_service())
         .with_graceful_shutdown(stop.clone().cancelled_owned());
     // With each connection's peer address: the login throttle counts failures per source address.
     let api = axum::serve(
