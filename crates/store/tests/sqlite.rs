@@ -1290,8 +1290,7 @@ async fn sqlite_closed_store_refuses_appends() {
 /// recipient's preconditions checked), `senders` of them waiting at once (so batches are about that big).
 /// Prints appends per second, commits, and this process's CPU time per append: a figure to compare one change
 /// to the writer with the next, without the gateway around it, not a test. Run it (server-like: on one core) with
-/// `cargo test --release -p palaver-store --test sqlite --no-run` and then
-/// `taskset -c 1 target/release/deps/sqlite-* --ignored --nocapture append_throughput`.
+/// `taskset -c 1 cargo test --release -p palaver-store --test sqlite -- --ignored --nocapture append_throughput`.
 #[ignore = "a measurement, not a test"]
 #[tokio::test(flavor = "current_thread")]
 async fn append_throughput() {
