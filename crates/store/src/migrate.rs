@@ -16,6 +16,10 @@
 //!   to it after their table was copied are picked up by running the command again with `--restart` once the
 //!   single node is stopped: every row is then copied again (upserts: nothing is duplicated) and verified.
 //!
+//! The one table PostgreSQL has and SQLite has not is `conversation_seqs`, each conversation's seq counter: the
+//! SQLite store reads a conversation's counter off its message log (the newest message), PostgreSQL keeps it in
+//! a row that orders appends across nodes. Once the log is copied, the counters are derived from it.
+//!
 //! # Verification
 //!
 //! Afterwards each table is compared on both sides: its row count, and a checksum that does not depend on row
@@ -257,9 +261,25 @@ pub async fn sqlite_to_postgres(
             copied,
         });
     }
+    counters_from_the_log(pg).await?;
     source.close().await;
     target.close().await;
     Ok(reports)
+}
+
+/// Sets each conversation's counter to its newest copied message (never lowering one: a resumed run finds them
+/// set already).
+async fn counters_from_the_log(pg: &sqlx::PgPool) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) \
+         SELECT DISTINCT ON (conversation_id) conversation_id, seq, send_time FROM messages \
+         ORDER BY conversation_id, seq DESC \
+         ON CONFLICT (conversation_id) DO UPDATE SET max_seq = EXCLUDED.max_seq, max_seq_time = EXCLUDED.max_seq_time \
+         WHERE conversation_seqs.max_seq < EXCLUDED.max_seq",
+    )
+    .execute(pg)
+    .await?;
+    Ok(())
 }
 
 /// The tables to copy, with their columns typed by PostgreSQL and their keys from SQLite.

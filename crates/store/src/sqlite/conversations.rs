@@ -6,14 +6,16 @@ use super::reader::{all, select_in};
 use super::{SqliteStore, versions::bump};
 use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
 
-/// The row with its conversation's counter; a conversation without messages has no counter row, hence the
-/// LEFT JOIN and the zeros.
+/// The row with its conversation's counter, which is the log's newest message (see migration 0007); a
+/// conversation without messages has none, hence the LEFT JOIN and the zeros. The join's seq is one seek to the
+/// end of the conversation's range of the log's index, its send time a lookup of that row.
 macro_rules! select_user_conversations {
     () => {
         "SELECT c.owner_user_id, c.conversation_id, c.conversation_type, c.user_id, c.group_id, c.recv_msg_opt, \
          c.is_pinned, c.is_private_chat, c.burn_duration, c.group_at_type, c.attached_info, c.ex, c.min_seq, \
-         c.has_read_seq, c.max_seq_cap, COALESCE(s.max_seq, 0) AS max_seq, COALESCE(s.max_seq_time, 0) AS max_seq_time \
-         FROM conversations c LEFT JOIN conversation_seqs s ON s.conversation_id = c.conversation_id "
+         c.has_read_seq, c.max_seq_cap, COALESCE(m.seq, 0) AS max_seq, COALESCE(m.send_time, 0) AS max_seq_time \
+         FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.conversation_id \
+         AND m.seq = (SELECT MAX(seq) FROM messages WHERE conversation_id = c.conversation_id) "
     };
 }
 
@@ -154,10 +156,10 @@ impl ConversationStore for SqliteStore {
         for id in conversation_ids {
             let n = sqlx::query(
                 "UPDATE conversations SET \
-                 min_seq = COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) + 1, \
+                 min_seq = COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0) + 1, \
                  has_read_seq = CASE WHEN has_read_seq > \
-                     COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) \
-                   THEN has_read_seq ELSE COALESCE((SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?), 0) END \
+                     COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0) \
+                   THEN has_read_seq ELSE COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0) END \
                  WHERE owner_user_id = ? AND conversation_id = ?",
             )
             .bind(id)
@@ -185,11 +187,10 @@ impl ConversationStore for SqliteStore {
         .bind(conversation_id)
         .fetch_all(&mut *tx)
         .await?;
-        let max: i64 = sqlx::query_scalar("SELECT max_seq FROM conversation_seqs WHERE conversation_id = ?")
+        let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
             .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
+            .fetch_one(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE conversations SET min_seq = ?, \
              has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END WHERE conversation_id = ?",

@@ -94,7 +94,7 @@ fn request_from_row(row: &SqliteRow) -> Result<GroupRequest, sqlx::Error> {
 
 /// The group's current max seq, as this transaction sees it.
 async fn group_max_seq(conn: &mut SqliteConnection, group_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(max_seq), 0) FROM conversation_seqs WHERE conversation_id = ?")
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
         .bind(conversation_id::group(group_id))
         .fetch_one(&mut *conn)
         .await?)

@@ -1,12 +1,11 @@
 //! Messages and their per-conversation seq counters.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
+use rusqlite::OptionalExtension as _;
 
-use super::reader::{all, select_in};
+use super::reader::all;
 use super::{IN_CHUNK, SqliteStore, placeholders};
 use crate::{
     Appended, ConversationSeq, MessageMarks, MessageRevoke, MessageStore, NewMessage, Precondition, Reception, Result,
@@ -23,6 +22,12 @@ fn decode_rows(rows: rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
     all(rows, |row| decode(row.get_ref(0)?.as_blob()?))
 }
 
+/// A conversation's counter: the seq and send time of its newest message, none before its first. The log is the
+/// counter (see migration 0007): one seek at the end of the conversation's range of the `(conversation_id, seq)`
+/// index.
+pub(super) const NEWEST: &str =
+    "SELECT seq, send_time FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1";
+
 /// The newest `?4` messages of `?1` with seqs in `?2..=?3`, newest first: a history page.
 pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
                                 ORDER BY seq DESC LIMIT CAST(?4 AS INTEGER)";
@@ -36,16 +41,14 @@ pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id 
 /// 2. the preconditions, the first that fails refusing the append.
 ///
 /// Then the writes:
-/// 3. bump the conversation's counter with an upsert (`… ON CONFLICT DO UPDATE SET max_seq = max_seq + 1
-///    RETURNING max_seq`): the first message creates the row with 1, and the write lock (a row lock on
-///    PostgreSQL) serialises concurrent bumps, so seqs come out 1, 2, 3, … with no gap or duplicate;
+/// 3. take the seq after the conversation's newest message ([`NEWEST`]; 1 for its first): the writer holds
+///    SQLite's write lock, so appends are serialised and seqs come out 1, 2, 3, … with no gap or duplicate;
 /// 4. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
 ///    cursor (only if the reader has a row: after step 4's inserts, the sender of a first 1:1 message does).
 ///
 /// The inner result is the append's own answer: stored, found, or refused (or failed) during the checks, when
 /// nothing has been written. The outer error is a write that failed part-way: the transaction then holds part
-/// of this append, and the writer rolls back the whole batch, which undoes the counter bump with the rest, so no
-/// seq is ever burnt. (The writes cannot be refused: the checks ran first in the same transaction. So no append
+/// of this append, and the writer rolls back the whole batch, so no seq is ever burnt. (The writes cannot be refused: the checks ran first in the same transaction. So no append
 /// needs a savepoint of its own, which would copy every page it touches into a statement journal.)
 ///
 /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
@@ -73,7 +76,6 @@ fn check(
     preconditions: &[Precondition],
     data: &mut MsgData,
 ) -> Result<Option<Appended>> {
-    use rusqlite::OptionalExtension as _;
     if let Some(client_msg_id) = client_msg_id {
         let existing: Option<Vec<u8>> = conn
             .prepare_cached("SELECT data FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2")?
@@ -135,18 +137,16 @@ fn store(
     // The send time is settled here too, under the same lock as the seq: strictly increasing per conversation
     // (the caller's time, or one ms after the previous message's). OpenIM's SDKs sort and page history by
     // sendTime, so two messages of one conversation in the same millisecond could show out of seq order.
-    let (seq, send_time): (i64, i64) = conn
-        .prepare_cached(
-            "INSERT INTO conversation_seqs (conversation_id, max_seq, max_seq_time) VALUES (?1, 1, ?2) \
-             ON CONFLICT (conversation_id) DO UPDATE \
-             SET max_seq = conversation_seqs.max_seq + 1, \
-                 max_seq_time = CASE WHEN excluded.max_seq_time > conversation_seqs.max_seq_time \
-                                THEN excluded.max_seq_time ELSE conversation_seqs.max_seq_time + 1 END \
-             RETURNING max_seq, max_seq_time",
-        )?
-        .query_row((&conversation_id, data.send_time), |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let newest: Option<(i64, i64)> =
+        conn.prepare_cached(NEWEST)?.query_row([&conversation_id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+    let seq = match newest {
+        None => 1,
+        Some((seq, time)) => {
+            data.send_time = data.send_time.max(time + 1);
+            seq + 1
+        }
+    };
     data.seq = seq;
-    data.send_time = send_time;
 
     conn.prepare_cached(
         "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
@@ -239,52 +239,40 @@ impl MessageStore for SqliteStore {
         Ok(msgs)
     }
 
-    /// Found through the counter (`seq = max_seq`), one index seek per conversation, rather than a `MAX(seq)`
-    /// per conversation. This relies on the log never losing its newest row, which holds while messages are
-    /// never deleted (a future delete must leave a tombstone or lower the counter's view of "last").
-    /// Returned in the order of `conversation_ids`.
+    /// One seek per conversation, at the end of its range of the log's index. Returned in the order of
+    /// `conversation_ids`, once each; a conversation without messages is left out.
     async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>> {
-        let sql = |ph: &str| {
-            format!(
-                "SELECT m.conversation_id, m.data FROM conversation_seqs s \
-                 JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.max_seq \
-                 WHERE s.conversation_id IN ({ph})"
-            )
-        };
-        let found = self.readers.read(|conn| {
-            select_in(conn, sql, None, conversation_ids, |row| {
-                Ok((row.get::<_, String>(0)?, decode(row.get_ref(1)?.as_blob()?)?))
-            })
-        })?;
-        let mut by_conversation: HashMap<_, _> = found.into_iter().collect();
-        Ok(conversation_ids.iter().filter_map(|id| by_conversation.remove(id)).collect())
+            let mut seen = std::collections::HashSet::new();
+        self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT data FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1",
+            )?;
+            let mut last = Vec::new();
+            for id in conversation_ids.iter().filter(|id| seen.insert(id.as_str())) {
+                if let Some(blob) = stmt.query_row([id], |row| row.get::<_, Vec<u8>>(0)).optional()? {
+                    last.push(decode(&blob)?);
+                }
+            }
+            Ok(last)
+        })
     }
 
     /// One entry per distinct requested id, in request order; a conversation without messages (or unknown)
     /// gets `max_seq: 0, max_seq_time: 0` rather than being left out, so callers can answer "what is the max
-    /// seq of X" without a second lookup.
+    /// seq of X" without a second lookup. One seek per conversation ([`NEWEST`]).
     async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>> {
-        let sql = |ph: &str| {
-            format!(
-                "SELECT conversation_id, max_seq, max_seq_time FROM conversation_seqs WHERE conversation_id IN ({ph})"
-            )
-        };
-        let found: HashMap<String, (i64, i64)> = self
-            .readers
-            .read(|conn| {
-                select_in(conn, sql, None, conversation_ids, |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
-            })?
-            .into_iter()
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        Ok(conversation_ids
-            .iter()
-            .filter(|id| seen.insert(id.as_str()))
-            .map(|id| {
-                let (max_seq, max_seq_time) = found.get(id).copied().unwrap_or((0, 0));
-                ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time }
-            })
-            .collect())
+            let mut seen = std::collections::HashSet::new();
+        self.readers.read(|conn| {
+            let mut stmt = conn.prepare_cached(NEWEST)?;
+            let mut seqs = Vec::new();
+            for id in conversation_ids.iter().filter(|id| seen.insert(id.as_str())) {
+                let newest: Option<(i64, i64)> =
+                    stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+                let (max_seq, max_seq_time) = newest.unwrap_or((0, 0));
+                seqs.push(ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time });
+            }
+            Ok(seqs)
+        })
     }
     /// One insert per seq in one transaction; `ON CONFLICT DO NOTHING` makes a repeat harmless. Everyone is
     /// stored as the empty owner, which no user id can be.
