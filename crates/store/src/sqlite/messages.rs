@@ -242,11 +242,10 @@ impl MessageStore for SqliteStore {
     /// One seek per conversation, at the end of its range of the log's index. Returned in the order of
     /// `conversation_ids`, once each; a conversation without messages is left out.
     async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>> {
-            let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         self.readers.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT data FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1",
-            )?;
+            let mut stmt =
+                conn.prepare_cached("SELECT data FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1")?;
             let mut last = Vec::new();
             for id in conversation_ids.iter().filter(|id| seen.insert(id.as_str())) {
                 if let Some(blob) = stmt.query_row([id], |row| row.get::<_, Vec<u8>>(0)).optional()? {
@@ -261,7 +260,7 @@ impl MessageStore for SqliteStore {
     /// gets `max_seq: 0, max_seq_time: 0` rather than being left out, so callers can answer "what is the max
     /// seq of X" without a second lookup. One seek per conversation ([`NEWEST`]).
     async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>> {
-            let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         self.readers.read(|conn| {
             let mut stmt = conn.prepare_cached(NEWEST)?;
             let mut seqs = Vec::new();
