@@ -48,8 +48,9 @@ pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id 
 ///
 /// The inner result is the append's own answer: stored, found, or refused (or failed) during the checks, when
 /// nothing has been written. The outer error is a write that failed part-way: the transaction then holds part
-/// of this append, and the writer rolls back the whole batch, so no seq is ever burnt. (The writes cannot be refused: the checks ran first in the same transaction. So no append
-/// needs a savepoint of its own, which would copy every page it touches into a statement journal.)
+/// of this append, and the writer rolls back the whole batch, so no seq is ever burnt. (The writes cannot be
+/// refused: the checks ran first in the same transaction. So no append needs a savepoint of its own, which
+/// would copy every page it touches into a statement journal.)
 ///
 /// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
 /// is never a duplicate of anything, rather than all of them colliding with the first one.
