@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::messages::max_seq_in_transaction;
 use super::reader::{all, select_in};
 use super::{SqliteStore, versions::bump};
 use crate::{Change, ConversationPatch, ConversationStore, Page, Result, StoreError, UserConversation, VersionKind};
@@ -147,24 +148,21 @@ impl ConversationStore for SqliteStore {
             .pop()
             .ok_or_else(|| StoreError::NotFound(format!("conversation {} of {owner}", p.conversation_id)))
     }
-    /// One `UPDATE … FROM`-free statement per row, reading the counter in the same transaction, so a message
-    /// appended meanwhile is either before the new start (and hidden) or after it (and shown), never lost
-    /// from view.
+    /// The counter is read in the same write transaction, so a message appended meanwhile is either before the
+    /// new start (and hidden) or after it (and shown), never lost from view.
     async fn clear_conversations(&self, owner: &str, conversation_ids: &[String]) -> Result<Vec<UserConversation>> {
         let mut tx = self.begin_write().await?;
         let mut cleared = Vec::new();
         for id in conversation_ids {
+            let max = max_seq_in_transaction(&mut tx, id).await?;
             let n = sqlx::query(
-                "UPDATE conversations SET \
-                 min_seq = COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0) + 1, \
-                 has_read_seq = CASE WHEN has_read_seq > \
-                     COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0) \
-                   THEN has_read_seq ELSE COALESCE((SELECT MAX(seq) FROM messages WHERE conversation_id = ?), 0) END \
+                "UPDATE conversations SET min_seq = ?, \
+                 has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END \
                  WHERE owner_user_id = ? AND conversation_id = ?",
             )
-            .bind(id)
-            .bind(id)
-            .bind(id)
+            .bind(max + 1)
+            .bind(max)
+            .bind(max)
             .bind(owner)
             .bind(id)
             .execute(&mut *tx)
@@ -187,10 +185,7 @@ impl ConversationStore for SqliteStore {
         .bind(conversation_id)
         .fetch_all(&mut *tx)
         .await?;
-        let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
-            .bind(conversation_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let max = max_seq_in_transaction(&mut tx, conversation_id).await?;
         sqlx::query(
             "UPDATE conversations SET min_seq = ?, \
              has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END WHERE conversation_id = ?",

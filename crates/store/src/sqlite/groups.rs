@@ -6,6 +6,7 @@ use palaver_protocol::conversation_id;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row as _, SqliteConnection};
 
+use super::messages::max_seq_in_transaction;
 use super::versions::{bump, head_in_tx};
 use super::{SqliteStore, placeholders, unique_as_exists};
 use crate::{
@@ -94,10 +95,7 @@ fn request_from_row(row: &SqliteRow) -> Result<GroupRequest, sqlx::Error> {
 
 /// The group's current max seq, as this transaction sees it.
 async fn group_max_seq(conn: &mut SqliteConnection, group_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
-        .bind(conversation_id::group(group_id))
-        .fetch_one(&mut *conn)
-        .await?)
+    max_seq_in_transaction(conn, &conversation_id::group(group_id)).await
 }
 
 async fn require_group(conn: &mut SqliteConnection, group_id: &str) -> Result<()> {

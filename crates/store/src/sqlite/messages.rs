@@ -28,6 +28,16 @@ fn decode_rows(rows: rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
 pub(super) const NEWEST: &str =
     "SELECT seq, send_time FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1";
 
+/// A conversation's max seq (0 before its first message), as the write transaction on `conn` sees it: for the
+/// writes that must be ordered against appends (a group join's start, a clear), which take SQLite's write lock
+/// first, so no append commits between this read and their write.
+pub(super) async fn max_seq_in_transaction(conn: &mut sqlx::SqliteConnection, conversation_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
+        .bind(conversation_id)
+        .fetch_one(conn)
+        .await?)
+}
+
 /// The newest `?4` messages of `?1` with seqs in `?2..=?3`, newest first: a history page.
 pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
                                 ORDER BY seq DESC LIMIT CAST(?4 AS INTEGER)";
