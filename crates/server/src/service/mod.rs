@@ -9,6 +9,7 @@ pub mod admin;
 mod auth;
 mod conversation;
 mod group;
+mod locks;
 mod message_state;
 mod msg;
 mod notify;
@@ -63,11 +64,15 @@ pub struct App {
     hash_permits: tokio::sync::Semaphore,
     /// The admin console's storage figures, recomputed at most every few seconds (`admin`).
     storage_cache: std::sync::Mutex<Option<(std::time::Instant, admin::StorageUsage)>>,
-    /// Serialises "commit, then push" per conversation (by hash shard), so pushes of one conversation leave in
-    /// seq order even when several senders race.
-    conversation_locks: Box<[tokio::sync::Mutex<()>]>,
-    /// Serialises completing and sweeping one upload (by hash shard).
-    upload_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// Serialises "commit, then push" per conversation, so pushes of one conversation leave in seq order even
+    /// when several senders race.
+    conversation_locks: locks::KeyedLocks,
+    /// Serialises a group's changes with the pushes of their notifications (see `group`). Its own set, taken
+    /// before a conversation's lock (a change stores its tip in the group's chat while holding it): in the
+    /// conversations' set the group's key would now and then share a shard with its chat's and deadlock.
+    group_locks: locks::KeyedLocks,
+    /// Serialises completing and sweeping one upload.
+    upload_locks: locks::KeyedLocks,
 }
 
 impl std::fmt::Debug for App {
@@ -77,6 +82,7 @@ impl std::fmt::Debug for App {
 }
 
 const CONVERSATION_LOCK_SHARDS: usize = 1024;
+const GROUP_LOCK_SHARDS: usize = 256;
 const UPLOAD_LOCK_SHARDS: usize = 64;
 
 impl App {
@@ -126,15 +132,14 @@ impl App {
             login_throttle,
             hash_permits: tokio::sync::Semaphore::new(cores),
             storage_cache: std::sync::Mutex::new(None),
-            conversation_locks: (0..CONVERSATION_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
-            upload_locks: (0..UPLOAD_LOCK_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            conversation_locks: locks::KeyedLocks::new(CONVERSATION_LOCK_SHARDS),
+            group_locks: locks::KeyedLocks::new(GROUP_LOCK_SHARDS),
+            upload_locks: locks::KeyedLocks::new(UPLOAD_LOCK_SHARDS),
         })
     }
 
     fn conversation_lock(&self, conversation_id: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(conversation_id);
-        &self.conversation_locks[(hash as usize) % self.conversation_locks.len()]
+        self.conversation_locks.of(conversation_id)
     }
 }
 

@@ -600,9 +600,7 @@ impl App {
     /// Serialises completion and sweeping of one upload (by hash shard; not the conversation locks, which a
     /// long completion must not hold up).
     fn upload_lock(&self, upload_id: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(upload_id);
-        &self.upload_locks[(hash as usize) % self.upload_locks.len()]
+        self.upload_locks.of(upload_id)
     }
 }
 
