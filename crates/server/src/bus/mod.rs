@@ -307,12 +307,9 @@ impl Bus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        config::Config,
-        service::{App, Caller},
-    };
+    use crate::service::{App, Caller};
     use palaver_protocol::constant::multi_login;
-    use palaver_store::{Group, User, sqlite::SqliteStore};
+    use palaver_store::Group;
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
@@ -321,10 +318,7 @@ mod tests {
     #[tokio::test]
     async fn filled_group_pushes_find_their_recipients_in_the_group_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in_memory().await.unwrap();
-        let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
-        let users = ["alice", "bob", "carol"].map(|id| User { user_id: id.into(), ..User::default() });
-        app.register_users(users.to_vec()).await.unwrap();
+        let app = App::for_tests(dir.path(), &["alice", "bob", "carol"]).await;
         let alice = Caller { user_id: "alice".into(), platform_id: 5, token_hash: Arc::from(&[][..]), is_admin: false };
         let group = Group { group_name: "g".into(), group_type: 2, ..Group::default() };
         let members = ["bob".to_string(), "carol".to_string()];

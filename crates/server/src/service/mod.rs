@@ -138,8 +138,15 @@ impl App {
         })
     }
 
-    fn conversation_lock(&self, conversation_id: &str) -> &tokio::sync::Mutex<()> {
-        self.conversation_locks.of(conversation_id)
+    /// For the service's unit tests: a node over a scratch in-memory store with `users` registered (`dir` holds
+    /// its files).
+    #[cfg(test)]
+    pub(crate) async fn for_tests(dir: &std::path::Path, users: &[&str]) -> Arc<Self> {
+        let store = palaver_store::sqlite::SqliteStore::open_in_memory().await.unwrap();
+        let app = Self::new(Config::for_tests(dir), Arc::new(store), "test-secret".into());
+        let users = users.iter().map(|id| palaver_store::User { user_id: (*id).into(), ..Default::default() });
+        app.register_users(users.collect()).await.unwrap();
+        app
     }
 }
 

@@ -176,7 +176,7 @@ impl App {
         let sender_sync = options::is_on(&msg.options, options::SENDER_SYNC);
         let send_id = msg.send_id.clone();
 
-        let _order = self.conversation_lock(&conversation_id).lock().await;
+        let _order = self.conversation_locks.of(&conversation_id).lock().await;
         let appended = self
             .store
             .append_message(NewMessage {

@@ -32,10 +32,8 @@ pub(super) const NEWEST: &str =
 /// writes that must be ordered against appends (a group join's start, a clear), which take SQLite's write lock
 /// first, so no append commits between this read and their write.
 pub(super) async fn max_seq_in_transaction(conn: &mut sqlx::SqliteConnection, conversation_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?")
-        .bind(conversation_id)
-        .fetch_one(conn)
-        .await?)
+    let newest: Option<i64> = sqlx::query_scalar(NEWEST).bind(conversation_id).fetch_optional(conn).await?;
+    Ok(newest.unwrap_or(0))
 }
 
 /// The newest `?4` messages of `?1` with seqs in `?2..=?3`, newest first: a history page.

@@ -455,7 +455,7 @@ fn random_group_id() -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use palaver_protocol::pb::sdkws::MsgData;
+    use palaver_protocol::{conversation_id, pb::sdkws::MsgData};
     use palaver_store::sqlite::SqliteStore;
 
     fn caller(user_id: &str) -> Caller {
@@ -478,10 +478,7 @@ mod tests {
     #[tokio::test]
     async fn group_messages_are_served_from_the_cache_and_changes_reload_it_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in_memory().await.unwrap();
-        let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
-        let users = ["alice", "bob", "carol"].map(|id| User { user_id: id.into(), ..User::default() });
-        app.register_users(users.to_vec()).await.unwrap();
+        let app = App::for_tests(dir.path(), &["alice", "bob", "carol"]).await;
         let group = Group { group_name: "g".into(), group_type: 2, ..Group::default() };
         let members = ["bob".to_string(), "carol".to_string()];
         let (group, _) = app.create_group(group, "alice", &[], &members, &caller("alice"), "op").await.unwrap();
@@ -513,14 +510,11 @@ mod tests {
     #[tokio::test]
     async fn a_group_whose_chat_and_notification_ids_share_a_lock_shard_still_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in_memory().await.unwrap();
-        let app = App::new(Config::for_tests(dir.path()), Arc::new(store), "test-secret".into());
-        let users = ["alice", "bob", "carol"].map(|id| User { user_id: id.into(), ..User::default() });
-        app.register_users(users.to_vec()).await.unwrap();
+        let app = App::for_tests(dir.path(), &["alice", "bob", "carol"]).await;
         let locks = &app.conversation_locks;
         let gid = (0..)
             .map(|i| format!("g{i}"))
-            .find(|g| locks.shard(&format!("n_{g}")) == locks.shard(&palaver_protocol::conversation_id::group(g)))
+            .find(|g| locks.shard(&format!("n_{g}")) == locks.shard(&conversation_id::group(g)))
             .unwrap();
 
         let alice = caller("alice");
@@ -534,7 +528,7 @@ mod tests {
         // A guard against hanging the suite, not a timing check: without the fix the first call never returns.
         tokio::time::timeout(std::time::Duration::from_secs(20), changes).await.expect("a group change deadlocked");
 
-        let chat = palaver_protocol::conversation_id::group(&gid);
+        let chat = conversation_id::group(&gid);
         let max = app.store.max_seqs(std::slice::from_ref(&chat)).await.unwrap();
         assert_eq!(max[0].max_seq, 4, "one tip per change in the group's chat: {max:?}");
     }
