@@ -494,7 +494,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                 }
             }
             WorkerMsg::Failed(e) => bail!("worker {w} failed during setup: {e}"),
-            WorkerMsg::Progress(_) | WorkerMsg::Done(_) => {}
+            WorkerMsg::Progress { .. } | WorkerMsg::Done(_) => {}
         }
         let (c, f, s) = setup.iter().fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
         let shown = if plan.scenario == Scenario::Login { s } else { c + s };
@@ -527,13 +527,18 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut results: Vec<Option<WorkerResult>> = vec![None; worker_count];
     let mut timeline = Vec::new();
     let mut last_point = (Instant::now(), Counters::default());
+    // The slowest latency any worker recorded since the last timeline point.
+    let mut slowest_us = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             msg = out.recv() => {
                 let Some((w, msg)) = msg else { bail!("the workers went away") };
                 match msg {
-                    WorkerMsg::Progress(c) => latest[w] = c,
+                    WorkerMsg::Progress { counters, slowest_us: s } => {
+                        latest[w] = counters;
+                        slowest_us = slowest_us.max(s);
+                    }
                     WorkerMsg::Failed(e) => bail!("worker {w} failed: {e}"),
                     WorkerMsg::Done(r) => results[w] = Some(*r),
                     WorkerMsg::Setup { .. } | WorkerMsg::Ready { .. } => {}
@@ -553,6 +558,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                         errors: t.errors,
                         server_cpu_pct: server.map(|s| s.cpu_pct),
                         server_rss_bytes: server.map(|s| s.sample.rss_bytes),
+                        slowest_ms: std::mem::take(&mut slowest_us) as f64 / 1_000.0,
                     });
                     last_point = (Instant::now(), t);
                 }

@@ -153,7 +153,12 @@ pub(crate) enum WorkerMsg {
         counters: Counters,
         pid: u32,
     },
-    Progress(Counters),
+    /// The running totals, and the slowest latency (of any kind, in µs) recorded since the previous
+    /// `Progress`: which stretch of the run made the tail.
+    Progress {
+        counters: Counters,
+        slowest_us: u64,
+    },
     Done(Box<WorkerResult>),
     Failed(String),
 }

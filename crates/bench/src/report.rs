@@ -33,6 +33,9 @@ pub(crate) struct TimelinePoint {
     pub errors: u64,
     pub server_cpu_pct: Option<f64>,
     pub server_rss_bytes: Option<u64>,
+    /// The slowest latency (send→deliver, login, page: whatever the scenario times) recorded in this second:
+    /// the seconds that make a p99 stand out here.
+    pub slowest_ms: f64,
 }
 
 /// A latency: its name, summary and percentile spectrum (for the plot).
@@ -141,6 +144,16 @@ impl Report {
         out
     }
 
+    /// The `n` seconds of the timeline with the slowest latencies, slowest first (`"12 s: 180.3 ms, …"`), if any
+    /// latency was recorded: where the tail of the run came from.
+    fn slowest_seconds(&self, n: usize) -> Option<String> {
+        let mut points: Vec<&TimelinePoint> = self.timeline.iter().filter(|p| p.slowest_ms > 0.0).collect();
+        points.sort_by(|a, b| b.slowest_ms.total_cmp(&a.slowest_ms));
+        let shown: Vec<String> =
+            points.iter().take(n).map(|p| format!("{:.0} s: {:.1} ms", p.t_secs, p.slowest_ms)).collect();
+        (!shown.is_empty()).then(|| shown.join(", "))
+    }
+
     /// The human-readable table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -180,6 +193,9 @@ impl Report {
                     s.max
                 );
             }
+        }
+        if let Some(slowest) = self.slowest_seconds(3) {
+            let _ = writeln!(out, "  slowest seconds (t: slowest latency)  {slowest}");
         }
         if !self.checks.is_empty() {
             let _ = writeln!(out, "\n  targets (issue #4):");
@@ -285,6 +301,26 @@ mod tests {
         assert!(csv.contains("send_to_deliver_ms.p99,"), "{csv}");
         assert!(r.table().contains("send_to_deliver"));
         assert!(crate::svg::plot(&r).starts_with("<svg"));
+    }
+
+    #[test]
+    fn the_table_names_the_slowest_seconds() {
+        let mut r = Report::new(Scenario::Chat, Machine::probe());
+        assert!(!r.table().contains("slowest seconds"), "no timeline, no line");
+        let point = |t_secs: f64, slowest_ms: f64| TimelinePoint {
+            t_secs,
+            ok_per_sec: 1.0,
+            delivered_per_sec: 1.0,
+            connected: 1,
+            errors: 0,
+            server_cpu_pct: None,
+            server_rss_bytes: None,
+            slowest_ms,
+        };
+        r.timeline = vec![point(1.0, 3.0), point(2.0, 180.25), point(3.0, 0.0), point(4.0, 41.0), point(5.0, 7.5)];
+        assert_eq!(r.slowest_seconds(3).unwrap(), "2 s: 180.2 ms, 4 s: 41.0 ms, 5 s: 7.5 ms");
+        assert!(r.table().contains("2 s: 180.2 ms"));
+        assert_eq!(r.to_json()["timeline"][1]["slowest_ms"], 180.25);
     }
 
     #[test]

@@ -108,6 +108,8 @@ struct Atomics {
     seeded: AtomicU64,
     last_ok_us: AtomicU64,
     last_delivery_us: AtomicU64,
+    /// The slowest latency recorded since the last progress report (taken, and so reset, by each report).
+    slowest_us: AtomicU64,
 }
 
 /// What a worker's tasks share: counters, histograms, error samples.
@@ -139,6 +141,7 @@ impl Shared {
     }
 
     fn record(&self, name: &'static str, us: u64) {
+        self.n.slowest_us.fetch_max(us, Relaxed);
         let mut histograms = self.histograms.lock().unwrap();
         stats::record(histograms.entry(name).or_insert_with(stats::histogram), us);
     }
@@ -215,6 +218,8 @@ struct Reporter(tokio::task::JoinHandle<()>);
 
 impl Reporter {
     fn start(shared: Arc<Shared>, out: mpsc::UnboundedSender<WorkerMsg>, setup: bool) -> Self {
+        // The run's first window does not inherit the slowest connection of the setup.
+        shared.n.slowest_us.store(0, Relaxed);
         Self(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
@@ -227,7 +232,10 @@ impl Reporter {
                         seeded: shared.n.seeded.load(Relaxed),
                     }
                 } else {
-                    WorkerMsg::Progress(shared.counters())
+                    WorkerMsg::Progress {
+                        counters: shared.counters(),
+                        slowest_us: shared.n.slowest_us.swap(0, Relaxed),
+                    }
                 };
                 if out.send(msg).is_err() {
                     break;

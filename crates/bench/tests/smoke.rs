@@ -59,7 +59,8 @@ async fn chat_delivers_every_acked_message() {
     let dir = tempfile::tempdir().unwrap();
     let (json_path, csv_path, svg_path) =
         (dir.path().join("r.json"), dir.path().join("r.csv"), dir.path().join("r.svg"));
-    let mut args = vec!["chat", "--users", "10", "--rate", "100", "--duration", "1", "--format", "json"];
+    // Two seconds: long enough for whole seconds on the timeline.
+    let mut args = vec!["chat", "--users", "10", "--rate", "100", "--duration", "2", "--format", "json"];
     let paths = [json_path.to_str().unwrap(), csv_path.to_str().unwrap(), svg_path.to_str().unwrap()];
     args.extend_from_slice(&["--json", paths[0], "--csv", paths[1], "--svg", paths[2]]);
     let report = bench(&args).await;
@@ -67,10 +68,10 @@ async fn chat_delivers_every_acked_message() {
     assert_eq!(num(&json, "lost"), 0.0);
     assert_eq!(num(&json, "errors"), 0.0);
     assert_eq!(num(&json, "duplicates"), 0.0);
-    // Every one of the 100 scheduled sends is accounted for: sent, or skipped because its user was still
+    // Every one of the 200 scheduled sends is accounted for: sent, or skipped because its user was still
     // waiting for an earlier answer (a busy machine); every message sent is acknowledged and delivered.
     let sent = num(&json, "sent");
-    assert_eq!(sent + num(&json, "skipped"), 100.0, "{json:#}");
+    assert_eq!(sent + num(&json, "skipped"), 200.0, "{json:#}");
     assert!(sent > 0.0);
     assert_eq!(num(&json, "acked"), sent);
     assert_eq!(num(&json, "delivered"), sent);
@@ -79,6 +80,12 @@ async fn chat_delivers_every_acked_message() {
     assert!(json["send_to_ack_ms"]["p999"].is_number());
     assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
     assert!(json["targets"].as_array().is_some_and(|t| !t.is_empty()));
+    // Each second of the timeline names its slowest latency, none slower than the run's slowest.
+    let timeline = json["timeline"].as_array().unwrap();
+    let max = json["send_to_deliver_ms"]["max"].as_f64().unwrap().max(json["send_to_ack_ms"]["max"].as_f64().unwrap());
+    let slowest: Vec<f64> = timeline.iter().map(|p| p["slowest_ms"].as_f64().unwrap()).collect();
+    assert!(slowest.iter().any(|s| *s > 0.0), "{timeline:?}");
+    assert!(slowest.iter().all(|s| *s <= max * 1.01), "{slowest:?} against {max}");
 
     // The files, as `palaver bench` writes them.
     let cli = Cli::try_parse_from(["bench", "chat", "--json", paths[0], "--csv", paths[1], "--svg", paths[2]]).unwrap();
