@@ -76,6 +76,7 @@ impl Plan {
                 plan.users = args.users.unwrap_or(1000);
                 plan.online = plan.users;
                 plan.rate = args.rate.unwrap_or(1000.0);
+                plan.seed_msgs = args.history.unwrap_or(0);
                 anyhow::ensure!(plan.users >= 2, "chat needs at least 2 users");
             }
             Scenario::Group => {
@@ -120,6 +121,7 @@ impl Plan {
                 p.push(("users", json!(self.users)));
                 p.push(("rate_per_sec", json!(self.rate)));
                 p.push(("duration_secs", json!(self.duration)));
+                p.push(("seed_msgs_per_pair", json!(self.seed_msgs)));
             }
             Scenario::Group => {
                 p.push(("members", json!(self.users)));
@@ -475,7 +477,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     // Setup: wait for every worker to be ready.
     let setup_began = Instant::now();
     let seed_total = match plan.scenario {
-        Scenario::History | Scenario::Login => (plan.online / 2 * plan.seed_msgs) as u64,
+        Scenario::History | Scenario::Login | Scenario::Chat => (plan.online / 2 * plan.seed_msgs) as u64,
         _ => 0,
     };
     ui.phase("connect", plan.online as u64 + seed_total);
@@ -486,8 +488,8 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         let Some((w, msg)) = out.recv().await else { bail!("the workers went away during setup") };
         match msg {
             WorkerMsg::Setup { connected, failed, seeded } => setup[w] = (connected, failed, seeded),
-            WorkerMsg::Ready { counters, pid } => {
-                setup[w] = (counters.connected, counters.connect_failed, setup[w].2);
+            WorkerMsg::Ready { counters, seeded, pid } => {
+                setup[w] = (counters.connected, counters.connect_failed, seeded);
                 ready[w] = Some(counters);
                 if !in_process {
                     worker_pids.push(pid);
@@ -501,6 +503,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         ui.update(shown, &format!("connected {c}, failed {f}, seeded {s}"));
     }
     let setup_secs = setup_began.elapsed().as_secs_f64();
+    let seeded: u64 = setup.iter().map(|s| s.2).sum();
     let ready_totals = ready.iter().flatten().fold(Counters::default(), |mut a, c| {
         a.add(c);
         a
@@ -623,6 +626,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         ("format".into(), json!(args.format.name())),
         ("heartbeat".into(), json!(args.heartbeat)),
         ("setup_secs".into(), json!(round(setup_secs, 3))),
+        ("seeded_msgs".into(), json!(seeded)),
         // What the whole machine did meanwhile: other processes on the pinned cores distort the figures.
         ("cpu_busy_pct_per_core".into(), json!(cores_busy)),
         ("load_avg_before".into(), json!(load_before)),

@@ -201,7 +201,9 @@ pub struct BenchArgs {
     /// group: milliseconds between sends (default 1000: each message's fan-out is timed on its own).
     #[arg(long)]
     pub interval_ms: Option<u64>,
-    /// history: messages per conversation (default 500); login: messages per pair of users (default 1).
+    /// history: messages per conversation (default 500); login: messages per pair of users (default 1); chat:
+    /// messages each pair exchanges before the measured run (default 0: the run's first messages open the
+    /// conversations, which also writes both users' conversation rows).
     #[arg(long)]
     pub history: Option<usize>,
     /// history: messages per page (default 20, as the SDKs ask).

@@ -151,6 +151,7 @@ pub(crate) enum WorkerMsg {
     /// Set up and waiting for `Start`.
     Ready {
         counters: Counters,
+        seeded: u64,
         pid: u32,
     },
     /// The running totals, and the slowest latency (of any kind, in µs) recorded since the previous

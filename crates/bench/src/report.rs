@@ -150,7 +150,7 @@ impl Report {
         let mut points: Vec<&TimelinePoint> = self.timeline.iter().filter(|p| p.slowest_ms > 0.0).collect();
         points.sort_by(|a, b| b.slowest_ms.total_cmp(&a.slowest_ms));
         let shown: Vec<String> =
-            points.iter().take(n).map(|p| format!("{:.0} s: {:.1} ms", p.t_secs, p.slowest_ms)).collect();
+            points.iter().take(n).map(|p| format!("{:.1} s: {:.1} ms", p.t_secs, p.slowest_ms)).collect();
         (!shown.is_empty()).then(|| shown.join(", "))
     }
 
@@ -318,8 +318,8 @@ mod tests {
             slowest_ms,
         };
         r.timeline = vec![point(1.0, 3.0), point(2.0, 180.25), point(3.0, 0.0), point(4.0, 41.0), point(5.0, 7.5)];
-        assert_eq!(r.slowest_seconds(3).unwrap(), "2 s: 180.2 ms, 4 s: 41.0 ms, 5 s: 7.5 ms");
-        assert!(r.table().contains("2 s: 180.2 ms"));
+        assert_eq!(r.slowest_seconds(3).unwrap(), "2.0 s: 180.2 ms, 4.0 s: 41.0 ms, 5.0 s: 7.5 ms");
+        assert!(r.table().contains("2.0 s: 180.2 ms"));
         assert_eq!(r.to_json()["timeline"][1]["slowest_ms"], 180.25);
     }
 

@@ -195,6 +195,12 @@ impl Link {
         let _ = self.out.send(msg);
     }
 
+    /// Reports the setup done: connections, messages seeded, and this process.
+    fn ready(&self, shared: &Shared) {
+        let seeded = shared.n.seeded.load(Relaxed);
+        self.send(WorkerMsg::Ready { counters: shared.counters(), seeded, pid: std::process::id() });
+    }
+
     /// Waits for `Start`; `None` if the coordinator went away or said `Stop` first.
     async fn start(&mut self) -> Option<u64> {
         match self.control.recv().await? {
@@ -370,7 +376,7 @@ async fn idle(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
     let conns = connect_all(job, shared, &events_tx).await;
     drop(reporter);
     let _events = spawn_events(shared.clone(), events, |_, _| {});
-    link.send(WorkerMsg::Ready { counters: shared.counters(), pid: std::process::id() });
+    link.ready(shared);
     if link.start().await.is_none() {
         return Ok(None);
     }
@@ -410,18 +416,21 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
     let (events_tx, events) = mpsc::unbounded_channel();
     let reporter = Reporter::start(shared.clone(), link.out.clone(), true);
     let conns = connect_all(job, shared, &events_tx).await;
-    drop(reporter);
     let delivered: Arc<Mutex<HashSet<u64>>> = Arc::default();
     let acked: Arc<Mutex<HashSet<u64>>> = Arc::default();
     let _events = {
         let (shared, delivered) = (shared.clone(), delivered.clone());
         spawn_events(shared.clone(), events, move |event, push| {
             for msg in push.msgs.values().flat_map(|m| &m.msgs) {
+                let Some((sent_us, sender, n)) = parse_client_msg_id(&msg.client_msg_id) else { continue };
+                // A message of the setup (see `seed_chats`), not of the measured run.
+                if sent_us == SEEDED {
+                    continue;
+                }
                 if *msg.send_id == *event.user_id {
                     shared.n.echoes.fetch_add(1, Relaxed);
                     continue;
                 }
-                let Some((sent_us, sender, n)) = parse_client_msg_id(&msg.client_msg_id) else { continue };
                 let at = unix_us(event.at);
                 shared.record("send_to_deliver", at.saturating_sub(sent_us));
                 if delivered.lock().unwrap().insert(key(sender, n)) {
@@ -433,7 +442,9 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
             }
         })
     };
-    link.send(WorkerMsg::Ready { counters: shared.counters(), pid: std::process::id() });
+    seed_chats(job, &conns, shared).await;
+    drop(reporter);
+    link.ready(shared);
     let Some(start_us) = link.start().await else { return Ok(None) };
     let _reporter = Reporter::start(shared.clone(), link.out.clone(), false);
     let clock = Clock::now();
@@ -490,6 +501,30 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
     Ok(Some(result))
 }
 
+/// The send time written into the client message ids of setup messages: never a run's.
+const SEEDED: u64 = 0;
+
+/// Before a chat run: each pair exchanges `job.params.seed_msgs` messages over its own connections (the lower
+/// user of the pair sending), as users who have talked before, so that the run times messages in existing
+/// conversations rather than the first message of each (which also creates both users' conversation rows).
+async fn seed_chats(job: &Job, conns: &[Option<Connection>], shared: &Arc<Shared>) {
+    let mut tasks = JoinSet::new();
+    for (i, user) in job.users.iter().enumerate() {
+        let (Some(peer), Some(conn)) = (user.peer.filter(|&p| p > i), conns[i].clone()) else { continue };
+        let peer = job.users[peer].id.clone();
+        let (me, idx, count, shared) = (user.id.clone(), user.idx, job.params.seed_msgs as u32, shared.clone());
+        tasks.spawn(async move {
+            for n in 0..count {
+                match conn.send_msg(&text_msg(&me, &peer, client_msg_id(SEEDED, idx, n), n)).await {
+                    Ok(_) => shared.n.seeded.fetch_add(1, Relaxed),
+                    Err(e) => return shared.sample_error(format!("seeding send: {e}")),
+                };
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // group: one member (the first user of the sending worker) sends to the group; every online member times
 // each message's arrival.
@@ -533,7 +568,7 @@ async fn group(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
             }
         })
     };
-    link.send(WorkerMsg::Ready { counters: shared.counters(), pid: std::process::id() });
+    link.ready(shared);
     let Some(start_us) = link.start().await else { return Ok(None) };
     let _reporter = Reporter::start(shared.clone(), link.out.clone(), false);
     let clock = Clock::now();
@@ -606,7 +641,7 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
     seed_pairs(job, shared).await;
     drop(reporter);
     let rest = Arc::new(RestClient::new(&job.api_url).await?.with_max_idle(1024).with_sources(job.sources.clone()));
-    link.send(WorkerMsg::Ready { counters: shared.counters(), pid: std::process::id() });
+    link.ready(shared);
     let Some(start_us) = link.start().await else { return Ok(None) };
     let _reporter = Reporter::start(shared.clone(), link.out.clone(), false);
     let clock = Clock::now();
@@ -765,7 +800,7 @@ async fn history(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Re
         }
     }
     drop(reporter);
-    link.send(WorkerMsg::Ready { counters: shared.counters(), pid: std::process::id() });
+    link.ready(shared);
     let Some(start_us) = link.start().await else { return Ok(None) };
     let _reporter = Reporter::start(shared.clone(), link.out.clone(), false);
     let clock = Clock::now();

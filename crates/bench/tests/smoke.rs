@@ -97,6 +97,23 @@ async fn chat_delivers_every_acked_message() {
     assert!(std::fs::read_to_string(&svg_path).unwrap().contains("<polyline"));
 }
 
+/// With `--history`, each pair has talked before the run: the setup's messages are sent and acknowledged, and
+/// none of them is counted (or timed) as one of the run's.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_after_seeding_counts_only_the_run() {
+    let report = bench(&["chat", "--users", "10", "--rate", "50", "--duration", "1", "--history", "2"]).await;
+    let json = report.to_json();
+    assert_eq!(json["params"]["seed_msgs_per_pair"], 2);
+    assert_eq!(json["setup"]["seeded_msgs"], 10, "five pairs, two each: {json:#}");
+    let sent = num(&json, "sent");
+    assert_eq!(sent + num(&json, "skipped"), 50.0, "{json:#}");
+    assert_eq!(num(&json, "acked"), sent);
+    assert_eq!(num(&json, "delivered"), sent, "{json:#}");
+    assert_eq!(num(&json, "echoes_to_sender"), sent, "{json:#}");
+    assert_eq!(num(&json, "lost"), 0.0);
+    assert_eq!(num(&json, "duplicates"), 0.0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn group_messages_reach_every_online_member() {
     let report = bench(&["group", "--members", "15", "--online", "10", "--sends", "5", "--interval-ms", "20"]).await;
