@@ -407,6 +407,16 @@ async fn idle(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
 // ---------------------------------------------------------------------------------------------------------------
 // chat: every user sends 1:1 text to its peer (both in this worker) on an open-loop schedule.
 
+/// A set with room for the `expected` entries of a run (at most 2^24), made before it starts.
+///
+/// Growing a set of hundreds of thousands of entries rehashes all of them at once: tens of milliseconds in which
+/// the load generator's core does nothing else, and every message that arrives meanwhile is timed late. In the
+/// group run (a million deliveries) that happened at sends 46 and 92, when the set passed 7/8 of 2^19 and then
+/// 2^20 entries, and those two were the run's slowest sends, the p99 of 100.
+fn presized<T: std::hash::Hash + Eq>(expected: usize) -> HashSet<T> {
+    HashSet::with_capacity(expected.min(1 << 24))
+}
+
 /// Key of a message in the acked/delivered sets: (sender index, number).
 fn key(sender: u32, n: u32) -> u64 {
     (u64::from(sender) << 32) | u64::from(n)
@@ -416,8 +426,9 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
     let (events_tx, events) = mpsc::unbounded_channel();
     let reporter = Reporter::start(shared.clone(), link.out.clone(), true);
     let conns = connect_all(job, shared, &events_tx).await;
-    let delivered: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let acked: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let expected = (job.params.rate * job.params.duration_secs).ceil() as usize;
+    let delivered = Arc::new(Mutex::new(presized(expected)));
+    let acked = Arc::new(Mutex::new(presized(expected)));
     let _events = {
         let (shared, delivered) = (shared.clone(), delivered.clone());
         spawn_events(shared.clone(), events, move |event, push| {
@@ -538,7 +549,7 @@ async fn group(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
     let conns = connect_all(job, shared, &events_tx).await;
     drop(reporter);
     // (user, send) pairs seen, and per send: (deliveries, slowest µs).
-    let seen: Arc<Mutex<HashSet<Seen>>> = Arc::default();
+    let seen: Arc<Mutex<HashSet<Seen>>> = Arc::new(Mutex::new(presized(conns.len() * job.params.sends)));
     let per_send: Arc<Mutex<BTreeMap<u32, (u64, u64)>>> = Arc::default();
     let _events = {
         let (shared, seen, per_send) = (shared.clone(), seen.clone(), per_send.clone());
