@@ -137,6 +137,21 @@ fn text_frame(handle: &ConnHandle, text: &str) -> Next {
     Next::Continue
 }
 
+/// The connection's ping schedule: every `every`, the first at a random point of the second half of the first
+/// interval rather than exactly one interval after the connection opened.
+///
+/// Connections that open together (every client reconnecting after a restart, or a load test's setup) would
+/// otherwise be pinged together for as long as they live: tens of thousands of pings and pongs in the same few
+/// milliseconds once an interval, which `palaver bench chat` showed as its slowest second. The gap from the
+/// connection's opening to its first ping stays under `every`, so under the read deadline too.
+fn pings(every: Duration) -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + first_ping_after(every), every)
+}
+
+fn first_ping_after(every: Duration) -> Duration {
+    every.mul_f64(rand::random_range(0.5..1.0))
+}
+
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outbound>,
@@ -144,8 +159,7 @@ async fn write_loop(
     close: CancellationToken,
     ping_every: Option<Duration>,
 ) {
-    let mut ping = tokio::time::interval(ping_every.unwrap_or(Duration::from_secs(3600)));
-    ping.tick().await;
+    let mut ping = pings(ping_every.unwrap_or(Duration::from_secs(3600)));
     'outer: loop {
         let first = tokio::select! {
             biased;
@@ -204,3 +218,18 @@ pub(super) fn error_resp(req_identifier: i32, msg_incr: &str, operation_id: &str
 /// The fallback code for a frame that cannot even be decoded.
 pub(super) const UNDECODABLE: ErrCode = ErrCode::Args;
 pub(super) const DATA_ERROR_REQ: i32 = req::DATA_ERROR;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections opened together are first pinged at different moments of the second half of the interval.
+    #[test]
+    fn first_pings_are_spread_over_half_an_interval() {
+        let every = Duration::from_secs(25);
+        let firsts: Vec<Duration> = (0..200).map(|_| first_ping_after(every)).collect();
+        assert!(firsts.iter().all(|d| *d >= every / 2 && *d < every), "{firsts:?}");
+        let early = firsts.iter().filter(|d| **d < every * 3 / 4).count();
+        assert!(early > 0 && early < firsts.len(), "all in one half of the window: {firsts:?}");
+    }
+}
