@@ -144,7 +144,7 @@ impl Report {
         out
     }
 
-    /// The `n` seconds of the timeline with the slowest latencies, slowest first (`"12 s: 180.3 ms, …"`), if any
+    /// The `n` seconds of the timeline with the slowest latencies, slowest first (`"12.0 s: 180.3 ms, …"`), if any
     /// latency was recorded: where the tail of the run came from.
     fn slowest_seconds(&self, n: usize) -> Option<String> {
         let mut points: Vec<&TimelinePoint> = self.timeline.iter().filter(|p| p.slowest_ms > 0.0).collect();
