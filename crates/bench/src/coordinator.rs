@@ -476,10 +476,8 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
 
     // Setup: wait for every worker to be ready.
     let setup_began = Instant::now();
-    let seed_total = match plan.scenario {
-        Scenario::History | Scenario::Login | Scenario::Chat => (plan.online / 2 * plan.seed_msgs) as u64,
-        _ => 0,
-    };
+    // Only the scenarios that seed set `seed_msgs`.
+    let seed_total = (plan.online / 2 * plan.seed_msgs) as u64;
     ui.phase("connect", plan.online as u64 + seed_total);
     let mut setup: Vec<(u64, u64, u64)> = vec![(0, 0, 0); worker_count];
     let mut ready: Vec<Option<Counters>> = vec![None; worker_count];

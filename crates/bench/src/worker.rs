@@ -434,7 +434,7 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
         spawn_events(shared.clone(), events, move |event, push| {
             for msg in push.msgs.values().flat_map(|m| &m.msgs) {
                 let Some((sent_us, sender, n)) = parse_client_msg_id(&msg.client_msg_id) else { continue };
-                // A message of the setup (see `seed_chats`), not of the measured run.
+                // A message of the setup (see `seed_over`), not of the measured run.
                 if sent_us == SEEDED {
                     continue;
                 }
@@ -453,7 +453,7 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
             }
         })
     };
-    seed_chats(job, &conns, shared).await;
+    seed_over(job, &conns, shared).await;
     drop(reporter);
     link.ready(shared);
     let Some(start_us) = link.start().await else { return Ok(None) };
@@ -510,30 +510,6 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
     result.lost = acked.difference(&delivered).count() as u64;
     result.delivered_unacked = delivered.difference(&acked).count() as u64;
     Ok(Some(result))
-}
-
-/// The send time written into the client message ids of setup messages: never a run's.
-const SEEDED: u64 = 0;
-
-/// Before a chat run: each pair exchanges `job.params.seed_msgs` messages over its own connections (the lower
-/// user of the pair sending), as users who have talked before, so that the run times messages in existing
-/// conversations rather than the first message of each (which also creates both users' conversation rows).
-async fn seed_chats(job: &Job, conns: &[Option<Connection>], shared: &Arc<Shared>) {
-    let mut tasks = JoinSet::new();
-    for (i, user) in job.users.iter().enumerate() {
-        let (Some(peer), Some(conn)) = (user.peer.filter(|&p| p > i), conns[i].clone()) else { continue };
-        let peer = job.users[peer].id.clone();
-        let (me, idx, count, shared) = (user.id.clone(), user.idx, job.params.seed_msgs as u32, shared.clone());
-        tasks.spawn(async move {
-            for n in 0..count {
-                match conn.send_msg(&text_msg(&me, &peer, client_msg_id(SEEDED, idx, n), n)).await {
-                    Ok(_) => shared.n.seeded.fetch_add(1, Relaxed),
-                    Err(e) => return shared.sample_error(format!("seeding send: {e}")),
-                };
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -616,6 +592,44 @@ async fn group(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
 // login: a storm of logins, each as a returning SDK does it: connect (token check), newest seqs (1001), the
 // incremental syncs over REST, read/max seqs (1006), the last message of each conversation (1002), then close.
 
+/// The send time written into the client message ids of setup messages: never a run's.
+const SEEDED: u64 = 0;
+
+/// Seeds `job.params.seed_msgs` messages from each even user to its peer over the users' own connections, 16 in
+/// flight per user: history's long conversations, and chat's users who have talked before (so that the run
+/// times messages in existing conversations, not the first of each, which also creates both users' rows).
+async fn seed_over(job: &Job, conns: &[Option<Connection>], shared: &Arc<Shared>) {
+    let mut tasks = JoinSet::new();
+    for (i, user) in job.users.iter().enumerate() {
+        let (Some(conn), Some(peer)) = (conns[i].clone(), user.peer) else { continue };
+        if user.idx % 2 != 0 {
+            continue;
+        }
+        let (peer, idx, count, shared) =
+            (job.users[peer].id.clone(), user.idx, job.params.seed_msgs as u32, shared.clone());
+        tasks.spawn(async move {
+            let mut inflight = JoinSet::new();
+            for n in 0..count {
+                if inflight.len() >= 16 {
+                    inflight.join_next().await;
+                }
+                let (conn, shared) = (conn.clone(), shared.clone());
+                let msg = text_msg(conn.user_id(), &peer, client_msg_id(SEEDED, idx, n), n);
+                inflight.spawn(async move {
+                    match conn.send_msg(&msg).await {
+                        Ok(_) => {
+                            shared.n.seeded.fetch_add(1, Relaxed);
+                        }
+                        Err(e) => shared.sample_error(format!("seeding: {e}")),
+                    }
+                });
+            }
+            while inflight.join_next().await.is_some() {}
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
 /// Seeds `job.params.seed_msgs` messages from each even user to its peer, over short-lived connections.
 async fn seed_pairs(job: &Job, shared: &Arc<Shared>) {
     let gate = Arc::new(Semaphore::new(job.connect_concurrency.max(1)));
@@ -633,7 +647,7 @@ async fn seed_pairs(job: &Job, shared: &Arc<Shared>) {
                 Err(e) => return shared.sample_error(format!("seeding connect: {e}")),
             };
             for n in 0..count {
-                let msg = text_msg(&options.user_id, &peer, client_msg_id(0, idx, n), n);
+                let msg = text_msg(&options.user_id, &peer, client_msg_id(SEEDED, idx, n), n);
                 match conn.send_msg(&msg).await {
                     Ok(_) => {
                         shared.n.seeded.fetch_add(1, Relaxed);
@@ -772,36 +786,7 @@ async fn history(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Re
     let reporter = Reporter::start(shared.clone(), link.out.clone(), true);
     let conns = connect_all(job, shared, &events_tx).await;
     let _events = spawn_events(shared.clone(), events, |_, _| {});
-    // Seed: each even user sends `seed_msgs` to its peer, 16 in flight at a time.
-    let mut tasks = JoinSet::new();
-    for (i, user) in job.users.iter().enumerate() {
-        let (Some(conn), Some(peer)) = (conns[i].clone(), user.peer) else { continue };
-        if user.idx % 2 != 0 {
-            continue;
-        }
-        let (peer, idx, count, shared) =
-            (job.users[peer].id.clone(), user.idx, job.params.seed_msgs as u32, shared.clone());
-        tasks.spawn(async move {
-            let mut inflight = JoinSet::new();
-            for n in 0..count {
-                if inflight.len() >= 16 {
-                    inflight.join_next().await;
-                }
-                let (conn, shared) = (conn.clone(), shared.clone());
-                let msg = text_msg(conn.user_id(), &peer, client_msg_id(0, idx, n), n);
-                inflight.spawn(async move {
-                    match conn.send_msg(&msg).await {
-                        Ok(_) => {
-                            shared.n.seeded.fetch_add(1, Relaxed);
-                        }
-                        Err(e) => shared.sample_error(format!("seeding: {e}")),
-                    }
-                });
-            }
-            while inflight.join_next().await.is_some() {}
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+    seed_over(job, &conns, shared).await;
     // Where each reader's conversation ends.
     let mut readers = Vec::new();
     for conn in conns.iter().flatten() {
