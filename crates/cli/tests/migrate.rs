@@ -69,6 +69,22 @@ fn migrate(from: &std::path::Path, to: &str, restart: bool) -> (bool, String) {
     (out.status.success(), stdout)
 }
 
+/// Waits until the running node has flushed `n` messages from its journal into the database file (about a second
+/// after they were acknowledged): what a copy made while it runs can see.
+async fn flushed(db: &std::path::Path, n: i64) {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db).read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    for _ in 0..600 {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(&mut conn).await.unwrap();
+        if count >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the node never flushed {n} messages into {}", db.display());
+}
+
 /// Sends `n` 1:1 messages alice → bob (ids `prefix-i`) over the gateway of `ws`.
 async fn send(ws: std::net::SocketAddr, api: std::net::SocketAddr, admin: &str, prefix: &str, n: usize) {
     let token =
@@ -112,6 +128,7 @@ async fn a_single_node_install_moves_to_postgresql() {
     let db = dir.path().join("palaver.db");
 
     // A first copy while the node runs: every table verified.
+    flushed(&db, 1201).await;
     let (ok, out) = migrate(&db, &to, false);
     assert!(ok, "first copy failed: {out}");
     assert!(out.contains("tables copied and verified"), "{out}");
@@ -147,11 +164,15 @@ async fn a_single_node_install_moves_to_postgresql() {
 
     // Writes after the copy are caught by the verification, and a restarted copy takes them.
     send(ws, api, &admin, "b", 10).await;
+    flushed(&db, 1211).await;
     let (ok, out) = migrate(&db, &to, false);
     assert!(!ok && out.contains("MISMATCH"), "a stale copy must not verify: {out}");
+    // Killed, the node leaves what it had not flushed in its journal; the copy replays it first.
+    send(ws, api, &admin, "c", 10).await;
     node.kill();
     let (ok, out) = migrate(&db, &to, true);
     assert!(ok, "restarted copy failed: {out}");
+    assert!(out.lines().any(|l| l.starts_with("messages") && l.contains("1221 rows")), "{out}");
 
     // A node on the copy serves the same history.
     let (ws2, api2) = (free_addr(), free_addr());
@@ -178,11 +199,12 @@ async fn a_single_node_install_moves_to_postgresql() {
     let token = token["data"]["token"].as_str().unwrap().to_string();
     let mut bob = Client::connect(ws2, "bob", &token, 5, GOB_GZIP).await.unwrap();
     let newest = bob.newest_seqs().await;
-    assert_eq!(newest.max_seqs["si_alice_bob"], 1210);
-    let resp = bob.pull_range("si_alice_bob", 1201, 1210, 10).await;
+    assert_eq!(newest.max_seqs["si_alice_bob"], 1220);
+    let resp = bob.pull_range("si_alice_bob", 1201, 1220, 20).await;
     let pulled = palaver_protocol::pb::sdkws::PullMessageBySeqsResp::decode(&resp.data[..]).unwrap();
     let ids: Vec<String> = pulled.msgs["si_alice_bob"].msgs.iter().map(|m| m.client_msg_id.clone()).collect();
-    assert_eq!(ids, (0..10).map(|i| format!("b-{i}")).collect::<Vec<_>>());
+    let sent: Vec<String> = ["b", "c"].iter().flat_map(|p| (0..10).map(move |i| format!("{p}-{i}"))).collect();
+    assert_eq!(ids, sent);
     node.kill();
     pg.close().await;
     PgStore::drop_schema(&base, &schema).await.unwrap();

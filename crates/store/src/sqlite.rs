@@ -2,28 +2,32 @@
 //!
 //! # Durability
 //!
-//! The file runs in WAL mode with `synchronous=FULL`. WAL lets readers run beside the writer (a pull never waits
-//! for a send), and FULL makes every commit fsync the WAL before it returns. `append_message` returning `Ok` is
-//! what lets the server acknowledge a message, and an acknowledged message must never be lost: with FULL it
-//! survives `kill -9` *and* a power cut. (`synchronous=NORMAL` would survive `kill -9` only, trading the last few
-//! commits on power loss for fewer fsyncs; that trade is not ours to make silently.)
+//! `append_message` returning `Ok` is what lets the server acknowledge a message, and an acknowledged message must
+//! never be lost: it survives `kill -9` *and* a power cut. A message is durable once it is in the message journal
+//! ([`journal`]: its bytes appended to a file and `fdatasync`ed); SQLite gets it about a second later, from the
+//! [`flusher`], and until then the [`memtable`] holds it for every read. Opening the store replays whatever journal
+//! a previous run left. Everything else is committed into SQLite directly.
 //!
-//! # Two writers, group commits
+//! The file runs in WAL mode with `synchronous=FULL`. WAL lets readers run beside the writers (a pull never waits
+//! for a send), and FULL makes every commit fsync the WAL before it returns. (`synchronous=NORMAL` would survive
+//! `kill -9` only, trading the last few commits on power loss for fewer fsyncs; that trade is not ours to make
+//! silently.)
+//!
+//! # Writers, group commits
 //!
 //! SQLite lets one connection write at a time; a second writer waits on `busy_timeout`. Writes therefore go
-//! through two connections only, each queueing its own callers fairly instead of polling the file lock:
+//! through few connections, each queueing its own callers fairly instead of polling the file lock:
 //!
-//! - messages, the one write that is hot, go through the append writer ([`writer`]): a thread with its own
-//!   connection that commits every append queued at the time in one transaction, one fsync for the batch, and
-//!   answers each caller only after that commit. With one transaction per message, an fsync per commit would
-//!   cap the store at 1/fsync messages per second (~100/s on a 10 ms disk) however many clients send.
-//!   [`SqliteStore::commits`] counts its batches;
+//! - messages, the one write that is hot, go through the append writer ([`writer`]): a thread that makes every
+//!   append queued at the time durable in one journal write, one fsync for the batch, and answers each caller
+//!   only after it. With one fsync per message, the store would be capped at 1/fsync messages per second (~100/s
+//!   on a 10 ms disk) however many clients send. [`SqliteStore::commits`] counts its batches. Its connection
+//!   commits only the conversation rows a first message creates;
+//! - the flusher's connection writes the journal's segments into the message log;
 //! - every other (rare) write goes through a sqlx pool of exactly **one** connection.
 //!
 //! Transactions open with `BEGIN IMMEDIATE`, which takes the write lock up front: a deferred `BEGIN` that reads
-//! first (the clientMsgID lookup) and writes later could otherwise fail mid-way if the other writer (or another
-//! *process*) wrote in between, and with the lock taken first the "look up, then allocate" of an append is
-//! atomic against any writer.
+//! first and writes later could otherwise fail mid-way if another writer (or another *process*) wrote in between.
 //!
 //! Reads go through connections of their own opened with `query_only`, so a long pull or a login sync never
 //! holds the writer, and a read can never take the write lock by mistake: the hot reads (tokens, version heads,
@@ -44,8 +48,11 @@
 mod accounts;
 mod app;
 mod conversations;
+mod flusher;
 #[macro_use]
 mod groups;
+mod journal;
+mod memtable;
 mod messages;
 mod objects;
 mod reader;
@@ -62,6 +69,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
+use self::memtable::Memtable;
 use self::reader::Readers;
 use self::writer::AppendWriter;
 use crate::{Result, StoreError};
@@ -90,9 +98,11 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// Synchronous `query_only` connections for the hot reads, run on the caller's thread (see [`reader`]).
     readers: Arc<Readers>,
-    /// The thread that batches appends into group commits, on a connection of its own (see [`writer`]). Shared
-    /// by the clones: dropping the last one ends the thread.
+    /// The thread that batches appends into group commits of the message journal, on a connection of its own
+    /// (see [`writer`]). Shared by the clones: dropping the last one ends the thread.
     writer: Arc<AppendWriter>,
+    /// The messages journaled but not yet flushed into SQLite, which every message read merges in.
+    memtable: Arc<Memtable>,
     /// For [`SqliteStore::open_in_memory`]: removes the database's files when the last clone is dropped.
     _scratch: Option<Arc<ScratchFiles>>,
 }
@@ -121,8 +131,9 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
         let readers = Arc::new(Readers::open(path, BUSY_TIMEOUT)?);
-        let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT)?);
-        Ok(Self { write, read, readers, writer, _scratch: None })
+        let memtable = Arc::new(Memtable::default());
+        let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT, memtable.clone())?);
+        Ok(Self { write, read, readers, writer, memtable, _scratch: None })
     }
 
     /// A private, throwaway database in memory, for tests: a file on `/dev/shm` (the RAM-backed file system;
@@ -139,21 +150,35 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Stops the append writer (appends already queued are committed and answered, later ones fail with
-    /// `Backend`), then closes both pools, waiting for connections in use. Closing the write pool last lets
-    /// SQLite checkpoint the WAL into the main file. Dropping the store without calling this is safe too: every
-    /// acknowledged append is already durable, and the writer thread ends once the last clone is gone.
+    /// Stops the append writer (appends already queued are made durable and answered, later ones fail with
+    /// `Backend`; the journal is flushed into SQLite), then closes both pools, waiting for connections in use.
+    /// Closing the write pool last lets SQLite checkpoint the WAL into the main file. Dropping the store without
+    /// calling this is safe too: every acknowledged append is already durable, and the writer thread ends once the
+    /// last clone is gone.
     pub async fn close(&self) {
         self.writer.shut_down().await;
         self.read.close().await;
         self.write.close().await;
     }
 
-    /// How many batches the append writer has committed since this store was opened. Each is one fsync, so
-    /// under concurrent appends this stays below the number of appends: what the group commit is for. For
-    /// tests and metrics.
+    /// How many batches of new messages the append writer has made durable since this store was opened. Each is
+    /// one fsync, so under concurrent appends this stays below the number of appends: what the group commit is
+    /// for. For tests and metrics.
     pub fn commits(&self) -> u64 {
         self.writer.commits()
+    }
+
+    /// Whether this store owns the database's message journal: `false` when another store (in this process or
+    /// another, a running server) held it when this one opened. Such a store refuses appends and reads only the
+    /// messages flushed into the file.
+    pub fn owns_journal(&self) -> bool {
+        self.writer.owns_journal()
+    }
+
+    /// Returns once every message appended before the call is in SQLite itself, not only in the journal (which
+    /// is as durable: this is for tests and tools that look at the database file).
+    pub async fn flush(&self) -> Result<()> {
+        self.writer.flush().await
     }
 
     /// Starts a write transaction on the writer connection, taking SQLite's write lock at once.
@@ -194,10 +219,13 @@ struct ScratchFiles(std::path::PathBuf);
 
 impl Drop for ScratchFiles {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", "-log.lock"] {
             let mut path = self.0.clone().into_os_string();
             path.push(suffix);
             let _ = std::fs::remove_file(path);
+        }
+        for (_, segment) in journal::segments(&self.0).unwrap_or_default() {
+            let _ = std::fs::remove_file(segment);
         }
     }
 }

@@ -42,16 +42,32 @@ fn from_row(row: &rusqlite::Row<'_>) -> Result<UserConversation> {
     })
 }
 
+impl SqliteStore {
+    /// Rows read by `read` from SQLite, brought up to date with the messages not yet flushed into it (see
+    /// [`Memtable::overlay`](super::memtable::Memtable::overlay)); read again if a flush slipped in between.
+    fn with_unflushed(&self, read: impl Fn() -> Result<Vec<UserConversation>>) -> Result<Vec<UserConversation>> {
+        loop {
+            let flushes = self.memtable.flushes();
+            let mut rows = read()?;
+            if self.memtable.overlay(&mut rows, flushes) {
+                return Ok(rows);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ConversationStore for SqliteStore {
     /// Ordered by conversation id, so repeated calls list the same rows in the same order.
     async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>> {
-        self.readers.read(|conn| {
-            let mut stmt = conn.prepare_cached(concat!(
-                select_user_conversations!(),
-                "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
-            ))?;
-            all(stmt.query([owner])?, from_row)
+        self.with_unflushed(|| {
+            self.readers.read(|conn| {
+                let mut stmt = conn.prepare_cached(concat!(
+                    select_user_conversations!(),
+                    "WHERE c.owner_user_id = ? ORDER BY c.conversation_id"
+                ))?;
+                all(stmt.query([owner])?, from_row)
+            })
         })
     }
 
@@ -66,7 +82,9 @@ impl ConversationStore for SqliteStore {
                 ph
             )
         };
-        let mut rows = self.readers.read(|conn| select_in(conn, sql, Some(owner), conversation_ids, from_row))?;
+        let mut rows = self.with_unflushed(|| {
+            self.readers.read(|conn| select_in(conn, sql, Some(owner), conversation_ids, from_row))
+        })?;
         rows.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
         Ok(rows)
     }
@@ -93,17 +111,21 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn user_conversations_page(&self, owner: &str, page: Page) -> Result<(Vec<UserConversation>, i64)> {
-        self.readers.read(|conn| {
-            let mut stmt = conn.prepare_cached(concat!(
-                select_user_conversations!(),
-                "WHERE c.owner_user_id = ?1 ORDER BY c.conversation_id LIMIT CAST(?2 AS INTEGER) OFFSET ?3"
-            ))?;
-            let rows = all(stmt.query(rusqlite::params![owner, page.limit.max(0), page.offset.max(0)])?, from_row)?;
-            let total = conn
+        let rows = self.with_unflushed(|| {
+            self.readers.read(|conn| {
+                let mut stmt = conn.prepare_cached(concat!(
+                    select_user_conversations!(),
+                    "WHERE c.owner_user_id = ?1 ORDER BY c.conversation_id LIMIT CAST(?2 AS INTEGER) OFFSET ?3"
+                ))?;
+                all(stmt.query(rusqlite::params![owner, page.limit.max(0), page.offset.max(0)])?, from_row)
+            })
+        })?;
+        let total = self.readers.read(|conn| {
+            Ok(conn
                 .prepare_cached("SELECT COUNT(*) FROM conversations WHERE owner_user_id = ?")?
-                .query_row([owner], |row| row.get(0))?;
-            Ok((rows, total))
-        })
+                .query_row([owner], |row| row.get(0))?)
+        })?;
+        Ok((rows, total))
     }
 
     /// Upsert, then one `UPDATE` with `COALESCE(?, column)` per field, so `None` leaves a column as it is.
@@ -154,7 +176,7 @@ impl ConversationStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut cleared = Vec::new();
         for id in conversation_ids {
-            let max = max_seq_in_transaction(&mut tx, id).await?;
+            let max = max_seq_in_transaction(&self.memtable, &mut tx, id).await?;
             let n = sqlx::query(
                 "UPDATE conversations SET min_seq = ?, \
                  has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END \
@@ -185,7 +207,7 @@ impl ConversationStore for SqliteStore {
         .bind(conversation_id)
         .fetch_all(&mut *tx)
         .await?;
-        let max = max_seq_in_transaction(&mut tx, conversation_id).await?;
+        let max = max_seq_in_transaction(&self.memtable, &mut tx, conversation_id).await?;
         sqlx::query(
             "UPDATE conversations SET min_seq = ?, \
              has_read_seq = CASE WHEN has_read_seq > ? THEN has_read_seq ELSE ? END WHERE conversation_id = ?",

@@ -139,7 +139,9 @@ impl DirectoryStore for SqliteStore {
             users: row.try_get("users")?,
             accounts: row.try_get("accounts")?,
             groups: row.try_get("groups")?,
-            messages: row.try_get("messages")?,
+            // The unflushed messages too (for the moment of a flush, between its commit and its removal from
+            // the memtable, they are counted twice: a figure for the console, not a key).
+            messages: row.try_get::<i64, _>("messages")? + i64::try_from(self.memtable.pending()).unwrap_or(0),
         })
     }
 }

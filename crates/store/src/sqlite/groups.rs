@@ -6,6 +6,7 @@ use palaver_protocol::conversation_id;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row as _, SqliteConnection};
 
+use super::memtable::Memtable;
 use super::messages::max_seq_in_transaction;
 use super::versions::{bump, head_in_tx};
 use super::{SqliteStore, placeholders, unique_as_exists};
@@ -94,8 +95,8 @@ fn request_from_row(row: &SqliteRow) -> Result<GroupRequest, sqlx::Error> {
 }
 
 /// The group's current max seq, as this transaction sees it.
-async fn group_max_seq(conn: &mut SqliteConnection, group_id: &str) -> Result<i64> {
-    max_seq_in_transaction(conn, &conversation_id::group(group_id)).await
+async fn group_max_seq(memtable: &Memtable, conn: &mut SqliteConnection, group_id: &str) -> Result<i64> {
+    max_seq_in_transaction(memtable, conn, &conversation_id::group(group_id)).await
 }
 
 async fn require_group(conn: &mut SqliteConnection, group_id: &str) -> Result<()> {
@@ -169,13 +170,14 @@ async fn insert_members(
 /// each one's joined groups (delete) and conversations (update), and, with `log_members`, the group's member
 /// list (delete). Returns the ids removed.
 async fn delete_members(
+    memtable: &Memtable,
     conn: &mut SqliteConnection,
     group_id: &str,
     user_ids: &[String],
     log_members: bool,
 ) -> Result<Vec<String>> {
     let conversation = conversation_id::group(group_id);
-    let cap = group_max_seq(conn, group_id).await?;
+    let cap = group_max_seq(memtable, conn, group_id).await?;
     let mut removed = Vec::with_capacity(user_ids.len());
     for user_id in user_ids {
         let n = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
@@ -344,7 +346,7 @@ impl GroupStore for SqliteStore {
     async fn add_group_members(&self, group_id: &str, members: &[GroupMember]) -> Result<MembersAdded> {
         let mut tx = self.begin_write().await?;
         require_group(&mut tx, group_id).await?;
-        let max_seq = group_max_seq(&mut tx, group_id).await?;
+        let max_seq = group_max_seq(&self.memtable, &mut tx, group_id).await?;
         let min_seq = if max_seq > 0 { max_seq + 1 } else { 0 };
         let added = insert_members(&mut tx, group_id, members, min_seq, false).await?;
         tx.commit().await?;
@@ -354,7 +356,7 @@ impl GroupStore for SqliteStore {
     async fn remove_group_members(&self, group_id: &str, user_ids: &[String]) -> Result<VersionHead> {
         let mut tx = self.begin_write().await?;
         require_group(&mut tx, group_id).await?;
-        delete_members(&mut tx, group_id, user_ids, true).await?;
+        delete_members(&self.memtable, &mut tx, group_id, user_ids, true).await?;
         let head = head_in_tx(&mut tx, VersionKind::GroupMembers, group_id).await?;
         tx.commit().await?;
         Ok(head)
@@ -480,7 +482,7 @@ impl GroupStore for SqliteStore {
         }
         let sql = format!("SELECT user_id FROM group_members WHERE group_id = ? {MEMBER_ORDER}");
         let members: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql)).bind(group_id).fetch_all(&mut *tx).await?;
-        let removed = delete_members(&mut tx, group_id, &members, false).await?;
+        let removed = delete_members(&self.memtable, &mut tx, group_id, &members, false).await?;
         bump(&mut tx, VersionKind::GroupMembers, group_id, &[GROUP_INFO_ELEMENT.to_string()], Change::Update).await?;
         tx.commit().await?;
         Ok(removed)
@@ -639,7 +641,7 @@ impl GroupStore for SqliteStore {
         let mut head = None;
         if let Some(member) = &a.member {
             require_group(&mut tx, &a.group_id).await?;
-            let max_seq = group_max_seq(&mut tx, &a.group_id).await?;
+            let max_seq = group_max_seq(&self.memtable, &mut tx, &a.group_id).await?;
             let min_seq = if max_seq > 0 { max_seq + 1 } else { 0 };
             let added = insert_members(&mut tx, &a.group_id, std::slice::from_ref(member), min_seq, false).await?;
             if !added.inserted.is_empty() {

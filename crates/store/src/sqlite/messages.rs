@@ -5,6 +5,9 @@ use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
 use rusqlite::OptionalExtension as _;
 
+use std::sync::Arc;
+
+use super::memtable::{Entry, Memtable};
 use super::reader::all;
 use super::{IN_CHUNK, SqliteStore, placeholders};
 use crate::{
@@ -13,7 +16,7 @@ use crate::{
 };
 
 /// Decodes a stored `MsgData` blob. A failure means a corrupt row, which is the backend's fault.
-fn decode(blob: &[u8]) -> Result<MsgData> {
+pub(super) fn decode(blob: &[u8]) -> Result<MsgData> {
     MsgData::decode(blob).map_err(|e| StoreError::Backend(format!("corrupt stored message: {e}")))
 }
 
@@ -28,10 +31,18 @@ fn decode_rows(rows: rusqlite::Rows<'_>) -> Result<Vec<MsgData>> {
 pub(super) const NEWEST: &str =
     "SELECT seq, send_time FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1";
 
-/// A conversation's max seq (0 before its first message), as the write transaction on `conn` sees it: for the
-/// writes that must be ordered against appends (a group join's start, a clear), which take SQLite's write lock
-/// first, so no append commits between this read and their write.
-pub(super) async fn max_seq_in_transaction(conn: &mut sqlx::SqliteConnection, conversation_id: &str) -> Result<i64> {
+/// A conversation's max seq (0 before its first message), for the writes that start or end a view of it at the
+/// current message (a group join's start, a clear, a member's cap): every message acknowledged before the call
+/// is counted (the memtable first, as every read; see [`super::memtable`]). One appended meanwhile gets a higher
+/// seq: it is ordered after this write.
+pub(super) async fn max_seq_in_transaction(
+    memtable: &Memtable,
+    conn: &mut sqlx::SqliteConnection,
+    conversation_id: &str,
+) -> Result<i64> {
+    if let Some((seq, _)) = memtable.newest(conversation_id) {
+        return Ok(seq);
+    }
     let newest: Option<i64> = sqlx::query_scalar(NEWEST).bind(conversation_id).fetch_optional(conn).await?;
     Ok(newest.unwrap_or(0))
 }
@@ -40,61 +51,14 @@ pub(super) async fn max_seq_in_transaction(conn: &mut sqlx::SqliteConnection, co
 pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
                                 ORDER BY seq DESC LIMIT CAST(?4 AS INTEGER)";
 
-/// One append, inside the writer's open transaction (see [`super::writer`]), in two phases.
-///
-/// First the checks, which only read:
-/// 1. a message with this `(conversation_id, client_msg_id)` exists → return it, `created: false`, nothing
-///    changes (the retried send gets the original seq and serverMsgID; this includes a duplicate queued in the
-///    same batch, whose first copy this transaction has already inserted);
-/// 2. the preconditions, the first that fails refusing the append.
-///
-/// Then the writes:
-/// 3. take the seq after the conversation's newest message ([`NEWEST`]; 1 for its first): the writer holds
-///    SQLite's write lock, so appends are serialised and seqs come out 1, 2, 3, … with no gap or duplicate;
-/// 4. insert the message with that seq, the `ensure_conversations` rows if missing, and move the reader's
-///    cursor (only if the reader has a row: after step 4's inserts, the sender of a first 1:1 message does).
-///
-/// The inner result is the append's own answer: stored, found, or refused (or failed) during the checks, when
-/// nothing has been written. The outer error is a write that failed part-way: the transaction then holds part
-/// of this append, and the writer rolls back the whole batch, so no seq is ever burnt. (The writes cannot be
-/// refused: the checks ran first in the same transaction. So no append needs a savepoint of its own, which
-/// would copy every page it touches into a statement journal.)
-///
-/// An empty `client_msg_id` (which the server refuses before getting here) is stored as NULL: such a message
-/// is never a duplicate of anything, rather than all of them colliding with the first one.
-///
-/// Synchronous, on the writer thread's own connection: the statements of a whole batch run without a single
-/// thread switch (through sqlx each statement is a round trip to its connection's worker thread).
-pub(super) fn append_in_transaction(conn: &rusqlite::Connection, msg: NewMessage) -> Result<Result<Appended>> {
-    let NewMessage { conversation_id, mut data, ensure_conversations, reader, preconditions } = msg;
-    let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
-    match check(conn, &conversation_id, client_msg_id.as_deref(), &preconditions, &mut data) {
-        Ok(None) => {}
-        Ok(Some(existing)) => return Ok(Ok(existing)),
-        Err(e) => return Ok(Err(e)),
-    }
-    store(conn, conversation_id, client_msg_id, data, &ensure_conversations, reader.as_deref()).map(Ok)
-}
-
-/// Steps 1 and 2 of [`append_in_transaction`]: the stored original of a resend, or `None` once every
-/// precondition holds (a receive option may have changed `data` on the way).
-fn check(
+/// The preconditions of an append ([`crate::NewMessage::preconditions`]), read on the append writer's connection
+/// in its batch's read transaction (see [`super::writer`]): the first that fails refuses the append. A receive
+/// option may change `data` on the way.
+pub(super) fn check_preconditions(
     conn: &rusqlite::Connection,
-    conversation_id: &str,
-    client_msg_id: Option<&str>,
     preconditions: &[Precondition],
     data: &mut MsgData,
-) -> Result<Option<Appended>> {
-    if let Some(client_msg_id) = client_msg_id {
-        let existing: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT data FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2")?
-            .query_row((conversation_id, client_msg_id), |row| row.get(0))
-            .optional()?;
-        if let Some(blob) = existing {
-            return Ok(Some(Appended { data: decode(&blob)?, created: false }));
-        }
-    }
-
+) -> Result<()> {
     for condition in preconditions {
         let holds = match condition {
             Precondition::UserExists(user_id) => conn
@@ -130,82 +94,30 @@ fn check(
             return Err(StoreError::Refused(condition.clone()));
         }
     }
-
-    Ok(None)
+    Ok(())
 }
 
-/// Steps 3 and 4 of [`append_in_transaction`].
-fn store(
-    conn: &rusqlite::Connection,
-    conversation_id: String,
-    client_msg_id: Option<String>,
-    mut data: MsgData,
-    ensure_conversations: &[crate::ConversationRef],
-    reader: Option<&str>,
-) -> Result<Appended> {
-    // The send time is settled here too, under the same lock as the seq: strictly increasing per conversation
-    // (the caller's time, or one ms after the previous message's). OpenIM's SDKs sort and page history by
-    // sendTime, so two messages of one conversation in the same millisecond could show out of seq order.
-    let newest: Option<(i64, i64)> =
-        conn.prepare_cached(NEWEST)?.query_row([&conversation_id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
-    let seq = match newest {
-        None => 1,
-        Some((seq, time)) => {
-            data.send_time = data.send_time.max(time + 1);
-            seq + 1
-        }
-    };
-    data.seq = seq;
+/// Decodes the memtable's messages.
+fn decode_entries(entries: &[Arc<Entry>]) -> Result<Vec<MsgData>> {
+    entries.iter().map(|e| decode(&e.record.blob)).collect()
+}
 
-    conn.prepare_cached(
-        "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute((
-        &conversation_id,
-        seq,
-        &client_msg_id,
-        &data.server_msg_id,
-        &data.send_id,
-        data.send_time,
-        data.encode_to_vec(),
-    ))?;
-
-    for c in ensure_conversations {
-        let created = conn
-            .prepare_cached(
-                "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
-            )?
-            .execute((&c.owner_user_id, &c.conversation_id, c.conversation_type, &c.user_id, &c.group_id))?;
-        // A new row is a change to the owner's conversation list (only on a conversation's first message).
-        if created > 0 {
-            let id = std::slice::from_ref(&c.conversation_id);
-            super::versions::bump_sync(
-                conn,
-                crate::VersionKind::Conversations,
-                &c.owner_user_id,
-                id,
-                crate::Change::Insert,
-            )?;
-        }
+/// `from_sqlite` (ascending) and `recent` (ascending, from the memtable, read first) as one ascending list: a
+/// message in both (flushed between the two reads) once.
+fn merge(mut from_sqlite: Vec<MsgData>, recent: Vec<MsgData>) -> Vec<MsgData> {
+    if recent.is_empty() {
+        return from_sqlite;
     }
-
-    if let Some(reader) = reader {
-        conn.prepare_cached(
-            "UPDATE conversations SET has_read_seq = ?1 \
-             WHERE owner_user_id = ?2 AND conversation_id = ?3 AND has_read_seq < ?1",
-        )?
-        .execute((seq, reader, &conversation_id))?;
-    }
-
-    Ok(Appended { data, created: true })
+    from_sqlite.extend(recent);
+    from_sqlite.sort_by_key(|m| m.seq);
+    from_sqlite.dedup_by_key(|m| m.seq);
+    from_sqlite
 }
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    /// Queued to the append writer, which commits it together with whatever other appends are waiting (one
-    /// fsync per batch rather than per message, see [`super::writer`]), each running [`append_in_transaction`]. Returns once the batch's `COMMIT` has returned: `Ok` means durable.
+    /// Queued to the append writer, which journals it together with whatever other appends are waiting (one
+    /// fsync per batch rather than per message, see [`super::writer`]). Returns once the batch is durable.
     ///
     /// A caller cancelled before its append ran leaves nothing behind; one cancelled after may find it stored,
     /// which a resend with the same clientMsgID then finds.
@@ -214,23 +126,39 @@ impl MessageStore for SqliteStore {
     }
 
     /// Newest first with `LIMIT`, then reversed: the last `limit` of the range in ascending order. A `limit` of
-    /// 0 or less returns nothing.
+    /// 0 or less returns nothing. The memtable holds a conversation's newest messages with no gap, so when it
+    /// has `limit` of the range SQLite is not asked.
     async fn messages_in_range(&self, conversation_id: &str, begin: i64, end: i64, limit: i64) -> Result<Vec<MsgData>> {
         if limit <= 0 || begin > end {
             return Ok(Vec::new());
         }
-        let mut msgs = self.readers.read(|conn| {
-            let mut stmt = conn.prepare_cached(RANGE)?;
-            decode_rows(stmt.query(rusqlite::params![conversation_id, begin, end, limit])?)
-        })?;
-        msgs.reverse();
+        let recent = decode_entries(&self.memtable.range(conversation_id, begin, end))?;
+        let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut msgs = if recent.len() >= wanted {
+            recent
+        } else {
+            let mut stored = self.readers.read(|conn| {
+                let mut stmt = conn.prepare_cached(RANGE)?;
+                decode_rows(stmt.query(rusqlite::params![conversation_id, begin, end, limit])?)
+            })?;
+            stored.reverse();
+            merge(stored, recent)
+        };
+        msgs.drain(..msgs.len().saturating_sub(wanted));
         Ok(msgs)
     }
 
     async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> Result<Vec<MsgData>> {
-        let mut msgs = Vec::with_capacity(seqs.len());
+        let recent: Vec<Arc<Entry>> = match (seqs.iter().min(), seqs.iter().max()) {
+            (Some(&low), Some(&high)) => {
+                self.memtable.range(conversation_id, low, high).into_iter().filter(|e| seqs.contains(&e.seq)).collect()
+            }
+            _ => Vec::new(),
+        };
+        let rest: Vec<i64> = seqs.iter().copied().filter(|s| !recent.iter().any(|e| e.seq == *s)).collect();
+        let mut msgs = Vec::with_capacity(rest.len());
         self.readers.read(|conn| {
-            for chunk in seqs.chunks(IN_CHUNK) {
+            for chunk in rest.chunks(IN_CHUNK) {
                 let sql = format!(
                     "SELECT data FROM messages WHERE conversation_id = ? AND seq IN ({}) ORDER BY seq",
                     placeholders(chunk.len())
@@ -244,12 +172,12 @@ impl MessageStore for SqliteStore {
         })?;
         // Chunks are each sorted; the caller's seqs need not be, nor unique across chunks.
         msgs.sort_by_key(|m| m.seq);
-        msgs.dedup_by_key(|m| m.seq);
-        Ok(msgs)
+        Ok(merge(msgs, decode_entries(&recent)?))
     }
 
-    /// One seek per conversation, at the end of its range of the log's index. Returned in the order of
-    /// `conversation_ids`, once each; a conversation without messages is left out.
+    /// One seek per conversation, at the end of its range of the log's index (or none, when the memtable holds
+    /// its newest). Returned in the order of `conversation_ids`, once each; a conversation without messages is
+    /// left out.
     async fn last_messages(&self, conversation_ids: &[String]) -> Result<Vec<MsgData>> {
         let mut seen = std::collections::HashSet::new();
         self.readers.read(|conn| {
@@ -257,7 +185,9 @@ impl MessageStore for SqliteStore {
                 conn.prepare_cached("SELECT data FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT 1")?;
             let mut last = Vec::new();
             for id in conversation_ids.iter().filter(|id| seen.insert(id.as_str())) {
-                if let Some(blob) = stmt.query_row([id], |row| row.get::<_, Vec<u8>>(0)).optional()? {
+                if let Some(entry) = self.memtable.last(id) {
+                    last.push(decode(&entry.record.blob)?);
+                } else if let Some(blob) = stmt.query_row([id], |row| row.get::<_, Vec<u8>>(0)).optional()? {
                     last.push(decode(&blob)?);
                 }
             }
@@ -267,21 +197,24 @@ impl MessageStore for SqliteStore {
 
     /// One entry per distinct requested id, in request order; a conversation without messages (or unknown)
     /// gets `max_seq: 0, max_seq_time: 0` rather than being left out, so callers can answer "what is the max
-    /// seq of X" without a second lookup. One seek per conversation ([`NEWEST`]).
+    /// seq of X" without a second lookup. The memtable's counter, or one seek ([`NEWEST`]).
     async fn max_seqs(&self, conversation_ids: &[String]) -> Result<Vec<ConversationSeq>> {
         let mut seen = std::collections::HashSet::new();
         self.readers.read(|conn| {
             let mut stmt = conn.prepare_cached(NEWEST)?;
             let mut seqs = Vec::new();
             for id in conversation_ids.iter().filter(|id| seen.insert(id.as_str())) {
-                let newest: Option<(i64, i64)> =
-                    stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+                let newest = match self.memtable.newest(id) {
+                    Some(newest) => Some(newest),
+                    None => stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?,
+                };
                 let (max_seq, max_seq_time) = newest.unwrap_or((0, 0));
                 seqs.push(ConversationSeq { conversation_id: id.clone(), max_seq, max_seq_time });
             }
             Ok(seqs)
         })
     }
+
     /// One insert per seq in one transaction; `ON CONFLICT DO NOTHING` makes a repeat harmless. Everyone is
     /// stored as the empty owner, which no user id can be.
     async fn delete_messages(&self, owner: Option<&str>, conversation_id: &str, seqs: &[i64]) -> Result<()> {

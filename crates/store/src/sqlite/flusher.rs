@@ -1,0 +1,201 @@
+//! The flusher: a thread that moves closed journal segments into SQLite, sorted by conversation.
+//!
+//! The writer closes a segment about once a second ([`super::writer::SEGMENT_AGE`]) and hands its messages over.
+//! Sorted by `(conversation, seq)`, each conversation's messages of that second go into the log's index leaves
+//! together, in chunks of [`CHUNK`] per transaction (so that the rare other writes wait for SQLite's write lock
+//! no longer than a chunk). Each chunk also moves its senders' read cursors, and is checkpointed from the WAL into
+//! the database right after, here, off the path of any append. Once the segment is committed its messages leave
+//! the memtable and its file is deleted.
+//!
+//! Every statement is idempotent (`ON CONFLICT DO NOTHING`, cursors only rise), so a segment flushed twice (a
+//! retry after a failed chunk, or a replay of a segment whose file outlived its flush) stores each message once.
+//! Opening the store replays what a previous run left ([`replay`]) with the same statements.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::journal::{self, Record};
+use super::memtable::{Entry, Memtable};
+use super::messages::decode;
+use super::writer::SEGMENT_AGE;
+use crate::{Result, StoreError};
+
+/// Messages per SQLite transaction of a flush.
+const CHUNK: usize = 4_096;
+
+/// Attempts at flushing a segment before the flusher gives up until the next start (which replays it).
+const ATTEMPTS: u32 = 30;
+
+/// A closed segment, from the writer.
+pub(super) struct Segment {
+    /// `None` when nothing was closed (a flush asked for with nothing to flush).
+    pub number: Option<u64>,
+    pub entries: Vec<Arc<Entry>>,
+    /// Answered once everything up to this segment is in SQLite.
+    pub done: Vec<oneshot::Sender<()>>,
+}
+
+/// Starts the thread. It ends when the writer drops its end of `segments`, after flushing what it was sent.
+/// `tick` asks the writer to hand over its segment if it is due (the writer only looks when it wakes up).
+pub(super) fn start(
+    db: &Path,
+    busy_timeout: Duration,
+    memtable: Arc<Memtable>,
+    segments: Receiver<Segment>,
+    tick: impl Fn() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let conn = connect(db, busy_timeout)?;
+    let db = db.to_path_buf();
+    std::thread::Builder::new()
+        .name("sqlite-flusher".into())
+        .spawn(move || {
+            let mut flusher = Flusher { conn, db, memtable, stuck: false };
+            loop {
+                match segments.recv_timeout(SEGMENT_AGE) {
+                    Ok(segment) => flusher.flush(segment),
+                    Err(RecvTimeoutError::Timeout) => tick(),
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        })
+        .map_err(|e| StoreError::Backend(format!("starting the flusher: {e}")))
+}
+
+/// Writes the segments a previous run left into SQLite and deletes them. Returns the number for the next segment.
+pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
+    let segments = journal::segments(db)?;
+    let Some(&(last, _)) = segments.last() else { return Ok(1) };
+    let conn = connect(db, busy_timeout)?;
+    for (number, path) in segments {
+        let records = journal::read_segment(&path, number)?;
+        let entries = records.into_iter().map(|r| entry(number, r)).collect::<Result<Vec<_>>>()?;
+        tracing::info!(segment = %path.display(), messages = entries.len(), "replaying the message journal");
+        write(&conn, &entries)?;
+        journal::remove_segment(db, number)?;
+    }
+    Ok(last + 1)
+}
+
+fn connect(db: &Path, busy_timeout: Duration) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(db)?;
+    conn.busy_timeout(busy_timeout)?;
+    // Durable commits: a segment is deleted once its commit returns. The checkpoint runs after each segment.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
+    Ok(conn)
+}
+
+/// A replayed record as the memtable would have held it.
+fn entry(segment: u64, record: Record) -> Result<Arc<Entry>> {
+    let data = decode(&record.blob)?;
+    Ok(Arc::new(Entry {
+        seq: data.seq,
+        send_time: data.send_time,
+        client_msg_id: (!data.client_msg_id.is_empty()).then_some(data.client_msg_id),
+        server_msg_id: data.server_msg_id,
+        send_id: data.send_id,
+        segment,
+        record,
+    }))
+}
+
+struct Flusher {
+    conn: rusqlite::Connection,
+    db: PathBuf,
+    memtable: Arc<Memtable>,
+    /// A segment could not be flushed: later ones are not either (their messages stay in the memtable, in order,
+    /// and in the journal, which the next start replays).
+    stuck: bool,
+}
+
+impl Flusher {
+    fn flush(&mut self, Segment { number, entries, done }: Segment) {
+        if let Some(number) = number
+            && !self.stuck
+        {
+            self.flush_segment(number, &entries);
+        }
+        // Dropped unanswered while stuck: the caller learns that not everything is in SQLite.
+        if !self.stuck {
+            for done in done {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn flush_segment(&mut self, number: u64, entries: &[Arc<Entry>]) {
+        let mut attempt = 1;
+        while let Err(e) = write(&self.conn, entries) {
+            tracing::error!(segment = number, attempt, "flushing the message journal into SQLite: {e}");
+            if attempt == ATTEMPTS {
+                self.stuck = true;
+                return;
+            }
+            attempt += 1;
+            std::thread::sleep(SEGMENT_AGE);
+        }
+        self.memtable.remove_through(number);
+        if let Err(e) = journal::remove_segment(&self.db, number) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// Inserts `entries` into the log and moves their senders' cursors, in `(conversation, seq)` order, [`CHUNK`] per
+/// transaction.
+fn write(conn: &rusqlite::Connection, entries: &[Arc<Entry>]) -> Result<()> {
+    let mut sorted: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
+    sorted.sort_unstable_by(|a, b| (&a.record.conversation_id, a.seq).cmp(&(&b.record.conversation_id, b.seq)));
+    for chunk in sorted.chunks(CHUNK) {
+        let result = write_chunk(conn, chunk);
+        if result.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        result?;
+        // After every chunk, so the WAL stays about a chunk long. A passive checkpoint never waits for readers;
+        // one that cannot copy everything (a reader still on an old snapshot) is taken up again after the next.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!("checkpointing the WAL: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn write_chunk(conn: &rusqlite::Connection, chunk: &[&Entry]) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    )?;
+    let mut cursors: HashMap<(&str, &str), i64> = HashMap::new();
+    for e in chunk {
+        let r = &e.record;
+        insert.execute((
+            &r.conversation_id,
+            e.seq,
+            &e.client_msg_id,
+            &e.server_msg_id,
+            &e.send_id,
+            e.send_time,
+            &r.blob,
+        ))?;
+        if let Some(reader) = &r.reader {
+            let seq = cursors.entry((reader, &r.conversation_id)).or_default();
+            *seq = (*seq).max(e.seq);
+        }
+    }
+    let mut cursor = conn.prepare_cached(
+        "UPDATE conversations SET has_read_seq = ?1 \
+         WHERE owner_user_id = ?2 AND conversation_id = ?3 AND has_read_seq < ?1",
+    )?;
+    for ((owner, conversation_id), seq) in cursors {
+        cursor.execute((seq, owner, conversation_id))?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}

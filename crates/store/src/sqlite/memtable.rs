@@ -1,0 +1,208 @@
+//! The messages journaled but not yet flushed into SQLite, by conversation: what every message read merges with
+//! SQLite's rows.
+//!
+//! # Reading beside a flush
+//!
+//! The flusher commits a segment's messages into SQLite and only *then* removes them from here. A read therefore
+//! looks here first and in SQLite second: a message it missed here had been removed, so was committed before the
+//! SQLite read began, which sees it. It may find a message in both (removed after it looked here); callers merge
+//! by seq. A reader that cannot look here first holds a [pin](Memtable::pin) or checks for a flush in between
+//! ([`Memtable::overlay`]).
+//!
+//! # The counter
+//!
+//! Each conversation seen since the store opened keeps its newest seq and send time here, also once its messages
+//! are flushed, so the writer takes the next seq (and a reader the max seq) without a seek in SQLite. A
+//! conversation not here has everything in SQLite. When more than [`MAX_IDLE_TAILS`] conversations are held, those
+//! with nothing unflushed are forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::journal::Record;
+use crate::UserConversation;
+
+/// Conversations kept for their counter alone, beyond which those with nothing unflushed are forgotten (a few
+/// dozen bytes each).
+const MAX_IDLE_TAILS: usize = 100_000;
+
+/// One message in the journal, not yet in SQLite.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub seq: i64,
+    pub send_time: i64,
+    pub client_msg_id: Option<String>,
+    pub server_msg_id: String,
+    pub send_id: String,
+    /// The journal segment that holds it.
+    pub segment: u64,
+    pub record: Record,
+}
+
+#[derive(Default)]
+struct Tail {
+    /// Seq and send time of the conversation's newest message.
+    newest: (i64, i64),
+    /// Its unflushed messages, in seq order: always the newest ones, with no gap.
+    entries: VecDeque<Arc<Entry>>,
+}
+
+#[derive(Default)]
+pub(super) struct Memtable {
+    state: Mutex<State>,
+    /// See [`Memtable::pin`].
+    pinned: Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    tails: HashMap<String, Tail>,
+    /// Flushes removed so far: see [`Memtable::overlay`].
+    flushes: u64,
+}
+
+impl Memtable {
+    fn tails(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// While the guard lives, no flushed message leaves the memtable. For a reader that holds one SQLite snapshot
+    /// over many lookups (the append writer's checks of a batch): a message flushed after its snapshot was taken
+    /// is then still found here.
+    pub(super) fn pin(&self) -> MutexGuard<'_, ()> {
+        self.pinned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Flushes removed so far, to pass to [`Memtable::overlay`].
+    pub(super) fn flushes(&self) -> u64 {
+        self.tails().flushes
+    }
+
+    /// Brings conversation rows read from SQLite up to date with the unflushed messages: their max seq and send
+    /// time, and the owner's read cursor where the owner sent one of them. For rows whose conversations are not
+    /// known before the read (so the memtable cannot be read first): `false`, and nothing done, when a flush was
+    /// removed since `flushes_before` (taken before the SQLite read), whose messages the read may have missed in
+    /// both places; the caller reads again.
+    pub(super) fn overlay(&self, rows: &mut [UserConversation], flushes_before: u64) -> bool {
+        let state = self.tails();
+        if state.flushes != flushes_before {
+            return false;
+        }
+        for row in rows {
+            let Some(tail) = state.tails.get(&row.conversation_id) else { continue };
+            if tail.newest.0 > row.max_seq {
+                (row.max_seq, row.max_seq_time) = tail.newest;
+            }
+            let own = tail.entries.iter().rev().find(|e| e.record.reader.as_deref() == Some(&row.owner_user_id));
+            if let Some(own) = own {
+                row.has_read_seq = row.has_read_seq.max(own.seq);
+            }
+        }
+        true
+    }
+
+    /// Seq and send time of the newest message of `conversation_id`, if it is held here.
+    pub(super) fn newest(&self, conversation_id: &str) -> Option<(i64, i64)> {
+        self.tails().tails.get(conversation_id).map(|t| t.newest)
+    }
+
+    /// The unflushed message of `conversation_id` with this clientMsgID.
+    pub(super) fn by_client_msg_id(&self, conversation_id: &str, client_msg_id: &str) -> Option<Arc<Entry>> {
+        let state = self.tails();
+        let tail = state.tails.get(conversation_id)?;
+        tail.entries.iter().find(|e| e.client_msg_id.as_deref() == Some(client_msg_id)).cloned()
+    }
+
+    /// Adds durable messages, each newer than any held for its conversation.
+    pub(super) fn insert(&self, entries: &[Arc<Entry>]) {
+        let mut state = self.tails();
+        for entry in entries {
+            let tail = state.tails.entry(entry.record.conversation_id.clone()).or_default();
+            debug_assert!(entry.seq > tail.newest.0);
+            tail.newest = (entry.seq, entry.send_time);
+            tail.entries.push_back(entry.clone());
+        }
+    }
+
+    /// The unflushed messages of `conversation_id` with seqs in `begin..=end`, in seq order.
+    pub(super) fn range(&self, conversation_id: &str, begin: i64, end: i64) -> Vec<Arc<Entry>> {
+        let state = self.tails();
+        let Some(tail) = state.tails.get(conversation_id) else { return Vec::new() };
+        tail.entries.iter().filter(|e| (begin..=end).contains(&e.seq)).cloned().collect()
+    }
+
+    /// The newest unflushed message of `conversation_id`.
+    pub(super) fn last(&self, conversation_id: &str) -> Option<Arc<Entry>> {
+        self.tails().tails.get(conversation_id)?.entries.back().cloned()
+    }
+
+    /// Unflushed messages in all.
+    pub(super) fn pending(&self) -> usize {
+        self.tails().tails.values().map(|t| t.entries.len()).sum()
+    }
+
+    /// Forgets the messages of segments up to `segment`, now committed in SQLite.
+    pub(super) fn remove_through(&self, segment: u64) {
+        let _pinned = self.pin();
+        let mut state = self.tails();
+        state.flushes += 1;
+        for tail in state.tails.values_mut() {
+            while tail.entries.front().is_some_and(|e| e.segment <= segment) {
+                tail.entries.pop_front();
+            }
+        }
+        if state.tails.len() > MAX_IDLE_TAILS {
+            state.tails.retain(|_, t| !t.entries.is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(conversation_id: &str, seq: i64, segment: u64, reader: Option<&str>) -> Arc<Entry> {
+        Arc::new(Entry {
+            seq,
+            send_time: seq * 10,
+            client_msg_id: Some(format!("c{seq}")),
+            server_msg_id: String::new(),
+            send_id: String::new(),
+            segment,
+            record: Record {
+                conversation_id: conversation_id.into(),
+                reader: reader.map(Into::into),
+                blob: Vec::new(),
+            },
+        })
+    }
+
+    #[test]
+    fn holds_the_tail_until_its_segment_is_flushed_and_the_counter_after() {
+        let m = Memtable::default();
+        m.insert(&[entry("a", 1, 1, Some("u")), entry("b", 1, 1, None), entry("a", 2, 2, Some("v"))]);
+        assert_eq!(m.newest("a"), Some((2, 20)));
+        assert_eq!(m.range("a", 2, 9).iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+        assert_eq!(m.by_client_msg_id("a", "c1").unwrap().seq, 1);
+        let row = |owner: &str, conversation_id: &str| UserConversation {
+            owner_user_id: owner.into(),
+            conversation_id: conversation_id.into(),
+            ..UserConversation::default()
+        };
+        let mut rows = [row("u", "a"), row("v", "a"), row("u", "b")];
+        assert!(m.overlay(&mut rows, m.flushes()));
+        let seen: Vec<_> = rows.iter().map(|r| (r.max_seq, r.max_seq_time, r.has_read_seq)).collect();
+        assert_eq!(seen, [(2, 20, 1), (2, 20, 2), (1, 10, 0)]);
+        assert_eq!(m.pending(), 3);
+
+        let before = m.flushes();
+        m.remove_through(1);
+        assert!(!m.overlay(&mut rows, before), "a flush in between: read again");
+        assert_eq!(m.pending(), 1);
+        assert!(m.by_client_msg_id("a", "c1").is_none());
+        assert_eq!(m.last("a").unwrap().seq, 2);
+        assert!(m.last("b").is_none());
+        assert_eq!(m.newest("b"), Some((1, 10)), "the counter outlives the flush");
+        assert_eq!(m.newest("c"), None);
+    }
+}
