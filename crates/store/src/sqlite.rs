@@ -224,8 +224,9 @@ impl Drop for ScratchFiles {
             path.push(suffix);
             let _ = std::fs::remove_file(path);
         }
-        for (_, segment) in journal::segments(&self.0).unwrap_or_default() {
-            let _ = std::fs::remove_file(segment);
+        let segments = journal::segments(&self.0).unwrap_or_default().into_iter().map(|(_, path)| path);
+        for file in segments.chain(journal::spares(&self.0).unwrap_or_default()) {
+            let _ = std::fs::remove_file(file);
         }
     }
 }

@@ -22,7 +22,8 @@ const MAX_WALK: usize = 1_000_000;
 pub struct StorageUsage {
     /// The SQLite database file.
     pub database_bytes: u64,
-    /// Its write-ahead log (grows between checkpoints).
+    /// Its write-ahead logs: SQLite's WAL (grows between checkpoints) and the message journal's segments (the last
+    /// second or so of messages, not yet flushed into the database).
     pub wal_bytes: u64,
     /// Uploaded objects (local-disk object storage).
     pub objects_bytes: u64,
@@ -71,6 +72,11 @@ fn measure_storage(data_dir: &Path) -> StorageUsage {
         wal_bytes: file_len(&data_dir.join("palaver.db-wal")),
         ..StorageUsage::default()
     };
+    for entry in std::fs::read_dir(data_dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("palaver.db-log.0") {
+            usage.wal_bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
     let mut stack = vec![data_dir.join("objects")];
     let mut visited = 0usize;
     while let Some(dir) = stack.pop() {
@@ -194,6 +200,9 @@ mod tests {
     fn storage_walk_counts_objects_and_database_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("palaver.db"), [0u8; 100]).unwrap();
+        std::fs::write(dir.path().join("palaver.db-wal"), [0u8; 20]).unwrap();
+        std::fs::write(dir.path().join("palaver.db-log.000007"), [0u8; 3]).unwrap();
+        std::fs::write(dir.path().join("palaver.db-log.lock"), [0u8; 1000]).unwrap();
         std::fs::create_dir_all(dir.path().join("objects/a/b")).unwrap();
         std::fs::write(dir.path().join("objects/a/one"), [0u8; 10]).unwrap();
         std::fs::write(dir.path().join("objects/a/b/two"), [0u8; 5]).unwrap();
@@ -202,7 +211,7 @@ mod tests {
             usage,
             StorageUsage {
                 database_bytes: 100,
-                wal_bytes: 0,
+                wal_bytes: 23,
                 objects_bytes: 15,
                 objects_files: 2,
                 objects_partial: false

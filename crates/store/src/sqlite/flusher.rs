@@ -5,7 +5,7 @@
 //! together, in chunks of [`CHUNK`] per transaction (so that the rare other writes wait for SQLite's write lock
 //! no longer than a chunk). Each chunk also moves its senders' read cursors, and is checkpointed from the WAL into
 //! the database right after, here, off the path of any append. Once the segment is committed its messages leave
-//! the memtable and its file is deleted.
+//! the memtable and its file is retired.
 //!
 //! Every statement is idempotent (`ON CONFLICT DO NOTHING`, cursors only rise), so a segment flushed twice (a
 //! retry after a failed chunk, or a replay of a segment whose file outlived its flush) stores each message once.
@@ -140,7 +140,7 @@ impl Flusher {
             std::thread::sleep(SEGMENT_AGE);
         }
         self.memtable.remove_through(number);
-        if let Err(e) = journal::remove_segment(&self.db, number) {
+        if let Err(e) = journal::retire_segment(&self.db, number) {
             tracing::warn!("{e}");
         }
     }
