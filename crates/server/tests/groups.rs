@@ -828,11 +828,13 @@ async fn a_group_message_is_one_stored_row_whatever_the_group_size() {
     // added, and the sender's read cursor moves. (The seq counter is the log itself: no row of its own.)
     assert_eq!(alice.send_text_msg(group_msg("alice", &gid, "first", "hello")).await.err_code, 0);
     let db = server.dir.path().join("palaver.db");
-    let before = snapshot(&db);
+    let conversation = palaver_protocol::conversation_id::group(&gid);
+    let first = alice.newest_seqs().await.max_seqs[&conversation];
+    let before = flushed_snapshot(&db, &conversation, first).await;
     for n in 0..5 {
         assert_eq!(alice.send_text_msg(group_msg("alice", &gid, &format!("m{n}"), "hello")).await.err_code, 0);
     }
-    let after = snapshot(&db);
+    let after = flushed_snapshot(&db, &conversation, first + 5).await;
     let mut changed = Vec::new();
     for (table, rows) in &after {
         let added: Vec<&String> = rows.difference(&before[table]).collect();
@@ -850,6 +852,27 @@ async fn a_group_message_is_one_stored_row_whatever_the_group_size() {
     // (table, rows added, rows removed): an updated row is one of each.
     let expected = [("conversations", 1, 1), ("messages", 5, 0)];
     assert_eq!(changed, expected, "what five messages to 300 members wrote");
+}
+
+/// [`snapshot`] once the server has flushed `conversation_id` up to `seq` from its message journal into the file
+/// (about a second after the messages were acknowledged; each flush writes a message and its sender's cursor in
+/// one transaction).
+async fn flushed_snapshot(
+    path: &std::path::Path,
+    conversation_id: &str,
+    seq: i64,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    for _ in 0..600 {
+        let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let max: Option<i64> = conn
+            .query_row("SELECT MAX(seq) FROM messages WHERE conversation_id = ?1", [conversation_id], |r| r.get(0))
+            .unwrap();
+        if max == Some(seq) {
+            return snapshot(path);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{conversation_id} never reached seq {seq} in {}", path.display());
 }
 
 /// Every row of every table of the SQLite database at `path` (read-only, beside the running server: WAL), each
