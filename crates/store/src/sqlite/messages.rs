@@ -54,9 +54,9 @@ pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id 
 /// The preconditions of an append ([`crate::NewMessage::preconditions`]), read on the append writer's connection
 /// in its batch's read transaction (see [`super::writer`]): the first that fails refuses the append. A receive
 /// option may change `data` on the way.
-pub(super) fn check_preconditions(
+pub(super) fn check_preconditions<'a>(
     conn: &rusqlite::Connection,
-    preconditions: &[Precondition],
+    preconditions: impl IntoIterator<Item = &'a Precondition>,
     data: &mut MsgData,
 ) -> Result<()> {
     for condition in preconditions {

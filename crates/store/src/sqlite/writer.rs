@@ -73,7 +73,7 @@ use super::flusher::{self, Segment};
 use super::journal::{self, Journal, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::{NEWEST, check_preconditions, decode};
-use crate::{Appended, ConversationRef, NewMessage, Result, StoreError};
+use crate::{Appended, ConversationRef, NewMessage, Precondition, Result, StoreError};
 
 /// Most appends made durable together. Large enough that a burst is one fsync even on a slow disk (throughput
 /// is at most `MAX_BATCH` per fsync); small enough that the latency of a batch's first append stays around ten
@@ -91,8 +91,9 @@ pub(super) const SEGMENT_AGE: Duration = Duration::from_secs(1);
 /// without bound.
 const SEGMENT_MESSAGES: usize = 32_768;
 
-/// Conversation rows remembered as existing (they are never deleted), beyond which the memory is cleared.
-const MAX_ENSURED: usize = 1_000_000;
+/// Conversation rows and users remembered as existing (neither is ever deleted), beyond which the memory is
+/// cleared.
+const MAX_KNOWN: usize = 1_000_000;
 
 /// What the writer thread is asked to do.
 #[expect(clippy::large_enum_variant, reason = "nearly every job is an append: boxing it would only add an allocation")]
@@ -133,6 +134,8 @@ struct Writer {
     to_flusher: std::sync::mpsc::SyncSender<Segment>,
     /// `(owner, conversation)` rows known to exist.
     ensured: HashSet<(String, String)>,
+    /// Users known to exist.
+    users: HashSet<String>,
     /// Set when the journal could not be written: every later append fails with it.
     broken: Option<String>,
     commits: Arc<AtomicU64>,
@@ -197,6 +200,7 @@ impl AppendWriter {
             segment_began: Instant::now(),
             to_flusher,
             ensured: HashSet::new(),
+            users: HashSet::new(),
             broken: None,
             commits: commits.clone(),
             #[cfg(test)]
@@ -417,7 +421,7 @@ impl Writer {
     ///    the same millisecond could show out of seq order).
     ///
     /// An empty `client_msg_id` (which the server refuses before getting here) is never a duplicate of anything.
-    fn check(&self, ours: &mut BatchState, msg: NewMessage) -> Result<Checked> {
+    fn check(&mut self, ours: &mut BatchState, msg: NewMessage) -> Result<Checked> {
         let NewMessage { conversation_id, mut data, ensure_conversations, reader, preconditions } = msg;
         let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
         if let Some(id) = &client_msg_id
@@ -425,7 +429,18 @@ impl Writer {
         {
             return Ok(Checked::Existing(Appended { data, created: false }));
         }
-        check_preconditions(&self.conn, &preconditions, &mut data)?;
+        // A user who exists always will (users are never deleted): only the first message involving one reads it.
+        let unknown =
+            preconditions.iter().filter(|p| !matches!(p, Precondition::UserExists(u) if self.users.contains(u)));
+        check_preconditions(&self.conn, unknown, &mut data)?;
+        for p in preconditions {
+            if let Precondition::UserExists(user) = p {
+                if self.users.len() > MAX_KNOWN {
+                    self.users.clear();
+                }
+                self.users.insert(user);
+            }
+        }
 
         let newest = match ours.newest.get(&conversation_id) {
             Some(newest) => Some(*newest),
@@ -513,7 +528,7 @@ impl Writer {
             }
             return Err(e);
         }
-        if self.ensured.len() > MAX_ENSURED {
+        if self.ensured.len() > MAX_KNOWN {
             self.ensured.clear();
         }
         self.ensured.extend(refs.iter().map(|c| (c.owner_user_id.clone(), c.conversation_id.clone())));
