@@ -45,6 +45,8 @@ struct Tail {
     newest: (i64, i64),
     /// Its unflushed messages, in seq order: always the newest ones, with no gap.
     entries: VecDeque<Arc<Entry>>,
+    /// The same by clientMsgID (a busy conversation holds a second's worth: every append looks one up).
+    by_client_msg_id: HashMap<String, Arc<Entry>>,
 }
 
 #[derive(Default)]
@@ -62,7 +64,7 @@ struct State {
 }
 
 impl Memtable {
-    fn tails(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -75,7 +77,7 @@ impl Memtable {
 
     /// Flushes removed so far, to pass to [`Memtable::overlay`].
     pub(super) fn flushes(&self) -> u64 {
-        self.tails().flushes
+        self.state().flushes
     }
 
     /// Brings conversation rows read from SQLite up to date with the unflushed messages: their max seq and send
@@ -84,7 +86,7 @@ impl Memtable {
     /// removed since `flushes_before` (taken before the SQLite read), whose messages the read may have missed in
     /// both places; the caller reads again.
     pub(super) fn overlay(&self, rows: &mut [UserConversation], flushes_before: u64) -> bool {
-        let state = self.tails();
+        let state = self.state();
         if state.flushes != flushes_before {
             return false;
         }
@@ -103,52 +105,56 @@ impl Memtable {
 
     /// Seq and send time of the newest message of `conversation_id`, if it is held here.
     pub(super) fn newest(&self, conversation_id: &str) -> Option<(i64, i64)> {
-        self.tails().tails.get(conversation_id).map(|t| t.newest)
+        self.state().tails.get(conversation_id).map(|t| t.newest)
     }
 
     /// The unflushed message of `conversation_id` with this clientMsgID.
     pub(super) fn by_client_msg_id(&self, conversation_id: &str, client_msg_id: &str) -> Option<Arc<Entry>> {
-        let state = self.tails();
-        let tail = state.tails.get(conversation_id)?;
-        tail.entries.iter().find(|e| e.client_msg_id.as_deref() == Some(client_msg_id)).cloned()
+        let state = self.state();
+        state.tails.get(conversation_id)?.by_client_msg_id.get(client_msg_id).cloned()
     }
 
     /// Adds durable messages, each newer than any held for its conversation.
     pub(super) fn insert(&self, entries: &[Arc<Entry>]) {
-        let mut state = self.tails();
+        let mut state = self.state();
         for entry in entries {
             let tail = state.tails.entry(entry.record.conversation_id.clone()).or_default();
             debug_assert!(entry.seq > tail.newest.0);
             tail.newest = (entry.seq, entry.send_time);
             tail.entries.push_back(entry.clone());
+            if let Some(id) = &entry.client_msg_id {
+                tail.by_client_msg_id.insert(id.clone(), entry.clone());
+            }
         }
     }
 
     /// The unflushed messages of `conversation_id` with seqs in `begin..=end`, in seq order.
     pub(super) fn range(&self, conversation_id: &str, begin: i64, end: i64) -> Vec<Arc<Entry>> {
-        let state = self.tails();
+        let state = self.state();
         let Some(tail) = state.tails.get(conversation_id) else { return Vec::new() };
         tail.entries.iter().filter(|e| (begin..=end).contains(&e.seq)).cloned().collect()
     }
 
     /// The newest unflushed message of `conversation_id`.
     pub(super) fn last(&self, conversation_id: &str) -> Option<Arc<Entry>> {
-        self.tails().tails.get(conversation_id)?.entries.back().cloned()
+        self.state().tails.get(conversation_id)?.entries.back().cloned()
     }
 
     /// Unflushed messages in all.
     pub(super) fn pending(&self) -> usize {
-        self.tails().tails.values().map(|t| t.entries.len()).sum()
+        self.state().tails.values().map(|t| t.entries.len()).sum()
     }
 
     /// Forgets the messages of segments up to `segment`, now committed in SQLite.
     pub(super) fn remove_through(&self, segment: u64) {
         let _pinned = self.pin();
-        let mut state = self.tails();
+        let mut state = self.state();
         state.flushes += 1;
         for tail in state.tails.values_mut() {
-            while tail.entries.front().is_some_and(|e| e.segment <= segment) {
-                tail.entries.pop_front();
+            while let Some(entry) = tail.entries.pop_front_if(|e| e.segment <= segment) {
+                if let Some(id) = &entry.client_msg_id {
+                    tail.by_client_msg_id.remove(id);
+                }
             }
         }
         if state.tails.len() > MAX_IDLE_TAILS {
