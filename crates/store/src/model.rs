@@ -72,10 +72,12 @@ pub struct NewMessage {
     pub ensure_conversations: Vec<ConversationRef>,
     /// Whose read cursor moves to the new seq (the sender's: one's own message is read).
     pub reader: Option<String>,
-    /// Checked inside the append's transaction, after the clientMsgID lookup (a resend of a message stored
-    /// before a block still gets its original answer): the first that fails refuses the append with
-    /// [`StoreError::Refused`](crate::StoreError::Refused) and nothing is stored. In the transaction rather than
-    /// before it, so no block can slip in between the check and the store, and the check costs no round trip.
+    /// Checked by the store as it appends, after the clientMsgID lookup (a resend of a message stored before a
+    /// block still gets its original answer): the first that fails refuses the append with
+    /// [`StoreError::Refused`](crate::StoreError::Refused) and nothing is stored. By the store rather than before
+    /// the call, so the check and the store are ordered against other writes (on PostgreSQL in the append's
+    /// transaction; on SQLite against the snapshot its batch read, so a block committed later is ordered after
+    /// the message), and the check costs no round trip.
     pub preconditions: Vec<Precondition>,
 }
 

@@ -80,7 +80,7 @@ impl App {
                 if msg.session_type == session_type::NOTIFICATION_CHAT && !caller.is_admin {
                     return Err(ApiError::no_permission("only an admin sends to notification chats"));
                 }
-                // Checked by the store inside the append's transaction (see `Precondition`).
+                // Checked by the store as it appends (see `NewMessage::preconditions`).
                 for id in [&msg.recv_id, &msg.send_id] {
                     if !self.is_admin_user(id) {
                         preconditions.push(Precondition::UserExists(id.clone()));

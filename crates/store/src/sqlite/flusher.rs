@@ -85,7 +85,7 @@ pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
 fn connect(db: &Path, busy_timeout: Duration) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(db)?;
     conn.busy_timeout(busy_timeout)?;
-    // Durable commits: a segment is deleted once its commit returns. The checkpoint runs after each segment.
+    // Durable commits: a segment is retired once its commits return. The checkpoint runs after each chunk.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
     Ok(conn)
 }

@@ -1,11 +1,11 @@
 //! Messages and their per-conversation seq counters.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use palaver_protocol::pb::sdkws::MsgData;
 use prost::Message as _;
 use rusqlite::OptionalExtension as _;
-
-use std::sync::Arc;
 
 use super::memtable::{Entry, Memtable};
 use super::reader::all;
