@@ -615,19 +615,22 @@ async fn seed_over(job: &Job, conns: &[Option<Connection>], shared: &Arc<Shared>
                 }
                 let (conn, shared) = (conn.clone(), shared.clone());
                 let msg = text_msg(conn.user_id(), &peer, client_msg_id(SEEDED, idx, n), n);
-                inflight.spawn(async move {
-                    match conn.send_msg(&msg).await {
-                        Ok(_) => {
-                            shared.n.seeded.fetch_add(1, Relaxed);
-                        }
-                        Err(e) => shared.sample_error(format!("seeding: {e}")),
-                    }
-                });
+                inflight.spawn(async move { send_seed(&conn, &msg, &shared).await });
             }
             while inflight.join_next().await.is_some() {}
         });
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Sends one setup message, counted as seeded (or its error sampled).
+async fn send_seed(conn: &Connection, msg: &sdkws::MsgData, shared: &Shared) {
+    match conn.send_msg(msg).await {
+        Ok(_) => {
+            shared.n.seeded.fetch_add(1, Relaxed);
+        }
+        Err(e) => shared.sample_error(format!("seeding: {e}")),
+    }
 }
 
 /// Seeds `job.params.seed_msgs` messages from each even user to its peer, over short-lived connections.
@@ -647,13 +650,7 @@ async fn seed_pairs(job: &Job, shared: &Arc<Shared>) {
                 Err(e) => return shared.sample_error(format!("seeding connect: {e}")),
             };
             for n in 0..count {
-                let msg = text_msg(&options.user_id, &peer, client_msg_id(SEEDED, idx, n), n);
-                match conn.send_msg(&msg).await {
-                    Ok(_) => {
-                        shared.n.seeded.fetch_add(1, Relaxed);
-                    }
-                    Err(e) => shared.sample_error(format!("seeding send: {e}")),
-                }
+                send_seed(&conn, &text_msg(&options.user_id, &peer, client_msg_id(SEEDED, idx, n), n), &shared).await;
             }
             conn.close();
         });

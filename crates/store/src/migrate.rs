@@ -230,17 +230,15 @@ pub async fn sqlite_to_postgres(
     if !from.exists() {
         return Err(StoreError::NotFound(format!("SQLite database {}", from.display())));
     }
-    // A server that stopped without closing (killed) left its newest messages in the message journal: opening the
-    // store replays them into the file. While a server runs it owns the journal, and the copy has what the server
+    // A server that stopped without closing (killed) left its newest messages in the message journal: they are
+    // replayed into the file first. While a server runs it owns the journal, and the copy has what the server
     // has flushed (a second or so behind); the copy after it stops takes the rest.
-    let store = crate::sqlite::SqliteStore::open(from).await?;
-    if !store.owns_journal() {
+    if !crate::sqlite::replay_journal(from)? {
         tracing::warn!(
             "{} is in use by a running server: copying what it has flushed; stop it and copy again to finish",
             from.display()
         );
     }
-    store.close().await;
     let source = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(SqliteConnectOptions::new().filename(from).read_only(true))

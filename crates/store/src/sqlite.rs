@@ -168,13 +168,6 @@ impl SqliteStore {
         self.writer.commits()
     }
 
-    /// Whether this store owns the database's message journal: `false` when another store (in this process or
-    /// another, a running server) held it when this one opened. Such a store refuses appends and reads only the
-    /// messages flushed into the file.
-    pub fn owns_journal(&self) -> bool {
-        self.writer.owns_journal()
-    }
-
     /// Returns once every message appended before the call is in SQLite itself, not only in the journal (which
     /// is as durable: this is for tests and tools that look at the database file).
     pub async fn flush(&self) -> Result<()> {
@@ -214,6 +207,22 @@ impl SqliteStore {
     }
 }
 
+/// Replays what a store that did not close (a killed server) left in the message journal of the database at `db`
+/// into the file itself, as opening a store would, without opening one. `false`, and nothing done, while another
+/// store (a running server) owns the journal: the file then holds what that store has flushed, a second or so
+/// behind. For tools that read the file directly.
+pub fn replay_journal(db: &Path) -> Result<bool> {
+    let Some(_lock) = journal::lock(db)? else { return Ok(false) };
+    flusher::replay(db, BUSY_TIMEOUT)?;
+    Ok(true)
+}
+
+/// Bytes on disk of the message journal of the database at `db` (its segments and spares).
+pub fn journal_bytes(db: &Path) -> u64 {
+    let files = journal::files(db).unwrap_or_default();
+    files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum()
+}
+
 /// The files of a scratch database ([`SqliteStore::open_in_memory`]), removed on drop.
 struct ScratchFiles(std::path::PathBuf);
 
@@ -224,8 +233,7 @@ impl Drop for ScratchFiles {
             path.push(suffix);
             let _ = std::fs::remove_file(path);
         }
-        let segments = journal::segments(&self.0).unwrap_or_default().into_iter().map(|(_, path)| path);
-        for file in segments.chain(journal::spares(&self.0).unwrap_or_default()) {
+        for file in journal::files(&self.0).unwrap_or_default() {
             let _ = std::fs::remove_file(file);
         }
     }

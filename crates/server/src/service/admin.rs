@@ -22,8 +22,8 @@ const MAX_WALK: usize = 1_000_000;
 pub struct StorageUsage {
     /// The SQLite database file.
     pub database_bytes: u64,
-    /// Its write-ahead logs: SQLite's WAL (grows between checkpoints) and the message journal's segments (the last
-    /// second or so of messages, not yet flushed into the database).
+    /// Its write-ahead logs: SQLite's WAL (grows between checkpoints) and the message journal (the last second or
+    /// so of messages, not yet flushed into the database, and the spare files it writes over).
     pub wal_bytes: u64,
     /// Uploaded objects (local-disk object storage).
     pub objects_bytes: u64,
@@ -72,11 +72,7 @@ fn measure_storage(data_dir: &Path) -> StorageUsage {
         wal_bytes: file_len(&data_dir.join("palaver.db-wal")),
         ..StorageUsage::default()
     };
-    for entry in std::fs::read_dir(data_dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with("palaver.db-log.0") {
-            usage.wal_bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
-    }
+    usage.wal_bytes += palaver_store::sqlite::journal_bytes(&data_dir.join("palaver.db"));
     let mut stack = vec![data_dir.join("objects")];
     let mut visited = 0usize;
     while let Some(dir) = stack.pop() {

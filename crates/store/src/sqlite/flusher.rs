@@ -67,7 +67,8 @@ pub(super) fn start(
         .map_err(|e| StoreError::Backend(format!("starting the flusher: {e}")))
 }
 
-/// Writes the segments a previous run left into SQLite and deletes them. Returns the number for the next segment.
+/// Writes the segments a previous run left into SQLite and retires them. Returns the number for the next segment.
+/// For the journal's owner (see [`journal::lock`]) only.
 pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
     let segments = journal::segments(db)?;
     let Some(&(last, _)) = segments.last() else { return Ok(1) };
@@ -77,7 +78,7 @@ pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
         let entries = records.into_iter().map(|r| entry(number, r)).collect::<Result<Vec<_>>>()?;
         tracing::info!(segment = %path.display(), messages = entries.len(), "replaying the message journal");
         write(&conn, &entries)?;
-        journal::remove_segment(db, number)?;
+        journal::retire_segment(db, number)?;
     }
     Ok(last + 1)
 }

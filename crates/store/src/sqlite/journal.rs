@@ -48,6 +48,7 @@ pub(super) struct Record {
 pub(super) struct Journal {
     db: PathBuf,
     number: u64,
+    path: PathBuf,
     file: File,
     /// Bytes of the batch being encoded, reused.
     buf: Vec<u8>,
@@ -69,7 +70,7 @@ impl Journal {
         let file = file.map_err(|e| io(&path, &e))?;
         // The new name must be durable before a record in it is acknowledged.
         sync_dir(db)?;
-        Ok(Self { db: db.to_path_buf(), number, file, buf: Vec::new() })
+        Ok(Self { db: db.to_path_buf(), number, path, file, buf: Vec::new() })
     }
 
     pub(super) fn number(&self) -> u64 {
@@ -82,9 +83,8 @@ impl Journal {
         for record in records {
             encode(self.number, record, &mut self.buf);
         }
-        let path = segment_path(&self.db, self.number);
-        self.file.write_all(&self.buf).map_err(|e| io(&path, &e))?;
-        self.file.sync_data().map_err(|e| io(&path, &e))
+        self.file.write_all(&self.buf).map_err(|e| io(&self.path, &e))?;
+        self.file.sync_data().map_err(|e| io(&self.path, &e))
     }
 
     /// Closes this segment and starts the next; returns the closed one's number.
@@ -96,35 +96,55 @@ impl Journal {
 
 /// `palaver.db-log.000042` for segment 42 of `palaver.db`.
 pub(super) fn segment_path(db: &Path, number: u64) -> PathBuf {
+    sibling(db, &format!("-log.{number:06}"))
+}
+
+/// `db`'s path with `suffix` added to its file name.
+fn sibling(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push(format!("-log.{number:06}"));
+    name.push(suffix);
     PathBuf::from(name)
 }
 
-/// The lock file that says which store owns the journal of `db`.
-pub(super) fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-log.lock");
-    PathBuf::from(name)
+/// Takes the lock that makes this process the one store writing the journal of `db`: `None` if another holds it.
+/// Held until the file is dropped (or the process ends, however it ends).
+pub(super) fn lock(db: &Path) -> Result<Option<File>> {
+    let path = sibling(db, "-log.lock");
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| io(&path, &e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&path, &e)),
+    }
+}
+
+/// The files beside `db` whose names continue its own with `infix`, as (the rest of the name, path).
+fn listed(db: &Path, infix: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut prefix = db.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    prefix.push_str(infix);
+    let dir = parent(db);
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, &e))? {
+        let entry = entry.map_err(|e| io(dir, &e))?;
+        if let Some(rest) = entry.file_name().to_str().and_then(|n| n.strip_prefix(&prefix)) {
+            found.push((rest.to_string(), entry.path()));
+        }
+    }
+    Ok(found)
 }
 
 /// The segments left beside `db`, oldest first, as `(number, path)`.
 pub(super) fn segments(db: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let dir = parent(db);
-    let mut prefix = db.file_name().unwrap_or_default().to_owned();
-    prefix.push("-log.");
-    let prefix = prefix.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, &e))? {
-        let entry = entry.map_err(|e| io(dir, &e))?;
-        let name = entry.file_name();
-        let number = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|n| n.parse::<u64>().ok());
-        if let Some(number) = number {
-            found.push((number, entry.path()));
-        }
-    }
+    let mut found: Vec<(u64, PathBuf)> =
+        listed(db, "-log.")?.into_iter().filter_map(|(rest, path)| Some((rest.parse().ok()?, path))).collect();
     found.sort_unstable();
     Ok(found)
+}
+
+/// Every file of the journal of `db` but its lock: the segments and the spares.
+pub(super) fn files(db: &Path) -> Result<Vec<PathBuf>> {
+    let segments = segments(db)?.into_iter().map(|(_, path)| path);
+    Ok(segments.chain(spares(db)?).collect())
 }
 
 /// The whole records of segment `number` at `path`, up to the first torn or foreign one.
@@ -148,51 +168,36 @@ pub(super) fn read_segment(path: &Path, number: u64) -> Result<Vec<Record>> {
 const SPARES: usize = 2;
 
 /// Retires a segment whose messages are all in SQLite: kept as a spare while there are fewer than [`SPARES`], else
-/// deleted.
+/// deleted. One already gone is fine (a replay retires what it replayed).
 ///
 /// A spare is why a segment is written over rather than created: an `fdatasync` of a file that grows must also
 /// write its inode (its new size), a second write to the disk per batch (`palaver bench chat`, profiled: `fdatasync`
 /// was 14 % of the server's CPU with a new file per segment, 9 % with spares, and the CPU per message fell by 8 %).
-/// A reused file is already as long as a segment usually gets. Its old records fail their checksums (which cover the segment's
-/// number), so reading a segment stops where its own records end.
+/// A reused file is already as long as a segment usually gets. Its old records fail their checksums (which cover
+/// the segment's number), so reading a segment stops where its own records end.
 pub(super) fn retire_segment(db: &Path, number: u64) -> Result<()> {
     if spares(db)?.len() >= SPARES {
         return remove_segment(db, number);
     }
     let path = segment_path(db, number);
-    let mut spare = db.as_os_str().to_owned();
-    spare.push(format!("-log.spare-{number:06}"));
-    match std::fs::rename(&path, spare) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(&path, &e)),
-    }
+    ignore_missing(&path, std::fs::rename(&path, sibling(db, &format!("-log.spare-{number:06}"))))
 }
 
 /// The spare files beside `db`.
 pub(super) fn spares(db: &Path) -> Result<Vec<PathBuf>> {
-    let mut prefix = db.file_name().unwrap_or_default().to_owned();
-    prefix.push("-log.spare-");
-    let prefix = prefix.to_string_lossy().into_owned();
-    let dir = parent(db);
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, &e))? {
-        let entry = entry.map_err(|e| io(dir, &e))?;
-        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
-            found.push(entry.path());
-        }
-    }
-    Ok(found)
+    Ok(listed(db, "-log.spare-")?.into_iter().map(|(_, path)| path).collect())
 }
 
-/// Deletes a segment whose messages are all in SQLite. One already gone is fine (a replay deletes what it
-/// replayed).
-pub(super) fn remove_segment(db: &Path, number: u64) -> Result<()> {
+fn remove_segment(db: &Path, number: u64) -> Result<()> {
     let path = segment_path(db, number);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(&path, &e)),
+    ignore_missing(&path, std::fs::remove_file(&path))
+}
+
+/// A file operation's result, where the file being gone already is as good as done.
+fn ignore_missing(path: &Path, result: std::io::Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, &e)),
+        _ => Ok(()),
     }
 }
 

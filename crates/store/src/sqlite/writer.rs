@@ -132,8 +132,8 @@ struct Writer {
     segment: Vec<Arc<Entry>>,
     segment_began: Instant,
     to_flusher: std::sync::mpsc::SyncSender<Segment>,
-    /// `(owner, conversation)` rows known to exist.
-    ensured: HashSet<(String, String)>,
+    /// Conversation rows known to exist: the owners of each conversation's.
+    ensured: HashMap<String, Vec<String>>,
     /// Users known to exist.
     users: HashSet<String>,
     /// Set when the journal could not be written: every later append fails with it.
@@ -151,29 +151,16 @@ impl AppendWriter {
         let commits = Arc::new(AtomicU64::new(0));
         #[cfg(test)]
         let hold = Arc::new(Mutex::new(()));
-        let lock_path = journal::lock_path(path);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", lock_path.display())))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Ok(Self {
-                    queue: Mutex::new(None),
-                    refusal: "another store holds this database's message journal: append through it",
-                    ended: Mutex::new(None),
-                    commits,
-                    #[cfg(test)]
-                    hold,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(StoreError::Backend(format!("locking {}: {e}", lock_path.display())));
-            }
-        }
+        let Some(lock) = journal::lock(path)? else {
+            return Ok(Self {
+                queue: Mutex::new(None),
+                refusal: "another store holds this database's message journal: append through it",
+                ended: Mutex::new(None),
+                commits,
+                #[cfg(test)]
+                hold,
+            });
+        };
 
         let next = flusher::replay(path, busy_timeout)?;
         let conn = rusqlite::Connection::open(path)?;
@@ -199,7 +186,7 @@ impl AppendWriter {
             segment: Vec::new(),
             segment_began: Instant::now(),
             to_flusher,
-            ensured: HashSet::new(),
+            ensured: HashMap::new(),
             users: HashSet::new(),
             broken: None,
             commits: commits.clone(),
@@ -231,11 +218,6 @@ impl AppendWriter {
 
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
-    }
-
-    /// Whether this store took the journal (rather than finding it held by another).
-    pub(super) fn owns_journal(&self) -> bool {
-        self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
     fn queue(&self) -> Result<mpsc::Sender<Job>> {
@@ -358,7 +340,7 @@ impl Writer {
         let mut accepted = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         let mut ensure = Vec::new();
-        let mut ours = BatchState::default();
+        let mut ours = Batch::new();
         // One read transaction for the batch's checks: one snapshot, one lock, rather than one per statement. The
         // pin keeps what is flushed after the snapshot in the memtable, where the checks find it.
         let memtable = self.memtable.clone();
@@ -376,11 +358,7 @@ impl Writer {
             match result {
                 Ok(Checked::Existing(answer)) => accepted.push(Accepted { reply, answer }),
                 Ok(Checked::New { entry, data, ensure_conversations }) => {
-                    ensure.extend(
-                        ensure_conversations
-                            .into_iter()
-                            .filter(|c| !self.ensured.contains(&(c.owner_user_id.clone(), c.conversation_id.clone()))),
-                    );
+                    ensure.extend(ensure_conversations.into_iter().filter(|c| !self.is_ensured(c)));
                     entries.push(entry);
                     accepted.push(Accepted { reply, answer: Appended { data, created: true } });
                 }
@@ -421,7 +399,7 @@ impl Writer {
     ///    the same millisecond could show out of seq order).
     ///
     /// An empty `client_msg_id` (which the server refuses before getting here) is never a duplicate of anything.
-    fn check(&mut self, ours: &mut BatchState, msg: NewMessage) -> Result<Checked> {
+    fn check(&mut self, ours: &mut Batch, msg: NewMessage) -> Result<Checked> {
         let NewMessage { conversation_id, mut data, ensure_conversations, reader, preconditions } = msg;
         let client_msg_id = (!data.client_msg_id.is_empty()).then(|| data.client_msg_id.clone());
         if let Some(id) = &client_msg_id
@@ -442,8 +420,8 @@ impl Writer {
             }
         }
 
-        let newest = match ours.newest.get(&conversation_id) {
-            Some(newest) => Some(*newest),
+        let newest = match ours.get(&conversation_id).and_then(|earlier| earlier.last()) {
+            Some(earlier) => Some((earlier.seq, earlier.send_time)),
             None => match self.memtable.newest(&conversation_id) {
                 Some(newest) => Some(newest),
                 None => self
@@ -460,10 +438,6 @@ impl Writer {
                 seq + 1
             }
         };
-        ours.newest.insert(conversation_id.clone(), (data.seq, data.send_time));
-        if let Some(id) = &client_msg_id {
-            ours.by_client_msg_id.insert((conversation_id.clone(), id.clone()), data.clone());
-        }
         let entry = Arc::new(Entry {
             seq: data.seq,
             send_time: data.send_time,
@@ -473,15 +447,21 @@ impl Writer {
             segment: self.journal.number(),
             record: Record { conversation_id, reader, blob: data.encode_to_vec() },
         });
+        match ours.get_mut(&entry.record.conversation_id) {
+            Some(earlier) => earlier.push(entry.clone()),
+            None => {
+                ours.insert(entry.record.conversation_id.clone(), vec![entry.clone()]);
+            }
+        }
         Ok(Checked::New { entry, data, ensure_conversations })
     }
 
     /// The stored message of `conversation_id` with this clientMsgID, wherever it is.
-    fn find(&self, ours: &BatchState, conversation_id: &str, client_msg_id: &str) -> Result<Option<MsgData>> {
-        if let Some(data) = ours.by_client_msg_id.get(&(conversation_id.to_string(), client_msg_id.to_string())) {
-            return Ok(Some(data.clone()));
-        }
-        if let Some(entry) = self.memtable.by_client_msg_id(conversation_id, client_msg_id) {
+    fn find(&self, ours: &Batch, conversation_id: &str, client_msg_id: &str) -> Result<Option<MsgData>> {
+        let in_batch = ours
+            .get(conversation_id)
+            .and_then(|earlier| earlier.iter().find(|e| e.client_msg_id.as_deref() == Some(client_msg_id)).cloned());
+        if let Some(entry) = in_batch.or_else(|| self.memtable.by_client_msg_id(conversation_id, client_msg_id)) {
             return decode(&entry.record.blob).map(Some);
         }
         let blob: Option<Vec<u8>> = self
@@ -531,17 +511,22 @@ impl Writer {
         if self.ensured.len() > MAX_KNOWN {
             self.ensured.clear();
         }
-        self.ensured.extend(refs.iter().map(|c| (c.owner_user_id.clone(), c.conversation_id.clone())));
+        for c in refs {
+            if !self.is_ensured(c) {
+                self.ensured.entry(c.conversation_id.clone()).or_default().push(c.owner_user_id.clone());
+            }
+        }
         Ok(())
+    }
+
+    fn is_ensured(&self, c: &ConversationRef) -> bool {
+        self.ensured.get(&c.conversation_id).is_some_and(|owners| owners.contains(&c.owner_user_id))
     }
 }
 
-/// What the appends checked earlier in the same batch decided, which neither the memtable nor SQLite holds yet.
-#[derive(Default)]
-struct BatchState {
-    newest: HashMap<String, (i64, i64)>,
-    by_client_msg_id: HashMap<(String, String), MsgData>,
-}
+/// The new messages of the batch checked so far, by conversation, in seq order: what neither the memtable nor
+/// SQLite holds yet (each conversation's newest seq, and the originals of resends in the same batch).
+type Batch = HashMap<String, Vec<Arc<Entry>>>;
 
 enum Checked {
     /// A resend: the original.
