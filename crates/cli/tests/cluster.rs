@@ -219,6 +219,24 @@ fn pushes(c: &mut Client) -> BTreeMap<String, Vec<sdkws::MsgData>> {
 
 /// Receives frames into the inbox until `n` pushes are in, or none comes for a while (`Client::recv` gives up
 /// after `WAIT`), or the connection closes.
+/// The error code of a REST call made with `token` (0: accepted).
+async fn token_check(api: SocketAddr, token: &str) -> i64 {
+    let r = post_json(api, "/user/get_users_info", Some(token), &serde_json::json!({"userIDs": ["bob"]})).await;
+    r["errCode"].as_i64().unwrap_or(-1)
+}
+
+/// Whether a node refuses a revoked `token` as revoked (1506) within a second or two: the revocation reaches it
+/// over the bus, well before its cached copy would expire (`token_cache::TTL`, 10 s).
+async fn token_refused(api: SocketAddr, token: &str) -> bool {
+    for _ in 0..30 {
+        if token_check(api, token).await == 1506 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn collect_pushes(c: &mut Client, n: usize) {
     while c.inbox.iter().filter(|r| r.req_identifier == req::PUSH_MSG).count() < n {
         match c.recv().await {
@@ -260,8 +278,8 @@ async fn three_nodes_exchange_direct_and_group_messages_in_order() {
     register(n[1].api, &admin, &ids).await;
     let mut alice =
         Client::connect(n[0].ws, "alice", &user_token(n[0].api, &admin, "alice", 5).await, 5, GOB_GZIP).await.unwrap();
-    let mut bob =
-        Client::connect(n[1].ws, "bob", &user_token(n[2].api, &admin, "bob", 5).await, 5, JSON).await.unwrap();
+    let bob_token = user_token(n[2].api, &admin, "bob", 5).await;
+    let mut bob = Client::connect(n[1].ws, "bob", &bob_token, 5, JSON).await.unwrap();
     wait_online_everywhere(&cluster, &admin, &ids[..2]).await;
     let ack = alice.send_text_msg(text_msg("alice", "bob", "c1", "hello bob")).await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
@@ -275,18 +293,24 @@ async fn three_nodes_exchange_direct_and_group_messages_in_order() {
     let (_, m) = alice.next_push().await.expect("alice gets bob's answer across nodes");
     assert_eq!((m.seq, text_of(&m).as_str()), (2, "hi alice"));
 
-    // A second Web login of bob on node 2 kicks his Web connection on node 1 (policy 1: same platform).
+    // A second Web login of bob on node 2 kicks his Web connection on node 1 (policy 1: same platform). Node 0,
+    // where bob's first token was just found valid (and cached), refuses it from then on.
+    assert_eq!(token_check(n[0].api, &bob_token).await, 0);
     let bob2_token = user_token(n[2].api, &admin, "bob", 5).await;
     let mut bob2 = Client::connect(n[2].ws, "bob", &bob2_token, 5, GOB_GZIP).await.unwrap();
     let kick = bob.next_of(req::KICK_ONLINE_MSG).await;
     assert!(kick.is_some(), "bob's node-1 connection was kicked by his node-2 login");
     assert!(bob.closed().await);
-    // A forced logout on node 0 closes bob's connection on node 2.
+    assert!(token_refused(n[0].api, &bob_token).await, "node 0 still took the token node 1 revoked");
+    // A forced logout on node 0 closes bob's connection on node 2, and node 1 (no connection of bob's, the
+    // token cached there) refuses the token too.
+    assert_eq!(token_check(n[1].api, &bob2_token).await, 0);
     let r =
         post_json(n[0].api, "/auth/force_logout", Some(&admin), &serde_json::json!({"userID": "bob", "platformID": 5}))
             .await;
     assert_eq!(r["errCode"], 0, "{r}");
     assert!(bob2.closed().await, "force_logout on node 0 closed bob's connection on node 2");
+    assert!(token_refused(n[1].api, &bob2_token).await, "node 1 still took the token node 0 revoked");
     drop(alice);
 
     // A group with two members on each node; everyone sends at once.

@@ -22,8 +22,9 @@
 //! dropped with a log, and healed like any lost push (the other nodes' order keeping reads it from the store, or
 //! the clients pull).
 //!
-//! The bus also owns the [`GroupCache`]: it is the part that hears of other nodes' group changes, and the part
-//! that knows when it may have missed one (see `service::group::cache`).
+//! The bus also owns the [`GroupCache`] and the [`TokenCache`]: it is the part that hears of other nodes' group
+//! changes and token revocations, and the part that knows when it may have missed one (see
+//! `service::group::cache` and `service::token_cache`).
 
 pub(crate) mod nats;
 mod order;
@@ -31,11 +32,12 @@ pub(crate) mod wire;
 
 use std::sync::Arc;
 
-use palaver_protocol::constant::{options, session_type};
+use palaver_protocol::constant::{options, platform, session_type};
 use palaver_protocol::pb::sdkws;
-use palaver_store::{Store, TokenStatus};
+use palaver_store::{Store, StoreError, TokenStatus};
 
 use crate::hub::{ConnHandle, Hub, Outbound, PushFrame};
+use crate::service::token_cache::TokenCache;
 use crate::service::{GroupCache, GroupSnapshot};
 
 /// The bus. One per node, shared by the services (`App::bus`).
@@ -44,6 +46,8 @@ pub struct Bus {
     store: Arc<dyn Store>,
     /// Members, roles and mutes of groups (`App::group_cache` is this one).
     groups: Arc<GroupCache>,
+    /// Tokens recently found valid.
+    tokens: TokenCache,
     cluster: Option<nats::Cluster>,
 }
 
@@ -56,7 +60,7 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     /// The single-node bus: everything is local.
     pub fn in_process(hub: Arc<Hub>, store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(Self { hub, store, groups: Arc::default(), cluster: None })
+        Arc::new(Self { hub, store, groups: Arc::default(), tokens: TokenCache::default(), cluster: None })
     }
 
     /// Joins the cluster on the NATS server at `url`. `cluster_name` prefixes every subject, so several
@@ -69,7 +73,13 @@ impl Bus {
         cluster_name: &str,
     ) -> anyhow::Result<Arc<Self>> {
         let (cluster, inbound, outbox) = nats::Cluster::connect(url, cluster_name).await?;
-        let bus = Arc::new(Self { hub, store, groups: Arc::default(), cluster: Some(cluster) });
+        let bus = Arc::new(Self {
+            hub,
+            store,
+            groups: Arc::default(),
+            tokens: TokenCache::default(),
+            cluster: Some(cluster),
+        });
         nats::spawn(&bus, inbound, outbox);
         Ok(bus)
     }
@@ -82,6 +92,40 @@ impl Bus {
     /// The group cache, shared with the services.
     pub fn group_cache(&self) -> &Arc<GroupCache> {
         &self.groups
+    }
+
+    /// The token cache, for `App::authenticate`.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// Revokes the live tokens of `user_id` on `platform_id` (every platform if `None`) but `keep`, and has every
+    /// node forget them: this node's token cache at once, the others' through the bus.
+    pub async fn revoke_tokens(
+        &self,
+        user_id: &str,
+        platform_id: Option<i32>,
+        keep: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let platforms = match &platform_id {
+            Some(p) => std::slice::from_ref(p),
+            None => platform::ALL,
+        };
+        for p in platforms {
+            self.store.set_token_status(user_id, *p, TokenStatus::Kicked, keep).await?;
+        }
+        self.tokens.revoke(user_id, platform_id);
+        if let Some(cluster) = &self.cluster {
+            cluster.broadcast_tokens_revoked(user_id, platform_id);
+        }
+        Ok(())
+    }
+
+    /// Forgets what this node has cached of groups and tokens: a change broadcast by another node may have been
+    /// lost.
+    fn forget_cached(&self) {
+        self.groups.clear();
+        self.tokens.clear();
     }
 
     /// Delivers `frame` (push `seq` of `conversation_id`; seq 0 for an unstored push) to every connection of
@@ -281,10 +325,8 @@ impl Bus {
         let displaced = self.hub.take_displaced(&kick.user_id, kick.platform_id, kick.policy);
         for conn in &displaced {
             if *conn.token_hash != kick.keep_token_hash[..] {
-                let revoked = self
-                    .store
-                    .set_token_status(&conn.user_id, conn.platform_id, TokenStatus::Kicked, Some(&kick.keep_token_hash))
-                    .await;
+                let revoked =
+                    self.revoke_tokens(&conn.user_id, Some(conn.platform_id), Some(&kick.keep_token_hash)).await;
                 if let Err(e) = revoked {
                     tracing::warn!(error = %e, user = %conn.user_id, "could not revoke a displaced token");
                 }

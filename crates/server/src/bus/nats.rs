@@ -24,10 +24,12 @@
 //!
 //! NATS core keeps nothing for a subscriber that is away, and a node may drop messages itself (its outgoing
 //! queue below, or its subscriptions when it reads too slowly: a slow-consumer event). Pushes heal by the order
-//! keeping and by pull. Group changes would not: a node that missed one would keep serving a stale member list
-//! from its group cache. So every node clears its group cache when it may have missed one: when it gets NATS
-//! back, on a slow-consumer event, and when another node says it is back (`Rejoined`: what that node published
-//! while cut off, group changes included, may never have arrived).
+//! keeping and by pull. Group changes and token revocations would not: a node that missed one would keep serving
+//! a stale member list from its group cache, or accepting a revoked token from its token cache. So every node
+//! clears both caches when it may have missed one: when it gets NATS back, on a slow-consumer event, and when
+//! another node says it is back (`Rejoined`: what that node published while cut off may never have arrived).
+//! Cached tokens also expire after seconds (`service::token_cache`), which bounds what a lost revocation could
+//! leave behind.
 //!
 //! # Publishing never waits
 //!
@@ -193,7 +195,7 @@ impl Cluster {
                 if self.outbox.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                     tracing::warn!(
                         "NATS is not taking bus messages (unreachable?): dropping them until it does; pushes heal by \
-                         pull, group caches are cleared on reconnect"
+                         pull, group and token caches are cleared on reconnect"
                     );
                 }
             }
@@ -268,6 +270,10 @@ impl Cluster {
         for node in self.nodes_of(user_id) {
             self.to_node(&node, Event::Logout(wire::Logout { user_id: user_id.to_string(), platform_id }));
         }
+    }
+
+    pub(super) fn broadcast_tokens_revoked(&self, user_id: &str, platform_id: Option<i32>) {
+        self.to_all(Event::TokensRevoked(wire::TokensRevoked { user_id: user_id.to_string(), platform_id }));
     }
 
     pub(super) fn broadcast_group_changed(&self, group_id: &str) {
@@ -467,13 +473,14 @@ async fn run(bus: Weak<Bus>, mut inbound: Inbound) {
                         reconnected(&bus);
                     }
                     async_nats::Event::SlowConsumer(sid) => {
-                        // Bus messages to this node were dropped: a group change among them would leave the
-                        // cache stale. One event per dropped message, so the presence resync is rate-limited.
-                        bus.groups.clear();
+                        // Bus messages to this node were dropped: a group change or token revocation among them
+                        // would leave a cache stale. One event per dropped message, so the presence resync is
+                        // rate-limited.
+                        bus.forget_cached();
                         if last_slow.is_none_or(|t| t.elapsed() >= NODE_TIMEOUT) {
                             last_slow = Some(Instant::now());
                             tracing::warn!(sid, "reading the bus too slowly: NATS dropped messages to this node; \
-                                group caches cleared, asking for presence again");
+                                group and token caches cleared, asking for presence again");
                             if let Some(cluster) = &bus.cluster {
                                 cluster.to_all(Event::SnapshotRequest(wire::SnapshotRequest {}));
                             }
@@ -498,9 +505,10 @@ async fn run(bus: Weak<Bus>, mut inbound: Inbound) {
 fn reconnected(bus: &Bus) {
     let Some(cluster) = &bus.cluster else { return };
     tracing::warn!(
-        "NATS is back: group caches cleared, re-sharing presence; closing client connections so that they resync"
+        "NATS is back: group and token caches cleared, re-sharing presence; closing client connections so that \
+         they resync"
     );
-    bus.groups.clear();
+    bus.forget_cached();
     cluster.to_all(Event::Snapshot(snapshot(bus)));
     cluster.to_all(Event::SnapshotRequest(wire::SnapshotRequest {}));
     cluster.to_all(Event::Rejoined(wire::Rejoined {}));
@@ -566,9 +574,13 @@ fn handle(bus: &Weak<Bus>, payload: &[u8]) {
             }
         }
         Event::GroupChanged(g) => bus.groups.invalidate(&g.group_id),
+        Event::TokensRevoked(t) => bus.tokens.revoke(&t.user_id, t.platform_id),
         Event::Rejoined(_) => {
-            tracing::info!(node = %from, "a node is back on NATS: group caches cleared (its changes may be lost)");
-            bus.groups.clear();
+            tracing::info!(
+                node = %from,
+                "a node is back on NATS: group and token caches cleared (its changes may be lost)"
+            );
+            bus.forget_cached();
         }
     }
 }

@@ -9,7 +9,7 @@ pub(crate) struct Envelope {
     /// The sending node's id (random per process start).
     #[prost(string, tag = "1")]
     pub node: String,
-    #[prost(oneof = "Event", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10")]
+    #[prost(oneof = "Event", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub event: Option<Event>,
 }
 
@@ -43,6 +43,9 @@ pub(crate) enum Event {
     /// group changes included, so receivers drop their cached groups. Broadcast.
     #[prost(message, tag = "10")]
     Rejoined(Rejoined),
+    /// A user's tokens were revoked: drop them from the token cache. Broadcast.
+    #[prost(message, tag = "11")]
+    TokensRevoked(TokensRevoked),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -117,4 +120,13 @@ pub(crate) struct Rejoined {}
 pub(crate) struct GroupChanged {
     #[prost(string, tag = "1")]
     pub group_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct TokensRevoked {
+    #[prost(string, tag = "1")]
+    pub user_id: String,
+    /// The platform; absent: every platform.
+    #[prost(int32, optional, tag = "2")]
+    pub platform_id: Option<i32>,
 }

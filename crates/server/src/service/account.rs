@@ -15,7 +15,7 @@ use argon2::{
     password_hash::{PasswordHasher as _, PasswordVerifier as _},
 };
 use palaver_protocol::{constant::platform, errcode::ErrCode};
-use palaver_store::{StoreError, TokenStatus, User};
+use palaver_store::{StoreError, User};
 use std::{net::IpAddr, sync::OnceLock};
 
 /// Shortest password accepted, in characters.
@@ -230,9 +230,7 @@ impl App {
     /// Revokes every live token of `user_id` (but `keep`) on every platform and kicks its connections (but
     /// the one using `keep`).
     pub async fn log_out_everywhere(&self, user_id: &str, keep: Option<&[u8]>) -> ApiResult<()> {
-        for platform_id in platform::ALL {
-            self.store.set_token_status(user_id, *platform_id, TokenStatus::Kicked, keep).await?;
-        }
+        self.bus.revoke_tokens(user_id, None, keep).await?;
         for conn in self.hub.take_where(user_id, |c| keep.is_none_or(|k| *c.token_hash != *k)) {
             conn.offer(crate::hub::Outbound::Kick);
         }

@@ -4,6 +4,7 @@
 //! the platform, an expiry and a status, so a token is revoked the moment its row says so (force logout, or
 //! a newer login that displaces it). OpenIM's SDKs treat tokens as opaque too; only the error codes matter.
 
+use super::token_cache::{TokenHash, ValidToken};
 use super::{App, now_ms};
 use crate::error::{ApiError, ApiResult};
 use base64::Engine;
@@ -24,8 +25,8 @@ pub struct Caller {
 /// Length of a token: base64url without padding of 32 bytes.
 const TOKEN_LEN: usize = 43;
 
-fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 impl App {
@@ -51,7 +52,7 @@ impl App {
         let ttl = self.config.token_ttl_secs;
         self.store
             .insert_token(&Token {
-                hash: hash_token(&token),
+                hash: hash_token(&token).to_vec(),
                 user_id: user_id.to_string(),
                 platform_id,
                 expires_at: now_ms() + ttl * 1000,
@@ -71,34 +72,46 @@ impl App {
     }
 
     /// Checks a token and returns who it belongs to, with OpenIM's token error codes: 1503 malformed,
-    /// 1507 unknown, 1506 revoked (kicked or logged out), 1501 expired.
+    /// 1507 unknown, 1506 revoked (kicked or logged out), 1501 expired. A token found valid is believed for a
+    /// few seconds without reading the store again (see `token_cache`).
     pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
         if token.len() != TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(ApiError::new(ErrCode::TokenMalformed, "token is not a Palaver token"));
         }
         let hash = hash_token(token);
-        let row = self
-            .store
-            .token(&hash)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrCode::TokenNotExist, "token does not exist"))?;
-        if row.status != TokenStatus::Normal {
-            return Err(ApiError::new(ErrCode::TokenKicked, "token was revoked (kicked or logged out)"));
-        }
-        if row.expires_at <= now_ms() {
+        let cache = self.bus.token_cache();
+        let valid = match cache.get(&hash) {
+            Some(valid) => valid,
+            None => {
+                let read_from = cache.generation();
+                let row = self
+                    .store
+                    .token(&hash)
+                    .await?
+                    .ok_or_else(|| ApiError::new(ErrCode::TokenNotExist, "token does not exist"))?;
+                if row.status != TokenStatus::Normal {
+                    return Err(ApiError::new(ErrCode::TokenKicked, "token was revoked (kicked or logged out)"));
+                }
+                let valid =
+                    ValidToken { user_id: row.user_id, platform_id: row.platform_id, expires_at: row.expires_at };
+                cache.insert(hash, valid.clone(), read_from);
+                valid
+            }
+        };
+        if valid.expires_at <= now_ms() {
             return Err(ApiError::new(ErrCode::TokenExpired, "token has expired"));
         }
         Ok(Caller {
-            is_admin: self.is_admin_user(&row.user_id),
-            user_id: row.user_id,
-            platform_id: row.platform_id,
-            token_hash: Arc::from(hash),
+            is_admin: self.is_admin_user(&valid.user_id),
+            user_id: valid.user_id,
+            platform_id: valid.platform_id,
+            token_hash: Arc::from(&hash[..]),
         })
     }
 
     /// `/auth/force_logout`: revokes the user's tokens on the platform and kicks its connections there.
     pub async fn force_logout(&self, user_id: &str, platform_id: i32) -> ApiResult<()> {
-        self.store.set_token_status(user_id, platform_id, TokenStatus::Kicked, None).await?;
+        self.bus.revoke_tokens(user_id, Some(platform_id), None).await?;
         for conn in self.hub.take(user_id, Some(platform_id)) {
             conn.offer(crate::hub::Outbound::Kick);
         }
@@ -111,7 +124,7 @@ impl App {
     pub async fn revoke_displaced(&self, displaced: &[crate::hub::ConnHandle], keep: &[u8]) -> ApiResult<()> {
         for conn in displaced {
             if *conn.token_hash != *keep {
-                self.store.set_token_status(&conn.user_id, conn.platform_id, TokenStatus::Kicked, Some(keep)).await?;
+                self.bus.revoke_tokens(&conn.user_id, Some(conn.platform_id), Some(keep)).await?;
             }
         }
         Ok(())

@@ -20,6 +20,7 @@ pub mod stats;
 pub mod sync;
 mod third;
 mod throttle;
+pub mod token_cache;
 mod user;
 pub(crate) mod wire;
 
