@@ -20,25 +20,27 @@ macro_rules! select_user_conversations {
     };
 }
 
+/// A row of `select_user_conversations!`, by column position (a lookup by name compares the name with every
+/// column's before it, per column and row).
 fn from_row(row: &rusqlite::Row<'_>) -> Result<UserConversation> {
     Ok(UserConversation {
-        owner_user_id: row.get("owner_user_id")?,
-        conversation_id: row.get("conversation_id")?,
-        conversation_type: row.get("conversation_type")?,
-        user_id: row.get("user_id")?,
-        group_id: row.get("group_id")?,
-        recv_msg_opt: row.get("recv_msg_opt")?,
-        is_pinned: row.get("is_pinned")?,
-        is_private_chat: row.get("is_private_chat")?,
-        burn_duration: row.get("burn_duration")?,
-        group_at_type: row.get("group_at_type")?,
-        attached_info: row.get("attached_info")?,
-        ex: row.get("ex")?,
-        min_seq: row.get("min_seq")?,
-        has_read_seq: row.get("has_read_seq")?,
-        max_seq: row.get("max_seq")?,
-        max_seq_time: row.get("max_seq_time")?,
-        max_seq_cap: Some(row.get::<_, i64>("max_seq_cap")?).filter(|cap| *cap >= 0),
+        owner_user_id: row.get(0)?,
+        conversation_id: row.get(1)?,
+        conversation_type: row.get(2)?,
+        user_id: row.get(3)?,
+        group_id: row.get(4)?,
+        recv_msg_opt: row.get(5)?,
+        is_pinned: row.get(6)?,
+        is_private_chat: row.get(7)?,
+        burn_duration: row.get(8)?,
+        group_at_type: row.get(9)?,
+        attached_info: row.get(10)?,
+        ex: row.get(11)?,
+        min_seq: row.get(12)?,
+        has_read_seq: row.get(13)?,
+        max_seq: row.get(15)?,
+        max_seq_time: row.get(16)?,
+        max_seq_cap: Some(row.get::<_, i64>(14)?).filter(|cap| *cap >= 0),
     })
 }
 
