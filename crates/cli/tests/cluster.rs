@@ -311,6 +311,15 @@ async fn three_nodes_exchange_direct_and_group_messages_in_order() {
     assert_eq!(r["errCode"], 0, "{r}");
     assert!(bob2.closed().await, "force_logout on node 0 closed bob's connection on node 2");
     assert!(token_refused(n[1].api, &bob2_token).await, "node 1 still took the token node 0 revoked");
+    // Blocking carol through node 0 logs her out everywhere: her connection on node 2 is kicked too.
+    let carol_token = user_token(n[1].api, &admin, "carol", 5).await;
+    let mut carol = Client::connect(n[2].ws, "carol", &carol_token, 5, GOB_GZIP).await.unwrap();
+    wait_online_everywhere(&cluster, &admin, &ids[2..]).await;
+    let block = serde_json::json!({"userID": "carol", "blocked": true});
+    let r = post_json(n[0].api, "/palaver/admin/block_user", Some(&admin), &block).await;
+    assert_eq!(r["errCode"], 0, "{r}");
+    assert!(carol.next_of(req::KICK_ONLINE_MSG).await.is_some(), "carol's node-2 connection was kicked");
+    assert!(carol.closed().await, "blocking on node 0 closed carol's connection on node 2");
     drop(alice);
 
     // A group with two members on each node; everyone sends at once.

@@ -292,11 +292,34 @@ impl Bus {
         }
     }
 
-    /// Closes `user_id`'s connections on `platform_id` on the other nodes (the caller has revoked the tokens
-    /// and closed the local ones).
-    pub fn force_logout(&self, user_id: &str, platform_id: i32) {
+    /// Logs `user_id` out on `platform_id` (every platform if `None`), but for the token `keep`: revokes the
+    /// tokens ([`Bus::revoke_tokens`]) and closes the connections that use them with a kick frame, here and on
+    /// the other nodes.
+    pub async fn log_out(
+        &self,
+        user_id: &str,
+        platform_id: Option<i32>,
+        keep: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.revoke_tokens(user_id, platform_id, keep).await?;
+        self.kick_local(user_id, platform_id, keep);
         if let Some(cluster) = &self.cluster {
-            cluster.logout_elsewhere(user_id, platform_id);
+            cluster.logout_elsewhere(user_id, platform_id, keep);
+        }
+        Ok(())
+    }
+
+    /// Closes this node's connections of `user_id` on `platform_id` (every platform if `None`) with a kick
+    /// frame, but the ones using the token `keep`.
+    fn kick_local(&self, user_id: &str, platform_id: Option<i32>, keep: Option<&[u8]>) {
+        let taken = self.hub.take_where(user_id, |c| {
+            platform_id.is_none_or(|p| p == c.platform_id) && keep.is_none_or(|k| *c.token_hash != *k)
+        });
+        for conn in &taken {
+            conn.offer(Outbound::Kick);
+        }
+        if !taken.is_empty() {
+            self.disconnected(user_id);
         }
     }
 

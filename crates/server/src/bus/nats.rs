@@ -68,7 +68,7 @@ use tokio_util::sync::CancellationToken;
 use super::Bus;
 use super::order::Sequencer;
 use super::wire::{self, Envelope, Event};
-use crate::hub::{Outbound, PushFrame};
+use crate::hub::PushFrame;
 
 /// How often a node says it is alive.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -266,9 +266,13 @@ impl Cluster {
         }
     }
 
-    pub(super) fn logout_elsewhere(&self, user_id: &str, platform_id: i32) {
+    pub(super) fn logout_elsewhere(&self, user_id: &str, platform_id: Option<i32>, keep: Option<&[u8]>) {
         for node in self.nodes_of(user_id) {
-            self.to_node(&node, Event::Logout(wire::Logout { user_id: user_id.to_string(), platform_id }));
+            let keep_token_hash = keep.map(<[u8]>::to_vec).unwrap_or_default();
+            self.to_node(
+                &node,
+                Event::Logout(wire::Logout { user_id: user_id.to_string(), platform_id, keep_token_hash }),
+            );
         }
     }
 
@@ -565,13 +569,8 @@ fn handle(bus: &Weak<Bus>, payload: &[u8]) {
             tokio::spawn(async move { bus.kicked_elsewhere(kick).await });
         }
         Event::Logout(l) => {
-            let taken = bus.hub.take(&l.user_id, Some(l.platform_id));
-            for conn in &taken {
-                conn.offer(Outbound::Kick);
-            }
-            if !taken.is_empty() {
-                bus.disconnected(&l.user_id);
-            }
+            let keep = (!l.keep_token_hash.is_empty()).then_some(&l.keep_token_hash[..]);
+            bus.kick_local(&l.user_id, l.platform_id, keep);
         }
         Event::GroupChanged(g) => bus.groups.invalidate(&g.group_id),
         Event::TokensRevoked(t) => bus.tokens.revoke(&t.user_id, t.platform_id),

@@ -33,7 +33,8 @@ pub(crate) enum Event {
     /// A new login elsewhere may displace this user's connections here (multi-login policy).
     #[prost(message, tag = "7")]
     Kick(Kick),
-    /// A forced logout: close the user's connections on the platform.
+    /// A forced logout: close the user's connections on the platform (every platform if absent), but the ones
+    /// using the token kept.
     #[prost(message, tag = "8")]
     Logout(Logout),
     /// A group's membership or settings changed: drop what is cached about it. Broadcast.
@@ -109,8 +110,11 @@ pub(crate) struct Kick {
 pub(crate) struct Logout {
     #[prost(string, tag = "1")]
     pub user_id: String,
-    #[prost(int32, tag = "2")]
-    pub platform_id: i32,
+    #[prost(int32, optional, tag = "2")]
+    pub platform_id: Option<i32>,
+    /// The token whose connections stay (the session that changed the password); empty: none.
+    #[prost(bytes = "vec", tag = "3")]
+    pub keep_token_hash: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

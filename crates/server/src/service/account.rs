@@ -228,13 +228,9 @@ impl App {
     }
 
     /// Revokes every live token of `user_id` (but `keep`) on every platform and kicks its connections (but
-    /// the one using `keep`).
+    /// the ones using `keep`), on every node.
     pub async fn log_out_everywhere(&self, user_id: &str, keep: Option<&[u8]>) -> ApiResult<()> {
-        self.bus.revoke_tokens(user_id, None, keep).await?;
-        for conn in self.hub.take_where(user_id, |c| keep.is_none_or(|k| *c.token_hash != *k)) {
-            conn.offer(crate::hub::Outbound::Kick);
-        }
-        Ok(())
+        Ok(self.bus.log_out(user_id, None, keep).await?)
     }
 
     /// Blocks or unblocks a registered user. Blocking also logs it out everywhere; while blocked it cannot log

@@ -109,15 +109,10 @@ impl App {
         })
     }
 
-    /// `/auth/force_logout`: revokes the user's tokens on the platform and kicks its connections there.
+    /// `/auth/force_logout`: revokes the user's tokens on the platform and kicks its connections there, on
+    /// every node.
     pub async fn force_logout(&self, user_id: &str, platform_id: i32) -> ApiResult<()> {
-        self.bus.revoke_tokens(user_id, Some(platform_id), None).await?;
-        for conn in self.hub.take(user_id, Some(platform_id)) {
-            conn.offer(crate::hub::Outbound::Kick);
-        }
-        self.bus.disconnected(user_id);
-        self.bus.force_logout(user_id, platform_id);
-        Ok(())
+        Ok(self.bus.log_out(user_id, Some(platform_id), None).await?)
     }
 
     /// Revokes the tokens of connections displaced by a new login, unless the new login uses the same token.
