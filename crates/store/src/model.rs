@@ -82,7 +82,7 @@ pub struct NewMessage {
 }
 
 /// A condition an append requires (see [`NewMessage::preconditions`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Precondition {
     /// The user is registered.
     UserExists(String),

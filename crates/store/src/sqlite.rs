@@ -71,7 +71,7 @@ use sqlx::{Sqlite, Transaction};
 
 use self::memtable::Memtable;
 use self::reader::Readers;
-use self::writer::AppendWriter;
+use self::writer::{AppendWriter, PreconditionChanges};
 use crate::{Result, StoreError};
 
 /// The schema, embedded at compile time from `migrations/sqlite`.
@@ -103,6 +103,9 @@ pub struct SqliteStore {
     writer: Arc<AppendWriter>,
     /// The messages journaled but not yet flushed into SQLite, which every message read merges in.
     memtable: Arc<Memtable>,
+    /// Raised by every write that may change an append's precondition; the append writer remembers answers
+    /// until it moves.
+    precondition_changes: Arc<PreconditionChanges>,
     /// For [`SqliteStore::open_in_memory`]: removes the database's files when the last clone is dropped.
     _scratch: Option<Arc<ScratchFiles>>,
 }
@@ -132,8 +135,9 @@ impl SqliteStore {
             .await?;
         let readers = Arc::new(Readers::open(path, BUSY_TIMEOUT)?);
         let memtable = Arc::new(Memtable::default());
-        let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT, memtable.clone())?);
-        Ok(Self { write, read, readers, writer, memtable, _scratch: None })
+        let precondition_changes = Arc::new(PreconditionChanges::default());
+        let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT, memtable.clone(), precondition_changes.clone())?);
+        Ok(Self { write, read, readers, writer, memtable, precondition_changes, _scratch: None })
     }
 
     /// A private, throwaway database in memory, for tests: a file on `/dev/shm` (the RAM-backed file system;
@@ -172,6 +176,12 @@ impl SqliteStore {
     /// is as durable: this is for tests and tools that look at the database file).
     pub async fn flush(&self) -> Result<()> {
         self.writer.flush().await
+    }
+
+    /// Says that a write which may change an append's precondition has committed (see `writer`): call it before
+    /// answering the caller.
+    fn preconditions_changed(&self) {
+        self.precondition_changes.raise();
     }
 
     /// Starts a write transaction on the writer connection, taking SQLite's write lock at once.

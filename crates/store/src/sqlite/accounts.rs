@@ -67,6 +67,7 @@ impl UserStore for SqliteStore {
                 .map_err(|e| unique_as_exists(e, || u.user_id.clone()))?;
         }
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(())
     }
 
@@ -90,6 +91,7 @@ impl UserStore for SqliteStore {
         .bind(&patch.user_id)
         .fetch_optional(&self.write)
         .await?;
+        self.preconditions_changed();
         match row {
             Some(row) => Ok(user_from_row(&row)?),
             None => Err(StoreError::NotFound(format!("user {}", patch.user_id))),

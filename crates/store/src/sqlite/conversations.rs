@@ -167,6 +167,7 @@ impl ConversationStore for SqliteStore {
         let change = if created { Change::Insert } else { Change::Update };
         bump(&mut tx, VersionKind::Conversations, owner, std::slice::from_ref(&p.conversation_id), change).await?;
         tx.commit().await?;
+        self.preconditions_changed();
         self.user_conversations_by_id(owner, std::slice::from_ref(&p.conversation_id))
             .await?
             .pop()

@@ -36,6 +36,7 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(|e| unique_as_exists(e, || user.user_id.clone()))?;
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(())
     }
 

@@ -51,50 +51,60 @@ pub(super) async fn max_seq_in_transaction(
 pub(super) const RANGE: &str = "SELECT data FROM messages WHERE conversation_id = ?1 AND seq >= ?2 AND seq <= ?3 \
                                 ORDER BY seq DESC LIMIT CAST(?4 AS INTEGER)";
 
-/// The preconditions of an append ([`crate::NewMessage::preconditions`]), read on the append writer's connection
-/// in its batch's read transaction (see [`super::writer`]): the first that fails refuses the append. A receive
-/// option may change `data` on the way.
-pub(super) fn check_preconditions<'a>(
-    conn: &rusqlite::Connection,
-    preconditions: impl IntoIterator<Item = &'a Precondition>,
-    data: &mut MsgData,
-) -> Result<()> {
-    for condition in preconditions {
-        let holds = match condition {
-            Precondition::UserExists(user_id) => conn
-                .prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
+/// What the store says of one precondition of an append ([`crate::NewMessage::preconditions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    Holds(bool),
+    /// [`Precondition::Receives`]: what the recipient's options make of the message.
+    Receives(Reception),
+}
+
+impl Answer {
+    /// Whether the append may go on; a receive option may change `data` on the way.
+    pub(super) fn admit(self, data: &mut MsgData) -> bool {
+        match self {
+            Self::Holds(holds) => holds,
+            Self::Receives(reception) => reception.admit(data),
+        }
+    }
+}
+
+/// Reads one precondition of an append, on the append writer's connection in its batch's read transaction (see
+/// [`super::writer`], which also remembers the answers).
+pub(super) fn read_precondition(conn: &rusqlite::Connection, condition: &Precondition) -> Result<Answer> {
+    Ok(match condition {
+        Precondition::UserExists(user_id) => Answer::Holds(
+            conn.prepare_cached("SELECT 1 FROM users WHERE user_id = ?1")?
                 .query_row([user_id], |_| Ok(()))
                 .optional()?
                 .is_some(),
-            Precondition::NotBlocked { owner, other } => conn
-                .prepare_cached("SELECT 1 FROM blacks WHERE owner_user_id = ?1 AND block_user_id = ?2")?
+        ),
+        Precondition::NotBlocked { owner, other } => Answer::Holds(
+            conn.prepare_cached("SELECT 1 FROM blacks WHERE owner_user_id = ?1 AND block_user_id = ?2")?
                 .query_row([owner, other], |_| Ok(()))
                 .optional()?
                 .is_none(),
-            Precondition::IsFriendOf { owner, friend } => conn
-                .prepare_cached("SELECT 1 FROM friends WHERE owner_user_id = ?1 AND friend_user_id = ?2")?
+        ),
+        Precondition::IsFriendOf { owner, friend } => Answer::Holds(
+            conn.prepare_cached("SELECT 1 FROM friends WHERE owner_user_id = ?1 AND friend_user_id = ?2")?
                 .query_row([owner, friend], |_| Ok(()))
                 .optional()?
                 .is_some(),
-            Precondition::Receives { user, conversation_id, read_receipt } => {
-                // One lookup for both options: the user's global one and its own for this conversation
-                // (none if it has no row yet); `Reception` decides.
-                let (global, own): (i32, Option<i32>) = conn
-                    .prepare_cached(
-                        "SELECT u.global_recv_msg_opt, c.recv_msg_opt FROM users u LEFT JOIN conversations c \
-                         ON c.owner_user_id = u.user_id AND c.conversation_id = ?2 WHERE u.user_id = ?1",
-                    )?
-                    .query_row([user, conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?
-                    .unwrap_or((0, None));
-                Reception::decide(global, own, *read_receipt).admit(data)
-            }
-        };
-        if !holds {
-            return Err(StoreError::Refused(condition.clone()));
+        ),
+        Precondition::Receives { user, conversation_id, read_receipt } => {
+            // One lookup for both options: the user's global one and its own for this conversation (none if it
+            // has no row yet); `Reception` decides.
+            let (global, own): (i32, Option<i32>) = conn
+                .prepare_cached(
+                    "SELECT u.global_recv_msg_opt, c.recv_msg_opt FROM users u LEFT JOIN conversations c \
+                     ON c.owner_user_id = u.user_id AND c.conversation_id = ?2 WHERE u.user_id = ?1",
+                )?
+                .query_row([user, conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?
+                .unwrap_or((0, None));
+            Answer::Receives(Reception::decide(global, own, *read_receipt))
         }
-    }
-    Ok(())
+    })
 }
 
 /// Decodes the memtable's messages.

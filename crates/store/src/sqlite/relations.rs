@@ -257,6 +257,7 @@ impl RelationStore for SqliteStore {
             }
         }
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(())
     }
 
@@ -265,6 +266,7 @@ impl RelationStore for SqliteStore {
         insert_friend(&mut tx, a).await?;
         insert_friend(&mut tx, b).await?;
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(())
     }
 
@@ -280,6 +282,7 @@ impl RelationStore for SqliteStore {
             bump(&mut tx, VersionKind::Friends, owner, &[friend.to_string()], Change::Delete).await?;
         }
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(removed > 0)
     }
 
@@ -371,6 +374,7 @@ impl RelationStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(())
     }
 
@@ -383,6 +387,7 @@ impl RelationStore for SqliteStore {
             .await?
             .rows_affected();
         tx.commit().await?;
+        self.preconditions_changed();
         Ok(n > 0)
     }
 }

@@ -58,7 +58,7 @@
 //! opened on the same file while it is held (an admin tool, a test reading what a server stored) refuses appends
 //! and reads only what is flushed; everything else works the same.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,7 +72,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::flusher::{self, Segment};
 use super::journal::{self, Journal, Record};
 use super::memtable::{Entry, Memtable};
-use super::messages::{NEWEST, check_preconditions, decode};
+use super::messages::{Answer, NEWEST, decode, read_precondition};
 use crate::{Appended, ConversationRef, NewMessage, Precondition, Result, StoreError};
 
 /// Most appends made durable together. Large enough that a burst is one fsync even on a slow disk (throughput
@@ -91,9 +91,31 @@ pub(super) const SEGMENT_AGE: Duration = Duration::from_secs(1);
 /// without bound.
 const SEGMENT_MESSAGES: usize = 32_768;
 
-/// Conversation rows and users remembered as existing (neither is ever deleted), beyond which the memory is
-/// cleared.
+/// Conversation rows remembered as existing (they are never deleted), and precondition answers remembered, beyond
+/// which the memory is cleared.
 const MAX_KNOWN: usize = 1_000_000;
+
+/// How long a precondition's answer is remembered at most. Every change the store makes to what the answers
+/// read raises [`PreconditionChanges`] and clears them at once; this bounds what a change made behind the store's
+/// back (another process writing the file) could leave behind.
+const ANSWERS_AGE: Duration = Duration::from_secs(10);
+
+/// Raised after every commit that may change a precondition's answer (a user registered or updated, a
+/// conversation's receive option set, a friend or a block added or removed), so that the append writer forgets
+/// the answers it remembers before its next batch.
+#[derive(Debug, Default)]
+pub(super) struct PreconditionChanges(AtomicU64);
+
+impl PreconditionChanges {
+    /// Call after the change has committed, before answering whoever asked for it.
+    pub(super) fn raise(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// What the writer thread is asked to do.
 #[expect(clippy::large_enum_variant, reason = "nearly every job is an append: boxing it would only add an allocation")]
@@ -134,8 +156,13 @@ struct Writer {
     to_flusher: std::sync::mpsc::SyncSender<Segment>,
     /// Conversation rows known to exist: the owners of each conversation's.
     ensured: HashMap<String, Vec<String>>,
-    /// Users known to exist.
-    users: HashSet<String>,
+    /// Precondition answers read since `answers_seen` changes and for at most [`ANSWERS_AGE`]: a conversation's
+    /// messages ask the same few questions (does the recipient exist, has it blocked the sender, does it
+    /// receive) over and over.
+    answers: HashMap<Precondition, Answer>,
+    answers_seen: u64,
+    answers_since: Instant,
+    changes: Arc<PreconditionChanges>,
     /// Set when the journal could not be written: every later append fails with it.
     broken: Option<String>,
     commits: Arc<AtomicU64>,
@@ -147,7 +174,12 @@ impl AppendWriter {
     /// Takes the journal of the database at `path` (already created and migrated), replays what a previous run
     /// left of it into SQLite, and starts the writer and flusher threads. If another store holds the journal,
     /// returns a writer that refuses appends.
-    pub(super) fn start(path: &Path, busy_timeout: Duration, memtable: Arc<Memtable>) -> Result<Self> {
+    pub(super) fn start(
+        path: &Path,
+        busy_timeout: Duration,
+        memtable: Arc<Memtable>,
+        changes: Arc<PreconditionChanges>,
+    ) -> Result<Self> {
         let commits = Arc::new(AtomicU64::new(0));
         #[cfg(test)]
         let hold = Arc::new(Mutex::new(()));
@@ -187,7 +219,10 @@ impl AppendWriter {
             segment_began: Instant::now(),
             to_flusher,
             ensured: HashMap::new(),
-            users: HashSet::new(),
+            answers: HashMap::new(),
+            answers_seen: changes.get(),
+            answers_since: Instant::now(),
+            changes,
             broken: None,
             commits: commits.clone(),
             #[cfg(test)]
@@ -341,6 +376,8 @@ impl Writer {
         let mut entries = Vec::with_capacity(batch.len());
         let mut ensure = Vec::new();
         let mut ours = Batch::new();
+        // Before the snapshot: an answer read in it is then at least as new as the changes seen here.
+        self.forget_stale_answers();
         // One read transaction for the batch's checks: one snapshot, one lock, rather than one per statement. The
         // pin keeps what is flushed after the snapshot in the memtable, where the checks find it.
         let memtable = self.memtable.clone();
@@ -407,16 +444,20 @@ impl Writer {
         {
             return Ok(Checked::Existing(Appended { data, created: false }));
         }
-        // A user who exists always will (users are never deleted): only the first message involving one reads it.
-        let unknown =
-            preconditions.iter().filter(|p| !matches!(p, Precondition::UserExists(u) if self.users.contains(u)));
-        check_preconditions(&self.conn, unknown, &mut data)?;
-        for p in preconditions {
-            if let Precondition::UserExists(user) = p {
-                if self.users.len() > MAX_KNOWN {
-                    self.users.clear();
+        for condition in preconditions {
+            let answer = match self.answers.get(&condition) {
+                Some(answer) => *answer,
+                None => {
+                    let answer = read_precondition(&self.conn, &condition)?;
+                    if self.answers.len() >= MAX_KNOWN {
+                        self.answers.clear();
+                    }
+                    self.answers.insert(condition.clone(), answer);
+                    answer
                 }
-                self.users.insert(user);
+            };
+            if !answer.admit(&mut data) {
+                return Err(StoreError::Refused(condition));
             }
         }
 
@@ -454,6 +495,16 @@ impl Writer {
             }
         }
         Ok(Checked::New { entry, data, ensure_conversations })
+    }
+
+    /// Forgets the remembered precondition answers if the store changed what they read, or they are old.
+    fn forget_stale_answers(&mut self) {
+        let seen = self.changes.get();
+        if seen != self.answers_seen || self.answers_since.elapsed() >= ANSWERS_AGE {
+            self.answers.clear();
+            self.answers_seen = seen;
+            self.answers_since = Instant::now();
+        }
     }
 
     /// The stored message of `conversation_id` with this clientMsgID, wherever it is.
@@ -552,7 +603,8 @@ mod tests {
 
     use super::super::SqliteStore;
     use crate::{
-        Appended, ConversationRef, ConversationStore as _, MessageStore as _, NewMessage, Precondition, StoreError,
+        Appended, Black, ConversationPatch, ConversationRef, ConversationStore as _, MessageStore as _, NewMessage,
+        Precondition, RelationStore as _, StoreError, User, UserStore as _,
     };
 
     fn msg(client_msg_id: &str) -> NewMessage {
@@ -618,6 +670,38 @@ mod tests {
         assert_eq!(results[3].data, results[0].data);
         assert_eq!((results[0].data.seq, results[2].data.seq), (1, 2));
         assert_eq!(seqs(&store, "si_a_b").await, [1, 2]);
+    }
+
+    /// The writer remembers precondition answers, and forgets them when the store changes what they read: a
+    /// user registered, a block added or removed, a receive option set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_changed_precondition_is_read_again() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let checked = |id: &str, preconditions: Vec<Precondition>| NewMessage { preconditions, ..msg(id) };
+        let user = |id: &str| User { user_id: id.into(), ..User::default() };
+        let exists = || vec![Precondition::UserExists("b".into())];
+        assert!(matches!(store.append_message(checked("1", exists())).await, Err(StoreError::Refused(_))));
+        store.register_users(&[user("a"), user("b")]).await.unwrap();
+        store.append_message(checked("2", exists())).await.expect("b exists now");
+
+        let not_blocked = || vec![Precondition::NotBlocked { owner: "b".into(), other: "a".into() }];
+        store.append_message(checked("3", not_blocked())).await.unwrap();
+        let black = Black { owner_user_id: "b".into(), block_user_id: "a".into(), ..Black::default() };
+        store.add_black(&black).await.unwrap();
+        assert!(matches!(store.append_message(checked("4", not_blocked())).await, Err(StoreError::Refused(_))));
+        store.remove_black("b", "a").await.unwrap();
+        store.append_message(checked("5", not_blocked())).await.expect("unblocked");
+
+        let receives =
+            || vec![Precondition::Receives { user: "b".into(), conversation_id: "si_a_b".into(), read_receipt: false }];
+        store.append_message(checked("6", receives())).await.unwrap();
+        let not_receive = ConversationPatch {
+            conversation_id: "si_a_b".into(),
+            recv_msg_opt: Some(palaver_protocol::constant::recv_msg_opt::NOT_RECEIVE),
+            ..ConversationPatch::default()
+        };
+        store.update_conversation("b", &not_receive).await.unwrap();
+        assert!(matches!(store.append_message(checked("7", receives())).await, Err(StoreError::Refused(_))));
     }
 
     /// An append refused by its checks takes no seq, and the rest of its batch is stored without it.
