@@ -187,11 +187,6 @@ impl Hub {
             .collect()
     }
 
-    /// Removes and returns the connections of `user_id` on `platform_id` (all platforms if `None`).
-    pub fn take(&self, user_id: &str, platform_id: Option<i32>) -> Vec<ConnHandle> {
-        self.take_where(user_id, |c| platform_id.is_none_or(|p| p == c.platform_id))
-    }
-
     /// Removes and returns the connections of `user_id` for which `pick` is true (their subscriptions end, and
     /// the user's watchers hear of the change).
     pub fn take_where(&self, user_id: &str, pick: impl Fn(&ConnHandle) -> bool) -> Vec<ConnHandle> {

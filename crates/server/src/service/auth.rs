@@ -2,7 +2,9 @@
 //!
 //! Tokens are opaque: 32 random bytes, base64url, handed out once. Only their SHA-256 is stored, with the user,
 //! the platform, an expiry and a status, so a token is revoked the moment its row says so (force logout, or
-//! a newer login that displaces it). OpenIM's SDKs treat tokens as opaque too; only the error codes matter.
+//! a newer login that displaces it). Checks go through a cache of tokens found valid (`token_cache`), which
+//! every revocation clears (`Bus::revoke_tokens`). OpenIM's SDKs treat tokens as opaque too; only the error
+//! codes matter.
 
 use super::token_cache::{TokenHash, ValidToken};
 use super::{App, now_ms};

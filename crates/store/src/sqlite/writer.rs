@@ -36,7 +36,9 @@
 //!
 //! A check sees what was committed when the batch began: a block (say) committed after that lets this batch's
 //! message through, which is the order "message, then block", and a send that begins after the block commits is
-//! refused.
+//! refused. The writer remembers the answers to preconditions (a conversation's messages ask the same questions
+//! over and over) until the store says something they read has changed ([`PreconditionChanges`], raised after
+//! the commit and before the change is answered, so a send that begins after it finds the answers forgotten).
 //!
 //! If creating the conversation rows fails, the batch fails and nothing of it is journaled. If the journal
 //! cannot be written or synced, the batch fails, and so does every append after it: the segment may hold part
