@@ -121,6 +121,19 @@ impl Bus {
         Ok(())
     }
 
+    /// Revokes the tokens of the `displaced` connections (one user's, displaced by a new login), unless the new
+    /// login uses the same token `keep`: once per platform, however many connections were displaced there.
+    pub async fn revoke_displaced(&self, displaced: &[ConnHandle], keep: &[u8]) -> Result<(), StoreError> {
+        let mut platforms: Vec<(&str, i32)> =
+            displaced.iter().filter(|c| *c.token_hash != *keep).map(|c| (&*c.user_id, c.platform_id)).collect();
+        platforms.sort_unstable();
+        platforms.dedup();
+        for (user_id, platform_id) in platforms {
+            self.revoke_tokens(user_id, Some(platform_id), Some(keep)).await?;
+        }
+        Ok(())
+    }
+
     /// Forgets what this node has cached of groups and tokens: a change broadcast by another node may have been
     /// lost.
     fn forget_cached(&self) {
@@ -346,14 +359,10 @@ impl Bus {
     /// are closed with a kick frame, their tokens revoked unless the new login uses the same token.
     async fn kicked_elsewhere(&self, kick: wire::Kick) {
         let displaced = self.hub.take_displaced(&kick.user_id, kick.platform_id, kick.policy);
+        if let Err(e) = self.revoke_displaced(&displaced, &kick.keep_token_hash).await {
+            tracing::warn!(error = %e, user = %kick.user_id, "could not revoke a displaced token");
+        }
         for conn in &displaced {
-            if *conn.token_hash != kick.keep_token_hash[..] {
-                let revoked =
-                    self.revoke_tokens(&conn.user_id, Some(conn.platform_id), Some(&kick.keep_token_hash)).await;
-                if let Err(e) = revoked {
-                    tracing::warn!(error = %e, user = %conn.user_id, "could not revoke a displaced token");
-                }
-            }
             conn.offer(Outbound::Kick);
         }
         if !displaced.is_empty() {

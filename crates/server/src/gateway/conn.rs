@@ -68,7 +68,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     app.stats.add(&app.stats.connections, 1);
     // Revoke before kicking, so a kicked device that reconnects at once is refused (1506) instead of kicking
     // this login in turn.
-    if let Err(e) = Box::pin(app.revoke_displaced(&displaced, &session.caller.token_hash)).await {
+    if let Err(e) = Box::pin(app.bus.revoke_displaced(&displaced, &session.caller.token_hash)).await {
         tracing::warn!(error = %e, "could not revoke displaced tokens");
     }
     for old in &displaced {

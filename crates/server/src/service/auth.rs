@@ -116,16 +116,6 @@ impl App {
     pub async fn force_logout(&self, user_id: &str, platform_id: i32) -> ApiResult<()> {
         Ok(self.bus.log_out(user_id, Some(platform_id), None).await?)
     }
-
-    /// Revokes the tokens of connections displaced by a new login, unless the new login uses the same token.
-    pub async fn revoke_displaced(&self, displaced: &[crate::hub::ConnHandle], keep: &[u8]) -> ApiResult<()> {
-        for conn in displaced {
-            if *conn.token_hash != *keep {
-                self.bus.revoke_tokens(&conn.user_id, Some(conn.platform_id), Some(keep)).await?;
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Caller {

@@ -48,8 +48,8 @@ pub struct TokenCache {
 #[derive(Debug, Default)]
 struct Inner {
     tokens: HashMap<TokenHash, (ValidToken, Instant)>,
-    /// The cached tokens of each user and platform, for revocation.
-    by_owner: HashMap<(String, i32), Vec<TokenHash>>,
+    /// The cached tokens of each user, with their platforms: a revocation looks up its user's, not every entry.
+    by_user: HashMap<String, Vec<(i32, TokenHash)>>,
     /// Raised by every revocation and clear.
     generation: u64,
 }
@@ -85,9 +85,9 @@ impl TokenCache {
         if inner.tokens.len() >= MAX_CACHED {
             self.sweep(&mut inner);
         }
-        let owner = inner.by_owner.entry((token.user_id.clone(), token.platform_id)).or_default();
-        if !owner.contains(&hash) {
-            owner.push(hash);
+        let owned = inner.by_user.entry(token.user_id.clone()).or_default();
+        if !owned.contains(&(token.platform_id, hash)) {
+            owned.push((token.platform_id, hash));
         }
         inner.tokens.insert(hash, (token, Instant::now()));
     }
@@ -97,16 +97,18 @@ impl TokenCache {
     pub fn revoke(&self, user_id: &str, platform_id: Option<i32>) {
         let mut inner = self.inner.lock().expect("token cache lock");
         inner.generation += 1;
-        let Inner { tokens, by_owner, .. } = &mut *inner;
-        by_owner.retain(|(user, platform), hashes| {
-            let revoked = user == user_id && platform_id.is_none_or(|p| p == *platform);
+        let Inner { tokens, by_user, .. } = &mut *inner;
+        let Some(owned) = by_user.get_mut(user_id) else { return };
+        owned.retain(|(platform, hash)| {
+            let revoked = platform_id.is_none_or(|p| p == *platform);
             if revoked {
-                for hash in hashes.iter() {
-                    tokens.remove(hash);
-                }
+                tokens.remove(hash);
             }
             !revoked
         });
+        if owned.is_empty() {
+            by_user.remove(user_id);
+        }
     }
 
     /// Forgets everything (a revocation elsewhere may have been missed).
@@ -114,7 +116,7 @@ impl TokenCache {
         let mut inner = self.inner.lock().expect("token cache lock");
         inner.generation += 1;
         inner.tokens.clear();
-        inner.by_owner.clear();
+        inner.by_user.clear();
     }
 
     /// Drops entries older than the TTL, or all of them if none are.
@@ -123,10 +125,10 @@ impl TokenCache {
         if inner.tokens.len() >= MAX_CACHED {
             inner.tokens.clear();
         }
-        let Inner { tokens, by_owner, .. } = inner;
-        by_owner.retain(|_, hashes| {
-            hashes.retain(|h| tokens.contains_key(h));
-            !hashes.is_empty()
+        let Inner { tokens, by_user, .. } = inner;
+        by_user.retain(|_, owned| {
+            owned.retain(|(_, hash)| tokens.contains_key(hash));
+            !owned.is_empty()
         });
     }
 }
@@ -183,9 +185,9 @@ mod tests {
         let mut inner = Inner::default();
         for i in 0..3u8 {
             inner.tokens.insert([i; 32], (token("alice", 5), Instant::now()));
-            inner.by_owner.entry(("alice".into(), 5)).or_default().push([i; 32]);
+            inner.by_user.entry("alice".into()).or_default().push((5, [i; 32]));
         }
         cache.sweep(&mut inner);
-        assert!(inner.tokens.is_empty() && inner.by_owner.is_empty());
+        assert!(inner.tokens.is_empty() && inner.by_user.is_empty());
     }
 }
