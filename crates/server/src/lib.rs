@@ -131,12 +131,18 @@ pub async fn run(
         })
     };
     let sweeper = tokio::spawn(sweep_uploads(app.clone(), stop.clone()));
-    let (g, a) = tokio::join!(gateway.into_future(), api.into_future());
+    // The accept loops run as tasks on the runtime's workers, not inside the caller's `block_on` (the main
+    // thread's, under `#[tokio::main]`): there, every accepted connection woke the main thread and handed the new
+    // connection over to a worker, two context switches per connection (about one per login in `palaver bench
+    // login` on one core).
+    let gateway = tokio::spawn(gateway.into_future());
+    let api = tokio::spawn(api.into_future());
+    let (g, a) = tokio::join!(gateway, api);
     stopper.abort();
     sweeper.abort();
     app.bus.shutdown().await;
-    g.context("gateway")?;
-    a.context("API")?;
+    g.context("gateway task")?.context("gateway")?;
+    a.context("API task")?.context("API")?;
     Ok(())
 }
 
