@@ -499,9 +499,14 @@ async fn chat(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resul
     }
     while tasks.join_next().await.is_some() {}
     link.stop().await;
-    // A push may trail its ack (they travel on different connections): give the last ones a moment.
+    // A push may trail its ack (they travel on different connections), and even the echo that came before its
+    // ack on the sender's connection may still wait in the events channel: give the last ones a moment.
     let grace = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < grace && !acked.lock().unwrap().is_subset(&delivered.lock().unwrap()) {
+    let settled = || {
+        let acked = acked.lock().unwrap();
+        acked.is_subset(&delivered.lock().unwrap()) && shared.n.echoes.load(Relaxed) >= acked.len() as u64
+    };
+    while Instant::now() < grace && !settled() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut result = shared.result();
