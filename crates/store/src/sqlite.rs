@@ -57,6 +57,7 @@ mod messages;
 mod objects;
 mod reader;
 mod relations;
+mod sched;
 mod versions;
 mod writer;
 // After `accounts` and `groups`, whose column-list macros it uses.

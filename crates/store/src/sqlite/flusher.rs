@@ -7,6 +7,20 @@
 //! the database right after, here, off the path of any append. Once the segment is committed its messages leave
 //! the memtable and its file is retired.
 //!
+//! # Why it runs in the background
+//!
+//! A flush is a burst: a second's messages take a few hundred milliseconds of CPU, all at once. On a core shared
+//! with the gateway's thread at equal priority, the gateway got half the core for the length of the burst, fell
+//! behind, and every message of that half second waited: on a machine where one core carries 10,000 messages a
+//! second at about three quarters busy, send→deliver p99 was 95–270 ms, with 50–200 ms in *every* second of the
+//! run (BENCHMARKS.md, "The third machine again: the flusher yields"). Nothing waits for a flush but the next one, so the thread lowers its
+//! own priority as it starts ([`run_in_the_background`](super::sched::run_in_the_background), ten nice steps):
+//! where the gateway wants the core, the flusher gets about a tenth of it; the rest of the time, all of it. Same
+//! runs, p99 27–46 ms. Not lower than that: a thread can lower its priority but not raise it again without a
+//! privilege, so the flusher must keep enough of a share to catch up on a core that stays busy (next to another
+//! process, say). If it falls a segment behind all the same, the writer waits for it (the hand-over holds one
+//! segment), which slows appends rather than grow the memtable.
+//!
 //! Every statement is idempotent (`ON CONFLICT DO NOTHING`, cursors only rise), so a segment flushed twice (a
 //! retry after a failed chunk, or a replay of a segment whose file outlived its flush) stores each message once.
 //! Opening the store replays what a previous run left ([`replay`]) with the same statements.
@@ -55,6 +69,7 @@ pub(super) fn start(
     std::thread::Builder::new()
         .name("sqlite-flusher".into())
         .spawn(move || {
+            super::sched::run_in_the_background();
             let mut flusher = Flusher { conn, db, memtable, stuck: false };
             loop {
                 match segments.recv_timeout(SEGMENT_AGE) {
@@ -199,4 +214,37 @@ fn write_chunk(conn: &rusqlite::Connection, chunk: &[&Entry]) -> Result<()> {
     }
     conn.execute_batch("COMMIT")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use palaver_protocol::pb::sdkws::MsgData;
+
+    use super::super::{SqliteStore, sched};
+    use crate::{MessageStore as _, NewMessage};
+
+    /// The flusher's thread runs ten nice steps below the process (at 19 at most), under the default policy.
+    /// Tests run side by side in one process, so other stores' flushers may be there too, some just started: the
+    /// one that flushed this store's segment has lowered its priority, whichever it is.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_flusher_runs_in_the_background() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let data = MsgData { client_msg_id: "c1".into(), ..MsgData::default() };
+        let msg = NewMessage {
+            conversation_id: "si_a_b".into(),
+            data,
+            ensure_conversations: Vec::new(),
+            reader: None,
+            preconditions: Vec::new(),
+        };
+        store.append_message(msg).await.unwrap();
+        store.flush().await.unwrap();
+        let background = (sched::probe::process().nice + 10).min(19);
+        let flushers = sched::probe::threads("sqlite-flusher");
+        assert!(
+            flushers.iter().any(|f| f.nice == background && f.policy == 0),
+            "no flusher at nice {background}: {flushers:?}"
+        );
+    }
 }

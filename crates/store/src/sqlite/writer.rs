@@ -51,7 +51,7 @@
 //! A batch is as big as what was queued while the one before it was written. On a core shared with the gateway,
 //! Linux's default policy runs a woken thread at once, ahead of the one that woke it: every append's hand-over
 //! switched to the writer, which found one append queued, wrote and synced it alone, and switched back. Under
-//! `SCHED_BATCH` ([`wake_without_preempting`]) the writer waits for the gateway's thread to pause or use up its
+//! `SCHED_BATCH` ([`wake_without_preempting`](super::sched::wake_without_preempting)) the writer waits for the gateway's thread to pause or use up its
 //! slice (a few milliseconds at most), by which time the appends of that turn are all queued: fewer, bigger
 //! batches, half the context switches, and less CPU per message (BENCHMARKS.md, "A fifth machine"). Its
 //! share of the CPU and its nice value are unchanged; with a core to itself nothing changes at all.
@@ -86,18 +86,6 @@ use super::journal::{self, Journal, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::{Answer, NEWEST, decode, read_precondition};
 use crate::{Appended, ConversationRef, NewMessage, Precondition, Result, StoreError};
-
-/// Puts the calling thread under `SCHED_BATCH` (module docs: "Why it does not preempt when it wakes"). Where that
-/// is refused (a sandbox's syscall filter, say) the writer works as before, only with smaller batches.
-fn wake_without_preempting() {
-    #[cfg(target_os = "linux")]
-    {
-        use preempt_rt::sched::{Pid, Scheduler, SchedulerParams, set_scheduler};
-        if let Err(e) = set_scheduler(Pid::current_thread(), Scheduler::SCHED_BATCH, SchedulerParams { priority: 0 }) {
-            tracing::debug!(error = %e, "the append writer stays under the default scheduling policy");
-        }
-    }
-}
 
 /// Most appends made durable together. Large enough that a burst is one fsync even on a slow disk (throughput
 /// is at most `MAX_BATCH` per fsync); small enough that the latency of a batch's first append stays around ten
@@ -256,7 +244,7 @@ impl AppendWriter {
         std::thread::Builder::new()
             .name("sqlite-append-writer".into())
             .spawn(move || {
-                wake_without_preempting();
+                super::sched::wake_without_preempting();
                 writer.run(jobs);
                 // The last segment goes to the flusher, which ends once it is flushed; everything the thread
                 // holds (the lock last) goes before it says it has ended.
@@ -674,25 +662,11 @@ mod tests {
     async fn the_writer_does_not_preempt_when_it_wakes() {
         let store = SqliteStore::open_in_memory().await.unwrap();
         store.append_message(msg("c1")).await.unwrap();
-        // (name, fields from the third, `state`, on).
-        let stat = |task: &std::path::Path| -> Option<(String, Vec<String>)> {
-            let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-            let (head, tail) = stat.rsplit_once(") ")?;
-            let comm = head.split_once(" (")?.1.to_string();
-            Some((comm, tail.split_whitespace().map(str::to_string).collect()))
-        };
-        let policy = |fields: &[String]| fields[41 - 3].clone();
-        let nice = |fields: &[String]| fields[19 - 3].clone();
-        let process_nice = nice(&stat(std::path::Path::new("/proc/self")).unwrap().1);
-        let writers: Vec<_> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| stat(&t.ok()?.path()))
-            .filter(|(comm, _)| comm == "sqlite-append-w")
-            .map(|(_, fields)| (policy(&fields), nice(&fields)))
-            .collect();
-        assert!(writers.iter().any(|(policy, _)| policy == "3"), "no writer under SCHED_BATCH: {writers:?}");
-        for (_, nice) in writers.iter().filter(|(policy, _)| policy == "3") {
-            assert_eq!(*nice, process_nice, "a writer's nice value");
+        let process = super::super::sched::probe::process();
+        let writers = super::super::sched::probe::threads("sqlite-append-w");
+        assert!(writers.iter().any(|w| w.policy == 3), "no writer under SCHED_BATCH: {writers:?}");
+        for writer in writers.iter().filter(|w| w.policy == 3) {
+            assert_eq!(writer.nice, process.nice, "a writer's nice value");
         }
     }
 
