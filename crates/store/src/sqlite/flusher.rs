@@ -10,16 +10,20 @@
 //! # Why it runs in the background
 //!
 //! A flush is a burst: a second's messages take a few hundred milliseconds of CPU, all at once. On a core shared
-//! with the gateway's thread at equal priority, the gateway got half the core for the length of the burst, fell
-//! behind, and every message of that half second waited: on a machine where one core carries 10,000 messages a
-//! second at about three quarters busy, send→deliver p99 was 95–270 ms, with 50–200 ms in *every* second of the
-//! run (BENCHMARKS.md, "The third machine again: the flusher yields"). Nothing waits for a flush but the next one, so the thread lowers its
-//! own priority as it starts ([`run_in_the_background`](super::sched::run_in_the_background), ten nice steps):
-//! where the gateway wants the core, the flusher gets about a tenth of it; the rest of the time, all of it. Same
-//! runs, p99 27–46 ms. Not lower than that: a thread can lower its priority but not raise it again without a
-//! privilege, so the flusher must keep enough of a share to catch up on a core that stays busy (next to another
-//! process, say). If it falls a segment behind all the same, the writer waits for it (the hand-over holds one
-//! segment), which slows appends rather than grow the memtable.
+//! with the gateway's thread at equal priority, the gateway got half the core or less for the length of the
+//! burst, fell behind, and what arrived meanwhile waited: where one core carries 10,000 messages a second about
+//! three quarters busy, send→deliver p99 was 56–269 ms, nearly every second of a run holding a message 50–200 ms
+//! late (BENCHMARKS.md, "The third machine again: the flusher yields"). Nothing waits for a flush but the next
+//! one, so the thread lowers its own priority as it starts
+//! ([`run_in_the_background`](super::sched::run_in_the_background), ten nice steps): where the gateway wants
+//! the core, the flusher gets about a tenth of it, and otherwise all of it. The same runs: p99 26–43 ms.
+//!
+//! Ten steps, not `SCHED_IDLE`: the flusher holds SQLite's write lock for a chunk and the memtable's locks for a
+//! moment, and a thread that runs only when the core would otherwise idle makes whoever waits for those locks
+//! wait until it does (one such run stalled a writer batch for half a second). And a thread may lower its
+//! priority but not raise it again without a privilege, so the flusher keeps a share with which it catches up on
+//! a core that stays busy. If it falls a segment behind all the same, the writer waits for it (the hand-over holds
+//! one segment), which slows appends rather than grow the memtable.
 //!
 //! Every statement is idempotent (`ON CONFLICT DO NOTHING`, cursors only rise), so a segment flushed twice (a
 //! retry after a failed chunk, or a replay of a segment whose file outlived its flush) stores each message once.

@@ -2,9 +2,10 @@
 //!
 //! A node on one core runs three busy threads: the gateway's (every frame, every push), the append writer (one
 //! batch per wake-up, each `fdatasync`ed before anyone is answered) and the flusher (about once a second, a
-//! second's messages into SQLite). Linux's default policy treats them alike. Two of them should not be treated
-//! alike, and each asks for its own treatment as its thread starts; neither needs a privilege, and where a
-//! sandbox refuses the call the thread runs as before.
+//! second's messages into SQLite). Linux's default policy treats them alike; the two of the store each ask for
+//! something else as their thread starts. Neither needs a privilege, and where a sandbox refuses the call the
+//! thread runs as before. Elsewhere than Linux both are left alone (on other systems a nice value is the whole
+//! process's).
 //!
 //! - The writer [does not preempt when it wakes](wake_without_preempting): see the writer's module docs.
 //! - The flusher [runs in the background](run_in_the_background): see the flusher's module docs.
@@ -29,10 +30,10 @@ pub(super) fn wake_without_preempting() {
 /// Raises the calling thread's nice value by [`BACKGROUND_NICE`] (to 19 at most). Raising one's own nice value
 /// is never refused; Linux keeps it per thread, so the process's other threads keep theirs.
 pub(super) fn run_in_the_background() {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     {
         use rustix::process::{getpriority_process, setpriority_process};
-        // `None`: the calling thread, on Linux.
+        // `None`: the calling thread.
         let raised =
             getpriority_process(None).and_then(|nice| setpriority_process(None, (nice + BACKGROUND_NICE).min(19)));
         if let Err(e) = raised {

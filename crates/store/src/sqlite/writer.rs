@@ -51,10 +51,11 @@
 //! A batch is as big as what was queued while the one before it was written. On a core shared with the gateway,
 //! Linux's default policy runs a woken thread at once, ahead of the one that woke it: every append's hand-over
 //! switched to the writer, which found one append queued, wrote and synced it alone, and switched back. Under
-//! `SCHED_BATCH` ([`wake_without_preempting`](super::sched::wake_without_preempting)) the writer waits for the gateway's thread to pause or use up its
-//! slice (a few milliseconds at most), by which time the appends of that turn are all queued: fewer, bigger
-//! batches, half the context switches, and less CPU per message (BENCHMARKS.md, "A fifth machine"). Its
-//! share of the CPU and its nice value are unchanged; with a core to itself nothing changes at all.
+//! `SCHED_BATCH` ([`wake_without_preempting`](super::sched::wake_without_preempting)) the writer waits for the
+//! gateway's thread to pause or use up its slice (a few milliseconds at most), by which time the appends of that
+//! turn are all queued: fewer, bigger batches, half the context switches, and less CPU per message
+//! (BENCHMARKS.md, "A fifth machine"). Its share of the CPU and its nice value are unchanged; with a core to
+//! itself nothing changes at all.
 //!
 //! # Lifetime
 //!
