@@ -322,6 +322,9 @@ pub enum VersionKind {
 }
 
 impl VersionKind {
+    /// The lists every user has. They are created with the user, so that a device's first sync only reads them.
+    pub const OF_A_USER: [Self; 3] = [Self::Friends, Self::JoinedGroups, Self::Conversations];
+
     /// The name stored in the database.
     pub const fn as_str(self) -> &'static str {
         match self {

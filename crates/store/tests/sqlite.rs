@@ -17,9 +17,9 @@ use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::postgres::PgStore;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    Black, Change, ConversationRef, ConversationStore, DirectoryStore as _, Group, GroupAnswer, GroupMember,
-    GroupPatch, GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Object, Page,
-    Precondition, RequestQuery, SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, Upload, User,
+    AccountStore as _, Black, Change, ConversationRef, ConversationStore, DirectoryStore as _, Group, GroupAnswer,
+    GroupMember, GroupPatch, GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Object,
+    Page, Precondition, RequestQuery, SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, Upload, User,
     UserPatch, UserStore, VersionKind,
 };
 use proptest::prelude::*;
@@ -695,6 +695,49 @@ async fn users_register_and_update(store: Arc<dyn Store>) {
     let patch = UserPatch { user_id: "nobody".into(), nickname: Some("x".into()), ..UserPatch::default() };
     assert!(matches!(store.update_user(&patch).await, Err(StoreError::NotFound(_))));
     assert!(store.users(&[]).await.unwrap().is_empty());
+}
+
+/// The version lists a user has once registered (either way), as the database holds them, before any read.
+const USER_LISTS: [&str; 3] = ["conversations", "friends", "joined_groups"];
+
+/// A user's version lists are created with it, by `register_users` and by `create_account`, so that a device's
+/// first sync only reads them (creating them there cost a write transaction per list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_new_users_version_lists_exist_before_its_first_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palaver.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.register_users(&[user("alice")]).await.unwrap();
+    store.create_account(&user("bob"), "hash").await.unwrap();
+    let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    for owner in ["alice", "bob"] {
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM version_lists WHERE owner = ? ORDER BY kind")
+            .bind(owner)
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(kinds, USER_LISTS, "{owner}");
+    }
+}
+
+/// The same on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_new_users_version_lists_exist_before_its_first_sync() {
+    let (backend, schema) = postgres().await;
+    backend.store.register_users(&[user("alice")]).await.unwrap();
+    backend.store.create_account(&user("bob"), "hash").await.unwrap();
+    let options: sqlx::postgres::PgConnectOptions = postgres_url().parse().unwrap();
+    let mut raw = sqlx::PgConnection::connect_with(&options.options([("search_path", &schema)])).await.unwrap();
+    for owner in ["alice", "bob"] {
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM version_lists WHERE owner = $1 ORDER BY kind")
+            .bind(owner)
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(kinds, USER_LISTS, "{owner}");
+    }
+    drop((raw, backend));
+    drop_postgres(&schema).await;
 }
 
 async fn tokens_insert_lookup_and_kick(store: Arc<dyn Store>) {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
-use super::{PgStore, now_ms, transaction, unique_as_exists};
+use super::{PgStore, now_ms, transaction, unique_as_exists, versions};
 use crate::{Result, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore};
 
 macro_rules! user_columns {
@@ -58,6 +58,7 @@ impl UserStore for PgStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| unique_as_exists(e, || u.user_id.clone()))?;
+                versions::create_user_lists(&mut *tx, &u.user_id).await?;
             }
             Ok(())
         })

@@ -5,7 +5,7 @@ use sqlx::Row as _;
 
 use super::accounts::user_from_row;
 use super::groups::group_from_row;
-use super::{PgStore, now_ms, pg_sql, unique_as_exists};
+use super::{PgStore, now_ms, pg_sql, unique_as_exists, versions};
 use crate::search::{contains_pattern, search_sql};
 use crate::{Account, AccountStore, DirectoryCounts, DirectoryStore, Group, Page, Result, StoreError, User};
 use sqlx::AssertSqlSafe;
@@ -29,6 +29,7 @@ impl AccountStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_as_exists(e, || user.user_id.clone()))?;
+        versions::create_user_lists(&mut tx, &user.user_id).await?;
         // A leftover account row of the same id (from a user removed by hand) would be a unique violation here
         // too, and reporting it as "already exists" is right: the id is not free.
         let now = now_ms();

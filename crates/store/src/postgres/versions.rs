@@ -49,9 +49,8 @@ pub(super) async fn bump(
     Ok(version)
 }
 
-/// The list's head as the current transaction sees it (creating the list if needed): call it right after a
-/// [`bump`] to learn the exact version that change got.
-pub(super) async fn head_in_tx(conn: &mut PgConnection, kind: VersionKind, owner: &str) -> Result<VersionHead> {
+/// Creates the list at version 1 if it does not exist.
+async fn ensure_list(conn: &mut PgConnection, kind: VersionKind, owner: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO version_lists (kind, owner, version_id, version, min_version) VALUES ($1, $2, $3, 1, 0) \
          ON CONFLICT (kind, owner) DO NOTHING",
@@ -61,6 +60,22 @@ pub(super) async fn head_in_tx(conn: &mut PgConnection, kind: VersionKind, owner
     .bind(new_version_id())
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Creates a new user's lists ([`VersionKind::OF_A_USER`]), in the transaction that inserts the user, as on
+/// SQLite: a device's first sync then only reads.
+pub(super) async fn create_user_lists(conn: &mut PgConnection, user_id: &str) -> Result<()> {
+    for kind in VersionKind::OF_A_USER {
+        ensure_list(conn, kind, user_id).await?;
+    }
+    Ok(())
+}
+
+/// The list's head as the current transaction sees it (creating the list if needed): call it right after a
+/// [`bump`] to learn the exact version that change got.
+pub(super) async fn head_in_tx(conn: &mut PgConnection, kind: VersionKind, owner: &str) -> Result<VersionHead> {
+    ensure_list(conn, kind, owner).await?;
     let (version_id, version): (String, i64) =
         sqlx::query_as("SELECT version_id, version FROM version_lists WHERE kind = $1 AND owner = $2")
             .bind(kind.as_str())
@@ -88,15 +103,7 @@ impl PgStore {
         };
         let mut row = read().fetch_optional(&self.pool).await?;
         if row.is_none() {
-            sqlx::query(
-                "INSERT INTO version_lists (kind, owner, version_id, version, min_version) VALUES ($1, $2, $3, 1, 0) \
-                 ON CONFLICT (kind, owner) DO NOTHING",
-            )
-            .bind(kind.as_str())
-            .bind(owner)
-            .bind(new_version_id())
-            .execute(&self.pool)
-            .await?;
+            ensure_list(&mut *self.pool.acquire().await?, kind, owner).await?;
             row = read().fetch_optional(&self.pool).await?;
         }
         let r = row.ok_or_else(|| crate::StoreError::Backend("version list vanished".into()))?;

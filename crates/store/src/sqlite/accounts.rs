@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{IN_CHUNK, SqliteStore, now_ms, placeholders, unique_as_exists};
+use super::{IN_CHUNK, SqliteStore, now_ms, placeholders, unique_as_exists, versions};
 use crate::{Result, StoreError, Token, TokenStatus, TokenStore, User, UserPatch, UserStore};
 
 macro_rules! user_columns {
@@ -65,6 +65,7 @@ impl UserStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| unique_as_exists(e, || u.user_id.clone()))?;
+            versions::create_user_lists(&mut tx, &u.user_id).await?;
         }
         tx.commit().await?;
         self.preconditions_changed();

@@ -31,6 +31,16 @@ async fn ensure_list(conn: &mut SqliteConnection, kind: VersionKind, owner: &str
     Ok(())
 }
 
+/// Creates a new user's lists ([`VersionKind::OF_A_USER`]), in the transaction that inserts the user. Created by
+/// the first sync instead, they cost a device's first login a write transaction and an fsync per list: half of
+/// that login's CPU (BENCHMARKS.md, "The third machine again").
+pub(super) async fn create_user_lists(conn: &mut SqliteConnection, user_id: &str) -> Result<()> {
+    for kind in VersionKind::OF_A_USER {
+        ensure_list(conn, kind, user_id).await?;
+    }
+    Ok(())
+}
+
 /// Records that `elements` of list `kind`/`owner` changed: raises the version by one and logs each element at
 /// the new version. Nothing happens for an empty `elements`. Call inside the mutation's transaction.
 pub(super) async fn bump(
