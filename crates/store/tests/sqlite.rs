@@ -17,9 +17,9 @@ use palaver_protocol::pb::sdkws::MsgData;
 use palaver_store::postgres::PgStore;
 use palaver_store::sqlite::SqliteStore;
 use palaver_store::{
-    AccountStore as _, Black, Change, ConversationRef, ConversationStore, DirectoryStore as _, Group, GroupAnswer,
-    GroupMember, GroupPatch, GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Object,
-    Page, Precondition, RequestQuery, SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, Upload, User,
+    Black, Change, ConversationRef, ConversationStore, DirectoryStore as _, Group, GroupAnswer, GroupMember,
+    GroupPatch, GroupRequest, GroupStore, MemberFilter, MemberPatch, MessageStore, NewMessage, Object, Page,
+    Precondition, RequestQuery, SORT_ELEMENT, Store, StoreError, Token, TokenStatus, TokenStore, Upload, User,
     UserPatch, UserStore, VersionKind,
 };
 use proptest::prelude::*;
@@ -697,8 +697,19 @@ async fn users_register_and_update(store: Arc<dyn Store>) {
     assert!(store.users(&[]).await.unwrap().is_empty());
 }
 
-/// The version lists a user has once registered (either way), as the database holds them, before any read.
-const USER_LISTS: [&str; 3] = ["conversations", "friends", "joined_groups"];
+/// Every version list in a store where only alice (by `register_users`) and bob (by `create_account`) were ever
+/// created, as the database holds them before anything has read one: (owner, kind).
+fn alice_and_bobs_lists() -> Vec<(String, String)> {
+    let kinds = ["conversations", "friends", "joined_groups"];
+    ["alice", "bob"].iter().flat_map(|owner| kinds.map(|kind| (owner.to_string(), kind.to_string()))).collect()
+}
+
+async fn register_alice_and_bob(store: &dyn Store) {
+    store.register_users(&[user("alice")]).await.unwrap();
+    store.create_account(&user("bob"), "hash").await.unwrap();
+}
+
+const EVERY_LIST: &str = "SELECT owner, kind FROM version_lists ORDER BY owner, kind";
 
 /// A user's version lists are created with it, by `register_users` and by `create_account`, so that a device's
 /// first sync only reads them (creating them there cost a write transaction per list).
@@ -706,36 +717,21 @@ const USER_LISTS: [&str; 3] = ["conversations", "friends", "joined_groups"];
 async fn sqlite_a_new_users_version_lists_exist_before_its_first_sync() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("palaver.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    store.register_users(&[user("alice")]).await.unwrap();
-    store.create_account(&user("bob"), "hash").await.unwrap();
+    register_alice_and_bob(&SqliteStore::open(&path).await.unwrap()).await;
     let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    for owner in ["alice", "bob"] {
-        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM version_lists WHERE owner = ? ORDER BY kind")
-            .bind(owner)
-            .fetch_all(&mut raw)
-            .await
-            .unwrap();
-        assert_eq!(kinds, USER_LISTS, "{owner}");
-    }
+    let lists: Vec<(String, String)> = sqlx::query_as(EVERY_LIST).fetch_all(&mut raw).await.unwrap();
+    assert_eq!(lists, alice_and_bobs_lists());
 }
 
 /// The same on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_new_users_version_lists_exist_before_its_first_sync() {
     let (backend, schema) = postgres().await;
-    backend.store.register_users(&[user("alice")]).await.unwrap();
-    backend.store.create_account(&user("bob"), "hash").await.unwrap();
+    register_alice_and_bob(&*backend.store).await;
     let options: sqlx::postgres::PgConnectOptions = postgres_url().parse().unwrap();
     let mut raw = sqlx::PgConnection::connect_with(&options.options([("search_path", &schema)])).await.unwrap();
-    for owner in ["alice", "bob"] {
-        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM version_lists WHERE owner = $1 ORDER BY kind")
-            .bind(owner)
-            .fetch_all(&mut raw)
-            .await
-            .unwrap();
-        assert_eq!(kinds, USER_LISTS, "{owner}");
-    }
+    let lists: Vec<(String, String)> = sqlx::query_as(EVERY_LIST).fetch_all(&mut raw).await.unwrap();
+    assert_eq!(lists, alice_and_bobs_lists());
     drop((raw, backend));
     drop_postgres(&schema).await;
 }

@@ -58,8 +58,8 @@ impl UserStore for PgStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| unique_as_exists(e, || u.user_id.clone()))?;
-                versions::create_user_lists(&mut tx, &u.user_id).await?;
             }
+            versions::create_user_lists(&mut tx, &ids).await?;
             Ok(())
         })
     }

@@ -29,7 +29,7 @@ impl AccountStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_as_exists(e, || user.user_id.clone()))?;
-        versions::create_user_lists(&mut tx, &user.user_id).await?;
+        versions::create_user_lists(&mut tx, std::slice::from_ref(&user.user_id)).await?;
         // A leftover account row of the same id (from a user removed by hand) would be a unique violation here
         // too, and reporting it as "already exists" is right: the id is not free.
         let now = now_ms();

@@ -63,12 +63,27 @@ async fn ensure_list(conn: &mut PgConnection, kind: VersionKind, owner: &str) ->
     Ok(())
 }
 
-/// Creates a new user's lists ([`VersionKind::OF_A_USER`]), in the transaction that inserts the user, as on
-/// SQLite: a device's first sync then only reads.
-pub(super) async fn create_user_lists(conn: &mut PgConnection, user_id: &str) -> Result<()> {
-    for kind in VersionKind::OF_A_USER {
-        ensure_list(conn, kind, user_id).await?;
+/// Creates new users' lists ([`VersionKind::OF_A_USER`]), in the transaction that inserts the users, as on
+/// SQLite: a device's first sync then only reads. One statement for them all, not a round trip per list.
+pub(super) async fn create_user_lists(conn: &mut PgConnection, user_ids: &[String]) -> Result<()> {
+    let (mut kinds, mut owners, mut version_ids) = (Vec::new(), Vec::new(), Vec::new());
+    for user_id in user_ids {
+        for kind in VersionKind::OF_A_USER {
+            kinds.push(kind.as_str());
+            owners.push(user_id.as_str());
+            version_ids.push(new_version_id());
+        }
     }
+    sqlx::query(
+        "INSERT INTO version_lists (kind, owner, version_id, version, min_version) \
+         SELECT k, o, v, 1, 0 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS l (k, o, v) \
+         ON CONFLICT (kind, owner) DO NOTHING",
+    )
+    .bind(kinds)
+    .bind(owners)
+    .bind(version_ids)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

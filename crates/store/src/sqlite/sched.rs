@@ -49,7 +49,7 @@ pub(super) mod probe {
 
     /// One thread's scheduling: its policy (field 41 of `/proc/<tid>/stat`: 0 normal, 3 batch, 5 idle) and its
     /// nice value (field 19).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[derive(Debug)]
     pub(in super::super) struct Sched {
         pub(in super::super) policy: u32,
         pub(in super::super) nice: i32,
