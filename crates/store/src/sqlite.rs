@@ -16,14 +16,17 @@
 //! # Writers, group commits
 //!
 //! SQLite lets one connection write at a time; a second writer waits on `busy_timeout`. Writes therefore go
-//! through few connections, each queueing its own callers fairly instead of polling the file lock:
+//! through few connections, each queueing its own callers fairly instead of polling the file lock (and the
+//! first two of them, in one process, take [turns](write_lock) before they ask SQLite):
 //!
 //! - messages, the one write that is hot, go through the append writer ([`writer`]): a thread that makes every
 //!   append queued at the time durable in one journal write, one fsync for the batch, and answers each caller
 //!   only after it. With one fsync per message, the store would be capped at 1/fsync messages per second (~100/s
 //!   on a 10 ms disk) however many clients send. [`SqliteStore::commits`] counts its batches. Its connection
 //!   commits only the conversation rows a first message creates;
-//! - the flusher's connection writes the journal's segments into the message log;
+//! - the flusher's connection writes the journal's segments into the message log. Its commits alone do not
+//!   fsync: the messages are durable in the journal until one fsync of the WAL at the segment's end (see
+//!   [`flusher`]);
 //! - every other (rare) write goes through a sqlx pool of exactly **one** connection.
 //!
 //! Transactions open with `BEGIN IMMEDIATE`, which takes the write lock up front: a deferred `BEGIN` that reads
@@ -59,6 +62,7 @@ mod reader;
 mod relations;
 mod sched;
 mod versions;
+mod write_lock;
 mod writer;
 // After `accounts` and `groups`, whose column-list macros it uses.
 mod directory;

@@ -1129,6 +1129,28 @@ async fn sqlite_file_survives_reopen() {
     assert_eq!(max_seq(&store, &conv).await, 6);
 }
 
+/// After a restart, a conversation's first message finds its rows and writes nothing to SQLite: it is stored while
+/// another connection holds SQLite's write lock (otherwise it waits the busy timeout out, and fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_existing_conversation_rows_are_not_written_again_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palaver.db");
+    let conv = palaver_protocol::conversation_id::single("alice", "bob");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.register_users(&[user("alice"), user("bob")]).await.unwrap();
+    store.append_message(one_to_one("alice", "bob", "before")).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let appended = store.append_message(one_to_one("bob", "alice", "after")).await.unwrap();
+    assert_eq!((appended.created, appended.data.seq), (true, 2));
+    other.execute_batch("COMMIT").unwrap();
+    assert_eq!(max_seq(&store, &conv).await, 2);
+}
+
 /// The child half of [`sqlite_file_acknowledged_messages_survive_kill_9`]: when `PALAVER_KILL_TEST_DB` names a
 /// database, appends forever and prints `acked <seq>` after each append returns; otherwise does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

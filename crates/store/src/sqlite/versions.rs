@@ -68,7 +68,9 @@ pub(super) async fn bump(
     Ok(version)
 }
 
-/// [`bump`] on the append writer's synchronous connection (see [`super::writer`]), with the same statements.
+/// [`bump`] on the append writer's synchronous connection (see [`super::writer`]), with the same statements,
+/// creating the list only when raising finds none: the writer runs this for both users of every new
+/// conversation, in the path of a batch of appends.
 pub(super) fn bump_sync(
     conn: &rusqlite::Connection,
     kind: VersionKind,
@@ -79,8 +81,16 @@ pub(super) fn bump_sync(
     if elements.is_empty() {
         return Ok(0);
     }
-    conn.prepare_cached(ENSURE_LIST)?.execute((kind.as_str(), owner, new_version_id()))?;
-    let version: i64 = conn.prepare_cached(RAISE_VERSION)?.query_row((kind.as_str(), owner), |row| row.get(0))?;
+    use rusqlite::OptionalExtension as _;
+    // The list nearly always exists (a user's are created with it): raised first, created only if it is not.
+    let mut raise = conn.prepare_cached(RAISE_VERSION)?;
+    let version: i64 = match raise.query_row((kind.as_str(), owner), |row| row.get(0)).optional()? {
+        Some(version) => version,
+        None => {
+            conn.prepare_cached(ENSURE_LIST)?.execute((kind.as_str(), owner, new_version_id()))?;
+            raise.query_row((kind.as_str(), owner), |row| row.get(0))?
+        }
+    };
     let mut log = conn.prepare_cached(LOG_ELEMENT)?;
     for element in elements {
         log.execute((kind.as_str(), owner, element, change as i64, version))?;

@@ -86,6 +86,7 @@ use super::flusher::{self, Segment};
 use super::journal::{self, Journal, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::{Answer, NEWEST, decode, read_precondition};
+use super::write_lock::WriteLock;
 use crate::{Appended, ConversationRef, NewMessage, Precondition, Result, StoreError};
 
 /// Most appends made durable together. Large enough that a burst is one fsync even on a slow disk (throughput
@@ -161,6 +162,8 @@ pub(super) struct AppendWriter {
 /// What the thread works with.
 struct Writer {
     conn: rusqlite::Connection,
+    /// Shared with the flusher: the writer takes SQLite's write lock first.
+    write_lock: Arc<WriteLock>,
     journal: Journal,
     memtable: Arc<Memtable>,
     /// The open segment's messages, for the flusher.
@@ -211,8 +214,9 @@ impl AppendWriter {
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(busy_timeout)?;
         // The file is WAL already (a persistent setting made by the first connection); `synchronous` and
-        // `foreign_keys` are per connection. This connection only writes the rare new conversation rows.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        // `foreign_keys` are per connection. This connection only writes the rare new conversation rows, and
+        // leaves checkpoints to the flusher, which runs one after each chunk: one run here held a whole batch.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
         let journal = Journal::create(path, next)?;
         let (to_flusher, segments) = std::sync::mpsc::sync_channel(1);
         let (queue, jobs) = mpsc::channel(QUEUE);
@@ -223,9 +227,11 @@ impl AppendWriter {
                 let _ = queue.try_send(Job::Tick);
             }
         };
-        let flusher = flusher::start(path, busy_timeout, memtable.clone(), segments, tick)?;
+        let write_lock = Arc::new(WriteLock::default());
+        let flusher = flusher::start(path, busy_timeout, memtable.clone(), write_lock.clone(), segments, tick)?;
         let mut writer = Writer {
             conn,
+            write_lock,
             journal,
             memtable,
             segment: Vec::new(),
@@ -419,6 +425,8 @@ impl Writer {
             }
         }
         if snapshot.is_ok() {
+            // Rows that exist need no write: after a restart, every conversation's first message finds its own.
+            self.forget_existing(&mut ensure);
             let _ = self.conn.execute_batch("COMMIT");
         }
         drop(pinned);
@@ -537,11 +545,34 @@ impl Writer {
         blob.map(|b| decode(&b)).transpose()
     }
 
-    /// Creates the missing rows of `refs` (and logs them in their owners' conversation lists) in one transaction.
+    /// Takes the rows that exist out of `refs`, remembering them as ensured. A row that cannot be looked up stays
+    /// in: creating it is a no-op if it exists.
+    fn forget_existing(&mut self, refs: &mut Vec<ConversationRef>) {
+        let Ok(mut exists) =
+            self.conn.prepare_cached("SELECT 1 FROM conversations WHERE owner_user_id = ?1 AND conversation_id = ?2")
+        else {
+            return;
+        };
+        let mut found = Vec::new();
+        refs.retain(|c| {
+            let row = exists.query_row((&c.owner_user_id, &c.conversation_id), |_| Ok(())).optional();
+            let keep = !matches!(row, Ok(Some(())));
+            if !keep {
+                found.push(c.clone());
+            }
+            keep
+        });
+        drop(exists);
+        self.remember_ensured(&found);
+    }
+
+    /// Creates the missing rows of `refs` (and logs them in their owners' conversation lists) in one transaction,
+    /// taking SQLite's write lock [ahead of the flusher](super::write_lock).
     fn ensure_conversations(&mut self, refs: &[ConversationRef]) -> Result<()> {
         if refs.is_empty() {
             return Ok(());
         }
+        let turn = self.write_lock.first();
         let conn = &self.conn;
         let write = || -> Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -573,6 +604,12 @@ impl Writer {
             }
             return Err(e);
         }
+        drop(turn);
+        self.remember_ensured(refs);
+        Ok(())
+    }
+
+    fn remember_ensured(&mut self, refs: &[ConversationRef]) {
         if self.ensured.len() > MAX_KNOWN {
             self.ensured.clear();
         }
@@ -581,7 +618,6 @@ impl Writer {
                 self.ensured.entry(c.conversation_id.clone()).or_default().push(c.owner_user_id.clone());
             }
         }
-        Ok(())
     }
 
     fn is_ensured(&self, c: &ConversationRef) -> bool {
