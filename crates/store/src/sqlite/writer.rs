@@ -179,6 +179,8 @@ struct Writer {
     answers_seen: u64,
     answers_since: Instant,
     changes: Arc<PreconditionChanges>,
+    /// The batch's new messages by conversation, kept (empty) from batch to batch like the batch itself.
+    checked: Batch,
     /// Set when the journal could not be written: every later append fails with it.
     broken: Option<String>,
     commits: Arc<AtomicU64>,
@@ -242,6 +244,7 @@ impl AppendWriter {
             answers_seen: changes.get(),
             answers_since: Instant::now(),
             changes,
+            checked: Batch::new(),
             broken: None,
             commits: commits.clone(),
             #[cfg(test)]
@@ -328,6 +331,11 @@ struct Accepted {
 impl Writer {
     /// One batch per wake-up, until every sender is gone and the queue is empty; then the last segment.
     fn run(&mut self, mut jobs: mpsc::Receiver<Job>) {
+        // Kept from batch to batch, as big as the biggest: a batch allocated anew grew by doubling up to
+        // [`MAX_BATCH`] appends at a time, and each time into memory the allocator had handed back to the system,
+        // so that the writer's thread zeroed fresh pages while a backlog waited on it (`perf`, a chat run's first
+        // seconds).
+        let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = jobs.blocking_recv() {
             let mut flushes = Vec::new();
             match first {
@@ -336,7 +344,7 @@ impl Writer {
                     let hold = self.hold.clone();
                     #[cfg(test)]
                     drop(hold.lock());
-                    let mut batch = vec![(msg, reply)];
+                    batch.push((msg, reply));
                     while batch.len() < MAX_BATCH {
                         match jobs.try_recv() {
                             Ok(Job::Append { msg, reply }) => batch.push((msg, reply)),
@@ -345,7 +353,7 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    self.write_batch(batch);
+                    self.write_batch(&mut batch);
                 }
                 Job::Tick => {}
                 Job::Flush(done) => flushes.push(done),
@@ -384,10 +392,10 @@ impl Writer {
         let _ = self.to_flusher.send(Segment { number, entries, done });
     }
 
-    /// Checks each append of the batch, journals those that pass, and answers every caller.
-    fn write_batch(&mut self, batch: Vec<(NewMessage, oneshot::Sender<Result<Appended>>)>) {
+    /// Checks each append of the batch, journals those that pass, and answers every caller. Leaves `batch` empty.
+    fn write_batch(&mut self, batch: &mut Vec<(NewMessage, oneshot::Sender<Result<Appended>>)>) {
         if let Some(why) = &self.broken {
-            for (_, reply) in batch {
+            for (_, reply) in batch.drain(..) {
                 let _ = reply.send(Err(StoreError::Backend(why.clone())));
             }
             return;
@@ -395,7 +403,7 @@ impl Writer {
         let mut accepted = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         let mut ensure = Vec::new();
-        let mut ours = Batch::new();
+        let mut ours = std::mem::take(&mut self.checked);
         // Before the snapshot: an answer read in it is then at least as new as the changes seen here.
         self.forget_stale_answers();
         // One read transaction for the batch's checks: one snapshot, one lock, rather than one per statement. The
@@ -403,7 +411,7 @@ impl Writer {
         let memtable = self.memtable.clone();
         let pinned = memtable.pin();
         let snapshot = self.conn.execute_batch("BEGIN");
-        for (msg, reply) in batch {
+        for (msg, reply) in batch.drain(..) {
             // Nobody is waiting for this one any more (its caller was cancelled): leave it out.
             if reply.is_closed() {
                 continue;
@@ -430,6 +438,8 @@ impl Writer {
             let _ = self.conn.execute_batch("COMMIT");
         }
         drop(pinned);
+        ours.clear();
+        self.checked = ours;
 
         if let Err(e) = self.ensure_conversations(&ensure) {
             return fail(accepted, &format!("creating conversation rows: {e}"));
