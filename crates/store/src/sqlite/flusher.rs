@@ -185,7 +185,7 @@ impl Flusher {
 fn write(conn: &rusqlite::Connection, db: &Path, write_lock: &WriteLock, entries: &[Arc<Entry>]) -> Result<()> {
     let mut sorted: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
     sorted.sort_unstable_by(|a, b| (&a.record.conversation_id, a.seq).cmp(&(&b.record.conversation_id, b.seq)));
-    let mut rest = &sorted[..];
+    let (mut rest, mut uncheckpointed) = (&sorted[..], 0);
     while !rest.is_empty() {
         let turn = write_lock.when_free();
         let result = write_chunk(conn, write_lock, rest);
@@ -193,12 +193,17 @@ fn write(conn: &rusqlite::Connection, db: &Path, write_lock: &WriteLock, entries
             let _ = conn.execute_batch("ROLLBACK");
         }
         drop(turn);
-        rest = &rest[result?..];
-        // After every chunk, so the WAL stays about a chunk long. A passive checkpoint never waits for readers
-        // or takes the write lock; one that cannot copy everything (a reader still on an old snapshot) is taken
-        // up again after the next.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!("checkpointing the WAL: {e}");
+        let written = result?;
+        rest = &rest[written..];
+        uncheckpointed += written;
+        // After every [`CHUNK`] messages (not after each chunk that ended early: a checkpoint is two fsyncs), so
+        // the WAL stays about a chunk long. A passive checkpoint never waits for readers or takes the write lock;
+        // one that cannot copy everything (a reader still on an old snapshot) is taken up again after the next.
+        if uncheckpointed >= CHUNK || rest.is_empty() {
+            uncheckpointed = 0;
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!("checkpointing the WAL: {e}");
+            }
         }
     }
     sync_wal(db)
