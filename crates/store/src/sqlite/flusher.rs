@@ -3,7 +3,7 @@
 //! The writer closes a segment about once a second ([`super::writer::SEGMENT_AGE`]) and hands its messages over.
 //! Sorted by `(conversation, seq)`, each conversation's messages of that second go into the log's index leaves
 //! together, in chunks of at most [`CHUNK`] per transaction. Each chunk also moves its senders' read cursors, and
-//! is checkpointed from the WAL into the database right after, here, off the path of any append. Once the
+//! every [`CHUNK`] messages the WAL is checkpointed into the database, here, off the path of any append. Once the
 //! segment is committed and the WAL synced, its messages leave the memtable and its file is retired.
 //!
 //! # Why a chunk ends early, and commits without an fsync
@@ -117,8 +117,8 @@ pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
 fn connect(db: &Path, busy_timeout: Duration) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(db)?;
     conn.busy_timeout(busy_timeout)?;
-    // Commits without an fsync: [`write`] syncs the WAL once, at the segment's end (see the module's docs). The
-    // checkpoint runs after each chunk.
+    // Commits without an fsync: [`write`] syncs the WAL once, at the segment's end (see the module's docs), and
+    // checkpoints it as it goes.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
     Ok(conn)
 }

@@ -217,7 +217,7 @@ impl AppendWriter {
         conn.busy_timeout(busy_timeout)?;
         // The file is WAL already (a persistent setting made by the first connection); `synchronous` and
         // `foreign_keys` are per connection. This connection only writes the rare new conversation rows, and
-        // leaves checkpoints to the flusher, which runs one after each chunk: one run here held a whole batch.
+        // leaves checkpoints to the flusher, which runs them as it flushes: one run here holds a whole batch.
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
         let journal = Journal::create(path, next)?;
         let (to_flusher, segments) = std::sync::mpsc::sync_channel(1);
@@ -434,7 +434,7 @@ impl Writer {
         }
         if snapshot.is_ok() {
             // Rows that exist need no write: after a restart, every conversation's first message finds its own.
-            self.forget_existing(&mut ensure);
+            self.leave_out_existing(&mut ensure);
             let _ = self.conn.execute_batch("COMMIT");
         }
         drop(pinned);
@@ -557,7 +557,7 @@ impl Writer {
 
     /// Takes the rows that exist out of `refs`, remembering them as ensured. A row that cannot be looked up stays
     /// in: creating it is a no-op if it exists.
-    fn forget_existing(&mut self, refs: &mut Vec<ConversationRef>) {
+    fn leave_out_existing(&mut self, refs: &mut Vec<ConversationRef>) {
         let Ok(mut exists) =
             self.conn.prepare_cached("SELECT 1 FROM conversations WHERE owner_user_id = ?1 AND conversation_id = ?2")
         else {
