@@ -244,9 +244,7 @@ struct ScratchFiles(std::path::PathBuf);
 impl Drop for ScratchFiles {
     fn drop(&mut self) {
         for suffix in ["", "-wal", "-shm", "-log.lock"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(journal::sibling(&self.0, suffix));
         }
         for file in journal::files(&self.0).unwrap_or_default() {
             let _ = std::fs::remove_file(file);

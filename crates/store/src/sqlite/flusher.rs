@@ -253,9 +253,7 @@ fn write_chunk(conn: &rusqlite::Connection, write_lock: &WriteLock, entries: &[&
 /// Makes every commit so far durable: an fsync of the WAL file, wherever its frames are. Those a checkpoint has
 /// already copied out are in a database file the checkpoint synced before the WAL could be written over.
 fn sync_wal(db: &Path) -> Result<()> {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
+    let wal = journal::sibling(db, "-wal");
     match std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
         Ok(()) => Ok(()),
         // No WAL: every commit is in the database file, synced by the checkpoint that emptied it.

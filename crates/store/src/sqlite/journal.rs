@@ -100,7 +100,7 @@ pub(super) fn segment_path(db: &Path, number: u64) -> PathBuf {
 }
 
 /// `db`'s path with `suffix` added to its file name.
-fn sibling(db: &Path, suffix: &str) -> PathBuf {
+pub(super) fn sibling(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

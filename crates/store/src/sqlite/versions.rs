@@ -17,9 +17,10 @@ fn new_version_id() -> String {
 /// Creates a list at version 1 unless it exists: kind, owner, a fresh version id.
 const ENSURE_LIST: &str = "INSERT INTO version_lists (kind, owner, version_id, version, min_version) \
      VALUES (?1, ?2, ?3, 1, 0) ON CONFLICT (kind, owner) DO NOTHING";
-/// Raises a list's version by one: kind, owner. Returns the new version.
-const RAISE_VERSION: &str =
-    "UPDATE version_lists SET version = version + 1 WHERE kind = ?1 AND owner = ?2 RETURNING version";
+/// Raises a list's version by one, creating it at 1 first if needed (so its first change is version 2): kind,
+/// owner, a fresh version id. Returns the new version. One statement either way, as on PostgreSQL.
+const RAISE_VERSION: &str = "INSERT INTO version_lists (kind, owner, version_id, version, min_version) \
+     VALUES (?1, ?2, ?3, 2, 0) ON CONFLICT (kind, owner) DO UPDATE SET version = version + 1 RETURNING version";
 /// Logs one element at a version: kind, owner, element, change, version.
 const LOG_ELEMENT: &str = "INSERT INTO version_log (kind, owner, element_id, change, version) \
      VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -53,8 +54,12 @@ pub(super) async fn bump(
     if elements.is_empty() {
         return Ok(0);
     }
-    ensure_list(conn, kind, owner).await?;
-    let version: i64 = sqlx::query_scalar(RAISE_VERSION).bind(kind.as_str()).bind(owner).fetch_one(&mut *conn).await?;
+    let version: i64 = sqlx::query_scalar(RAISE_VERSION)
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(new_version_id())
+        .fetch_one(&mut *conn)
+        .await?;
     for element in elements {
         sqlx::query(LOG_ELEMENT)
             .bind(kind.as_str())
@@ -68,9 +73,7 @@ pub(super) async fn bump(
     Ok(version)
 }
 
-/// [`bump`] on the append writer's synchronous connection (see [`super::writer`]), with the same statements,
-/// creating the list only when raising finds none: the writer runs this for both users of every new
-/// conversation, in the path of a batch of appends.
+/// [`bump`] on the append writer's synchronous connection (see [`super::writer`]), with the same statements.
 pub(super) fn bump_sync(
     conn: &rusqlite::Connection,
     kind: VersionKind,
@@ -81,16 +84,8 @@ pub(super) fn bump_sync(
     if elements.is_empty() {
         return Ok(0);
     }
-    use rusqlite::OptionalExtension as _;
-    // The list nearly always exists (a user's are created with it): raised first, created only if it is not.
-    let mut raise = conn.prepare_cached(RAISE_VERSION)?;
-    let version: i64 = match raise.query_row((kind.as_str(), owner), |row| row.get(0)).optional()? {
-        Some(version) => version,
-        None => {
-            conn.prepare_cached(ENSURE_LIST)?.execute((kind.as_str(), owner, new_version_id()))?;
-            raise.query_row((kind.as_str(), owner), |row| row.get(0))?
-        }
-    };
+    let version: i64 =
+        conn.prepare_cached(RAISE_VERSION)?.query_row((kind.as_str(), owner, new_version_id()), |row| row.get(0))?;
     let mut log = conn.prepare_cached(LOG_ELEMENT)?;
     for element in elements {
         log.execute((kind.as_str(), owner, element, change as i64, version))?;
