@@ -508,6 +508,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     });
     let online = ready_totals.connected;
     let server_ready = server_sampler.as_ref().and_then(Sampler::now);
+    let settle_secs = settle(&target.pids).await;
     let client_pids: Vec<u32> = std::iter::once(std::process::id()).chain(worker_pids.iter().copied()).collect();
     let client_cpu_start: f64 = client_pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum();
     let load_before = crate::procfs::load_avg();
@@ -625,6 +626,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         ("heartbeat".into(), json!(args.heartbeat)),
         ("setup_secs".into(), json!(round(setup_secs, 3))),
         ("seeded_msgs".into(), json!(seeded)),
+        ("settle_secs".into(), json!(round(settle_secs, 3))),
         // What the whole machine did meanwhile: other processes on the pinned cores distort the figures.
         ("cpu_busy_pct_per_core".into(), json!(cores_busy)),
         ("load_avg_before".into(), json!(load_before)),
@@ -722,6 +724,38 @@ struct FigureCtx {
     setup_secs: f64,
     online: u64,
     client_cpu_ms: f64,
+}
+
+/// A window of the server's CPU use while it settles.
+const SETTLE_WINDOW: Duration = Duration::from_millis(250);
+/// The server is quiet in a window in which it used less CPU than this (a tenth of a core).
+const SETTLE_BUSY_MS: f64 = 25.0;
+/// How long the server must stay quiet: longer than the append writer keeps a journal segment open
+/// (one second), so that the flush of the setup's last messages has begun before the run does.
+const SETTLE_QUIET: Duration = Duration::from_secs(2);
+/// The longest wait for a quiet server; past it the run starts anyway.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits until the servers `pids` have done the work the setup left them (the seeded messages' flush from the
+/// journal into SQLite, a checkpoint), so that the measured phase is charged with its own work only: until they
+/// have stayed quiet for [`SETTLE_QUIET`], at most [`SETTLE_LIMIT`]. Returns the seconds waited (0 without pids).
+async fn settle(pids: &[u32]) -> f64 {
+    let cpu_ms = || pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum::<f64>();
+    if pids.is_empty() {
+        return 0.0;
+    }
+    let began = Instant::now();
+    let mut quiet_since = began;
+    let mut last = cpu_ms();
+    while began.elapsed() < SETTLE_LIMIT && quiet_since.elapsed() < SETTLE_QUIET {
+        tokio::time::sleep(SETTLE_WINDOW).await;
+        let now = cpu_ms();
+        if now - last >= SETTLE_BUSY_MS {
+            quiet_since = Instant::now();
+        }
+        last = now;
+    }
+    began.elapsed().as_secs_f64()
 }
 
 fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFigures, ctx: FigureCtx) {
@@ -878,4 +912,39 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
         }
     }
     report.figure("server_rss_peak_bytes", json!(server.peak_rss));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    #[tokio::test]
+    async fn settling_waits_until_the_server_has_been_quiet() {
+        assert_eq!(settle(&[]).await, 0.0, "no server to watch: no wait");
+        // This process stands for a server still busy with its setup's work for a while.
+        let stop = Arc::new(AtomicBool::new(false));
+        let burner = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Relaxed) {
+                    std::hint::black_box(0u64);
+                }
+                Instant::now()
+            })
+        };
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            stop.store(true, Relaxed);
+        });
+        settle(&[std::process::id()]).await;
+        let returned = Instant::now();
+        stopper.await.unwrap();
+        let quiet_from = burner.join().unwrap();
+        assert!(
+            returned >= quiet_from + SETTLE_QUIET - SETTLE_WINDOW,
+            "settled {:?} after the work ended",
+            returned.saturating_duration_since(quiet_from)
+        );
+    }
 }
