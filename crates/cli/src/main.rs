@@ -122,12 +122,25 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
+            without_huge_pages();
             let config = Config::load(args.config.as_deref(), args.overrides())?;
             let listeners = Listeners::bind(&config).await?;
             palaver_server::run(config, listeners, shutdown_signal()).await
         }
         Command::Bench(args) => palaver_bench::run(*args).await,
         Command::Admin(AdminCommand::Migrate { from, to, restart }) => migrate(&from, &to, restart).await,
+    }
+}
+
+/// Turns transparent huge pages off for the server process. mimalloc asks for them on its arenas
+/// (`MADV_HUGEPAGE`), so the first touch of each 2 MiB of fresh memory zeroes all of it at once, on whichever
+/// thread touched it: at a chat run's start, when the append writer's maps and the connections' buffers grow, that
+/// was ~8 % of the server's CPU and all on the writer's thread, in the path of every acknowledgement (`perf`,
+/// BENCHMARKS.md "A sixth machine"). With 4 KiB pages memory is zeroed as it is used, a page at a time.
+fn without_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "transparent huge pages stay as the system sets them");
     }
 }
 
