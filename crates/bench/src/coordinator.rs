@@ -510,7 +510,8 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let server_ready = server_sampler.as_ref().and_then(Sampler::now);
     let settle_secs = settle(&target.pids).await;
     let client_pids: Vec<u32> = std::iter::once(std::process::id()).chain(worker_pids.iter().copied()).collect();
-    let client_cpu_start: f64 = client_pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum();
+    let client_cpu = || crate::procfs::sample_all(&client_pids).map_or(0.0, |s| s.cpu_ms);
+    let client_cpu_start = client_cpu();
     let load_before = crate::procfs::load_avg();
 
     // The measured phase.
@@ -585,7 +586,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let server_end = server_sampler.as_ref().and_then(Sampler::now);
     let cores_busy = crate::procfs::cpu_busy_pct(&cores_start, &crate::procfs::cpu_times());
     let load_after = crate::procfs::load_avg();
-    let client_cpu_end: f64 = client_pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum();
+    let client_cpu_end = client_cpu();
     for h in &mut handles {
         h.send(&Control::Stop).await?;
     }
@@ -738,18 +739,17 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Waits until the servers `pids` have done the work the setup left them (the seeded messages' flush from the
 /// journal into SQLite, a checkpoint), so that the measured phase is charged with its own work only: until they
-/// have stayed quiet for [`SETTLE_QUIET`], at most [`SETTLE_LIMIT`]. Returns the seconds waited (0 without pids).
+/// have stayed quiet for [`SETTLE_QUIET`], at most [`SETTLE_LIMIT`]. Returns the seconds waited (0 with no server
+/// to watch).
 async fn settle(pids: &[u32]) -> f64 {
-    let cpu_ms = || pids.iter().filter_map(|p| crate::procfs::sample(*p)).map(|s| s.cpu_ms).sum::<f64>();
-    if pids.is_empty() {
-        return 0.0;
-    }
+    let cpu_ms = || crate::procfs::sample_all(pids).map(|s| s.cpu_ms);
     let began = Instant::now();
     let mut quiet_since = began;
-    let mut last = cpu_ms();
+    let Some(mut last) = cpu_ms() else { return 0.0 };
     while began.elapsed() < SETTLE_LIMIT && quiet_since.elapsed() < SETTLE_QUIET {
         tokio::time::sleep(SETTLE_WINDOW).await;
-        let now = cpu_ms();
+        // The servers are gone: nothing left to wait for (the run reports it).
+        let Some(now) = cpu_ms() else { break };
         if now - last >= SETTLE_BUSY_MS {
             quiet_since = Instant::now();
         }

@@ -23,8 +23,10 @@
 
 #[path = "../../server/tests/common/mod.rs"]
 mod common;
+mod node;
 
 use common::*;
+use node::{free_addr, wait_healthy};
 use palaver_protocol::{
     constant::{platform, req},
     pb::sdkws,
@@ -41,10 +43,6 @@ use std::{
     },
     time::Duration,
 };
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 fn database_url() -> String {
     std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -136,16 +134,6 @@ impl Drop for Cluster {
             }
         }
     }
-}
-
-async fn wait_healthy(api: SocketAddr) {
-    for _ in 0..500 {
-        if http_get(api, "/healthz").await.map(|(s, _)| s == 200).unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("a palaver node did not become healthy");
 }
 
 async fn admin_token(api: SocketAddr) -> String {

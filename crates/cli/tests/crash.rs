@@ -4,55 +4,24 @@
 
 #[path = "../../server/tests/common/mod.rs"]
 mod common;
+mod node;
 
 use common::*;
+use node::*;
 use palaver_protocol::pb::sdkws;
 use prost::Message as _;
 use rand::Rng as _;
 use std::{
     collections::{BTreeMap, HashSet},
     net::SocketAddr,
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-/// A free port on 127.0.0.1 (bound, read, released: the server rebinds it at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Node {
-    child: Child,
-}
-
-fn spawn(dir: &std::path::Path, ws: SocketAddr, api: SocketAddr) -> Node {
-    let child = Command::new(env!("CARGO_BIN_EXE_palaver"))
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--ws-addr", &ws.to_string(), "--api-addr", &api.to_string(), "--admin-secret", SECRET])
-        .env("PALAVER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start palaver");
-    Node { child }
-}
-
-async fn wait_healthy(api: SocketAddr) {
-    for _ in 0..300 {
-        if http_get(api, "/healthz").await.map(|(s, _)| s == 200).unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("palaver did not become healthy");
-}
-
 fn kill9(node: &mut Node) {
     // SIGKILL: no shutdown path runs, nothing is flushed by the server on the way out.
-    node.child.kill().expect("kill -9");
-    node.child.wait().unwrap();
+    node.0.kill().expect("kill -9");
+    node.0.wait().unwrap();
 }
 
 /// Messages each round must have acknowledged before the kill may come.
@@ -61,9 +30,8 @@ const ROUND_MIN: usize = 500;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_messages_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let ws: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut node = spawn(dir.path(), ws, api);
+    let (ws, api) = (free_addr(), free_addr());
+    let mut node = serve(dir.path(), ws, api);
     wait_healthy(api).await;
 
     let admin = admin_token(api).await;
@@ -132,7 +100,7 @@ async fn acknowledged_messages_survive_sigkill() {
         for task in tasks {
             let _ = task.await;
         }
-        node = spawn(dir.path(), ws, api);
+        node = serve(dir.path(), ws, api);
         wait_healthy(api).await;
         let snapshot = acked.lock().unwrap().clone();
         verify(ws, api, &admin, &snapshot).await;

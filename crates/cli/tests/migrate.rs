@@ -4,56 +4,15 @@
 
 #[path = "../../server/tests/common/mod.rs"]
 mod common;
+mod node;
 
 use common::*;
+use node::*;
 use palaver_store::postgres::PgStore;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn database_url() -> String {
     std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
-/// A node killed when dropped (also when the test fails half-way).
-struct Node(std::process::Child);
-
-impl Node {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn(args: &[&str]) -> Node {
-    Node(
-        Command::new(env!("CARGO_BIN_EXE_palaver"))
-            .args(args)
-            .env("PALAVER_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-async fn healthy(api: std::net::SocketAddr) {
-    for _ in 0..500 {
-        if http_get(api, "/healthz").await.map(|(s, _)| s == 200).unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("palaver did not become healthy");
 }
 
 /// Runs `palaver admin migrate`; returns (success, stdout).
@@ -104,11 +63,8 @@ async fn send(ws: std::net::SocketAddr, api: std::net::SocketAddr, admin: &str, 
 async fn a_single_node_install_moves_to_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let (ws, api) = (free_addr(), free_addr());
-    let data = dir.path().to_str().unwrap().to_string();
-    let (ws_s, api_s) = (ws.to_string(), api.to_string());
-    let mut node =
-        spawn(&["serve", "--data-dir", &data, "--ws-addr", &ws_s, "--api-addr", &api_s, "--admin-secret", SECRET]);
-    healthy(api).await;
+    let mut node = serve(dir.path(), ws, api);
+    wait_healthy(api).await;
     let admin =
         post_json(api, "/auth/get_admin_token", None, &serde_json::json!({"secret": SECRET, "userID": "imAdmin"}))
             .await["data"]["token"]
@@ -191,7 +147,7 @@ async fn a_single_node_install_moves_to_postgresql() {
         "--database-url",
         &to,
     ]);
-    healthy(api2).await;
+    wait_healthy(api2).await;
     let token =
         post_json(api2, "/auth/get_user_token", Some(&admin), &serde_json::json!({"platformID": 5, "userID": "bob"}))
             .await;

@@ -1,0 +1,60 @@
+//! The real `palaver` binary as a test's node: started with any arguments, killed when dropped (also when the test
+//! fails half-way), and waited for until its API answers. Shared by the tests that run the binary.
+#![allow(dead_code, unreachable_pub)]
+
+use super::common::{SECRET, http_get};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A free address on 127.0.0.1 (bound, read, released: the node rebinds it at once).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A running `palaver` process.
+pub struct Node(pub Child);
+
+impl Node {
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `palaver ARGS…`, logging warnings and errors only.
+pub fn spawn(args: &[&str]) -> Node {
+    Node(
+        Command::new(env!("CARGO_BIN_EXE_palaver"))
+            .args(args)
+            .env("PALAVER_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start palaver"),
+    )
+}
+
+/// `palaver serve` on the SQLite database in `dir`, with the tests' admin secret.
+pub fn serve(dir: &Path, ws: SocketAddr, api: SocketAddr) -> Node {
+    let (dir, ws, api) = (dir.to_str().unwrap(), ws.to_string(), api.to_string());
+    spawn(&["serve", "--data-dir", dir, "--ws-addr", &ws, "--api-addr", &api, "--admin-secret", SECRET])
+}
+
+/// Waits until the node at `api` answers `/healthz`.
+pub async fn wait_healthy(api: SocketAddr) {
+    for _ in 0..500 {
+        if http_get(api, "/healthz").await.map(|(s, _)| s == 200).unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("palaver did not become healthy");
+}
