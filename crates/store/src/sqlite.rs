@@ -55,6 +55,7 @@ mod flusher;
 #[macro_use]
 mod groups;
 mod journal;
+mod marked;
 mod memtable;
 mod messages;
 mod objects;
@@ -74,6 +75,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
+use self::marked::MarkedConversations;
 use self::memtable::Memtable;
 use self::reader::Readers;
 use self::writer::{AppendWriter, PreconditionChanges};
@@ -108,6 +110,8 @@ pub struct SqliteStore {
     writer: Arc<AppendWriter>,
     /// The messages journaled but not yet flushed into SQLite, which every message read merges in.
     memtable: Arc<Memtable>,
+    /// The conversations that have marks (revokes, deletions), so that pulls of the others skip asking.
+    marked: Arc<MarkedConversations>,
     /// Raised by every write that may change an append's precondition; the append writer remembers answers
     /// until it moves.
     precondition_changes: Arc<PreconditionChanges>,
@@ -139,10 +143,11 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
         let readers = Arc::new(Readers::open(path, BUSY_TIMEOUT)?);
+        let marked = Arc::new(readers.read(MarkedConversations::load)?);
         let memtable = Arc::new(Memtable::default());
         let precondition_changes = Arc::new(PreconditionChanges::default());
         let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT, memtable.clone(), precondition_changes.clone())?);
-        Ok(Self { write, read, readers, writer, memtable, precondition_changes, _scratch: None })
+        Ok(Self { write, read, readers, writer, memtable, marked, precondition_changes, _scratch: None })
     }
 
     /// A private, throwaway database in memory, for tests: a file on `/dev/shm` (the RAM-backed file system;

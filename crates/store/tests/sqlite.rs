@@ -1129,6 +1129,42 @@ async fn sqlite_file_survives_reopen() {
     assert_eq!(max_seq(&store, &conv).await, 6);
 }
 
+/// The marks of messages (a revoke, a deletion) are found after a restart: the store answers "no marks" from
+/// memory for conversations that have none, so it must know the ones that have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_marks_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("palaver.db");
+    let (revoked, deleted) = (
+        palaver_protocol::conversation_id::single("alice", "bob"),
+        palaver_protocol::conversation_id::single("alice", "carol"),
+    );
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.register_users(&[user("alice"), user("bob"), user("carol")]).await.unwrap();
+    for peer in ["bob", "carol"] {
+        store.append_message(one_to_one("alice", peer, "m1")).await.unwrap();
+        store.append_message(one_to_one("alice", peer, "m2")).await.unwrap();
+    }
+    let revoke = palaver_store::MessageRevoke {
+        conversation_id: revoked.clone(),
+        seq: 2,
+        revoker_user_id: "alice".into(),
+        revoker_role: 0,
+        revoker_nickname: "Alice".into(),
+        revoke_time: 9,
+    };
+    assert!(store.revoke_message(&revoke).await.unwrap());
+    store.delete_messages(Some("carol"), &deleted, &[1]).await.unwrap();
+    assert_eq!(store.message_marks("bob", &revoked, &[1, 2]).await.unwrap().revokes, vec![revoke.clone()]);
+    store.close().await;
+    drop(store);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.message_marks("bob", &revoked, &[1, 2]).await.unwrap().revokes, vec![revoke]);
+    assert_eq!(store.message_marks("carol", &deleted, &[1, 2]).await.unwrap().deleted, vec![1]);
+    assert!(store.message_marks("alice", &deleted, &[1, 2]).await.unwrap().deleted.is_empty());
+}
+
 /// After a restart, a conversation's first message finds its rows and writes nothing to SQLite: it is stored while
 /// another connection holds SQLite's write lock (otherwise it waits the busy timeout out, and fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,6 +228,7 @@ impl MessageStore for SqliteStore {
     /// One insert per seq in one transaction; `ON CONFLICT DO NOTHING` makes a repeat harmless. Everyone is
     /// stored as the empty owner, which no user id can be.
     async fn delete_messages(&self, owner: Option<&str>, conversation_id: &str, seqs: &[i64]) -> Result<()> {
+        self.marked.mark(conversation_id);
         let mut tx = self.begin_write().await?;
         for seq in seqs {
             sqlx::query(
@@ -245,6 +246,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn revoke_message(&self, r: &MessageRevoke) -> Result<bool> {
+        self.marked.mark(&r.conversation_id);
         let done = sqlx::query(
             "INSERT INTO message_revokes (conversation_id, seq, revoker_user_id, revoker_role, revoker_nickname, \
              revoke_time) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, seq) DO NOTHING",
@@ -261,12 +263,16 @@ impl MessageStore for SqliteStore {
     }
 
     /// One query for both kinds of mark, over the span of `seqs` (marks of seqs in between that were not asked
-    /// for are dropped): pulls call this once per conversation they return, so it must cost one round trip.
+    /// for are dropped): pulls call this once per conversation they return, so it must cost one round trip, and
+    /// none for a conversation that has never had a mark ([`super::marked`]).
     async fn message_marks(&self, owner: &str, conversation_id: &str, seqs: &[i64]) -> Result<MessageMarks> {
         let mut marks = MessageMarks::default();
         let (Some(&low), Some(&high)) = (seqs.iter().min(), seqs.iter().max()) else {
             return Ok(marks);
         };
+        if !self.marked.may_have_marks(conversation_id) {
+            return Ok(marks);
+        }
         // A deletion row reads as a mark with kind 'd' and no revoke fields.
         self.readers.read(|conn| {
             let mut stmt = conn.prepare_cached(
