@@ -47,7 +47,7 @@ impl MarkedConversations {
     }
 }
 
-/// The same hash in every run (SipHash with fixed keys), which the set needs only within one.
+/// SipHash with fixed keys. Any hash would do (the set is rebuilt at every open); a fixed one needs no state.
 fn key(conversation_id: &str) -> u64 {
     BuildHasherDefault::<DefaultHasher>::default().hash_one(conversation_id)
 }
