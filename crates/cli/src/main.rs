@@ -110,8 +110,23 @@ impl ServeArgs {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The server confined to one CPU (`taskset`, a one-vCPU machine) runs on tokio's single-threaded scheduler:
+/// with one worker, the work-stealing scheduler has no one to steal from, and its cross-thread queues and wakeups
+/// cost without serving (a login ~3 % less CPU over seven interleaved pairs of `palaver bench login`, lower in six;
+/// chat, group and idle unchanged; BENCHMARKS.md). Everything else, the bench's load generator included, keeps the
+/// multi-threaded one.
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut runtime = if one_cpu && matches!(cli.command, Command::Serve(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     // The log, plus the admin console's copy of recent warnings and errors.
@@ -120,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         .with(tracing_subscriber::fmt::layer())
         .with(palaver_server::recent::layer())
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => {
             without_huge_pages();
             let config = Config::load(args.config.as_deref(), args.overrides())?;

@@ -26,7 +26,7 @@ mod common;
 mod node;
 
 use common::*;
-use node::{free_addr, wait_healthy};
+use node::{admin_token, free_addr, register, user_token, wait_healthy};
 use palaver_protocol::{
     constant::{platform, req},
     pb::sdkws,
@@ -134,25 +134,6 @@ impl Drop for Cluster {
             }
         }
     }
-}
-
-async fn admin_token(api: SocketAddr) -> String {
-    let r = post_json(api, "/auth/get_admin_token", None, &serde_json::json!({"secret": SECRET, "userID": "imAdmin"}))
-        .await;
-    r["data"]["token"].as_str().unwrap().to_string()
-}
-
-async fn register(api: SocketAddr, admin: &str, ids: &[String]) {
-    let users: Vec<_> = ids.iter().map(|id| serde_json::json!({"userID": id, "nickname": id})).collect();
-    let r = post_json(api, "/user/user_register", Some(admin), &serde_json::json!({"users": users})).await;
-    assert_eq!(r["errCode"], 0, "{r}");
-}
-
-async fn user_token(api: SocketAddr, admin: &str, user: &str, platform_id: i32) -> String {
-    let body = serde_json::json!({"platformID": platform_id, "userID": user});
-    let r = post_json(api, "/auth/get_user_token", Some(admin), &body).await;
-    assert_eq!(r["errCode"], 0, "{r}");
-    r["data"]["token"].as_str().unwrap().to_string()
 }
 
 async fn create_group(api: SocketAddr, admin: &str, owner: &str, members: &[String]) -> String {

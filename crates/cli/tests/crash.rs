@@ -8,7 +8,7 @@ mod node;
 
 use common::*;
 use node::*;
-use palaver_protocol::pb::sdkws;
+use palaver_protocol::{constant::platform::WEB, pb::sdkws};
 use prost::Message as _;
 use rand::Rng as _;
 use std::{
@@ -56,7 +56,9 @@ async fn acknowledged_messages_survive_sigkill() {
     for round in 0..3 {
         let mut tasks = Vec::new();
         for (i, sender) in senders.iter().enumerate() {
-            let token = user_token(api, &admin, sender).await;
+            // A token per round on the Web platform: the default multi-login policy revokes the previous one
+            // when the new connection arrives, which is what a reconnecting app does too.
+            let token = user_token(api, &admin, sender, WEB).await;
             let (acked, group_id, sender) = (acked.clone(), group_id.clone(), sender.to_string());
             tasks.push(tokio::spawn(async move {
                 let format = if i % 2 == 0 { GOB_GZIP } else { JSON };
@@ -114,7 +116,7 @@ async fn acknowledged_messages_survive_sigkill() {
 
 /// Every acknowledged message is stored once, seqs are 1..=n, and a client pulls all of it.
 async fn verify(ws: SocketAddr, api: SocketAddr, admin: &str, acked: &HashSet<(String, String)>) {
-    let token = user_token(api, admin, "sink").await;
+    let token = user_token(api, admin, "sink", WEB).await;
     let mut sink = Client::connect(ws, "sink", &token, 5, GOB_GZIP).await.expect("sink connects after restart");
     let newest = sink.newest_seqs().await;
     let mut by_conv: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
@@ -142,24 +144,4 @@ async fn verify(ws: SocketAddr, api: SocketAddr, admin: &str, acked: &HashSet<(S
             assert!(unique.contains(id), "{conv}: acknowledged {id} was lost");
         }
     }
-}
-
-async fn admin_token(api: SocketAddr) -> String {
-    let r = post_json(api, "/auth/get_admin_token", None, &serde_json::json!({"secret": SECRET, "userID": "imAdmin"}))
-        .await;
-    r["data"]["token"].as_str().unwrap().to_string()
-}
-
-async fn register(api: SocketAddr, admin: &str, ids: &[&str]) {
-    let users: Vec<_> = ids.iter().map(|id| serde_json::json!({"userID": id, "nickname": id})).collect();
-    let r = post_json(api, "/user/user_register", Some(admin), &serde_json::json!({"users": users})).await;
-    assert_eq!(r["errCode"], 0, "{r}");
-}
-
-async fn user_token(api: SocketAddr, admin: &str, user: &str) -> String {
-    // The same user gets a token per round on the Web platform; the default multi-login policy revokes the
-    // previous one when the new connection arrives, which is what a reconnecting app does too.
-    let r = post_json(api, "/auth/get_user_token", Some(admin), &serde_json::json!({"platformID": 5, "userID": user}))
-        .await;
-    r["data"]["token"].as_str().unwrap().to_string()
 }

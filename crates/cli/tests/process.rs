@@ -19,3 +19,37 @@ async fn the_server_runs_without_transparent_huge_pages() {
     let thp = status.lines().find(|l| l.starts_with("THP_enabled:")).expect("THP_enabled in /proc/<pid>/status");
     assert_eq!(thp.split_whitespace().nth(1), Some("0"), "{thp}");
 }
+
+/// Confined to one CPU, the server runs its tasks on tokio's single-threaded scheduler (`main` in `src/main.rs`):
+/// a login and a 1:1 message go through it end to end.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_server_confined_to_one_cpu_carries_a_message() {
+    use palaver_protocol::constant::platform::WEB;
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, api) = (free_addr(), free_addr());
+    let node = Node(
+        std::process::Command::new("taskset")
+            .args(["-c", "0", env!("CARGO_BIN_EXE_palaver"), "serve", "--admin-secret", common::SECRET])
+            .args(["--data-dir", dir.path().to_str().unwrap(), "--ws-addr", &ws.to_string()])
+            .args(["--api-addr", &api.to_string()])
+            .env("PALAVER_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start palaver under taskset"),
+    );
+    wait_healthy(api).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.0.id())).unwrap();
+    assert!(status.lines().any(|l| l.split_whitespace().eq(["Cpus_allowed_list:", "0"])), "{status}");
+
+    let admin = admin_token(api).await;
+    register(api, &admin, &["alice", "bob"]).await;
+    let token = user_token(api, &admin, "alice", WEB).await;
+    let mut alice = common::Client::connect(ws, "alice", &token, WEB, common::GOB_GZIP).await.unwrap();
+    let token = user_token(api, &admin, "bob", WEB).await;
+    let mut bob = common::Client::connect(ws, "bob", &token, WEB, common::GOB_GZIP).await.unwrap();
+    let ack = alice.send_text_msg(common::text_msg("alice", "bob", "m1", "hello")).await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    let (_, msg) = bob.next_chat_push().await.expect("bob gets the message");
+    assert_eq!(common::text_of(&msg), "hello");
+}

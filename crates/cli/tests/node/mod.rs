@@ -2,7 +2,7 @@
 //! fails half-way), and waited for until its API answers. Shared by the tests that run the binary.
 #![allow(dead_code, unreachable_pub)]
 
-use super::common::{SECRET, http_get};
+use super::common::{SECRET, http_get, post_json};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -57,4 +57,27 @@ pub async fn wait_healthy(api: SocketAddr) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("palaver did not become healthy");
+}
+
+/// The admin's token from the node at `api`.
+pub async fn admin_token(api: SocketAddr) -> String {
+    let r = post_json(api, "/auth/get_admin_token", None, &serde_json::json!({"secret": SECRET, "userID": "imAdmin"}))
+        .await;
+    r["data"]["token"].as_str().unwrap().to_string()
+}
+
+/// Registers users `ids` (nickname = id).
+pub async fn register(api: SocketAddr, admin: &str, ids: &[impl AsRef<str>]) {
+    let users: Vec<_> =
+        ids.iter().map(|id| serde_json::json!({"userID": id.as_ref(), "nickname": id.as_ref()})).collect();
+    let r = post_json(api, "/user/user_register", Some(admin), &serde_json::json!({"users": users})).await;
+    assert_eq!(r["errCode"], 0, "{r}");
+}
+
+/// A token for `user` on `platform_id`.
+pub async fn user_token(api: SocketAddr, admin: &str, user: &str, platform_id: i32) -> String {
+    let body = serde_json::json!({"platformID": platform_id, "userID": user});
+    let r = post_json(api, "/auth/get_user_token", Some(admin), &body).await;
+    assert_eq!(r["errCode"], 0, "{r}");
+    r["data"]["token"].as_str().unwrap().to_string()
 }
