@@ -1,4 +1,5 @@
-//! What the `palaver serve` process sets for itself, read from `/proc` while it runs.
+//! What the `palaver serve` process sets for itself, read from `/proc` while it runs, and how it runs where it is
+//! confined to one CPU.
 
 #[path = "../../server/tests/common/mod.rs"]
 mod common;
