@@ -336,6 +336,19 @@ impl VersionKind {
     }
 }
 
+/// A fresh opaque version id for a new list: 24 hex digits, the shape of the Mongo ObjectIDs OpenIM uses (clients
+/// only compare them, but an upstream-shaped id costs nothing). Both stores make one on every raise (used only if
+/// the list is new), twice per new conversation on SQLite's append path: one allocation, not one per byte.
+pub(crate) fn new_version_id() -> String {
+    use std::fmt::Write as _;
+    let bytes: [u8; 12] = rand::random();
+    let mut id = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(id, "{b:02x}");
+    }
+    id
+}
+
 /// How an element changed (OpenIM's `VersionState*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Change {
@@ -638,5 +651,13 @@ mod tests {
         let mut msg = MsgData::default();
         assert!(Reception::Quiet.admit(&mut msg));
         assert_eq!(msg.options.get(OFFLINE_PUSH), Some(&false), "set even when the sender left it out");
+    }
+
+    #[test]
+    fn version_ids_are_24_lowercase_hex_digits_and_fresh() {
+        let (a, b) = (new_version_id(), new_version_id());
+        assert_eq!(a.len(), 24, "{a}");
+        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)), "{a}");
+        assert_ne!(a, b);
     }
 }

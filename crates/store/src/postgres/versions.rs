@@ -4,13 +4,7 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, Row as _};
 
 use super::{PgStore, unique};
-use crate::{Change, Result, VersionDelta, VersionHead, VersionKind, VersionStore};
-
-/// A fresh opaque version id (24 hex digits, as on SQLite).
-fn new_version_id() -> String {
-    let bytes: [u8; 12] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::{Change, Result, VersionDelta, VersionHead, VersionKind, VersionStore, model::new_version_id};
 
 /// Records that `elements` of list `kind`/`owner` changed: raises the version by one (creating the list at 1
 /// first, as SQLite does, so the first change is version 2) and logs each element at the new version. One upsert

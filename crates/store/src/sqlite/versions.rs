@@ -5,21 +5,7 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
 use super::SqliteStore;
-use crate::{Change, Result, VersionDelta, VersionHead, VersionKind, VersionStore};
-
-/// A fresh opaque version id: 24 hex digits, the shape of the Mongo ObjectIDs OpenIM uses (clients only compare
-/// them, but an upstream-shaped id costs nothing).
-fn new_version_id() -> String {
-    use std::fmt::Write as _;
-    let bytes: [u8; 12] = rand::random();
-    // One allocation: every raise makes an id (used only if the list is new), twice per new conversation on the
-    // append writer's path.
-    let mut id = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        let _ = write!(id, "{b:02x}");
-    }
-    id
-}
+use crate::{Change, Result, VersionDelta, VersionHead, VersionKind, VersionStore, model::new_version_id};
 
 /// Creates a list at version 1 unless it exists: kind, owner, a fresh version id.
 const ENSURE_LIST: &str = "INSERT INTO version_lists (kind, owner, version_id, version, min_version) \
