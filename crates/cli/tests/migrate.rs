@@ -46,12 +46,7 @@ async fn flushed(db: &std::path::Path, n: i64) {
 
 /// Sends `n` 1:1 messages alice → bob (ids `prefix-i`) over the gateway of `ws`.
 async fn send(ws: std::net::SocketAddr, api: std::net::SocketAddr, admin: &str, prefix: &str, n: usize) {
-    let token =
-        post_json(api, "/auth/get_user_token", Some(admin), &serde_json::json!({"platformID": 5, "userID": "alice"}))
-            .await["data"]["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let token = user_token(api, admin, "alice", 5).await;
     let mut alice = Client::connect(ws, "alice", &token, 5, GOB_GZIP).await.unwrap();
     for i in 0..n {
         let ack = alice.send_text_msg(text_msg("alice", "bob", &format!("{prefix}-{i}"), "hi")).await;
@@ -65,12 +60,7 @@ async fn a_single_node_install_moves_to_postgresql() {
     let (ws, api) = (free_addr(), free_addr());
     let mut node = serve(dir.path(), ws, api);
     wait_healthy(api).await;
-    let admin =
-        post_json(api, "/auth/get_admin_token", None, &serde_json::json!({"secret": SECRET, "userID": "imAdmin"}))
-            .await["data"]["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let admin = admin_token(api).await;
     let users =
         serde_json::json!({"users": [{"userID": "alice", "nickname": "A"}, {"userID": "bob", "nickname": "B"}]});
     assert_eq!(post_json(api, "/user/user_register", Some(&admin), &users).await["errCode"], 0);

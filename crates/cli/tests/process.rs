@@ -7,6 +7,12 @@ mod node;
 
 use node::*;
 
+/// The node's `/proc/<pid>/status`.
+#[cfg(target_os = "linux")]
+fn proc_status(node: &Node) -> String {
+    std::fs::read_to_string(format!("/proc/{}/status", node.0.id())).unwrap()
+}
+
 /// Transparent huge pages are off for the server (see `without_huge_pages` in `src/main.rs`): the kernel says so
 /// in the process's status.
 #[cfg(target_os = "linux")]
@@ -16,7 +22,7 @@ async fn the_server_runs_without_transparent_huge_pages() {
     let api = free_addr();
     let node = serve(dir.path(), free_addr(), api);
     wait_healthy(api).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", node.0.id())).unwrap();
+    let status = proc_status(&node);
     let thp = status.lines().find(|l| l.starts_with("THP_enabled:")).expect("THP_enabled in /proc/<pid>/status");
     assert_eq!(thp.split_whitespace().nth(1), Some("0"), "{thp}");
 }
@@ -29,18 +35,9 @@ async fn a_server_confined_to_one_cpu_carries_a_message() {
     use palaver_protocol::constant::platform::WEB;
     let dir = tempfile::tempdir().unwrap();
     let (ws, api) = (free_addr(), free_addr());
-    let node = Node(
-        std::process::Command::new("taskset")
-            .args(["-c", "0", env!("CARGO_BIN_EXE_palaver"), "serve", "--admin-secret", common::SECRET])
-            .args(["--data-dir", dir.path().to_str().unwrap(), "--ws-addr", &ws.to_string()])
-            .args(["--api-addr", &api.to_string()])
-            .env("PALAVER_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start palaver under taskset"),
-    );
+    let node = serve_under(&["taskset", "-c", "0"], dir.path(), ws, api);
     wait_healthy(api).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", node.0.id())).unwrap();
+    let status = proc_status(&node);
     assert!(status.lines().any(|l| l.split_whitespace().eq(["Cpus_allowed_list:", "0"])), "{status}");
 
     let admin = admin_token(api).await;

@@ -31,9 +31,16 @@ impl Drop for Node {
 
 /// `palaver ARGS…`, logging warnings and errors only.
 pub fn spawn(args: &[&str]) -> Node {
+    spawn_under(&[], args)
+}
+
+/// `WRAPPER… palaver ARGS…` (e.g. `taskset -c 0`), logging warnings and errors only.
+pub fn spawn_under(wrapper: &[&str], args: &[&str]) -> Node {
+    let mut argv = wrapper.iter().copied().chain([env!("CARGO_BIN_EXE_palaver")]).chain(args.iter().copied());
+    let mut command = Command::new(argv.next().expect("a program"));
     Node(
-        Command::new(env!("CARGO_BIN_EXE_palaver"))
-            .args(args)
+        command
+            .args(argv)
             .env("PALAVER_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -44,8 +51,13 @@ pub fn spawn(args: &[&str]) -> Node {
 
 /// `palaver serve` on the SQLite database in `dir`, with the tests' admin secret.
 pub fn serve(dir: &Path, ws: SocketAddr, api: SocketAddr) -> Node {
+    serve_under(&[], dir, ws, api)
+}
+
+/// [`serve`] under `wrapper` (see [`spawn_under`]).
+pub fn serve_under(wrapper: &[&str], dir: &Path, ws: SocketAddr, api: SocketAddr) -> Node {
     let (dir, ws, api) = (dir.to_str().unwrap(), ws.to_string(), api.to_string());
-    spawn(&["serve", "--data-dir", dir, "--ws-addr", &ws, "--api-addr", &api, "--admin-secret", SECRET])
+    spawn_under(wrapper, &["serve", "--data-dir", dir, "--ws-addr", &ws, "--api-addr", &api, "--admin-secret", SECRET])
 }
 
 /// Waits until the node at `api` answers `/healthz`.
