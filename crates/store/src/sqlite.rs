@@ -362,6 +362,49 @@ mod tests {
         store.close().await;
     }
 
+    /// A database made before the conversation and version tables were keyed by their primary keys (migration 8)
+    /// keeps every row through the rebuild, and the store reads them as before; the rebuilt tables have no rowid.
+    #[tokio::test]
+    async fn an_install_from_before_the_keyed_tables_keeps_its_rows() {
+        use crate::{ConversationStore as _, VersionKind, VersionStore as _};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let old = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        MIGRATOR.run_to(7, &old).await.unwrap();
+        for sql in [
+            "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, is_pinned, \
+             has_read_seq, max_seq_cap) VALUES ('alice', 'si_alice_bob', 1, 'bob', 1, 4, 9)",
+            "INSERT INTO version_lists (kind, owner, version_id, version, min_version) \
+             VALUES ('conversations', 'alice', 'v1', 3, 1)",
+            "INSERT INTO version_log (kind, owner, element_id, change, version) \
+             VALUES ('conversations', 'alice', 'si_alice_bob', 1, 3)",
+        ] {
+            sqlx::query(sql).execute(&old).await.unwrap();
+        }
+        old.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let rows = store.user_conversations("alice").await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!((row.conversation_id.as_str(), row.user_id.as_str()), ("si_alice_bob", "bob"));
+        assert!(row.is_pinned);
+        assert_eq!((row.has_read_seq, row.max_seq_cap), (4, Some(9)));
+        let delta = store.version_changes(VersionKind::Conversations, "alice", 1, 10).await.unwrap();
+        assert_eq!((delta.head.version_id.as_str(), delta.head.version), ("v1", 3));
+        assert_eq!(delta.changes, vec![("si_alice_bob".to_string(), crate::Change::Insert)]);
+        for table in ["conversations", "version_lists", "version_log"] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(table)
+                .fetch_one(&store.read)
+                .await
+                .unwrap();
+            assert!(sql.ends_with("WITHOUT ROWID"), "{table}: {sql}");
+        }
+        store.close().await;
+    }
+
     #[test]
     fn placeholders_lists() {
         assert_eq!(placeholders(0), "");
