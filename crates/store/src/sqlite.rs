@@ -16,15 +16,15 @@
 //! # Writers, group commits
 //!
 //! SQLite lets one connection write at a time; a second writer waits on `busy_timeout`. Writes therefore go
-//! through few connections, each queueing its own callers fairly instead of polling the file lock (and the
-//! first two of them, in one process, take [turns](write_lock) before they ask SQLite):
+//! through few connections, each queueing its own callers fairly instead of polling the file lock:
 //!
 //! - messages, the one write that is hot, go through the append writer ([`writer`]): a thread that makes every
 //!   append queued at the time durable in one journal write, one fsync for the batch, and answers each caller
 //!   only after it. With one fsync per message, the store would be capped at 1/fsync messages per second (~100/s
 //!   on a 10 ms disk) however many clients send. [`SqliteStore::commits`] counts its batches. Its connection
-//!   commits only the conversation rows a first message creates;
-//! - the flusher's connection writes the journal's segments into the message log. Its commits alone do not
+//!   only reads (a batch's checks); a first message's conversation rows are journaled with it;
+//! - the flusher's connection writes the journal's segments into the message log, and the conversation rows
+//!   their first messages create (see [`memtable`] for how a read finds them before). Its commits alone do not
 //!   fsync: the messages are durable in the journal until one fsync of the WAL at the segment's end (see
 //!   [`flusher`]);
 //! - every other (rare) write goes through a sqlx pool of exactly **one** connection.
@@ -63,7 +63,6 @@ mod reader;
 mod relations;
 mod sched;
 mod versions;
-mod write_lock;
 mod writer;
 // After `accounts` and `groups`, whose column-list macros it uses.
 mod directory;
@@ -186,6 +185,16 @@ impl SqliteStore {
     /// is as durable: this is for tests and tools that look at the database file).
     pub async fn flush(&self) -> Result<()> {
         self.writer.flush().await
+    }
+
+    /// Returns once `owner`'s conversation rows that journaled messages carry are in SQLite (at once if none are
+    /// waiting): call before reading or changing an owner's conversation rows or conversation list, which SQLite
+    /// alone answers (see [`memtable`]).
+    async fn rows_flushed(&self, owner: &str) -> Result<()> {
+        if self.memtable.has_unflushed_rows(owner) {
+            self.writer.flush().await?;
+        }
+        Ok(())
     }
 
     /// Says that a write which may change an append's precondition has committed (see `writer`): call it before

@@ -62,6 +62,7 @@ impl SqliteStore {
 impl ConversationStore for SqliteStore {
     /// Ordered by conversation id, so repeated calls list the same rows in the same order.
     async fn user_conversations(&self, owner: &str) -> Result<Vec<UserConversation>> {
+        self.rows_flushed(owner).await?;
         self.with_unflushed(|| {
             self.readers.read(|conn| {
                 let mut stmt = conn.prepare_cached(concat!(
@@ -78,6 +79,7 @@ impl ConversationStore for SqliteStore {
         owner: &str,
         conversation_ids: &[String],
     ) -> Result<Vec<UserConversation>> {
+        self.rows_flushed(owner).await?;
         let sql = |ph: &str| {
             format!(
                 concat!(select_user_conversations!(), "WHERE c.owner_user_id = ? AND c.conversation_id IN ({})"),
@@ -95,6 +97,7 @@ impl ConversationStore for SqliteStore {
     /// not), so the row matches whenever it exists and `rows_affected` tells "no such row" apart from "already
     /// further". Whether `seq` may exceed the conversation's max seq is the service's rule, not checked here.
     async fn raise_has_read_seq(&self, owner: &str, conversation_id: &str, seq: i64) -> Result<()> {
+        self.rows_flushed(owner).await?;
         let done = sqlx::query(
             "UPDATE conversations \
              SET has_read_seq = CASE WHEN has_read_seq < ? THEN ? ELSE has_read_seq END \
@@ -113,6 +116,7 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn user_conversations_page(&self, owner: &str, page: Page) -> Result<(Vec<UserConversation>, i64)> {
+        self.rows_flushed(owner).await?;
         let rows = self.with_unflushed(|| {
             self.readers.read(|conn| {
                 let mut stmt = conn.prepare_cached(concat!(
@@ -132,6 +136,7 @@ impl ConversationStore for SqliteStore {
 
     /// Upsert, then one `UPDATE` with `COALESCE(?, column)` per field, so `None` leaves a column as it is.
     async fn update_conversation(&self, owner: &str, p: &ConversationPatch) -> Result<UserConversation> {
+        self.rows_flushed(owner).await?;
         let mut tx = self.begin_write().await?;
         let created = sqlx::query(
             "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
@@ -176,6 +181,7 @@ impl ConversationStore for SqliteStore {
     /// The counter is read in the same write transaction, so a message appended meanwhile is either before the
     /// new start (and hidden) or after it (and shown), never lost from view.
     async fn clear_conversations(&self, owner: &str, conversation_ids: &[String]) -> Result<Vec<UserConversation>> {
+        self.rows_flushed(owner).await?;
         let mut tx = self.begin_write().await?;
         let mut cleared = Vec::new();
         for id in conversation_ids {
@@ -203,6 +209,10 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn clear_conversation_for_all(&self, conversation_id: &str) -> Result<Vec<String>> {
+        // Whoever owns its rows: any unflushed row may be one.
+        if self.memtable.any_unflushed_rows() {
+            self.flush().await?;
+        }
         let mut tx = self.begin_write().await?;
         let owners: Vec<String> = sqlx::query_scalar(
             "SELECT owner_user_id FROM conversations WHERE conversation_id = ? ORDER BY owner_user_id",

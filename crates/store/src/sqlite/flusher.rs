@@ -3,15 +3,15 @@
 //! The writer closes a segment about once a second ([`super::writer::SEGMENT_AGE`]) and hands its messages over.
 //! Sorted by `(conversation, seq)`, each conversation's messages of that second go into the log's index leaves
 //! together, in chunks of at most [`CHUNK`] per transaction. Each chunk also moves its senders' read cursors, and
-//! every [`CHUNK`] messages the WAL is checkpointed into the database, here, off the path of any append. Once the
-//! segment is committed and the WAL synced, its messages leave the memtable and its file is retired.
+//! every [`CHUNK`] messages the WAL is checkpointed into the database, here, off the path of any append. Before
+//! them, one transaction creates the conversation rows the segment's first messages carry, sorted by owner, so a
+//! second's new conversations write each leaf of their B-trees once (see [`super::memtable`]). Once the segment is
+//! committed and the WAL synced, its messages and rows leave the memtable and its file is retired.
 //!
-//! # Why a chunk ends early, and commits without an fsync
+//! # Why a commit does not fsync
 //!
-//! The append writer needs SQLite's write lock too (a new conversation's rows), with a batch of appends waiting
-//! on it, so it [goes first](super::write_lock): a chunk ends as soon as the writer asks. And a chunk's commit
-//! does not fsync (`synchronous = NORMAL`), which held the lock 20–80 ms a commit here: nothing needs a chunk
-//! durable before the segment's end, when one fsync of the WAL covers every chunk of it, before the segment's
+//! A chunk's commit does not fsync (`synchronous = NORMAL`), which held SQLite's write lock 20–80 ms a commit
+//! here: nothing needs a chunk durable before the segment's end, when one fsync of the WAL covers every chunk of it, before the segment's
 //! file, until then the messages' durable copy, is retired. (The WAL's frames leave it only for a checkpoint that
 //! syncs the database file first.)
 //!
@@ -28,12 +28,14 @@
 //!
 //! Ten steps, not `SCHED_IDLE`: the flusher holds SQLite's write lock for a chunk and the memtable's locks for a
 //! moment, and a thread that runs only when the core would otherwise idle makes whoever waits for those locks
-//! wait until it does (one such run stalled a writer batch for half a second). And a thread may lower its
+//! wait until it does (one such run stalled a writer batch for half a second). A read that needs unflushed rows
+//! waits for a flush too. And a thread may lower its
 //! priority but not raise it again without a privilege, so the flusher keeps a share with which it catches up on
 //! a core that stays busy. If it falls a segment behind all the same, the writer waits for it (the hand-over holds
 //! one segment), which slows appends rather than grow the memtable.
 //!
-//! Every statement is idempotent (`ON CONFLICT DO NOTHING`, cursors only rise), so a segment flushed twice (a
+//! Every statement is idempotent (`ON CONFLICT DO NOTHING`, a row's version bump only when it was created,
+//! cursors only rise), so a segment flushed twice (a
 //! retry after a failed chunk, or a replay of a segment whose file outlived its flush) stores each message once.
 //! Opening the store replays what a previous run left ([`replay`]) with the same statements.
 
@@ -49,9 +51,8 @@ use tokio::sync::oneshot;
 use super::journal::{self, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::decode;
-use super::write_lock::WriteLock;
 use super::writer::SEGMENT_AGE;
-use crate::{Result, StoreError};
+use crate::{ConversationRef, Result, StoreError};
 
 /// Most messages per SQLite transaction of a flush.
 const CHUNK: usize = 4_096;
@@ -74,7 +75,6 @@ pub(super) fn start(
     db: &Path,
     busy_timeout: Duration,
     memtable: Arc<Memtable>,
-    write_lock: Arc<WriteLock>,
     segments: Receiver<Segment>,
     tick: impl Fn() + Send + 'static,
 ) -> Result<JoinHandle<()>> {
@@ -84,7 +84,7 @@ pub(super) fn start(
         .name("sqlite-flusher".into())
         .spawn(move || {
             super::sched::run_in_the_background();
-            let mut flusher = Flusher { conn, db, memtable, write_lock, stuck: false };
+            let mut flusher = Flusher { conn, db, memtable, stuck: false };
             loop {
                 match segments.recv_timeout(SEGMENT_AGE) {
                     Ok(segment) => flusher.flush(segment),
@@ -102,13 +102,11 @@ pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
     let segments = journal::segments(db)?;
     let Some(&(last, _)) = segments.last() else { return Ok(1) };
     let conn = connect(db, busy_timeout)?;
-    // Nothing else writes yet.
-    let write_lock = WriteLock::default();
     for (number, path) in segments {
         let records = journal::read_segment(&path, number)?;
         let entries = records.into_iter().map(|r| entry(number, r)).collect::<Result<Vec<_>>>()?;
         tracing::info!(segment = %path.display(), messages = entries.len(), "replaying the message journal");
-        write(&conn, db, &write_lock, &entries)?;
+        write(&conn, db, &entries)?;
         journal::retire_segment(db, number)?;
     }
     Ok(last + 1)
@@ -141,7 +139,6 @@ struct Flusher {
     conn: rusqlite::Connection,
     db: PathBuf,
     memtable: Arc<Memtable>,
-    write_lock: Arc<WriteLock>,
     /// A segment could not be flushed: later ones are not either (their messages stay in the memtable, in order,
     /// and in the journal, which the next start replays).
     stuck: bool,
@@ -164,7 +161,7 @@ impl Flusher {
 
     fn flush_segment(&mut self, number: u64, entries: &[Arc<Entry>]) {
         let mut attempt = 1;
-        while let Err(e) = write(&self.conn, &self.db, &self.write_lock, entries) {
+        while let Err(e) = write(&self.conn, &self.db, entries) {
             tracing::error!(segment = number, attempt, "flushing the message journal into SQLite: {e}");
             if attempt == ATTEMPTS {
                 self.stuck = true;
@@ -180,24 +177,18 @@ impl Flusher {
     }
 }
 
-/// Inserts `entries` into the log and moves their senders' cursors, in `(conversation, seq)` order, at most
-/// [`CHUNK`] per transaction and each ending early when the writer wants the lock; then makes them durable.
-fn write(conn: &rusqlite::Connection, db: &Path, write_lock: &WriteLock, entries: &[Arc<Entry>]) -> Result<()> {
+/// Creates the conversation rows `entries` carry, inserts them into the log and moves their senders' cursors, in
+/// `(conversation, seq)` order, at most [`CHUNK`] per transaction; then makes them durable.
+fn write(conn: &rusqlite::Connection, db: &Path, entries: &[Arc<Entry>]) -> Result<()> {
+    in_transaction(conn, || create_rows(conn, entries))?;
     let mut sorted: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
     sorted.sort_unstable_by(|a, b| (&a.record.conversation_id, a.seq).cmp(&(&b.record.conversation_id, b.seq)));
     let (mut rest, mut uncheckpointed) = (&sorted[..], 0);
     while !rest.is_empty() {
-        let turn = write_lock.when_free();
-        let result = write_chunk(conn, write_lock, rest);
-        if result.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        drop(turn);
-        let written = result?;
+        let written = in_transaction(conn, || write_chunk(conn, rest))?;
         rest = &rest[written..];
         uncheckpointed += written;
-        // After every [`CHUNK`] messages (not after each chunk that ended early: a checkpoint is two fsyncs), so
-        // the WAL stays about a chunk long. A passive checkpoint never waits for readers or takes the write lock;
+        // After every [`CHUNK`] messages, so the WAL stays about a chunk long. A passive checkpoint never waits for readers or takes the write lock;
         // one that cannot copy everything (a reader still on an old snapshot) is taken up again after the next.
         if uncheckpointed >= CHUNK || rest.is_empty() {
             uncheckpointed = 0;
@@ -209,10 +200,45 @@ fn write(conn: &rusqlite::Connection, db: &Path, write_lock: &WriteLock, entries
     sync_wal(db)
 }
 
-/// Commits the first of `entries`, up to [`CHUNK`] or until the writer wants the lock (at least one), in one
-/// transaction. Returns how many it committed.
-fn write_chunk(conn: &rusqlite::Connection, write_lock: &WriteLock, entries: &[&Entry]) -> Result<usize> {
+/// Runs `work` in a write transaction, committed if it succeeds and rolled back if not.
+fn in_transaction<T>(conn: &rusqlite::Connection, work: impl FnOnce() -> Result<T>) -> Result<T> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
+    let done = work().and_then(|t| Ok(conn.execute_batch("COMMIT").map(|()| t)?));
+    if done.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
+}
+
+/// Creates the conversation rows `entries` carry that do not exist, in `(owner, conversation)` order, and logs
+/// each in its owner's conversation list. A row that exists (a replay; a group's row made meanwhile) is left as it
+/// is and not logged again.
+fn create_rows(conn: &rusqlite::Connection, entries: &[Arc<Entry>]) -> Result<()> {
+    let mut rows: Vec<&ConversationRef> = entries.iter().flat_map(|e| &e.record.rows).collect();
+    rows.sort_unstable_by(|a, b| (&a.owner_user_id, &a.conversation_id).cmp(&(&b.owner_user_id, &b.conversation_id)));
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
+    )?;
+    for c in rows {
+        let created =
+            insert.execute((&c.owner_user_id, &c.conversation_id, c.conversation_type, &c.user_id, &c.group_id))?;
+        if created > 0 {
+            let id = std::slice::from_ref(&c.conversation_id);
+            super::versions::bump_sync(
+                conn,
+                crate::VersionKind::Conversations,
+                &c.owner_user_id,
+                id,
+                crate::Change::Insert,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the first of `entries`, up to [`CHUNK`], in the caller's transaction. Returns how many it wrote.
+fn write_chunk(conn: &rusqlite::Connection, entries: &[&Entry]) -> Result<usize> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (conversation_id, seq, client_msg_id, server_msg_id, send_id, send_time, data) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
@@ -220,9 +246,6 @@ fn write_chunk(conn: &rusqlite::Connection, write_lock: &WriteLock, entries: &[&
     let mut cursors: HashMap<(&str, &str), i64> = HashMap::new();
     let mut written = 0;
     for e in entries.iter().take(CHUNK) {
-        if written > 0 && write_lock.wanted() {
-            break;
-        }
         let r = &e.record;
         insert.execute((
             &r.conversation_id,
@@ -246,7 +269,6 @@ fn write_chunk(conn: &rusqlite::Connection, write_lock: &WriteLock, entries: &[&
     for ((owner, conversation_id), seq) in cursors {
         cursor.execute((seq, owner, conversation_id))?;
     }
-    conn.execute_batch("COMMIT")?;
     Ok(written)
 }
 
@@ -264,51 +286,57 @@ fn sync_wal(db: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use palaver_protocol::pb::sdkws::MsgData;
     use prost::Message as _;
 
-    use super::super::journal::Record;
-    use super::super::memtable::Entry;
-    use super::super::write_lock::WriteLock;
+    use super::super::journal::{Journal, Record};
     use super::super::{SqliteStore, sched};
-    use super::{connect, entry, write_chunk};
-    use crate::{MessageStore as _, NewMessage};
+    use crate::{
+        ConversationRef, ConversationStore as _, MessageStore as _, NewMessage, VersionKind, VersionStore as _,
+    };
 
-    /// A chunk ends after the message in progress as soon as the append writer waits for the lock.
+    /// A journal left by a server killed before its flush creates the conversation rows its first messages carry,
+    /// each logged once in its owner's list: replaying the same rows again changes nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_chunk_ends_when_the_writer_wants_the_lock() {
+    async fn a_replayed_journal_creates_its_conversation_rows_once() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("palaver.db");
-        let store = SqliteStore::open(&db).await.unwrap();
-        let conn = connect(&db, Duration::from_secs(10)).unwrap();
-        let entries: Vec<Arc<Entry>> = (1..=3)
-            .map(|seq| {
-                let data = MsgData { seq, client_msg_id: format!("c{seq}"), ..MsgData::default() };
-                let record = Record { conversation_id: "si_a_b".into(), reader: None, blob: data.encode_to_vec() };
-                entry(1, record).unwrap()
-            })
-            .collect();
-        let entries: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
-
-        let lock = Arc::new(WriteLock::default());
-        let turn = lock.when_free();
-        let writer = {
-            let lock = lock.clone();
-            std::thread::spawn(move || drop(lock.first()))
+        SqliteStore::open(&db).await.unwrap().close().await;
+        let row = |owner: &str, peer: &str| ConversationRef {
+            owner_user_id: owner.into(),
+            conversation_id: "si_a_b".into(),
+            conversation_type: 1,
+            user_id: peer.into(),
+            group_id: String::new(),
         };
-        while !lock.wanted() {
-            std::thread::yield_now();
+        let record = |seq: i64| Record {
+            conversation_id: "si_a_b".into(),
+            reader: Some("a".into()),
+            blob: MsgData { seq, client_msg_id: format!("c{seq}"), ..MsgData::default() }.encode_to_vec(),
+            rows: vec![row("a", "b"), row("b", "a")],
+        };
+        let version = |store: SqliteStore| async move {
+            let head = store.version_head(VersionKind::Conversations, "b").await.unwrap();
+            store.close().await;
+            head.version
+        };
+
+        Journal::create(&db, 100).unwrap().append(&[record(1)]).unwrap();
+        let store = SqliteStore::open(&db).await.unwrap();
+        for (owner, peer) in [("a", "b"), ("b", "a")] {
+            let rows = store.user_conversations(owner).await.unwrap();
+            assert_eq!(rows.len(), 1, "{owner}'s row");
+            assert_eq!((rows[0].user_id.as_str(), rows[0].max_seq), (peer, 1));
         }
-        assert_eq!(write_chunk(&conn, &lock, &entries).unwrap(), 1, "the chunk went on while the writer waited");
-        drop(turn);
-        writer.join().unwrap();
-        assert_eq!(write_chunk(&conn, &lock, &entries[1..]).unwrap(), 2);
-        let stored: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)).unwrap();
-        assert_eq!(stored, 3);
-        drop(store);
+        assert_eq!(store.user_conversations("a").await.unwrap()[0].has_read_seq, 1, "the sender's cursor moved");
+        let delta = store.version_changes(VersionKind::Conversations, "b", 0, 10).await.unwrap();
+        assert_eq!(delta.changes, vec![("si_a_b".to_string(), crate::Change::Insert)]);
+        let logged = version(store).await;
+
+        Journal::create(&db, 200).unwrap().append(&[record(2)]).unwrap();
+        let store = SqliteStore::open(&db).await.unwrap();
+        assert_eq!(store.user_conversations("b").await.unwrap()[0].max_seq, 2);
+        assert_eq!(version(store).await, logged, "an existing row is not logged again");
     }
 
     /// The flusher's thread runs ten nice steps below the process (at 19 at most), under the default policy.

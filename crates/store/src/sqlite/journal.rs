@@ -24,7 +24,10 @@
 //!
 //! `len: u32 LE | crc: u32 LE | body`, where `crc` is the CRC-32 of the segment's number followed by `body`, and
 //! `body` is `conversation_id` and `reader` (each a `u32 LE` length and UTF-8 bytes; `reader` absent as length
-//! `u32::MAX`), then the stored `sdkws.MsgData` blob to the end. Records are written a batch at a time and
+//! `u32::MAX`), then the stored `sdkws.MsgData` blob to the end. A conversation's first message also carries the
+//! conversation rows it creates ([`Record::rows`]), ahead of the rest: the mark `u32::MAX - 1` (never a length
+//! here), their number (`u32 LE`), and each row's owner, conversation, type (`i32 LE`), peer and group. Records
+//! without rows are as they were before rows were journaled, so a journal left by an older build replays. Records are written a batch at a time and
 //! `fdatasync`ed before any of them is acknowledged, so a crash can only leave a torn *tail*: reading stops at the
 //! first record that is short or fails its CRC, and nothing before it was lost.
 
@@ -32,7 +35,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::{Result, StoreError};
+use crate::{ConversationRef, Result, StoreError};
 
 /// One journaled message: what SQLite's `messages` row and the sender's cursor move are made from.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,9 @@ pub(super) struct Record {
     pub reader: Option<String>,
     /// The `sdkws.MsgData`, encoded, with its seq: exactly what the `data` column holds.
     pub blob: Vec<u8>,
+    /// Conversation rows this message creates (its conversation's first: both parties' rows of a 1:1 chat). The
+    /// flusher creates them with the message, so they are durable here first, like the message itself.
+    pub rows: Vec<ConversationRef>,
 }
 
 /// The segment being appended to.
@@ -204,6 +210,17 @@ fn ignore_missing(path: &Path, result: std::io::Result<()>) -> Result<()> {
 fn encode(segment: u64, record: &Record, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; 8]);
+    if !record.rows.is_empty() {
+        out.extend_from_slice(&ROWS_MARK.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(record.rows.len()).expect("two rows a message").to_le_bytes());
+        for row in &record.rows {
+            put_str(out, Some(&row.owner_user_id));
+            put_str(out, Some(&row.conversation_id));
+            out.extend_from_slice(&row.conversation_type.to_le_bytes());
+            put_str(out, Some(&row.user_id));
+            put_str(out, Some(&row.group_id));
+        }
+    }
     put_str(out, Some(&record.conversation_id));
     put_str(out, record.reader.as_deref());
     out.extend_from_slice(&record.blob);
@@ -226,10 +243,41 @@ fn decode(segment: u64, bytes: &[u8]) -> Option<(Record, &[u8])> {
     if checksum(segment, body) != crc {
         return None;
     }
+    let (rows, body) = take_rows(body)?;
     let (conversation_id, tail) = take_str(body)?;
     let (reader, blob) = take_str(tail)?;
-    let record = Record { conversation_id: conversation_id?, reader, blob: blob.to_vec() };
+    let record = Record { conversation_id: conversation_id?, reader, blob: blob.to_vec(), rows };
     Some((record, rest))
+}
+
+/// Marks a record that begins with conversation rows (where a record without begins with a string's length).
+const ROWS_MARK: u32 = u32::MAX - 1;
+
+/// The conversation rows at the start of a record's body, if it has any, and the rest of the body.
+fn take_rows(body: &[u8]) -> Option<(Vec<ConversationRef>, &[u8])> {
+    match take_u32(body)? {
+        (ROWS_MARK, rest) => {
+            let (count, mut rest) = take_u32(rest)?;
+            let mut rows = Vec::new();
+            for _ in 0..count {
+                let (owner_user_id, tail) = take_str(rest)?;
+                let (conversation_id, tail) = take_str(tail)?;
+                let (kind, tail) = tail.split_first_chunk::<4>()?;
+                let (user_id, tail) = take_str(tail)?;
+                let (group_id, tail) = take_str(tail)?;
+                rows.push(ConversationRef {
+                    owner_user_id: owner_user_id?,
+                    conversation_id: conversation_id?,
+                    conversation_type: i32::from_le_bytes(*kind),
+                    user_id: user_id?,
+                    group_id: group_id?,
+                });
+                rest = tail;
+            }
+            Some((rows, rest))
+        }
+        _ => Some((Vec::new(), body)),
+    }
 }
 
 fn checksum(segment: u64, body: &[u8]) -> u32 {
@@ -289,12 +337,40 @@ fn io(path: &Path, e: &std::io::Error) -> StoreError {
 mod tests {
     use super::*;
 
+    /// Every third record carries the conversation rows of a first message.
     fn record(i: usize) -> Record {
+        let conversation_id = format!("si_a_{i}");
+        let row = |owner: &str, peer: &str| ConversationRef {
+            owner_user_id: owner.into(),
+            conversation_id: conversation_id.clone(),
+            conversation_type: 1,
+            user_id: peer.into(),
+            group_id: String::new(),
+        };
+        let rows = if i.is_multiple_of(3) { vec![row("a", &i.to_string()), row(&i.to_string(), "a")] } else { vec![] };
         Record {
-            conversation_id: format!("si_a_{i}"),
+            conversation_id: conversation_id.clone(),
             reader: i.is_multiple_of(2).then(|| format!("u{i}")),
             blob: vec![u8::try_from(i % 256).unwrap(); i],
+            rows,
         }
+    }
+
+    /// A record without rows is laid out as before rows were journaled: a segment an older build left replays.
+    #[test]
+    fn a_record_without_rows_keeps_the_older_layout() {
+        let old =
+            Record { conversation_id: "si_a_b".into(), reader: Some("a".into()), blob: b"msg".to_vec(), rows: vec![] };
+        let mut bytes = Vec::new();
+        encode(7, &old, &mut bytes);
+        let mut body = Vec::new();
+        for s in ["si_a_b", "a"] {
+            body.extend_from_slice(&u32::try_from(s.len()).unwrap().to_le_bytes());
+            body.extend_from_slice(s.as_bytes());
+        }
+        body.extend_from_slice(b"msg");
+        assert_eq!(&bytes[8..], &body[..]);
+        assert_eq!(decode(7, &bytes).unwrap().0, old);
     }
 
     #[test]

@@ -9,6 +9,15 @@
 //! by seq. A reader that cannot look here first holds a [pin](Memtable::pin) or checks for a flush in between
 //! ([`Memtable::overlay`]).
 //!
+//! # Conversation rows
+//!
+//! A conversation's first message carries the rows it creates (its two parties' in a 1:1 chat), journaled with it
+//! and created in SQLite by the flusher with it, not by the append writer in the path of every batch: written
+//! there, a run's new conversations rewrote most leaves of four B-trees once per batch (BENCHMARKS.md, "The third
+//! machine, a fourth session"). Until then the memtable knows whose rows are unflushed
+//! ([`Memtable::has_unflushed_rows`]), and a read of such an owner's conversations first asks for a flush, so it
+//! finds them: rows and their version bumps are SQLite's alone to answer, and a flush makes them so.
+//!
 //! # The counter
 //!
 //! Each conversation seen since the store opened keeps its newest seq and send time here, also once its messages
@@ -59,6 +68,8 @@ pub(super) struct Memtable {
 #[derive(Default)]
 struct State {
     tails: HashMap<String, Tail>,
+    /// Owners with conversation rows not yet in SQLite, and the newest segment holding one of them.
+    rows: HashMap<String, u64>,
     /// Flushes removed so far: see [`Memtable::overlay`].
     flushes: u64,
 }
@@ -116,7 +127,8 @@ impl Memtable {
 
     /// Adds durable messages, each newer than any held for its conversation.
     pub(super) fn insert(&self, entries: &[Arc<Entry>]) {
-        let mut state = self.state();
+        let mut guard = self.state();
+        let state = &mut *guard;
         for entry in entries {
             let tail = state.tails.entry(entry.record.conversation_id.clone()).or_default();
             debug_assert!(entry.seq > tail.newest.0);
@@ -125,7 +137,20 @@ impl Memtable {
             if let Some(id) = &entry.client_msg_id {
                 tail.by_client_msg_id.insert(id.clone(), entry.clone());
             }
+            for row in &entry.record.rows {
+                state.rows.insert(row.owner_user_id.clone(), entry.segment);
+            }
         }
+    }
+
+    /// Whether `owner` has conversation rows not yet in SQLite (see the module docs).
+    pub(super) fn has_unflushed_rows(&self, owner: &str) -> bool {
+        self.state().rows.contains_key(owner)
+    }
+
+    /// Whether anyone has.
+    pub(super) fn any_unflushed_rows(&self) -> bool {
+        !self.state().rows.is_empty()
     }
 
     /// The unflushed messages of `conversation_id` with seqs in `begin..=end`, in seq order.
@@ -150,6 +175,7 @@ impl Memtable {
         let _pinned = self.pin();
         let mut state = self.state();
         state.flushes += 1;
+        state.rows.retain(|_, newest| *newest > segment);
         for tail in state.tails.values_mut() {
             while let Some(entry) = tail.entries.pop_front_if(|e| e.segment <= segment) {
                 if let Some(id) = &entry.client_msg_id {
@@ -179,6 +205,7 @@ mod tests {
                 conversation_id: conversation_id.into(),
                 reader: reader.map(Into::into),
                 blob: Vec::new(),
+                rows: Vec::new(),
             },
         })
     }
@@ -210,5 +237,33 @@ mod tests {
         assert!(m.last("b").is_none());
         assert_eq!(m.newest("b"), Some((1, 10)), "the counter outlives the flush");
         assert_eq!(m.newest("c"), None);
+    }
+
+    /// An owner's rows are unflushed until the newest segment holding one of them is flushed.
+    #[test]
+    fn knows_whose_rows_are_unflushed() {
+        let with_rows = |seq: i64, segment: u64, owners: &[&str]| {
+            let mut e = Arc::into_inner(entry("si_u_v", seq, segment, None)).unwrap();
+            e.record.rows = owners
+                .iter()
+                .map(|owner| crate::ConversationRef {
+                    owner_user_id: (*owner).into(),
+                    conversation_id: "si_u_v".into(),
+                    conversation_type: 1,
+                    user_id: String::new(),
+                    group_id: String::new(),
+                })
+                .collect();
+            Arc::new(e)
+        };
+        let m = Memtable::default();
+        assert!(!m.any_unflushed_rows());
+        m.insert(&[with_rows(1, 1, &["u", "v"]), with_rows(2, 2, &["v"])]);
+        assert!(m.has_unflushed_rows("u") && m.has_unflushed_rows("v") && !m.has_unflushed_rows("w"));
+        m.remove_through(1);
+        assert!(!m.has_unflushed_rows("u"));
+        assert!(m.has_unflushed_rows("v"), "v's second row is in segment 2");
+        m.remove_through(2);
+        assert!(!m.any_unflushed_rows());
     }
 }

@@ -122,8 +122,12 @@ impl SqliteStore {
         })
     }
 
-    /// The head and the log's lower bound, creating the list if needed.
+    /// The head and the log's lower bound, creating the list if needed. A conversation list waits for its owner's
+    /// unflushed rows first, so that the head counts them.
     async fn head_with_floor(&self, kind: VersionKind, owner: &str) -> Result<(VersionHead, i64)> {
+        if kind == VersionKind::Conversations {
+            self.rows_flushed(owner).await?;
+        }
         if let Some(found) = self.read_head(kind, owner)? {
             return Ok(found);
         }

@@ -29,10 +29,11 @@
 //! growth). The thread takes the first queued append, then drains whatever else is queued, up to [`MAX_BATCH`].
 //! Each append is checked first, in one read transaction for the batch ([`check`]): a resend finds its original
 //! (in the batch, the memtable or SQLite), a refused precondition is answered at once, and the others take the
-//! next seq of their conversation. The conversation rows an append needs that are not known to exist are
-//! created in one SQLite transaction. Then the batch's messages are written to the journal and fsynced, put in
-//! the memtable (now readers see them), and only then is each caller answered. Nothing is acknowledged that is
-//! not durable.
+//! next seq of their conversation. The conversation rows an append creates (its conversation's first, where no
+//! row exists yet) go into its journal record, for the flusher to create with the message: the writer itself
+//! never writes to SQLite. Then the batch's messages are written to the journal and fsynced, put in the memtable
+//! (now readers see them, and a read of their rows waits for a flush), and only then is each caller answered.
+//! Nothing is acknowledged that is not durable.
 //!
 //! A check sees what was committed when the batch began: a block (say) committed after that lets this batch's
 //! message through, which is the order "message, then block", and a send that begins after the block commits is
@@ -40,8 +41,7 @@
 //! over and over) until the store says something they read has changed ([`PreconditionChanges`], raised after
 //! the commit and before the change is answered, so a send that begins after it finds the answers forgotten).
 //!
-//! If creating the conversation rows fails, the batch fails and nothing of it is journaled. If the journal
-//! cannot be written or synced, the batch fails, and so does every append after it: the segment may hold part
+//! If the journal cannot be written or synced, the batch fails, and so does every append after it: the segment may hold part
 //! of a batch nobody was told is stored, and seqs handed out again after it could collide with it on replay, so
 //! the writer stops rather than guess (as databases do when an fsync fails). Opening the store again replays
 //! the journal.
@@ -86,7 +86,6 @@ use super::flusher::{self, Segment};
 use super::journal::{self, Journal, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::{Answer, NEWEST, decode, read_precondition};
-use super::write_lock::WriteLock;
 use crate::{Appended, ConversationRef, NewMessage, Precondition, Result, StoreError};
 
 /// Most appends made durable together. Large enough that a burst is one fsync even on a slow disk (throughput
@@ -162,15 +161,13 @@ pub(super) struct AppendWriter {
 /// What the thread works with.
 struct Writer {
     conn: rusqlite::Connection,
-    /// Shared with the flusher: the writer takes SQLite's write lock first.
-    write_lock: Arc<WriteLock>,
     journal: Journal,
     memtable: Arc<Memtable>,
     /// The open segment's messages, for the flusher.
     segment: Vec<Arc<Entry>>,
     segment_began: Instant,
     to_flusher: std::sync::mpsc::SyncSender<Segment>,
-    /// Conversation rows known to exist: the owners of each conversation's.
+    /// Conversation rows known to exist, in SQLite or in a journaled message: the owners of each conversation's.
     ensured: HashMap<String, Vec<String>>,
     /// Precondition answers read since `answers_seen` changes and for at most [`ANSWERS_AGE`]: a conversation's
     /// messages ask the same few questions (does the recipient exist, has it blocked the sender, does it
@@ -215,10 +212,8 @@ impl AppendWriter {
         let next = flusher::replay(path, busy_timeout)?;
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(busy_timeout)?;
-        // The file is WAL already (a persistent setting made by the first connection); `synchronous` and
-        // `foreign_keys` are per connection. This connection only writes the rare new conversation rows, and
-        // leaves checkpoints to the flusher, which runs them as it flushes: one run here holds a whole batch.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
+        // The file is WAL already (a persistent setting made by the first connection). This connection only reads.
+        conn.execute_batch("PRAGMA query_only = ON;")?;
         let journal = Journal::create(path, next)?;
         let (to_flusher, segments) = std::sync::mpsc::sync_channel(1);
         let (queue, jobs) = mpsc::channel(QUEUE);
@@ -229,11 +224,9 @@ impl AppendWriter {
                 let _ = queue.try_send(Job::Tick);
             }
         };
-        let write_lock = Arc::new(WriteLock::default());
-        let flusher = flusher::start(path, busy_timeout, memtable.clone(), write_lock.clone(), segments, tick)?;
+        let flusher = flusher::start(path, busy_timeout, memtable.clone(), segments, tick)?;
         let mut writer = Writer {
             conn,
-            write_lock,
             journal,
             memtable,
             segment: Vec::new(),
@@ -402,7 +395,6 @@ impl Writer {
         }
         let mut accepted = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
-        let mut ensure = Vec::new();
         let mut ours = std::mem::take(&mut self.checked);
         // Before the snapshot: an answer read in it is then at least as new as the changes seen here.
         self.forget_stale_answers();
@@ -422,8 +414,7 @@ impl Writer {
                 .and_then(|()| self.check(&mut ours, msg));
             match result {
                 Ok(Checked::Existing(answer)) => accepted.push(Accepted { reply, answer }),
-                Ok(Checked::New { entry, data, ensure_conversations }) => {
-                    ensure.extend(ensure_conversations.into_iter().filter(|c| !self.is_ensured(c)));
+                Ok(Checked::New { entry, data }) => {
                     entries.push(entry);
                     accepted.push(Accepted { reply, answer: Appended { data, created: true } });
                 }
@@ -433,17 +424,12 @@ impl Writer {
             }
         }
         if snapshot.is_ok() {
-            // Rows that exist need no write: after a restart, every conversation's first message finds its own.
-            self.leave_out_existing(&mut ensure);
             let _ = self.conn.execute_batch("COMMIT");
         }
         drop(pinned);
         ours.clear();
         self.checked = ours;
 
-        if let Err(e) = self.ensure_conversations(&ensure) {
-            return fail(accepted, &format!("creating conversation rows: {e}"));
-        }
         if !entries.is_empty() {
             if let Err(e) = self.journal.append(entries.iter().map(|e: &Arc<Entry>| &e.record)) {
                 let why = format!("writing the message journal: {e}");
@@ -511,6 +497,7 @@ impl Writer {
                 seq + 1
             }
         };
+        let rows = self.new_rows(ensure_conversations)?;
         let entry = Arc::new(Entry {
             seq: data.seq,
             send_time: data.send_time,
@@ -518,7 +505,7 @@ impl Writer {
             server_msg_id: data.server_msg_id.clone(),
             send_id: data.send_id.clone(),
             segment: self.journal.number(),
-            record: Record { conversation_id, reader, blob: data.encode_to_vec() },
+            record: Record { conversation_id, reader, blob: data.encode_to_vec(), rows },
         });
         match ours.get_mut(&entry.record.conversation_id) {
             Some(earlier) => earlier.push(entry.clone()),
@@ -526,7 +513,7 @@ impl Writer {
                 ours.insert(entry.record.conversation_id.clone(), vec![entry.clone()]);
             }
         }
-        Ok(Checked::New { entry, data, ensure_conversations })
+        Ok(Checked::New { entry, data })
     }
 
     /// Forgets the remembered precondition answers if the store changed what they read, or they are old.
@@ -555,79 +542,31 @@ impl Writer {
         blob.map(|b| decode(&b)).transpose()
     }
 
-    /// Takes the rows that exist out of `refs`, remembering them as ensured. A row that cannot be looked up stays
-    /// in: creating it is a no-op if it exists.
-    fn leave_out_existing(&mut self, refs: &mut Vec<ConversationRef>) {
-        let Ok(mut exists) =
-            self.conn.prepare_cached("SELECT 1 FROM conversations WHERE owner_user_id = ?1 AND conversation_id = ?2")
-        else {
-            return;
-        };
-        let mut found = Vec::new();
-        refs.retain(|c| {
-            let row = exists.query_row((&c.owner_user_id, &c.conversation_id), |_| Ok(())).optional();
-            let keep = !matches!(row, Ok(Some(())));
-            if !keep {
-                found.push(c.clone());
-            }
-            keep
-        });
-        drop(exists);
-        self.remember_ensured(&found);
+    /// The rows of `refs` that neither SQLite (in the batch's snapshot) nor an earlier journaled message holds:
+    /// the message carries them to the flusher. All of `refs` are remembered as existing from here on.
+    fn new_rows(&mut self, refs: Vec<ConversationRef>) -> Result<Vec<ConversationRef>> {
+        let (mut rows, mut stored) = (Vec::new(), Vec::new());
+        for c in refs.into_iter().filter(|c| !self.is_ensured(c)) {
+            let found = self
+                .conn
+                .prepare_cached("SELECT 1 FROM conversations WHERE owner_user_id = ?1 AND conversation_id = ?2")?
+                .query_row((&c.owner_user_id, &c.conversation_id), |_| Ok(()))
+                .optional()?;
+            if found.is_some() { stored.push(c) } else { rows.push(c) }
+        }
+        // Only once nothing can fail: a row remembered but not carried would never be created.
+        for c in stored.iter().chain(&rows) {
+            self.remember_ensured(c);
+        }
+        Ok(rows)
     }
 
-    /// Creates the missing rows of `refs` (and logs them in their owners' conversation lists) in one transaction,
-    /// taking SQLite's write lock [ahead of the flusher](super::write_lock).
-    fn ensure_conversations(&mut self, refs: &[ConversationRef]) -> Result<()> {
-        if refs.is_empty() {
-            return Ok(());
-        }
-        let turn = self.write_lock.first();
-        let conn = &self.conn;
-        let write = || -> Result<()> {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-            for c in refs {
-                let created = conn
-                    .prepare_cached(
-                        "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, \
-                         group_id) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
-                    )?
-                    .execute((&c.owner_user_id, &c.conversation_id, c.conversation_type, &c.user_id, &c.group_id))?;
-                // A new row is a change to the owner's conversation list (only on a conversation's first message).
-                if created > 0 {
-                    let id = std::slice::from_ref(&c.conversation_id);
-                    super::versions::bump_sync(
-                        conn,
-                        crate::VersionKind::Conversations,
-                        &c.owner_user_id,
-                        id,
-                        crate::Change::Insert,
-                    )?;
-                }
-            }
-            conn.execute_batch("COMMIT")?;
-            Ok(())
-        };
-        if let Err(e) = write() {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            return Err(e);
-        }
-        drop(turn);
-        self.remember_ensured(refs);
-        Ok(())
-    }
-
-    fn remember_ensured(&mut self, refs: &[ConversationRef]) {
+    /// Forgetting is harmless: a row found in neither place again is carried again, and creating it is a no-op.
+    fn remember_ensured(&mut self, c: &ConversationRef) {
         if self.ensured.len() > MAX_KNOWN {
             self.ensured.clear();
         }
-        for c in refs {
-            if !self.is_ensured(c) {
-                self.ensured.entry(c.conversation_id.clone()).or_default().push(c.owner_user_id.clone());
-            }
-        }
+        self.ensured.entry(c.conversation_id.clone()).or_default().push(c.owner_user_id.clone());
     }
 
     fn is_ensured(&self, c: &ConversationRef) -> bool {
@@ -643,7 +582,7 @@ enum Checked {
     /// A resend: the original.
     Existing(Appended),
     /// A new message, with its seq.
-    New { entry: Arc<Entry>, data: MsgData, ensure_conversations: Vec<ConversationRef> },
+    New { entry: Arc<Entry>, data: MsgData },
 }
 
 fn fail(accepted: Vec<Accepted>, why: &str) {
@@ -663,8 +602,8 @@ mod tests {
 
     use super::super::SqliteStore;
     use crate::{
-        Appended, Black, ConversationPatch, ConversationRef, ConversationStore as _, MessageStore as _, NewMessage,
-        Precondition, RelationStore as _, StoreError, User, UserStore as _,
+        Appended, Black, Change, ConversationPatch, ConversationRef, ConversationStore as _, MessageStore as _,
+        NewMessage, Precondition, RelationStore as _, StoreError, User, UserStore as _, VersionKind, VersionStore as _,
     };
 
     fn msg(client_msg_id: &str) -> NewMessage {
@@ -795,39 +734,42 @@ mod tests {
         assert_eq!(seqs(&store, "si_a_b").await, [1, 2]);
     }
 
-    /// A conversation row that cannot be created fails its whole batch before anything is journaled: every
-    /// caller gets an error, nothing is stored, no seq is burnt, and the others sent again are stored as new.
+    /// A first message's conversation rows are journaled with it and created by the flusher, not by the writer
+    /// (whose connection only reads); a read of either owner's conversations, or of their lists' changes, right
+    /// after the acknowledgement finds them, and the conversation's next message carries none.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_conversation_row_that_fails_fails_its_batch() {
+    async fn a_first_messages_rows_are_read_right_after_its_ack() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        // Fault injection from outside the writer: inserting a conversation row for "poison" fails.
-        sqlx::query(
-            "CREATE TRIGGER poison BEFORE INSERT ON conversations WHEN NEW.owner_user_id = 'poison' \
-             BEGIN SELECT RAISE(ABORT, 'poisoned row'); END",
-        )
-        .execute(&store.write)
-        .await
-        .unwrap();
-        let mut poisoned = msg("p");
-        poisoned.ensure_conversations.push(ConversationRef {
-            owner_user_id: "poison".into(),
+        let row = |owner: &str, peer: &str| ConversationRef {
+            owner_user_id: owner.into(),
             conversation_id: "si_a_b".into(),
             conversation_type: 1,
-            user_id: "a".into(),
+            user_id: peer.into(),
             group_id: String::new(),
-        });
-        let results = append_in_one_batch(&store, vec![msg("a"), poisoned, msg("b")]).await;
-        assert_eq!(store.commits(), 0);
-        for result in &results {
-            assert!(matches!(result, Err(StoreError::Backend(e)) if e.contains("poisoned row")), "{result:?}");
+        };
+        let first = |id: &str| NewMessage { ensure_conversations: vec![row("a", "b"), row("b", "a")], ..msg(id) };
+        store.append_message(first("m1")).await.unwrap();
+        for (owner, peer) in [("b", "a"), ("a", "b")] {
+            let rows = store.user_conversations(owner).await.unwrap();
+            assert_eq!(
+                rows.iter().map(|r| (r.user_id.as_str(), r.max_seq)).collect::<Vec<_>>(),
+                [(peer, 1)],
+                "{owner}"
+            );
         }
-        assert!(seqs(&store, "si_a_b").await.is_empty(), "nothing of the batch was stored");
-        for (client_msg_id, seq) in [("a", 1), ("b", 2)] {
-            let again = store.append_message(msg(client_msg_id)).await.unwrap();
-            assert!(again.created);
-            assert_eq!(again.data.seq, seq);
+        store.append_message(first("m2")).await.unwrap();
+        let b_head = store.version_head(VersionKind::Conversations, "b").await.unwrap().version;
+        let third = first("m3");
+        store.append_message(third).await.unwrap();
+        if let Some(last) = store.memtable.last("si_a_b") {
+            assert!(last.record.rows.is_empty(), "rows known to exist are not carried again");
         }
-        assert!(store.user_conversations("poison").await.unwrap().is_empty());
+        let delta = store.version_changes(VersionKind::Conversations, "b", 0, 10).await.unwrap();
+        assert_eq!(delta.changes, vec![("si_a_b".to_string(), Change::Insert)]);
+        assert_eq!(delta.head.version, b_head, "one version for the row, none for later messages");
+        let written: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM conversations").fetch_one(&store.write).await.unwrap();
+        assert_eq!(written, 2);
     }
 
     /// Dropping the store (without `close`) ends the writer thread: the thread holds the only other reference to
