@@ -67,8 +67,9 @@ pub struct ConversationRef {
 pub struct NewMessage {
     pub conversation_id: String,
     pub data: MsgData,
-    /// Conversation rows to create (if missing) in the same transaction: both parties of a 1:1 chat on its
-    /// first message. Group rows are created when members join, not per message.
+    /// Conversation rows to create (if missing) with the message, durable with it and visible to every read that
+    /// begins after it is acknowledged: both parties of a 1:1 chat on its first message. Group rows are created
+    /// when members join, not per message.
     pub ensure_conversations: Vec<ConversationRef>,
     /// Whose read cursor moves to the new seq (the sender's: one's own message is read).
     pub reader: Option<String>,
