@@ -11,8 +11,8 @@
 //! # Why a commit does not fsync
 //!
 //! A chunk's commit does not fsync (`synchronous = NORMAL`), which held SQLite's write lock 20–80 ms a commit
-//! here: nothing needs a chunk durable before the segment's end, when one fsync of the WAL covers every chunk of it, before the segment's
-//! file, until then the messages' durable copy, is retired. (The WAL's frames leave it only for a checkpoint that
+//! here: nothing needs a chunk durable before the segment's end, when one fsync of the WAL covers every chunk of
+//! it, before the segment's file, until then the messages' durable copy, is retired. (The WAL's frames leave it only for a checkpoint that
 //! syncs the database file first.)
 //!
 //! # Why it runs in the background
@@ -28,15 +28,14 @@
 //!
 //! Ten steps, not `SCHED_IDLE`: the flusher holds SQLite's write lock for a chunk and the memtable's locks for a
 //! moment, and a thread that runs only when the core would otherwise idle makes whoever waits for those locks
-//! wait until it does (one such run stalled a writer batch for half a second). A read that needs unflushed rows
-//! waits for a flush too. And a thread may lower its
-//! priority but not raise it again without a privilege, so the flusher keeps a share with which it catches up on
-//! a core that stays busy. If it falls a segment behind all the same, the writer waits for it (the hand-over holds
+//! wait until it does (one such run stalled a writer batch for half a second); a read that needs unflushed rows
+//! waits for a flush too. And a thread may lower its priority but not raise it again without a privilege, so the
+//! flusher keeps a share with which it catches up on a core that stays busy. If it falls a segment behind all the same, the writer waits for it (the hand-over holds
 //! one segment), which slows appends rather than grow the memtable.
 //!
 //! Every statement is idempotent (`ON CONFLICT DO NOTHING`, a row's version bump only when it was created,
-//! cursors only rise), so a segment flushed twice (a
-//! retry after a failed chunk, or a replay of a segment whose file outlived its flush) stores each message once.
+//! cursors only rise), so a segment flushed twice (a retry after a failed chunk, or a replay of a segment whose
+//! file outlived its flush) stores each message and row once.
 //! Opening the store replays what a previous run left ([`replay`]) with the same statements.
 
 use std::collections::HashMap;
@@ -188,8 +187,9 @@ fn write(conn: &rusqlite::Connection, db: &Path, entries: &[Arc<Entry>]) -> Resu
         let written = in_transaction(conn, || write_chunk(conn, rest))?;
         rest = &rest[written..];
         uncheckpointed += written;
-        // After every [`CHUNK`] messages, so the WAL stays about a chunk long. A passive checkpoint never waits for readers or takes the write lock;
-        // one that cannot copy everything (a reader still on an old snapshot) is taken up again after the next.
+        // After every [`CHUNK`] messages, so the WAL stays about a chunk long. A passive checkpoint never waits for
+        // readers or takes the write lock; one that cannot copy everything (a reader still on an old snapshot) is
+        // taken up again after the next.
         if uncheckpointed >= CHUNK || rest.is_empty() {
             uncheckpointed = 0;
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {

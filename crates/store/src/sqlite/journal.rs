@@ -27,9 +27,11 @@
 //! `u32::MAX`), then the stored `sdkws.MsgData` blob to the end. A conversation's first message also carries the
 //! conversation rows it creates ([`Record::rows`]), ahead of the rest: the mark `u32::MAX - 1` (never a length
 //! here), their number (`u32 LE`), and each row's owner, conversation, type (`i32 LE`), peer and group. Records
-//! without rows are as they were before rows were journaled, so a journal left by an older build replays. Records are written a batch at a time and
-//! `fdatasync`ed before any of them is acknowledged, so a crash can only leave a torn *tail*: reading stops at the
-//! first record that is short or fails its CRC, and nothing before it was lost.
+//! without rows are as they were before rows were journaled, so a journal left by an older build replays.
+//!
+//! Records are written a batch at a time and `fdatasync`ed before any of them is acknowledged, so a crash can
+//! only leave a torn *tail*: reading stops at the first record that is short or fails its CRC, and nothing before
+//! it was lost.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};

@@ -41,10 +41,10 @@
 //! over and over) until the store says something they read has changed ([`PreconditionChanges`], raised after
 //! the commit and before the change is answered, so a send that begins after it finds the answers forgotten).
 //!
-//! If the journal cannot be written or synced, the batch fails, and so does every append after it: the segment may hold part
-//! of a batch nobody was told is stored, and seqs handed out again after it could collide with it on replay, so
-//! the writer stops rather than guess (as databases do when an fsync fails). Opening the store again replays
-//! the journal.
+//! If the journal cannot be written or synced, the batch fails, and so does every append after it: the segment
+//! may hold part of a batch nobody was told is stored, and seqs handed out again after it could collide with it
+//! on replay, so the writer stops rather than guess (as databases do when an fsync fails). Opening the store
+//! again replays the journal.
 //!
 //! # Why it does not preempt when it wakes
 //!
