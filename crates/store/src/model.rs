@@ -62,6 +62,19 @@ pub struct ConversationRef {
     pub group_id: String,
 }
 
+impl ConversationRef {
+    /// `owner`'s row of `conversation_id`, a conversation of `conversation_type` with `peer` (not a group's).
+    pub fn with_peer(owner: &str, peer: &str, conversation_id: &str, conversation_type: i32) -> Self {
+        Self {
+            owner_user_id: owner.into(),
+            conversation_id: conversation_id.into(),
+            conversation_type,
+            user_id: peer.into(),
+            group_id: String::new(),
+        }
+    }
+}
+
 /// A message to append. `data` is complete except for `seq`, which the store assigns.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

@@ -29,13 +29,7 @@ store_tests!(
 /// A 1:1 message from `from` to `to`, with both conversation rows ensured.
 fn message(from: &str, to: &str, id: &str) -> NewMessage {
     let conversation_id = palaver_protocol::conversation_id::single(from, to);
-    let row = |owner: &str, peer: &str| ConversationRef {
-        owner_user_id: owner.into(),
-        conversation_id: conversation_id.clone(),
-        conversation_type: 1,
-        user_id: peer.into(),
-        group_id: String::new(),
-    };
+    let row = |owner: &str, peer: &str| ConversationRef::with_peer(owner, peer, &conversation_id, 1);
     NewMessage {
         ensure_conversations: vec![row(from, to), row(to, from)],
         data: MsgData {

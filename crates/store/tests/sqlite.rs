@@ -164,13 +164,7 @@ fn plain(conversation_id: &str, client_msg_id: &str) -> NewMessage {
 /// A 1:1 message as the server sends it: both parties' rows ensured, the sender's cursor moved.
 fn one_to_one(from: &str, to: &str, client_msg_id: &str) -> NewMessage {
     let conversation_id = palaver_protocol::conversation_id::single(from, to);
-    let row = |owner: &str, peer: &str| ConversationRef {
-        owner_user_id: owner.into(),
-        conversation_id: conversation_id.clone(),
-        conversation_type: 1,
-        user_id: peer.into(),
-        group_id: String::new(),
-    };
+    let row = |owner: &str, peer: &str| ConversationRef::with_peer(owner, peer, &conversation_id, 1);
     NewMessage {
         ensure_conversations: vec![row(from, to), row(to, from)],
         data: msg_data(from, to, client_msg_id),

@@ -139,22 +139,10 @@ impl App {
                 .ok_or_else(|| ApiError::args("cannot place this message in a conversation"))?;
         let is_notification = conversation_id::is_notification(&conversation_id);
         if !is_notification && msg.session_type != session_type::READ_GROUP_CHAT {
-            let conversation_type = msg.session_type;
-            ensure.push(ConversationRef {
-                owner_user_id: msg.send_id.clone(),
-                conversation_id: conversation_id.clone(),
-                conversation_type,
-                user_id: msg.recv_id.clone(),
-                group_id: String::new(),
-            });
-            if msg.recv_id != msg.send_id {
-                ensure.push(ConversationRef {
-                    owner_user_id: msg.recv_id.clone(),
-                    conversation_id: conversation_id.clone(),
-                    conversation_type,
-                    user_id: msg.send_id.clone(),
-                    group_id: String::new(),
-                });
+            let (send, recv, kind) = (&msg.send_id, &msg.recv_id, msg.session_type);
+            ensure.push(ConversationRef::with_peer(send, recv, &conversation_id, kind));
+            if recv != send {
+                ensure.push(ConversationRef::with_peer(recv, send, &conversation_id, kind));
             }
         }
 

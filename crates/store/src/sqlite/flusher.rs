@@ -179,7 +179,14 @@ impl Flusher {
 /// Creates the conversation rows `entries` carry, inserts them into the log and moves their senders' cursors, in
 /// `(conversation, seq)` order, at most [`CHUNK`] per transaction; then makes them durable.
 fn write(conn: &rusqlite::Connection, db: &Path, entries: &[Arc<Entry>]) -> Result<()> {
-    in_transaction(conn, || create_rows(conn, entries))?;
+    let mut rows: Vec<&ConversationRef> = entries.iter().flat_map(|e| &e.record.rows).collect();
+    // Nearly every segment has none: no transaction (and no turn at SQLite's write lock) for nothing.
+    if !rows.is_empty() {
+        rows.sort_unstable_by(|a, b| {
+            (&a.owner_user_id, &a.conversation_id).cmp(&(&b.owner_user_id, &b.conversation_id))
+        });
+        in_transaction(conn, || create_rows(conn, &rows))?;
+    }
     let mut sorted: Vec<&Entry> = entries.iter().map(|e| &**e).collect();
     sorted.sort_unstable_by(|a, b| (&a.record.conversation_id, a.seq).cmp(&(&b.record.conversation_id, b.seq)));
     let (mut rest, mut uncheckpointed) = (&sorted[..], 0);
@@ -210,12 +217,10 @@ fn in_transaction<T>(conn: &rusqlite::Connection, work: impl FnOnce() -> Result<
     done
 }
 
-/// Creates the conversation rows `entries` carry that do not exist, in `(owner, conversation)` order, and logs
-/// each in its owner's conversation list. A row that exists (a replay; a group's row made meanwhile) is left as it
-/// is and not logged again.
-fn create_rows(conn: &rusqlite::Connection, entries: &[Arc<Entry>]) -> Result<()> {
-    let mut rows: Vec<&ConversationRef> = entries.iter().flat_map(|e| &e.record.rows).collect();
-    rows.sort_unstable_by(|a, b| (&a.owner_user_id, &a.conversation_id).cmp(&(&b.owner_user_id, &b.conversation_id)));
+/// Creates those of `rows` (in `(owner, conversation)` order) that do not exist, and logs each in its owner's
+/// conversation list. A row that exists (a replay; a group's row made meanwhile) is left as it is and not logged
+/// again.
+fn create_rows(conn: &rusqlite::Connection, rows: &[&ConversationRef]) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (owner_user_id, conversation_id) DO NOTHING",
@@ -302,13 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("palaver.db");
         SqliteStore::open(&db).await.unwrap().close().await;
-        let row = |owner: &str, peer: &str| ConversationRef {
-            owner_user_id: owner.into(),
-            conversation_id: "si_a_b".into(),
-            conversation_type: 1,
-            user_id: peer.into(),
-            group_id: String::new(),
-        };
+        let row = |owner: &str, peer: &str| ConversationRef::with_peer(owner, peer, "si_a_b", 1);
         let record = |seq: i64| Record {
             conversation_id: "si_a_b".into(),
             reader: Some("a".into()),

@@ -342,13 +342,7 @@ mod tests {
     /// Every third record carries the conversation rows of a first message.
     fn record(i: usize) -> Record {
         let conversation_id = format!("si_a_{i}");
-        let row = |owner: &str, peer: &str| ConversationRef {
-            owner_user_id: owner.into(),
-            conversation_id: conversation_id.clone(),
-            conversation_type: 1,
-            user_id: peer.into(),
-            group_id: String::new(),
-        };
+        let row = |owner: &str, peer: &str| ConversationRef::with_peer(owner, peer, &conversation_id, 1);
         let rows = if i.is_multiple_of(3) { vec![row("a", &i.to_string()), row(&i.to_string(), "a")] } else { vec![] };
         Record {
             conversation_id: conversation_id.clone(),

@@ -244,16 +244,8 @@ mod tests {
     fn knows_whose_rows_are_unflushed() {
         let with_rows = |seq: i64, segment: u64, owners: &[&str]| {
             let mut e = Arc::into_inner(entry("si_u_v", seq, segment, None)).unwrap();
-            e.record.rows = owners
-                .iter()
-                .map(|owner| crate::ConversationRef {
-                    owner_user_id: (*owner).into(),
-                    conversation_id: "si_u_v".into(),
-                    conversation_type: 1,
-                    user_id: String::new(),
-                    group_id: String::new(),
-                })
-                .collect();
+            e.record.rows =
+                owners.iter().map(|owner| crate::ConversationRef::with_peer(owner, "", "si_u_v", 1)).collect();
             Arc::new(e)
         };
         let m = Memtable::default();

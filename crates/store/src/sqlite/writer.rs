@@ -740,13 +740,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_first_messages_rows_are_read_right_after_its_ack() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        let row = |owner: &str, peer: &str| ConversationRef {
-            owner_user_id: owner.into(),
-            conversation_id: "si_a_b".into(),
-            conversation_type: 1,
-            user_id: peer.into(),
-            group_id: String::new(),
-        };
+        let row = |owner: &str, peer: &str| ConversationRef::with_peer(owner, peer, "si_a_b", 1);
         let first = |id: &str| NewMessage { ensure_conversations: vec![row("a", "b"), row("b", "a")], ..msg(id) };
         store.append_message(first("m1")).await.unwrap();
         for (owner, peer) in [("b", "a"), ("a", "b")] {
