@@ -85,6 +85,9 @@ struct ServeArgs {
     /// Bind with SO_REUSEPORT, so several nodes on one machine share the ports.
     #[arg(long)]
     reuse_port: bool,
+    /// Let other processes open the SQLite file while the node runs (admin migrate, sqlite3, backup tools).
+    #[arg(long)]
+    sqlite_shared: bool,
 }
 
 impl ServeArgs {
@@ -106,6 +109,7 @@ impl ServeArgs {
         put("nats_url", self.nats_url.clone().map(Value::from));
         put("cluster_name", self.cluster_name.clone().map(Value::from));
         put("reuse_port", self.reuse_port.then_some(Value::from(true)));
+        put("sqlite_shared", self.sqlite_shared.then_some(Value::from(true)));
         Value::Object(map)
     }
 }

@@ -15,7 +15,7 @@ fn database_url() -> String {
     std::env::var("PALAVER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-/// Runs `palaver admin migrate`; returns (success, stdout).
+/// Runs `palaver admin migrate`; returns (success, stdout followed by stderr).
 fn migrate(from: &std::path::Path, to: &str, restart: bool) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palaver"));
     cmd.args(["admin", "migrate", "--from"]).arg(from).args(["--to", to]).env("PALAVER_LOG", "warn");
@@ -23,9 +23,9 @@ fn migrate(from: &std::path::Path, to: &str, restart: bool) -> (bool, String) {
         cmd.arg("--restart");
     }
     let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), stdout)
+    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{output}");
+    (out.status.success(), output)
 }
 
 /// Waits until the running node has flushed `n` messages from its journal into the database file (about a second
@@ -73,7 +73,15 @@ async fn a_single_node_install_moves_to_postgresql() {
     let to = format!("{base}{}options[search_path]={schema}", if base.contains('?') { '&' } else { '?' });
     let db = dir.path().join("palaver.db");
 
-    // A first copy while the node runs: every table verified.
+    // A node holds its file alone unless told otherwise: the copy says so, and what to do.
+    let (ok, out) = migrate(&db, &to, false);
+    assert!(!ok && out.contains("stop the node") && out.contains("--sqlite-shared"), "{out}");
+    // Restarted with the file shared, a first copy while the node runs: every table verified.
+    node.kill();
+    let (dir_s, ws_s, api_s) = (dir.path().to_str().unwrap(), ws.to_string(), api.to_string());
+    let shared = ["serve", "--data-dir", dir_s, "--ws-addr", &ws_s, "--api-addr", &api_s, "--admin-secret", SECRET];
+    let mut node = spawn(&[&shared[..], &["--sqlite-shared"]].concat());
+    wait_healthy(api).await;
     flushed(&db, 1201).await;
     let (ok, out) = migrate(&db, &to, false);
     assert!(ok, "first copy failed: {out}");

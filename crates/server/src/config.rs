@@ -30,6 +30,10 @@ pub struct Config {
     /// Prefix of the cluster's NATS subjects: nodes with the same name form one cluster, so several clusters
     /// can share a NATS server.
     pub cluster_name: String,
+    /// Let other processes open the SQLite file while this node runs (`palaver admin migrate` copying from it, the
+    /// `sqlite3` shell, a backup tool). Off, the node holds the file alone and its reads take no file locks (about
+    /// a tenth of a login's CPU).
+    pub sqlite_shared: bool,
     /// Bind the gateway and API with `SO_REUSEPORT`, so that several nodes on one machine can listen on the
     /// same ports (the kernel spreads new connections over them): the way past the per-process open-file cap.
     pub reuse_port: bool,
@@ -235,6 +239,7 @@ impl Default for Config {
             database_max_connections: palaver_store::postgres::DEFAULT_MAX_CONNECTIONS,
             nats_url: None,
             cluster_name: "palaver".to_string(),
+            sqlite_shared: false,
             reuse_port: false,
             ws_addr: SocketAddr::from(([0, 0, 0, 0], 10001)),
             api_addr: SocketAddr::from(([0, 0, 0, 0], 10002)),
@@ -370,11 +375,13 @@ mod tests {
             jail.set_env("PALAVER_NATS_URL", "nats://bus:4222");
             jail.set_env("PALAVER_ADMIN_SECRET", "a-long-secret");
             jail.set_env("PALAVER_REUSE_PORT", "true");
+            jail.set_env("PALAVER_SQLITE_SHARED", "true");
             jail.set_env("PALAVER_OBJECTS__LOCAL_DIR", "/srv/palaver-objects");
             let config = Config::load(None, serde_json::json!({})).map_err(|e| e.to_string())?;
             assert_eq!(config.database_url.as_deref(), Some("postgres://db/palaver"));
             assert_eq!(config.nats_url.as_deref(), Some("nats://bus:4222"));
             assert!(config.reuse_port);
+            assert!(config.sqlite_shared);
             assert_eq!(config.cluster_name, "palaver");
             assert_eq!(config.objects.local_dir, Some(PathBuf::from("/srv/palaver-objects")));
             Ok(())

@@ -25,7 +25,8 @@ pub use config::Config;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
-use palaver_store::{Store, postgres::PgStore, sqlite::SqliteStore};
+use palaver_store::sqlite::{Sharing, SqliteStore};
+use palaver_store::{Store, postgres::PgStore};
 use service::App;
 use std::{future::Future, path::Path, sync::Arc};
 use tokio::net::TcpListener;
@@ -84,7 +85,9 @@ pub async fn run(
         ),
         None => {
             let db_path = config.data_dir.join("palaver.db");
-            Arc::new(SqliteStore::open(&db_path).await.with_context(|| format!("opening {}", db_path.display()))?)
+            let sharing = if config.sqlite_shared { Sharing::Shared } else { Sharing::Exclusive };
+            let store = SqliteStore::open_with(&db_path, sharing).await;
+            Arc::new(store.with_context(|| format!("opening {}", db_path.display()))?)
         }
     };
     let blobs =

@@ -12,7 +12,8 @@
 //! key copied per table). So:
 //! - **resumable**: an interrupted run (Ctrl-C, a lost connection, a reboot) is run again and goes on after
 //!   the last committed batch;
-//! - **a running install**: the source may be in use (SQLite's WAL lets us read beside its writer). Rows written
+//! - **a running install**: the source may be in use by a node started with `--sqlite-shared` (SQLite's WAL lets
+//!   us read beside its writer; a node holds its file alone otherwise, and the copy then says so). Rows written
 //!   to it after their table was copied are picked up by running the command again with `--restart` once the
 //!   single node is stopped: every row is then copied again (upserts: nothing is duplicated) and verified.
 //!
@@ -233,7 +234,8 @@ pub async fn sqlite_to_postgres(
     // A server that stopped without closing (killed) left its newest messages in the message journal: they are
     // replayed into the file first. While a server runs it owns the journal, and the copy has what the server
     // has flushed (a second or so behind); the copy after it stops takes the rest.
-    if !crate::sqlite::replay_journal(from)? {
+    let in_use = !crate::sqlite::replay_journal(from)?;
+    if in_use {
         tracing::warn!(
             "{} is in use by a running server: copying what it has flushed; stop it and copy again to finish",
             from.display()
@@ -243,6 +245,13 @@ pub async fn sqlite_to_postgres(
         .max_connections(1)
         .connect_with(SqliteConnectOptions::new().filename(from).read_only(true))
         .await?;
+    if in_use && let Err(e) = sqlx::query("SELECT COUNT(*) FROM sqlite_master").execute(&source).await {
+        return Err(StoreError::Backend(format!(
+            "{} is held by the running node that uses it ({e}): stop the node and run this again, or restart it \
+             with --sqlite-shared to copy while it runs",
+            from.display()
+        )));
+    }
     let target = PgStore::connect(to, 4).await?;
     let pg = target.pool();
     sqlx::query(

@@ -32,6 +32,13 @@
 //! Transactions open with `BEGIN IMMEDIATE`, which takes the write lock up front: a deferred `BEGIN` that reads
 //! first and writes later could otherwise fail mid-way if another writer (or another *process*) wrote in between.
 //!
+//! # One process
+//!
+//! By default a store holds its file alone ([`Sharing::Exclusive`]): SQLite's `unix-excl` layer locks the file
+//! against other processes once, and keeps the WAL's index in this process's memory rather than in a shared
+//! `-shm` file, so that a read transaction costs no file-lock system calls. [`Sharing::Shared`] lets other
+//! processes open the file while the store runs, at that cost.
+//!
 //! Reads go through connections of their own opened with `query_only`, so a long pull or a login sync never
 //! holds the writer, and a read can never take the write lock by mistake: the hot reads (tokens, version heads,
 //! conversations, seqs, pulls) on synchronous connections run inline ([`reader`]), the rest on a sqlx pool of a
@@ -67,7 +74,7 @@ mod writer;
 // After `accounts` and `groups`, whose column-list macros it uses.
 mod directory;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +102,57 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// (and their cached plans) small, and PostgreSQL's limit (65,535) is never near.
 const IN_CHUNK: usize = 500;
 
+/// Whether other processes may open a store's database file while it is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sharing {
+    /// This process alone. SQLite's `unix-excl` layer takes an exclusive lock on the file once, at the first read,
+    /// and keeps the WAL's index in this process's memory instead of the `-shm` file: a read transaction takes no
+    /// file lock, where the shared index costs two to four `fcntl` calls per read (about a tenth of a login's CPU,
+    /// `palaver bench login`; BENCHMARKS.md). Another process opening the file meanwhile fails with "database is
+    /// locked".
+    #[default]
+    Exclusive,
+    /// Other processes may open the file meanwhile (`palaver admin migrate` copying from a running node, the
+    /// `sqlite3` shell, a backup tool): SQLite's default `unix` layer, its index of the WAL shared in `-shm`.
+    Shared,
+}
+
+/// The database file and how a store's connections open it. They must all open it the same way: an exclusive
+/// store's index of the WAL is memory its connections share, which a connection through another layer would not
+/// see.
+#[derive(Clone, Debug)]
+struct DbFile {
+    path: PathBuf,
+    sharing: Sharing,
+}
+
+impl DbFile {
+    fn new(path: &Path, sharing: Sharing) -> Self {
+        Self { path: path.to_path_buf(), sharing }
+    }
+
+    /// SQLite's name for the layer between it and the file system (its "VFS").
+    fn vfs(&self) -> &'static str {
+        match self.sharing {
+            Sharing::Exclusive => "unix-excl",
+            Sharing::Shared => "unix",
+        }
+    }
+
+    /// A synchronous connection, waiting up to [`BUSY_TIMEOUT`] for locks.
+    fn connect(&self) -> Result<rusqlite::Connection> {
+        let conn =
+            rusqlite::Connection::open_with_flags_and_vfs(&self.path, rusqlite::OpenFlags::default(), self.vfs())?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    /// sqlx's options for a connection like [`DbFile::connect`]'s, with foreign keys on.
+    fn options(&self) -> SqliteConnectOptions {
+        SqliteConnectOptions::new().filename(&self.path).vfs(self.vfs()).busy_timeout(BUSY_TIMEOUT).foreign_keys(true)
+    }
+}
+
 /// Palaver's storage in one SQLite file. Cheap to clone (the pools are shared).
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -119,9 +177,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database file at `path` for this process alone ([`Sharing::Exclusive`]) and
+    /// brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
-        let base = SqliteConnectOptions::new().filename(path).busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
+        Self::open_with(path, Sharing::Exclusive).await
+    }
+
+    /// [`SqliteStore::open`], saying whether other processes may open the file meanwhile.
+    pub async fn open_with(path: &Path, sharing: Sharing) -> Result<Self> {
+        let file = DbFile::new(path, sharing);
+        let base = file.options();
         let write_options = base
             .clone()
             .create_if_missing(true)
@@ -141,11 +206,11 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
-        let readers = Arc::new(Readers::open(path, BUSY_TIMEOUT)?);
+        let readers = Arc::new(Readers::open(file.clone())?);
         let marked = Arc::new(readers.read(MarkedConversations::load)?);
         let memtable = Arc::new(Memtable::default());
         let precondition_changes = Arc::new(PreconditionChanges::default());
-        let writer = Arc::new(AppendWriter::start(path, BUSY_TIMEOUT, memtable.clone(), precondition_changes.clone())?);
+        let writer = Arc::new(AppendWriter::start(&file, memtable.clone(), precondition_changes.clone())?);
         Ok(Self { write, read, readers, writer, memtable, marked, precondition_changes, _scratch: None })
     }
 
@@ -242,7 +307,7 @@ impl SqliteStore {
 /// behind. For tools that read the file directly.
 pub fn replay_journal(db: &Path) -> Result<bool> {
     let Some(_lock) = journal::lock(db)? else { return Ok(false) };
-    flusher::replay(db, BUSY_TIMEOUT)?;
+    flusher::replay(&DbFile::new(db, Sharing::Shared))?;
     Ok(true)
 }
 

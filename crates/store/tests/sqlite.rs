@@ -1232,6 +1232,54 @@ async fn sqlite_file_acknowledged_messages_survive_kill_9() {
     assert_dense(&store, &conv, max).await;
 }
 
+/// The child half of [`sqlite_file_an_exclusive_store_keeps_other_processes_out`]: when `PALAVER_READER_TEST_DB`
+/// names a database, counts its users through SQLite's default layer, without waiting for locks, and prints
+/// `answer: users <n>` or `answer: error <message>`; otherwise does nothing.
+#[test]
+fn other_process_reader_child() {
+    let Ok(path) = std::env::var("PALAVER_READER_TEST_DB") else {
+        return;
+    };
+    let read = || -> rusqlite::Result<i64> {
+        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+    };
+    match read() {
+        Ok(n) => println!("answer: users {n}"),
+        Err(e) => println!("answer: error {e}"),
+    }
+}
+
+/// What another process sees of a store's file while the store is open: nothing but "database is locked" when the
+/// store holds it alone (the default), every committed row when it shares it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_an_exclusive_store_keeps_other_processes_out() {
+    use palaver_store::sqlite::Sharing;
+    let other_process_reads = |path: &std::path::Path| -> String {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "other_process_reader_child", "--nocapture", "--test-threads=1"])
+            .env("PALAVER_READER_TEST_DB", path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let answer = stdout.split_once("answer: ").and_then(|(_, rest)| rest.lines().next());
+        answer.unwrap_or_else(|| panic!("the child printed no answer: {stdout}")).to_string()
+    };
+    for (sharing, seen) in [(Sharing::Exclusive, "error database is locked"), (Sharing::Shared, "users 2")] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("palaver.db");
+        let store = SqliteStore::open_with(&path, sharing).await.unwrap();
+        register_alice_and_bob(&store).await;
+        assert_eq!(other_process_reads(&path), seen, "{sharing:?}");
+        // The exclusive store keeps the WAL's index in its own memory, not in the file other processes map.
+        assert_eq!(dir.path().join("palaver.db-shm").exists(), sharing == Sharing::Shared, "{sharing:?}");
+        store.close().await;
+        drop(store);
+        assert_eq!(other_process_reads(&path), "users 2", "{sharing:?}: closed, the file is anyone's");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The message journal (SQLite only): appends are durable in the journal first and reach SQLite about once a second
 

@@ -43,10 +43,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::DbFile;
 use super::journal::{self, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::decode;
@@ -71,14 +71,13 @@ pub(super) struct Segment {
 /// Starts the thread. It ends when the writer drops its end of `segments`, after flushing what it was sent.
 /// `tick` asks the writer to hand over its segment if it is due (the writer only looks when it wakes up).
 pub(super) fn start(
-    db: &Path,
-    busy_timeout: Duration,
+    file: &DbFile,
     memtable: Arc<Memtable>,
     segments: Receiver<Segment>,
     tick: impl Fn() + Send + 'static,
 ) -> Result<JoinHandle<()>> {
-    let conn = connect(db, busy_timeout)?;
-    let db = db.to_path_buf();
+    let conn = connect(file)?;
+    let db = file.path.clone();
     std::thread::Builder::new()
         .name("sqlite-flusher".into())
         .spawn(move || {
@@ -97,10 +96,11 @@ pub(super) fn start(
 
 /// Writes the segments a previous run left into SQLite and retires them. Returns the number for the next segment.
 /// For the journal's owner (see [`journal::lock`]) only.
-pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
+pub(super) fn replay(file: &DbFile) -> Result<u64> {
+    let db = file.path.as_path();
     let segments = journal::segments(db)?;
     let Some(&(last, _)) = segments.last() else { return Ok(1) };
-    let conn = connect(db, busy_timeout)?;
+    let conn = connect(file)?;
     for (number, path) in segments {
         let records = journal::read_segment(&path, number)?;
         let entries = records.into_iter().map(|r| entry(number, r)).collect::<Result<Vec<_>>>()?;
@@ -111,9 +111,8 @@ pub(super) fn replay(db: &Path, busy_timeout: Duration) -> Result<u64> {
     Ok(last + 1)
 }
 
-fn connect(db: &Path, busy_timeout: Duration) -> Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(db)?;
-    conn.busy_timeout(busy_timeout)?;
+fn connect(file: &DbFile) -> Result<rusqlite::Connection> {
+    let conn = file.connect()?;
     // Commits without an fsync: [`write`] syncs the WAL once, at the segment's end (see the module's docs), and
     // checkpoints it as it goes.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;

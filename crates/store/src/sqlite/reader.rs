@@ -13,12 +13,11 @@
 //! Each statement is its own read transaction, exactly as on the sqlx pool: a read sees every commit made
 //! before it started (WAL), never a part of one.
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::DbFile;
 use crate::Result;
 
 /// Idle connections kept. One is in use per thread reading at the moment (the runtime's workers and blocking
@@ -29,15 +28,14 @@ const MAX_IDLE: usize = 8;
 const STATEMENT_CACHE: usize = 64;
 
 pub(super) struct Readers {
-    path: PathBuf,
-    busy_timeout: Duration,
+    file: DbFile,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Readers {
     /// Opens one connection at once, so that a database that cannot be read fails the store's opening.
-    pub(super) fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
-        let readers = Self { path: path.to_path_buf(), busy_timeout, idle: Mutex::new(Vec::new()) };
+    pub(super) fn open(file: DbFile) -> Result<Self> {
+        let readers = Self { file, idle: Mutex::new(Vec::new()) };
         let first = readers.connect()?;
         readers.idle().push(first);
         Ok(readers)
@@ -63,8 +61,7 @@ impl Readers {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(self.busy_timeout)?;
+        let conn = self.file.connect()?;
         conn.execute_batch("PRAGMA query_only = ON;")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)

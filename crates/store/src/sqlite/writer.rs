@@ -72,7 +72,6 @@
 //! and reads only what is flushed; everything else works the same.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,6 +81,7 @@ use prost::Message as _;
 use rusqlite::OptionalExtension as _;
 use tokio::sync::{mpsc, oneshot};
 
+use super::DbFile;
 use super::flusher::{self, Segment};
 use super::journal::{self, Journal, Record};
 use super::memtable::{Entry, Memtable};
@@ -189,15 +189,11 @@ impl AppendWriter {
     /// Takes the journal of the database at `path` (already created and migrated), replays what a previous run
     /// left of it into SQLite, and starts the writer and flusher threads. If another store holds the journal,
     /// returns a writer that refuses appends.
-    pub(super) fn start(
-        path: &Path,
-        busy_timeout: Duration,
-        memtable: Arc<Memtable>,
-        changes: Arc<PreconditionChanges>,
-    ) -> Result<Self> {
+    pub(super) fn start(file: &DbFile, memtable: Arc<Memtable>, changes: Arc<PreconditionChanges>) -> Result<Self> {
         let commits = Arc::new(AtomicU64::new(0));
         #[cfg(test)]
         let hold = Arc::new(Mutex::new(()));
+        let path = file.path.as_path();
         let Some(lock) = journal::lock(path)? else {
             return Ok(Self {
                 queue: Mutex::new(None),
@@ -209,9 +205,8 @@ impl AppendWriter {
             });
         };
 
-        let next = flusher::replay(path, busy_timeout)?;
-        let conn = rusqlite::Connection::open(path)?;
-        conn.busy_timeout(busy_timeout)?;
+        let next = flusher::replay(file)?;
+        let conn = file.connect()?;
         // The file is WAL already (a persistent setting made by the first connection). This connection only reads.
         conn.execute_batch("PRAGMA query_only = ON;")?;
         let journal = Journal::create(path, next)?;
@@ -224,7 +219,7 @@ impl AppendWriter {
                 let _ = queue.try_send(Job::Tick);
             }
         };
-        let flusher = flusher::start(path, busy_timeout, memtable.clone(), segments, tick)?;
+        let flusher = flusher::start(file, memtable.clone(), segments, tick)?;
         let mut writer = Writer {
             conn,
             journal,
