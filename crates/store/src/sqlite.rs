@@ -307,6 +307,7 @@ impl SqliteStore {
 /// behind. For tools that read the file directly.
 pub fn replay_journal(db: &Path) -> Result<bool> {
     let Some(_lock) = journal::lock(db)? else { return Ok(false) };
+    // Shared: the tool then opens the file through SQLite's default layer, as any other program would.
     flusher::replay(&DbFile::new(db, Sharing::Shared))?;
     Ok(true)
 }
