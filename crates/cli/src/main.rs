@@ -40,8 +40,8 @@ enum AdminCommand {
     /// Copy a single-node install (its SQLite file) into PostgreSQL, then verify every table by row count and
     /// checksum. Resumable: run it again after an interruption and it goes on where it stopped.
     Migrate {
-        /// The SQLite database: `<data_dir>/palaver.db`. May be in use (stop the node and run again with
-        /// --restart to copy what was written meanwhile).
+        /// The SQLite database: `<data_dir>/palaver.db`. May be in use by a node started with --sqlite-shared
+        /// (stop the node and run again with --restart to copy what was written meanwhile).
         #[arg(long)]
         from: PathBuf,
         /// The PostgreSQL URL (postgres://…; `?options[search_path]=NAME` for a schema other than public).
