@@ -235,22 +235,22 @@ pub async fn sqlite_to_postgres(
     // replayed into the file first. While a server runs it owns the journal, and the copy has what the server
     // has flushed (a second or so behind); the copy after it stops takes the rest.
     let in_use = !crate::sqlite::replay_journal(from)?;
-    if in_use {
-        tracing::warn!(
-            "{} is in use by a running server: copying what it has flushed; stop it and copy again to finish",
-            from.display()
-        );
-    }
     let source = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(SqliteConnectOptions::new().filename(from).read_only(true))
         .await?;
-    if in_use && let Err(e) = sqlx::query("SELECT COUNT(*) FROM sqlite_master").execute(&source).await {
-        return Err(StoreError::Backend(format!(
-            "{} is held by the running node that uses it ({e}): stop the node and run this again, or restart it \
-             with --sqlite-shared to copy while it runs",
+    if in_use {
+        if let Err(e) = sqlx::query("SELECT COUNT(*) FROM sqlite_master").execute(&source).await {
+            return Err(StoreError::Backend(format!(
+                "{} is held by the running node that uses it ({e}): stop the node and run this again, or restart \
+                 it with --sqlite-shared to copy while it runs",
+                from.display()
+            )));
+        }
+        tracing::warn!(
+            "{} is in use by a running server: copying what it has flushed; stop it and copy again to finish",
             from.display()
-        )));
+        );
     }
     let target = PgStore::connect(to, 4).await?;
     let pg = target.pool();

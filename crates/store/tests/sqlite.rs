@@ -1181,6 +1181,14 @@ async fn sqlite_file_existing_conversation_rows_are_not_written_again_after_reop
     assert_eq!(max_seq(&store, &conv).await, 2);
 }
 
+/// This test binary running only the test `name`, in a process of its own (a child half, which does its part
+/// when the environment names a database).
+fn child_test(name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    cmd
+}
+
 /// The child half of [`sqlite_file_acknowledged_messages_survive_kill_9`]: when `PALAVER_KILL_TEST_DB` names a
 /// database, appends forever and prints `acked <seq>` after each append returns; otherwise does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1205,8 +1213,7 @@ async fn sqlite_file_acknowledged_messages_survive_kill_9() {
     const ACKS: i64 = 200;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("palaver.db");
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kill_9_child", "--nocapture", "--test-threads=1"])
+    let mut child = child_test("kill_9_child")
         .env("PALAVER_KILL_TEST_DB", &path)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -1257,11 +1264,7 @@ fn other_process_reader_child() {
 async fn sqlite_file_an_exclusive_store_keeps_other_processes_out() {
     use palaver_store::sqlite::Sharing;
     let other_process_reads = |path: &std::path::Path| -> String {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "other_process_reader_child", "--nocapture", "--test-threads=1"])
-            .env("PALAVER_READER_TEST_DB", path)
-            .output()
-            .unwrap();
+        let out = child_test("other_process_reader_child").env("PALAVER_READER_TEST_DB", path).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let answer = stdout.split_once("answer: ").and_then(|(_, rest)| rest.lines().next());
         answer.unwrap_or_else(|| panic!("the child printed no answer: {stdout}")).to_string()

@@ -10,10 +10,10 @@
 //!
 //! # Why a commit does not fsync
 //!
-//! A chunk's commit does not fsync (`synchronous = NORMAL`), which held SQLite's write lock 20–80 ms a commit
-//! here: nothing needs a chunk durable before the segment's end, when one fsync of the WAL covers every chunk of
-//! it, before the segment's file, until then the messages' durable copy, is retired. (The WAL's frames leave it only for a checkpoint that
-//! syncs the database file first.)
+//! A chunk's commit does not fsync (`synchronous = NORMAL`), which held SQLite's write lock 20–80 ms a commit here:
+//! nothing needs a chunk durable before the segment's end, when one fsync of the WAL covers every chunk of it, before
+//! the segment's file, until then the messages' durable copy, is retired. (The WAL's frames leave it only for a
+//! checkpoint that syncs the database file first.)
 //!
 //! # Why it runs in the background
 //!
@@ -21,17 +21,17 @@
 //! with the gateway's thread at equal priority, the gateway got half the core or less for the length of the
 //! burst, fell behind, and what arrived meanwhile waited: where one core carries 10,000 messages a second about
 //! three quarters busy, send→deliver p99 was 56–269 ms, nearly every second of a run holding a message 50–200 ms
-//! late (BENCHMARKS.md, "The third machine again: the flusher yields"). Nothing waits for a flush but the next
-//! one, so the thread lowers its own priority as it starts
+//! late (BENCHMARKS.md, "The third machine again: the flusher yields"). Little waits for a flush (the next one, and
+//! a read of conversation rows made in the last second), so the thread lowers its own priority as it starts
 //! ([`run_in_the_background`](super::sched::run_in_the_background), ten nice steps): where the gateway wants
 //! the core, the flusher gets about a tenth of it, and otherwise all of it. The same runs: p99 26–43 ms.
 //!
 //! Ten steps, not `SCHED_IDLE`: the flusher holds SQLite's write lock for a chunk and the memtable's locks for a
-//! moment, and a thread that runs only when the core would otherwise idle makes whoever waits for those locks
-//! wait until it does (one such run stalled a writer batch for half a second); a read that needs unflushed rows
-//! waits for a flush too. And a thread may lower its priority but not raise it again without a privilege, so the
-//! flusher keeps a share with which it catches up on a core that stays busy. If it falls a segment behind all the same, the writer waits for it (the hand-over holds
-//! one segment), which slows appends rather than grow the memtable.
+//! moment, and a thread that runs only when the core would otherwise idle makes whoever waits for those locks wait
+//! until it does (one such run stalled a writer batch for half a second); a read that needs unflushed rows waits for a
+//! flush too. And a thread may lower its priority but not raise it again without a privilege, so the flusher keeps a
+//! share with which it catches up on a core that stays busy. If it falls a segment behind all the same, the writer
+//! waits for it (the hand-over holds one segment), which slows appends rather than grow the memtable.
 //!
 //! Every statement is idempotent (`ON CONFLICT DO NOTHING`, a row's version bump only when it was created,
 //! cursors only rise), so a segment flushed twice (a retry after a failed chunk, or a replay of a segment whose
