@@ -103,14 +103,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const IN_CHUNK: usize = 500;
 
 /// Whether other processes may open a store's database file while it is open.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sharing {
     /// This process alone. SQLite's `unix-excl` layer takes an exclusive lock on the file once, at the first read,
     /// and keeps the WAL's index in this process's memory instead of the `-shm` file: a read transaction takes no
     /// file lock, where the shared index costs two to four `fcntl` calls per read (about a tenth of a login's CPU,
     /// `palaver bench login`; BENCHMARKS.md). Another process opening the file meanwhile fails with "database is
     /// locked".
-    #[default]
     Exclusive,
     /// Other processes may open the file meanwhile (`palaver admin migrate` copying from a running node, the
     /// `sqlite3` shell, a backup tool): SQLite's default `unix` layer, its index of the WAL shared in `-shm`.
