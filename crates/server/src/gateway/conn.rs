@@ -84,9 +84,11 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     let writer = tokio::spawn(write_loop(sink, rx, session.format, handle.close.clone(), ping_every));
 
     let read_timeout = Duration::from_secs(app.config.read_timeout_secs);
+    let closed = handle.close.cancelled();
+    tokio::pin!(closed);
     loop {
         let next = tokio::select! {
-            _ = handle.close.cancelled() => break,
+            _ = &mut closed => break,
             next = tokio::time::timeout(read_timeout, stream.next()) => next,
         };
         let message = match next {
@@ -160,10 +162,14 @@ async fn write_loop(
     ping_every: Option<Duration>,
 ) {
     let mut ping = pings(ping_every.unwrap_or(Duration::from_secs(3600)));
+    // One wait for the close, kept across the loop: made anew on every wake-up, it joined and left the token's
+    // list of waiters (a lock each way) once per frame sent, a few percent of a group message's fan-out.
+    let closed = close.cancelled();
+    tokio::pin!(closed);
     'outer: loop {
         let first = tokio::select! {
             biased;
-            _ = close.cancelled() => break,
+            _ = &mut closed => break,
             out = rx.recv() => match out { Some(out) => out, None => break },
             _ = ping.tick(), if ping_every.is_some() => {
                 if sink.send(Message::Ping(Bytes::new())).await.is_err() { break }
