@@ -51,6 +51,7 @@ async fn idle_holds_every_connection() {
     // The server is this process, found by its listening port: RSS and CPU are sampled.
     assert!(num(&json, "server_rss_bytes") > 0.0);
     assert!(json["server_rss_per_conn_bytes"].is_number(), "{json:#}");
+    assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
     assert!(json["connect_ms"]["p99"].is_number());
 }
 
@@ -79,6 +80,7 @@ async fn chat_delivers_every_acked_message() {
     assert!(json["send_to_deliver_ms"]["p99"].is_number());
     assert!(json["send_to_ack_ms"]["p999"].is_number());
     assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
+    assert!(json["server_rss_per_conn_bytes"].is_number(), "{json:#}");
     assert!(json["targets"].as_array().is_some_and(|t| !t.is_empty()));
     // Each second of the timeline names its slowest latency, none slower than the run's slowest.
     let timeline = json["timeline"].as_array().unwrap();
@@ -125,6 +127,8 @@ async fn group_messages_reach_every_online_member() {
     assert_eq!(num(&json, "lost"), 0.0);
     assert_eq!(num(&json, "complete_sends"), 5.0);
     assert_eq!(json["send_to_all_delivered_ms"]["count"], 5);
+    assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
+    assert!(json["server_rss_per_conn_bytes"].is_number(), "{json:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,6 +143,9 @@ async fn logins_sync_without_errors() {
     // Each user has one seeded conversation, and its last message is pulled at login.
     assert_eq!(num(&json, "messages_synced"), logins);
     assert_eq!(json["login_ms"]["count"].as_f64(), Some(logins));
+    assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
+    // Per connection open at once: null when no second of so short a run caught a login under way.
+    assert!(json.get("server_rss_per_conn_bytes").is_some(), "{json:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,4 +155,6 @@ async fn history_pages_are_complete() {
     assert!(num(&json, "pages") > 0.0);
     assert_eq!(num(&json, "errors"), 0.0);
     assert_eq!(num(&json, "messages"), num(&json, "pages") * 10.0);
+    assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
+    assert!(json["server_rss_per_conn_bytes"].is_number(), "{json:#}");
 }
