@@ -763,18 +763,11 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
     let span = |last_us: u64| ((last_us.saturating_sub(ctx.start_us)) as f64 / 1e6).max(plan.duration).max(1e-3);
     let per_op = |ops: u64| server.cpu_ms().filter(|_| ops > 0).map(|cpu| round(cpu / ops as f64, 4));
     let fig = |r: &mut Report, name: &str, v: Value| r.figure(name, v);
-    let base = server.baseline.map(|s| s.rss_bytes);
-    // What the server's RSS grew by from `from` to `to`, shared out over `conns` connections.
-    let per_conn = |from: Option<u64>, to: Option<u64>, conns: u64| match (from, to) {
-        (Some(from), Some(to)) if conns > 0 => Some(to.saturating_sub(from) / conns),
-        _ => None,
-    };
-    // Connections held through the setup (every scenario but `login`, whose connections come and go in the run),
-    // from before the first one connected to when all had.
-    let held_per_conn = per_conn(base, server.ready.map(|s| s.rss_bytes), ctx.online);
+    let rss_per_conn = rss_per_conn(plan.scenario, server, ctx.online, &report.timeline);
     match plan.scenario {
         Scenario::Idle => {
             let rss = server.ready.map(|s| s.rss_bytes);
+            let base = server.baseline.map(|s| s.rss_bytes);
             fig(report, "connections", json!(ctx.online));
             fig(report, "connect_failed", json!(c.connect_failed));
             fig(report, "connects_per_sec", json!(round(ctx.online as f64 / ctx.setup_secs.max(1e-3), 1)));
@@ -783,7 +776,6 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "alive_at_end", json!(m.alive_at_end));
             fig(report, "server_rss_baseline_bytes", json!(base));
             fig(report, "server_rss_bytes", json!(rss));
-            fig(report, "server_rss_per_conn_bytes", json!(held_per_conn));
             fig(report, "server_rss_end_bytes", json!(server.end.map(|s| s.rss_bytes)));
             fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
             // Holding is the work here: CPU per connection per second held (heartbeats, read deadlines, timers).
@@ -795,7 +787,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             report.latency("connect_ms", m.summary("connect"), m.histograms.get("connect"));
             report.check("connections", ">= 19000", ctx.online as f64, ctx.online >= 19_000);
             report.check("alive_at_end", "= connections", m.alive_at_end as f64, m.alive_at_end == ctx.online);
-            if let Some(p) = held_per_conn {
+            if let Some(p) = rss_per_conn {
                 report.check("server_rss_per_conn_bytes", "<= 10240", p as f64, p <= 10_240);
             }
         }
@@ -822,7 +814,6 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "server_cpu_op", json!("delivered 1:1 message"));
             fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
-            fig(report, "server_rss_per_conn_bytes", json!(held_per_conn));
             fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
             let deliver = m.summary("send_to_deliver");
             report.latency("send_to_ack_ms", m.summary("send_to_ack"), m.histograms.get("send_to_ack"));
@@ -868,7 +859,6 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
                 json!(server.cpu_ms().filter(|_| c.delivered > 0).map(|v| round(v * 1000.0 / c.delivered as f64, 3))),
             );
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
-            fig(report, "server_rss_per_conn_bytes", json!(held_per_conn));
             fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
             let all_summary = Summary::of(&all);
             report.latency("send_to_ack_ms", m.summary("send_to_ack"), m.histograms.get("send_to_ack"));
@@ -897,12 +887,6 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "server_cpu_op", json!("login with sync"));
             fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
-            // Logins open and close their connections during the run: what the run added to the RSS at its highest
-            // over the most connections open in any of its seconds. An upper bound: caches the logins warm count too.
-            let most_open = report.timeline.iter().map(|p| p.connected).max().unwrap_or(0);
-            let highest = report.timeline.iter().filter_map(|p| p.server_rss_bytes).max();
-            let per_open = per_conn(server.start.map(|s| s.rss_bytes), highest, most_open);
-            fig(report, "server_rss_per_conn_bytes", json!(per_open));
             fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
             report.latency("login_ms", login, m.histograms.get("login"));
             report.latency("connect_ms", m.summary("connect"), m.histograms.get("connect"));
@@ -923,13 +907,33 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "server_cpu_op", json!("history page"));
             fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
-            fig(report, "server_rss_per_conn_bytes", json!(held_per_conn));
             fig(report, "client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
             report.latency("page_ms", m.summary("page"), m.histograms.get("page"));
             report.check("errors", "= 0", c.errors as f64, c.errors == 0);
         }
     }
+    // Every report states the server's bytes per connection (issue 4), beside its peak.
+    report.figure("server_rss_per_conn_bytes", json!(rss_per_conn));
     report.figure("server_rss_peak_bytes", json!(server.peak_rss));
+}
+
+/// The server's bytes per connection: what its RSS grew by, over the connections it grew for. Every scenario but
+/// `login` holds its connections through the setup: from before the first connected to when all had (whatever else
+/// the setup made the server keep counts too: `history`'s seeded messages). A login opens and closes its own during
+/// the run: what the run added at its highest, over the most connections open in any of its seconds, an upper bound
+/// (the caches the logins warm count too).
+fn rss_per_conn(scenario: Scenario, server: &ServerFigures, online: u64, timeline: &[TimelinePoint]) -> Option<u64> {
+    let rss = |s: Option<ProcSample>| s.map(|s| s.rss_bytes);
+    let (from, to, conns) = if scenario == Scenario::Login {
+        let highest = timeline.iter().filter_map(|p| p.server_rss_bytes).max();
+        (rss(server.start), highest, timeline.iter().map(|p| p.connected).max().unwrap_or(0))
+    } else {
+        (rss(server.baseline), rss(server.ready), online)
+    };
+    match (from, to) {
+        (Some(from), Some(to)) if conns > 0 => Some(to.saturating_sub(from) / conns),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
