@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use dashmap::DashMap;
+use futures_util::task::AtomicWaker;
 use palaver_protocol::{
     constant::{multi_login, platform, req},
     envelope::{Encoding, FrameFormat, Resp},
@@ -19,10 +20,10 @@ use prost::Message as _;
 use std::collections::HashSet;
 use std::sync::{
     Arc, OnceLock,
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
 };
+use std::task::{Context, Poll};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// What a connection's writer task is asked to send.
 #[derive(Debug)]
@@ -68,6 +69,62 @@ impl PushFrame {
     }
 }
 
+/// A connection's "close now" (a slow consumer, a shutdown, a failed write): raised once, from anywhere, and
+/// awaited by the connection's two tasks, its reader and its writer, each with a waker slot of its own.
+///
+/// Not a `CancellationToken`: a poll of the token's wait takes two locks (its node's, then its `Notify`'s list of
+/// waiters), and the reader and the writer poll theirs for every frame they pass: 4.5 % of the gateway's thread in
+/// a chat run's profile (BENCHMARKS.md, "The fifth machine again"). Here a poll is an atomic load, and a waker
+/// stored only when the task's has changed.
+#[derive(Debug, Clone, Default)]
+pub struct Close(Arc<CloseState>);
+
+#[derive(Debug, Default)]
+struct CloseState {
+    raised: AtomicBool,
+    reader: AtomicWaker,
+    writer: AtomicWaker,
+}
+
+/// Which of a connection's two tasks waits for its [`Close`].
+#[derive(Debug, Clone, Copy)]
+pub enum Waiter {
+    Reader,
+    Writer,
+}
+
+impl Close {
+    /// Raises it and wakes both tasks. Raising it again does nothing more.
+    pub fn raise(&self) {
+        self.0.raised.store(true, Ordering::SeqCst);
+        self.0.reader.wake();
+        self.0.writer.wake();
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.raised.load(Ordering::SeqCst)
+    }
+
+    /// Ready once raised. Two tasks polling for the same `waiter` would take each other's wake-up.
+    fn poll_raised(&self, waiter: Waiter, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_raised() {
+            return Poll::Ready(());
+        }
+        let slot = match waiter {
+            Waiter::Reader => &self.0.reader,
+            Waiter::Writer => &self.0.writer,
+        };
+        slot.register(cx.waker());
+        // Raised between the first look and the registration: its wake-up may have found the slot empty.
+        if self.is_raised() { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    /// Resolves once raised (see [`Close::poll_raised`]). Cheap to make: nothing is registered until polled.
+    pub async fn raised(&self, waiter: Waiter) {
+        std::future::poll_fn(|cx| self.poll_raised(waiter, cx)).await
+    }
+}
+
 /// One live connection, as the hub sees it.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
@@ -77,8 +134,8 @@ pub struct ConnHandle {
     /// Hash of the token the connection authenticated with: a kick revokes it unless the new login uses it too.
     pub token_hash: Arc<[u8]>,
     pub tx: mpsc::Sender<Outbound>,
-    /// Cancelled when the connection must close now (slow consumer, shutdown).
-    pub close: CancellationToken,
+    /// Raised when the connection must close now (slow consumer, shutdown).
+    pub close: Close,
 }
 
 impl ConnHandle {
@@ -89,7 +146,7 @@ impl ConnHandle {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(user = %self.user_id, conn = self.id, "slow consumer: send queue full, disconnecting");
-                self.close.cancel();
+                self.close.raise();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -389,7 +446,7 @@ impl Hub {
     pub fn close_all(&self) {
         for entry in self.users.iter() {
             for conn in entry.value() {
-                conn.close.cancel();
+                conn.close.raise();
             }
         }
     }
@@ -436,7 +493,7 @@ mod tests {
             platform_id,
             token_hash: Arc::from(&b"h"[..]),
             tx,
-            close: CancellationToken::new(),
+            close: Close::default(),
         };
         (handle, rx)
     }
@@ -465,6 +522,29 @@ mod tests {
         assert_eq!(hub.connection_count(), 2);
     }
 
+    /// Both of a connection's tasks wake when its close is raised, whichever waits; a wait begun after is ready at
+    /// once, and a close not raised keeps them waiting.
+    #[tokio::test]
+    async fn a_raised_close_wakes_the_reader_and_the_writer() {
+        use futures_util::FutureExt as _;
+        let close = Close::default();
+        let wait = |waiter| {
+            let close = close.clone();
+            tokio::spawn(async move { close.raised(waiter).await })
+        };
+        let (reader, writer) = (wait(Waiter::Reader), wait(Waiter::Writer));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!reader.is_finished() && !writer.is_finished() && !close.is_raised(), "nothing raised yet");
+        close.clone().raise();
+        let within = std::time::Duration::from_secs(5);
+        tokio::time::timeout(within, reader).await.expect("the reader woke").unwrap();
+        tokio::time::timeout(within, writer).await.expect("the writer woke").unwrap();
+        assert_eq!(close.raised(Waiter::Writer).now_or_never(), Some(()));
+        assert!(close.is_raised());
+    }
+
     #[test]
     fn a_full_queue_closes_only_the_slow_connection() {
         let hub = Hub::default();
@@ -476,8 +556,8 @@ mod tests {
         for _ in 0..3 {
             hub.push(["slow", "fast"], &frame);
         }
-        assert!(slow.close.is_cancelled());
-        assert!(!fast.close.is_cancelled());
+        assert!(slow.close.is_raised());
+        assert!(!fast.close.is_raised());
         let mut got = 0;
         while fast_rx.try_recv().is_ok() {
             got += 1;

@@ -385,7 +385,6 @@ mod tests {
     use palaver_protocol::constant::multi_login;
     use palaver_store::Group;
     use tokio::sync::mpsc;
-    use tokio_util::sync::CancellationToken;
 
     /// Pushes a node reads back from the store (a fill) go to the group's members online here, found in the
     /// group cache as the message path finds them: one load of the group, not a member-list read per message.
@@ -404,7 +403,7 @@ mod tests {
             platform_id: 5,
             token_hash: Arc::from(&b"h"[..]),
             tx,
-            close: CancellationToken::new(),
+            close: crate::hub::Close::default(),
         };
         app.hub.register(bob, multi_login::NO_KICK);
 

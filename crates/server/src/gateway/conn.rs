@@ -13,7 +13,7 @@
 use super::{dispatch, handshake::status_json};
 use crate::{
     error::ApiError,
-    hub::{ConnHandle, Outbound, kick_resp},
+    hub::{Close, ConnHandle, Outbound, Waiter, kick_resp},
     service::{App, Caller},
 };
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -26,7 +26,6 @@ use palaver_protocol::{
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// An authenticated connection's fixed facts.
 #[derive(Debug, Clone)]
@@ -62,7 +61,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         platform_id: session.caller.platform_id,
         token_hash: session.caller.token_hash.clone(),
         tx,
-        close: CancellationToken::new(),
+        close: Close::default(),
     };
     let displaced = app.hub.register(handle.clone(), app.config.multi_login_policy);
     app.stats.add(&app.stats.connections, 1);
@@ -84,11 +83,9 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     let writer = tokio::spawn(write_loop(sink, rx, session.format, handle.close.clone(), ping_every));
 
     let read_timeout = Duration::from_secs(app.config.read_timeout_secs);
-    let closed = handle.close.cancelled();
-    tokio::pin!(closed);
     loop {
         let next = tokio::select! {
-            _ = &mut closed => break,
+            _ = handle.close.raised(Waiter::Reader) => break,
             next = tokio::time::timeout(read_timeout, stream.next()) => next,
         };
         let message = match next {
@@ -119,7 +116,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     // The writer ends when the queue is drained and closed, or when told to close now.
     let closer = handle.close.clone();
     if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
-        closer.cancel();
+        closer.raise();
     }
     tracing::debug!(user = %handle.user_id, conn = handle.id, "disconnected");
 }
@@ -158,18 +155,14 @@ async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     format: FrameFormat,
-    close: CancellationToken,
+    close: Close,
     ping_every: Option<Duration>,
 ) {
     let mut ping = pings(ping_every.unwrap_or(Duration::from_secs(3600)));
-    // One wait for the close, kept across the loop: made anew on every wake-up, it joined and left the token's
-    // list of waiters (a lock each way) once per frame sent, a few percent of a group message's fan-out.
-    let closed = close.cancelled();
-    tokio::pin!(closed);
     'outer: loop {
         let first = tokio::select! {
             biased;
-            _ = &mut closed => break,
+            _ = close.raised(Waiter::Writer) => break,
             out = rx.recv() => match out { Some(out) => out, None => break },
             _ = ping.tick(), if ping_every.is_some() => {
                 if sink.send(Message::Ping(Bytes::new())).await.is_err() { break }
@@ -190,18 +183,18 @@ async fn write_loop(
                 Outbound::Close => break 'outer,
             };
             if sink.feed(message).await.is_err() {
-                close.cancel();
+                close.raise();
                 return;
             }
             next = rx.try_recv().ok();
         }
         if sink.flush().await.is_err() {
-            close.cancel();
+            close.raise();
             return;
         }
     }
     let _ = sink.send(Message::Close(None)).await;
-    close.cancel();
+    close.raise();
 }
 
 /// Encodes a reply for this connection and queues it.
