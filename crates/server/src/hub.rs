@@ -537,7 +537,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(!reader.is_finished() && !writer.is_finished() && !close.is_raised(), "nothing raised yet");
-        close.clone().raise();
+        close.raise();
         let within = std::time::Duration::from_secs(5);
         tokio::time::timeout(within, reader).await.expect("the reader woke").unwrap();
         tokio::time::timeout(within, writer).await.expect("the writer woke").unwrap();

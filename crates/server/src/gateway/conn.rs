@@ -114,9 +114,8 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
     app.bus.disconnected(&handle.user_id);
     drop(handle.tx);
     // The writer ends when the queue is drained and closed, or when told to close now.
-    let closer = handle.close.clone();
     if tokio::time::timeout(Duration::from_secs(10), writer).await.is_err() {
-        closer.raise();
+        handle.close.raise();
     }
     tracing::debug!(user = %handle.user_id, conn = handle.id, "disconnected");
 }
