@@ -667,7 +667,6 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
     let reporter = Reporter::start(shared.clone(), link.out.clone(), true);
     seed_pairs(job, shared).await;
     drop(reporter);
-    let rest = Arc::new(RestClient::new(&job.api_url).await?.with_max_idle(1024).with_sources(job.sources.clone()));
     link.ready(shared);
     let Some(start_us) = link.start().await else { return Ok(None) };
     let _reporter = Reporter::start(shared.clone(), link.out.clone(), false);
@@ -697,12 +696,12 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
         };
         shared.n.started.fetch_add(1, Relaxed);
         let options = options(job, &job.users[i]);
-        let (shared, rest, events_tx, back_tx) = (shared.clone(), rest.clone(), events_tx.clone(), back_tx.clone());
-        let rest_sync = job.params.rest_sync;
+        let (shared, events_tx, back_tx) = (shared.clone(), events_tx.clone(), back_tx.clone());
+        let rest_sync = job.params.rest_sync.then(|| job.api_url.clone());
         let token = job.users[i].token.clone();
         tasks.spawn(async move {
             shared.n.connected.fetch_add(1, Relaxed);
-            match login_once(&options, &token, rest_sync, &rest, events_tx, due, &shared).await {
+            match login_once(&options, &token, rest_sync.as_deref(), events_tx, due, &shared).await {
                 Ok(items) => {
                     shared.record("login", due.elapsed().as_micros() as u64);
                     shared.n.items.fetch_add(items, Relaxed);
@@ -721,12 +720,13 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
     Ok(Some(shared.result()))
 }
 
-/// One login with sync; returns the number of messages pulled.
+/// One login with sync, as a device's OpenIM SDK does it: the WebSocket's message sync beside the REST syncs of
+/// its lists, those over HTTP connections of the device's own (friends and joined groups at once, then
+/// conversations), from the WebSocket's source address. Returns the number of messages pulled.
 async fn login_once(
     options: &ConnectOptions,
     token: &str,
-    rest_sync: bool,
-    rest: &RestClient,
+    rest_api: Option<&str>,
     events: mpsc::UnboundedSender<Event>,
     due: Instant,
     shared: &Shared,
@@ -735,28 +735,23 @@ async fn login_once(
     shared.record("connect", due.elapsed().as_micros() as u64);
     let user = options.user_id.clone();
     let rest_calls = async {
-        if !rest_sync {
-            return anyhow::Ok(());
-        }
+        let Some(api) = rest_api else { return anyhow::Ok(()) };
+        let rest = RestClient::new(api).await?.with_sources(options.source_ip.into_iter().collect());
         let friends = pbrel::GetIncrementalFriendsReq { user_id: user.clone(), ..Default::default() };
         let groups = pbgroup::GetIncrementalJoinGroupReq { user_id: user.clone(), ..Default::default() };
-        let conversations = pbconv::GetIncrementalConversationReq { user_id: user.clone(), ..Default::default() };
-        let (a, b, c) = tokio::join!(
+        let (a, b) = tokio::join!(
             rest.post::<_, pbrel::GetIncrementalFriendsResp>("/friend/get_incremental_friends", Some(token), &friends),
             rest.post::<_, pbgroup::GetIncrementalJoinGroupResp>(
                 "/group/get_incremental_join_groups",
                 Some(token),
                 &groups
             ),
-            rest.post::<_, pbconv::GetIncrementalConversationResp>(
-                "/conversation/get_incremental_conversations",
-                Some(token),
-                &conversations
-            ),
         );
         a?;
         b?;
-        c?;
+        let conversations = pbconv::GetIncrementalConversationReq { user_id: user.clone(), ..Default::default() };
+        let _: pbconv::GetIncrementalConversationResp =
+            rest.post("/conversation/get_incremental_conversations", Some(token), &conversations).await?;
         Ok(())
     };
     let (seqs, synced) = tokio::join!(conn.get_newest_seq(), rest_calls);

@@ -7,7 +7,9 @@
 //! registration, groups.
 //!
 //! Connections are kept alive and reused: idle ones wait in a small pool, and a call that finds none opens
-//! another. Plain HTTP only (the API is on loopback or behind a TLS-terminating proxy), which keeps TLS out of
+//! another. A connection goes back to the pool as soon as its answer is read, before hyper has turned it around
+//! for the next request, so a call that takes one from the pool waits for it to be ready; a pooled connection that
+//! the server closed meanwhile hands its unsent request back, and the call goes on with another. Plain HTTP only (the API is on loopback or behind a TLS-terminating proxy), which keeps TLS out of
 //! the dependency tree.
 
 use crate::error::{SdkError, SdkResult};
@@ -128,7 +130,6 @@ impl RestClient {
 
     /// `POST path` with a raw JSON body; returns the raw answer body (HTTP 200 only).
     pub async fn post_raw(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> SdkResult<Bytes> {
-        let mut sender = self.checkout().await?;
         let op = self.next_op.fetch_add(1, Ordering::Relaxed);
         let mut request = Request::post(path)
             .header(header::HOST, self.authority.as_str())
@@ -137,8 +138,19 @@ impl RestClient {
         if let Some(token) = token {
             request = request.header("token", token);
         }
-        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| SdkError::Http(e.to_string()))?;
-        let response = sender.send_request(request).await.map_err(|e| SdkError::Http(e.to_string()))?;
+        let mut request = request.body(Full::new(Bytes::from(body))).map_err(|e| SdkError::Http(e.to_string()))?;
+        let (sender, response) = loop {
+            let (mut sender, pooled) = self.checkout().await?;
+            match sender.try_send_request(request).await {
+                Ok(response) => break (sender, response),
+                Err(mut e) => match e.take_message() {
+                    // Closed before a byte of the request was written (an idle connection the server let go):
+                    // nothing reached the server, so another connection may carry it.
+                    Some(unsent) if pooled => request = unsent,
+                    _ => return Err(SdkError::Http(e.into_error().to_string())),
+                },
+            }
+        };
         let status = response.status();
         let body = response.into_body().collect().await.map_err(|e| SdkError::Http(e.to_string()))?.to_bytes();
         self.checkin(sender);
@@ -148,12 +160,14 @@ impl RestClient {
         Ok(body)
     }
 
-    /// An idle connection that is still usable, or a new one.
-    async fn checkout(&self) -> SdkResult<SendRequest<Full<Bytes>>> {
+    /// A pooled connection once it is ready for a request (`true`), or a new one (`false`).
+    async fn checkout(&self) -> SdkResult<(SendRequest<Full<Bytes>>, bool)> {
         loop {
-            let Some(sender) = self.idle.lock().unwrap().pop() else { break };
-            if sender.is_ready() {
-                return Ok(sender);
+            let Some(mut sender) = self.idle.lock().unwrap().pop() else { break };
+            // Checked in the moment its last answer was read, it turns around as soon as its connection task runs;
+            // one that closed meanwhile answers with an error.
+            if sender.ready().await.is_ok() {
+                return Ok((sender, true));
             }
         }
         let source = (!self.sources.is_empty()).then(|| {
@@ -166,11 +180,12 @@ impl RestClient {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(sender)
+        Ok((sender, false))
     }
 
+    /// Keeps a connection whose answer has been read whole for the next call (unless it closed or the pool is full).
     fn checkin(&self, sender: SendRequest<Full<Bytes>>) {
-        if sender.is_ready() {
+        if !sender.is_closed() {
             let mut idle = self.idle.lock().unwrap();
             if idle.len() < self.max_idle {
                 idle.push(sender);

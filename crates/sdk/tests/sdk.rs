@@ -9,14 +9,24 @@ use palaver_sdk::{
     transport::{GOB_GZIP, JSON},
 };
 use palaver_server::{Config, Listeners};
-use std::time::Duration;
-use tokio::{net::TcpListener, sync::mpsc};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
 
 const SECRET: &str = "test-secret";
 const WAIT: Duration = Duration::from_secs(5);
 
 struct Server {
     ws_url: String,
+    api_addr: std::net::SocketAddr,
     rest: RestClient,
     admin: String,
     _dir: tempfile::TempDir,
@@ -49,6 +59,7 @@ impl Server {
         }
         Self {
             ws_url: format!("ws://{ws_addr}"),
+            api_addr,
             rest,
             admin: admin.expect("server did not come up"),
             _dir: dir,
@@ -80,6 +91,42 @@ fn text(from: &str, to: &str, id: &str) -> sdkws::MsgData {
         content_type: 101,
         content: br#"{"content":"hi"}"#.to_vec(),
         ..Default::default()
+    }
+}
+
+/// A TCP relay in front of `target` that counts the connections it accepts and can cut every one of them, as a
+/// server that lets idle connections go does.
+struct Relay {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+    cut: watch::Sender<()>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (cut, _) = watch::channel(());
+        let (count, cuts) = (accepted.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { url, accepted, cut }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -232,4 +279,46 @@ async fn heartbeats_keep_idle_connections_past_the_read_deadline() {
     let event = tokio::time::timeout(WAIT, silent_events.recv()).await.unwrap().unwrap();
     assert!(matches!(event.kind, EventKind::Closed { .. }), "{event:?}");
     assert!(silent.get_newest_seq().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_calls_reuse_kept_alive_connections() {
+    let server = Server::start(|_| {}).await;
+    let relay = Relay::start(server.api_addr).await;
+    let rest = Arc::new(RestClient::new(&relay.url).await.unwrap());
+    // Eight callers, each making its calls one after another, need eight connections at most. On a runtime of
+    // several threads hyper turns a connection around on one thread while its answer is read on another: a pool
+    // that took a connection back only if it was ready that instant opened a new one for many of these calls.
+    let callers = (0..8).map(|_| {
+        let rest = rest.clone();
+        tokio::spawn(async move {
+            for _ in 0..25 {
+                rest.get_admin_token(SECRET, "imAdmin").await.unwrap();
+            }
+        })
+    });
+    for caller in futures_util::future::join_all(callers).await {
+        caller.unwrap();
+    }
+    let opened = relay.accepted();
+    assert!(opened <= 8, "{opened} connections for eight callers");
+    for _ in 0..5 {
+        rest.get_admin_token(SECRET, "imAdmin").await.unwrap();
+    }
+    assert_eq!(relay.accepted(), opened, "pooled connections are reused");
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_replaced() {
+    let server = Server::start(|_| {}).await;
+    let relay = Relay::start(server.api_addr).await;
+    let rest = RestClient::new(&relay.url).await.unwrap();
+    rest.get_admin_token(SECRET, "imAdmin").await.unwrap();
+    // The server lets the idle connection go; the client's side of it sees the close before the next call.
+    relay.cut.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..3 {
+        rest.get_admin_token(SECRET, "imAdmin").await.unwrap();
+    }
+    assert_eq!(relay.accepted(), 2, "one new connection after the close, then reused");
 }
