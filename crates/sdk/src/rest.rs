@@ -9,8 +9,8 @@
 //! Connections are kept alive and reused: idle ones wait in a small pool, and a call that finds none opens
 //! another. A connection goes back to the pool as soon as its answer is read, before hyper has turned it around
 //! for the next request, so a call that takes one from the pool waits for it to be ready; a pooled connection that
-//! the server closed meanwhile hands its unsent request back, and the call goes on with another. Plain HTTP only (the API is on loopback or behind a TLS-terminating proxy), which keeps TLS out of
-//! the dependency tree.
+//! the server closed meanwhile hands its unsent request back, and the call goes on with another. Plain HTTP only
+//! (the API is on loopback or behind a TLS-terminating proxy), which keeps TLS out of the dependency tree.
 
 use crate::error::{SdkError, SdkResult};
 use bytes::Bytes;

@@ -286,9 +286,9 @@ async fn rest_calls_reuse_kept_alive_connections() {
     let server = Server::start(|_| {}).await;
     let relay = Relay::start(server.api_addr).await;
     let rest = Arc::new(RestClient::new(&relay.url).await.unwrap());
-    // Eight callers, each making its calls one after another, need eight connections at most. On a runtime of
-    // several threads hyper turns a connection around on one thread while its answer is read on another: a pool
-    // that took a connection back only if it was ready that instant opened a new one for many of these calls.
+    // Eight callers, each making its calls one after another, need eight connections at most; calls after them
+    // reuse those. (On a runtime of several threads hyper may still be turning a connection around when its answer
+    // has been read: a pool that kept a connection only if it was ready that instant sometimes opened more.)
     let callers = (0..8).map(|_| {
         let rest = rest.clone();
         tokio::spawn(async move {
