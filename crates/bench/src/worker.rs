@@ -697,11 +697,11 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
         shared.n.started.fetch_add(1, Relaxed);
         let options = options(job, &job.users[i]);
         let (shared, events_tx, back_tx) = (shared.clone(), events_tx.clone(), back_tx.clone());
-        let rest_sync = job.params.rest_sync.then(|| job.api_url.clone());
+        let rest_api = job.params.rest_sync.then(|| job.api_url.clone());
         let token = job.users[i].token.clone();
         tasks.spawn(async move {
             shared.n.connected.fetch_add(1, Relaxed);
-            match login_once(&options, &token, rest_sync.as_deref(), events_tx, due, &shared).await {
+            match login_once(&options, &token, rest_api.as_deref(), events_tx, due, &shared).await {
                 Ok(items) => {
                     shared.record("login", due.elapsed().as_micros() as u64);
                     shared.n.items.fetch_add(items, Relaxed);

@@ -56,9 +56,8 @@ impl Listeners {
 /// The accept queue is as long as the kernel allows (`net.core.somaxconn`, 4096 by default since Linux 5.4; Go's
 /// servers, OpenIM's among them, ask for the same). A storm of reconnecting devices arrives faster than the accept
 /// loop takes connections for a moment; when the queue is full the kernel drops handshakes, each one retried by
-/// its client a second later, and that retry work is what tips a busy node over. With 1024, `palaver bench login`
-/// at 5,500/s (three connections a login) fell to ~3,000/s at 0.25 ms a login, 80,000 handshakes dropped; with the
-/// kernel's 4096 it carried 5,500/s at 0.175 ms, none dropped.
+/// its client a second later, and that retry work is what tips a busy node over (with 1024, a login storm just past
+/// a core's capacity collapsed to about half of it: BENCHMARKS.md, "A seventh machine").
 fn bind(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
