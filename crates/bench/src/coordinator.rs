@@ -109,6 +109,22 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The most connections one user holds at once: the WebSocket, and during a login with REST sync also the two
+    /// HTTP connections a device's SDK syncs its lists over. When the server falls behind a login storm every
+    /// user of a worker can be mid-login, so workers are sized by this, not by users alone.
+    fn conns_per_user(&self) -> usize {
+        if self.scenario == Scenario::Login && self.rest_sync { 3 } else { 1 }
+    }
+
+    /// How many worker processes the virtual users are split among (`--workers 0` runs them in this process: one).
+    fn workers(&self, args: &BenchArgs) -> usize {
+        match args.workers {
+            Some(0) => 1,
+            Some(n) => n,
+            None => (self.online * self.conns_per_user()).div_ceil(args.conns_per_worker.max(1)).max(1),
+        }
+    }
+
     /// The scenario's parameters as they appear in the report.
     fn params(&self) -> Vec<(String, Value)> {
         let mut p: Vec<(&str, Value)> = Vec::new();
@@ -414,11 +430,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let tokens = tokens(&rest, &admin, &ids[..plan.online], platform_id, &mut ui).await?;
 
     // Split the users among workers; pairs (2k, 2k+1) stay together so each worker accounts for its messages.
-    let workers = match args.workers {
-        Some(0) => 1,
-        Some(n) => n,
-        None => plan.online.div_ceil(args.conns_per_worker.max(1)).max(1),
-    };
+    let workers = plan.workers(args);
     let in_process = args.workers == Some(0) || (args.workers.is_none() && workers == 1);
     let mut per_worker = plan.online.div_ceil(workers);
     per_worker += per_worker % 2;
@@ -939,7 +951,34 @@ fn rss_per_conn(scenario: Scenario, server: &ServerFigures, online: u64, timelin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    fn bench_args(command_line: &str) -> BenchArgs {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: BenchArgs,
+        }
+        Cli::try_parse_from(std::iter::once("bench").chain(command_line.split_whitespace())).unwrap().args
+    }
+
+    fn workers(command_line: &str) -> usize {
+        let args = bench_args(command_line);
+        Plan::new(&args).unwrap().workers(&args)
+    }
+
+    #[test]
+    fn workers_hold_every_connection_their_users_may_open_at_once() {
+        assert_eq!(workers("idle --users 19000"), 2, "one connection a user, 15,000 a worker");
+        assert_eq!(workers("chat --users 10000"), 1);
+        // Behind a login storm every user can be mid-login, with its WebSocket and two HTTP connections open:
+        // two workers of 10,000 users would need 30,000 files each, past the 20,000 a process may open.
+        assert_eq!(workers("login --users 20000"), 4);
+        assert_eq!(workers("login --users 20000 --no-rest-sync"), 2);
+        assert_eq!(workers("login --users 20000 --workers 3"), 3);
+        assert_eq!(workers("login --users 20000 --workers 0"), 1, "in this process");
+    }
 
     #[tokio::test]
     async fn settling_waits_until_the_server_has_been_quiet() {

@@ -136,17 +136,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // The log, plus the admin console's copy of recent warnings and errors.
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::try_from_env("PALAVER_LOG").unwrap_or_else(|_| "info".into()))
-        .with(tracing_subscriber::fmt::layer())
+        // Colours only on a terminal: a log redirected to a file or a journal gets plain text.
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())))
         .with(palaver_server::recent::layer())
         .init();
     match cli.command {
         Command::Serve(args) => {
             without_huge_pages();
+            raise_open_files_limit();
             let config = Config::load(args.config.as_deref(), args.overrides())?;
             let listeners = Listeners::bind(&config).await?;
             palaver_server::run(config, listeners, shutdown_signal()).await
         }
-        Command::Bench(args) => palaver_bench::run(*args).await,
+        Command::Bench(args) => {
+            raise_open_files_limit();
+            palaver_bench::run(*args).await
+        }
         Command::Admin(AdminCommand::Migrate { from, to, restart }) => migrate(&from, &to, restart).await,
     }
 }
@@ -160,6 +165,26 @@ fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
         tracing::debug!(error = %e, "transparent huge pages stay as the system sets them");
+    }
+}
+
+/// Raises this process's limit on open files to the most it may have (the soft limit to the hard one), as Go's
+/// runtime does for every Go program, OpenIM's servers among them. Every connection is a file; the soft limit
+/// many systems start a shell with (1,024) would hold about a thousand devices, while the hard one is typically
+/// hundreds of thousands. The worker processes of `palaver bench` inherit the raised limit.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current != limit.maximum {
+            let raised = rustix::process::Rlimit { current: limit.maximum, ..limit };
+            if let Err(e) = setrlimit(Resource::Nofile, raised) {
+                tracing::warn!(error = %e, soft = ?limit.current, "the limit on open files stays where it is");
+            }
+        }
+        let files = getrlimit(Resource::Nofile).current.map_or("unlimited".to_string(), |n| n.to_string());
+        tracing::debug!(limit = %files, "open files");
     }
 }
 

@@ -51,3 +51,116 @@ async fn a_server_confined_to_one_cpu_carries_a_message() {
     let (_, msg) = bob.next_chat_push().await.expect("bob gets the message");
     assert_eq!(common::text_of(&msg), "hello");
 }
+
+/// The node's limit on open files, soft and hard, from `/proc/<pid>/limits`.
+#[cfg(target_os = "linux")]
+fn open_files_limit(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("Max open files");
+    let mut fields = line.split_whitespace().skip(3);
+    (fields.next().unwrap().to_string(), fields.next().unwrap().to_string())
+}
+
+/// Started with a low soft limit on open files (1,024 is common), the server raises it to the hard one: every
+/// connection is a file (see `raise_open_files_limit` in `src/main.rs`).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_server_raises_its_open_files_limit_to_the_hard_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = free_addr();
+    let node = serve_under(&["prlimit", "--nofile=1024:4096"], dir.path(), free_addr(), api);
+    wait_healthy(api).await;
+    assert_eq!(open_files_limit(node.0.id()), ("4096".into(), "4096".into()));
+}
+
+/// A keep-alive `GET` of a path that does not exist (404, and no store involved) on `stream`; the status line's code.
+async fn get_404(stream: &mut tokio::net::TcpStream) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(b"GET /no-such-path HTTP/1.1\r\nHost: palaver\r\n\r\n").await?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.to_ascii_lowercase().contains("content-length: 0"), "an answer without a body: {head}");
+    Ok(head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0))
+}
+
+/// A server out of open files accepts again as soon as a connection closes and frees one, rather than pausing a
+/// second after each failed accept as axum's own loop does (see `crates/server/src/listener.rs`), and says so once
+/// an episode in its log rather than on every try.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes() {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    use std::time::{Duration, Instant};
+    use tokio::net::TcpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, api) = (free_addr(), free_addr());
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
+        .args(["serve", "--data-dir", dir.path().to_str().unwrap(), "--admin-secret", common::SECRET])
+        .args(["--ws-addr", &ws.to_string(), "--api-addr", &api.to_string()])
+        .env("PALAVER_LOG", "warn")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let node = Node(child);
+    wait_healthy(api).await;
+    // Room for a handful of connections beyond the files the node holds now.
+    let pid = node.0.id();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64;
+    let limit = Rlimit { current: Some(open + 6), maximum: Some(open + 6) };
+    prlimit(Pid::from_raw(pid as i32), Resource::Nofile, limit).unwrap();
+
+    // Connections served and held until the next one waits, unaccepted: the server is out of files.
+    let unanswered = Duration::from_millis(300);
+    let mut held = Vec::new();
+    let mut waiting = loop {
+        assert!(held.len() < 50, "the server never ran out of files");
+        let mut stream = TcpStream::connect(api).await.unwrap();
+        match tokio::time::timeout(unanswered, get_404(&mut stream)).await {
+            Ok(status) => assert_eq!(status.unwrap(), 404),
+            Err(_) => break stream,
+        }
+        held.push(stream);
+    };
+    assert!(!held.is_empty(), "served some before it ran out");
+
+    // Each closed connection frees a file for the one waiting, which is then answered; the next one waits in turn.
+    // Axum's loop would answer each a second after its failed accept; these take a few milliseconds each.
+    const ROUNDS: u32 = 10;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        drop(held.remove(0));
+        let mut answered = [0u8; 512];
+        let n = tokio::time::timeout(common::WAIT, tokio::io::AsyncReadExt::read(&mut waiting, &mut answered))
+            .await
+            .expect("answered once a file is free")
+            .unwrap();
+        assert!(answered[..n].starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&answered[..n]));
+        held.push(waiting);
+        waiting = TcpStream::connect(api).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut waiting, b"GET /no-such-path HTTP/1.1\r\nHost: palaver\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(u64::from(ROUNDS)) / 2, "{ROUNDS} connections let in over {took:?}");
+
+    // One episode, logged at its start and at its end (each round ends one and starts the next: the retry finds
+    // the file, then the waiting connection's successor finds none).
+    drop((held, waiting));
+    drop(node);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let began = log.matches("cannot accept connections").count();
+    let ended = log.matches("accepting connections again").count();
+    assert!(began >= 1 && began <= ended + 1 && ended <= began, "{log}");
+    assert!(!log.contains("accept error"), "axum's loop did the accepting:\n{log}");
+}

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod hub;
+mod listener;
 pub mod recent;
 pub mod service;
 pub mod storage;
@@ -24,7 +25,7 @@ pub mod storage;
 pub use config::Config;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
+use listener::{Acceptor, bind};
 use palaver_store::sqlite::{Sharing, SqliteStore};
 use palaver_store::{Store, postgres::PgStore};
 use service::App;
@@ -48,30 +49,6 @@ impl Listeners {
             bind(config.api_addr, config.reuse_port).with_context(|| format!("binding API {}", config.api_addr))?;
         Ok(Self { ws, api })
     }
-}
-
-/// Binds `addr`; with `reuse_port`, other processes may bind it too and the kernel spreads connections over
-/// them (Linux `SO_REUSEPORT`).
-///
-/// The accept queue is as long as the kernel allows (`net.core.somaxconn`, 4096 by default since Linux 5.4; Go's
-/// servers, OpenIM's among them, ask for the same). A storm of reconnecting devices arrives faster than the accept
-/// loop takes connections for a moment; when the queue is full the kernel drops handshakes, each one retried by
-/// its client a second later, and that retry work is what tips a busy node over (with 1024, a login storm just past
-/// a core's capacity collapsed to about half of it: BENCHMARKS.md, "A seventh machine").
-fn bind(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    #[cfg(unix)]
-    if reuse_port {
-        socket.set_reuseport(true)?;
-    }
-    #[cfg(not(unix))]
-    if reuse_port {
-        return Err(std::io::Error::other("reuse_port needs SO_REUSEPORT (Linux, BSD)"));
-    }
-    socket.bind(addr)?;
-    // Larger than any `somaxconn`: the kernel caps it there.
-    socket.listen(i32::MAX as u32)
 }
 
 /// Opens the data folder and the store, then serves until `shutdown` resolves. Connections are then closed and
@@ -115,20 +92,15 @@ pub async fn run(
         node = app.bus.node_id().unwrap_or("single"),
         "palaver serving"
     );
-    // TCP_NODELAY: replies and pushes are small frames written at once; with Nagle's algorithm each one waits for
-    // the peer's delayed ACK (~40 ms per request/response round trip on Linux).
-    let nodelay = |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    };
     // Served through `into_make_service`, which hands each connection a clone of the finished router: served as
     // a plain `Router`, axum re-applies the router's state on every accepted connection (`with_state(())`, a walk
     // over its routes, ~1 % of a login's CPU in `palaver bench login`).
-    let gateway = axum::serve(listeners.ws.tap_io(nodelay), gateway::router(app.clone()).into_make_service())
+    let gateway = axum::serve(Acceptor::new(listeners.ws, "gateway"), gateway::router(app.clone()).into_make_service())
         .with_graceful_shutdown(stop.clone().cancelled_owned());
     // With each connection's peer address: the login throttle counts failures per source address.
     let api = axum::serve(
-        listeners.api.tap_io(nodelay),
-        api::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        Acceptor::new(listeners.api, "API"),
+        api::router(app.clone()).into_make_service_with_connect_info::<listener::PeerAddr>(),
     )
     .with_graceful_shutdown(stop.clone().cancelled_owned());
     let stopper = {
@@ -217,33 +189,4 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// Connections the kernel completes before the server accepts any: more than a fixed backlog of 1024 would hold.
-    #[tokio::test]
-    async fn the_accept_queue_holds_a_burst_of_connections() {
-        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        let burst = somaxconn.min(2000);
-        if burst <= 1100 {
-            eprintln!("net.core.somaxconn is {somaxconn}: the kernel caps the queue below what this test checks");
-            return;
-        }
-        let listener = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
-        let addr = listener.local_addr().unwrap();
-        // Nobody accepts: every handshake waits in the queue. One the kernel dropped would be retried only after a
-        // second, so each connect gets half of one.
-        let connects =
-            (0..burst).map(|_| tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)));
-        let results = futures_util::future::join_all(connects).await;
-        let queued = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
-        assert_eq!(queued, burst, "handshakes completed without an accept");
-    }
 }

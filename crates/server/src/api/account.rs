@@ -7,6 +7,7 @@
 use super::{BoxedResponse, Ctx, authenticate, operation_id, parse_body, respond};
 use crate::{
     error::{ApiError, ApiResult},
+    listener::PeerAddr,
     service::{App, MIN_PASSWORD_CHARS, NewAccount},
 };
 use axum::{
@@ -17,7 +18,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr},
     sync::Arc,
 };
 
@@ -125,7 +126,7 @@ fn source_address(app: &App, parts: &Parts) -> IpAddr {
     {
         return addr;
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    parts.extensions.get::<ConnectInfo<PeerAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip())
 }
 
 /// # POST /account/login (public)

@@ -1,0 +1,144 @@
+//! The two listening sockets and the loop that accepts on each.
+//!
+//! axum's own accept loop answers any accept error but a reset by logging it and pausing for a whole second. The
+//! error a busy node meets is running out of open files: in a storm of logins every device holds its WebSocket
+//! and, for a moment, the two HTTP connections it syncs its lists over, and a node at its limit fails `accept`
+//! with `EMFILE` until some of them close. Paused for a second each time, both listeners stood idle while their
+//! queues overflowed and the clients' handshakes were dropped and retried. [`Acceptor`] tries again after
+//! [`RETRY`] instead, so that a file freed by a closing connection serves the next one at once (BENCHMARKS.md,
+//! "The fourth machine, a third session").
+
+use std::{
+    io,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long an accept that failed for want of a resource (open files, socket buffers) waits before trying again.
+/// Short beside a login's round trips; long enough that a node at its limit spends nothing to speak of retrying.
+pub(crate) const RETRY: Duration = Duration::from_millis(10);
+
+/// Binds `addr`; with `reuse_port`, other processes may bind it too and the kernel spreads connections over
+/// them (Linux `SO_REUSEPORT`).
+///
+/// The accept queue is as long as the kernel allows (`net.core.somaxconn`, 4096 by default since Linux 5.4; Go's
+/// servers, OpenIM's among them, ask for the same). A storm of reconnecting devices arrives faster than the accept
+/// loop takes connections for a moment; when the queue is full the kernel drops handshakes, each one retried by
+/// its client a second later, and that retry work is what tips a busy node over (with 1024, a login storm just past
+/// a core's capacity collapsed to about half of it: BENCHMARKS.md, "A seventh machine").
+pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    #[cfg(not(unix))]
+    if reuse_port {
+        return Err(io::Error::other("reuse_port needs SO_REUSEPORT (Linux, BSD)"));
+    }
+    socket.bind(addr)?;
+    // Larger than any `somaxconn`: the kernel caps it there.
+    socket.listen(i32::MAX as u32)
+}
+
+/// A listener as axum serves it: sets `TCP_NODELAY` on every connection, and waits out a shortage of files
+/// [`RETRY`] at a time, saying so once when it begins and once when it ends rather than on every try.
+pub(crate) struct Acceptor {
+    listener: TcpListener,
+    /// What the log calls this listener: "gateway" or "API".
+    name: &'static str,
+    /// Since when accepting has failed, while it does.
+    failing_since: Option<Instant>,
+}
+
+impl Acceptor {
+    pub(crate) fn new(listener: TcpListener, name: &'static str) -> Self {
+        Self { listener, name, failing_since: None }
+    }
+}
+
+impl axum::serve::Listener for Acceptor {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((tcp, peer)) => {
+                    if let Some(since) = self.failing_since.take() {
+                        tracing::warn!(listener = self.name, after = ?since.elapsed(), "accepting connections again");
+                    }
+                    // Replies and pushes are small frames written at once; with Nagle's algorithm each one waits for
+                    // the peer's delayed ACK (~40 ms per request/response round trip on Linux).
+                    let _ = tcp.set_nodelay(true);
+                    return (tcp, peer);
+                }
+                // The peer gave up while its connection waited in the queue: nothing to wait for.
+                Err(e) if is_peer_error(&e) => {}
+                Err(e) => {
+                    if self.failing_since.is_none() {
+                        self.failing_since = Some(Instant::now());
+                        tracing::error!(
+                            listener = self.name,
+                            error = %e,
+                            "cannot accept connections; trying again as connections close (out of open files? the \
+                             limit is `ulimit -n`, or LimitNOFILE under systemd)"
+                        );
+                    }
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// The peer address of an API connection, as handlers extract it (`ConnectInfo<PeerAddr>`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Acceptor>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Acceptor>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+fn is_peer_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections the kernel completes before the server accepts any: more than a fixed backlog of 1024 would hold.
+    #[tokio::test]
+    async fn the_accept_queue_holds_a_burst_of_connections() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let burst = somaxconn.min(2000);
+        if burst <= 1100 {
+            eprintln!("net.core.somaxconn is {somaxconn}: the kernel caps the queue below what this test checks");
+            return;
+        }
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nobody accepts: every handshake waits in the queue. One the kernel dropped would be retried only after a
+        // second, so each connect gets half of one.
+        let connects =
+            (0..burst).map(|_| tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)));
+        let results = futures_util::future::join_all(connects).await;
+        let queued = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(queued, burst, "handshakes completed without an accept");
+    }
+}
