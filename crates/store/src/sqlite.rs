@@ -4,7 +4,7 @@
 //!
 //! `append_message` returning `Ok` is what lets the server acknowledge a message, and an acknowledged message must
 //! never be lost: it survives `kill -9` *and* a power cut. A message is durable once it is in the message journal
-//! ([`journal`]: its bytes appended to a file and `fdatasync`ed); SQLite gets it about a second later, from the
+//! ([`journal`]: its bytes appended to a file and `fdatasync`ed); SQLite gets it a few seconds later, from the
 //! [`flusher`], and until then the [`memtable`] holds it for every read. Opening the store replays whatever journal
 //! a previous run left. Everything else is committed into SQLite directly.
 //!

@@ -1,11 +1,11 @@
 //! The flusher: a thread that moves closed journal segments into SQLite, sorted by conversation.
 //!
-//! The writer closes a segment about once a second ([`super::writer::SEGMENT_AGE`]) and hands its messages over.
-//! Sorted by `(conversation, seq)`, each conversation's messages of that second go into the log's index leaves
+//! The writer closes a segment every few seconds ([`super::writer::SEGMENT_AGE`]) and hands its messages over.
+//! Sorted by `(conversation, seq)`, each conversation's messages of those seconds go into the log's index leaves
 //! together, in chunks of at most [`CHUNK`] per transaction. Each chunk also moves its senders' read cursors, and
 //! every [`CHUNK`] messages the WAL is checkpointed into the database, here, off the path of any append. Before
 //! them, one transaction creates the conversation rows the segment's first messages carry, sorted by owner, so a
-//! second's new conversations write each leaf of their B-trees once (see [`super::memtable`]). Once the segment is
+//! segment's new conversations write each leaf of their B-trees once (see [`super::memtable`]). Once the segment is
 //! committed and the WAL synced, its messages and rows leave the memtable and its file is retired.
 //!
 //! # Why a commit does not fsync
@@ -17,7 +17,7 @@
 //!
 //! # Why it runs in the background
 //!
-//! A flush is a burst: a second's messages take a few hundred milliseconds of CPU, all at once. On a core shared
+//! A flush is a burst: a segment's messages take a few hundred milliseconds of CPU, all at once. On a core shared
 //! with the gateway's thread at equal priority, the gateway got half the core or less for the length of the
 //! burst, fell behind, and what arrived meanwhile waited: where one core carries 10,000 messages a second about
 //! three quarters busy, send→deliver p99 was 56–269 ms, nearly every second of a run holding a message 50–200 ms
@@ -43,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -58,6 +59,9 @@ const CHUNK: usize = 4_096;
 
 /// Attempts at flushing a segment before the flusher gives up until the next start (which replays it).
 const ATTEMPTS: u32 = 30;
+
+/// The pause between two attempts at a segment.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// A closed segment, from the writer.
 pub(super) struct Segment {
@@ -166,7 +170,7 @@ impl Flusher {
                 return;
             }
             attempt += 1;
-            std::thread::sleep(SEGMENT_AGE);
+            std::thread::sleep(RETRY_PAUSE);
         }
         self.memtable.remove_through(number);
         if let Err(e) = journal::retire_segment(&self.db, number) {

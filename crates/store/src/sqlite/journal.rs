@@ -7,8 +7,8 @@
 //! dirty page is written whole to the WAL, checksummed, and later checkpointed back (BENCHMARKS.md: ~15 KiB of
 //! WAL per message of a few hundred bytes, and the writer's time split COMMIT 39 %, checkpoint 20 %, statements
 //! 31 %). Not the fsync: with none at all the cost did not move. So the batch is made durable here instead, as
-//! the message's own bytes appended to a file, and reaches SQLite about once a second, a segment at a time, sorted
-//! by conversation (see [`super::flusher`]): a leaf then takes all of its conversations' messages of that second
+//! the message's own bytes appended to a file, and reaches SQLite every few seconds, a segment at a time, sorted
+//! by conversation (see [`super::flusher`]): a leaf then takes all of its conversations' messages of those seconds
 //! in one write, rather than one write per message.
 //!
 //! # Files

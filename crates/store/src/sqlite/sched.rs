@@ -1,8 +1,8 @@
 //! How the store's two threads share a core with the gateway's.
 //!
 //! A node on one core runs three busy threads: the gateway's (every frame, every push), the append writer (one
-//! batch per wake-up, each `fdatasync`ed before anyone is answered) and the flusher (about once a second, a
-//! second's messages into SQLite). Linux's default policy treats them alike; the two of the store each ask for
+//! batch per wake-up, each `fdatasync`ed before anyone is answered) and the flusher (every few seconds, a
+//! segment's messages into SQLite). Linux's default policy treats them alike; the two of the store each ask for
 //! something else as their thread starts. Neither needs a privilege, and where a sandbox refuses the call the
 //! thread runs as before. Elsewhere than Linux both are left alone (on other systems a nice value is the whole
 //! process's).

@@ -11,7 +11,7 @@
 //! # Why the journal, not SQLite
 //!
 //! A batch is made durable by appending its messages to the journal ([`super::journal`], which says why), not by
-//! a SQLite commit; the [flusher](super::flusher) moves them into SQLite about once a second, and until then the
+//! a SQLite commit; the [flusher](super::flusher) moves them into SQLite every few seconds, and until then the
 //! [memtable](super::memtable) holds them for every read.
 //!
 //! # Why a thread of its own
@@ -97,12 +97,18 @@ pub(super) const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 4 * MAX_BATCH;
 
 /// How long a segment collects appends before it is handed to the flusher: the longer, the more messages of a
-/// conversation share each index leaf written to SQLite, and the more the memtable holds.
-pub(super) const SEGMENT_AGE: Duration = Duration::from_secs(1);
+/// conversation share each index leaf written to SQLite, and the more the memtable holds. A flush writes every
+/// leaf its conversations touch, about one a conversation in each of the log's B-trees once a run has spread them,
+/// so the bytes written per message fall with the age: 7.1 KiB at 1 s, 4.3 at 2 s, 2.8 at 4 s in a minute of
+/// 10,100 1:1 messages a second over 5,000 conversations. At 1 s that was ~100 MB/s by the minute's end, and on a
+/// virtual disk whose every `fdatasync` waited behind it the appends fell behind after ~40 s (BENCHMARKS.md, "The
+/// fourth machine, a third session"). Reads never wait for the age: a read that needs unflushed rows asks for a
+/// flush at once.
+pub(super) const SEGMENT_AGE: Duration = Duration::from_secs(4);
 
 /// Messages after which a segment is handed over however young it is, so that a burst does not grow the memtable
-/// without bound.
-const SEGMENT_MESSAGES: usize = 32_768;
+/// without bound (with the segment being flushed, at most twice this many messages are held in memory).
+const SEGMENT_MESSAGES: usize = 65_536;
 
 /// Conversation rows remembered as existing (they are never deleted), and precondition answers remembered, beyond
 /// which the memory is cleared.
