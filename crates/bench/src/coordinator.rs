@@ -624,6 +624,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         start: server_start,
         end: server_end,
         peak_rss: server_sampler.as_ref().map(Sampler::peak_rss).unwrap_or(0),
+        peak_open_files: server_sampler.as_ref().map(Sampler::peak_open_files).unwrap_or(0),
     };
     let client_cpu_ms = client_cpu_end - client_cpu_start;
     let mut report = Report::new(plan.scenario, machine);
@@ -722,6 +723,7 @@ struct ServerFigures {
     start: Option<ProcSample>,
     end: Option<ProcSample>,
     peak_rss: u64,
+    peak_open_files: u64,
 }
 
 impl ServerFigures {
@@ -927,6 +929,8 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
     // Every report states the server's bytes per connection (issue 4), beside its peak.
     report.figure("server_rss_per_conn_bytes", json!(rss_per_conn));
     report.figure("server_rss_peak_bytes", json!(server.peak_rss));
+    // Beside the machine's limit on open files in the report's header: a server at it refuses connections.
+    report.figure("server_open_files_peak", json!(server.peak_open_files));
 }
 
 /// The server's bytes per connection: what its RSS grew by, over the connections it grew for. Every scenario but

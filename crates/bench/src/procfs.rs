@@ -1,7 +1,8 @@
 //! What the kernel says about a process (`/proc/PID/stat`, `/proc/PID/status`) and about the machine.
 //!
 //! CPU time is `utime + stime` of all the process's threads, in clock ticks (`getconf CLK_TCK`, 100 on Linux):
-//! a 10 ms resolution, fine over runs of seconds. RSS is `VmRSS` (resident memory, KiB in the file).
+//! a 10 ms resolution, fine over runs of seconds. RSS is `VmRSS` (resident memory, KiB in the file). Open files are
+//! the entries of `/proc/PID/fd`: every connection is one, and a server at its limit refuses the next.
 
 use serde::Serialize;
 use std::{
@@ -17,6 +18,8 @@ pub(crate) struct ProcSample {
     pub rss_bytes: u64,
     /// Number of threads.
     pub threads: u64,
+    /// Files open (sockets included).
+    pub open_files: u64,
 }
 
 fn clock_ticks_per_sec() -> f64 {
@@ -49,7 +52,9 @@ pub(crate) fn sample(pid: u32) -> Option<ProcSample> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    Some(ProcSample { cpu_ms: (utime + stime) * 1000.0 / clock_ticks_per_sec(), rss_bytes: rss_kib * 1024, threads })
+    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count() as u64);
+    let cpu_ms = (utime + stime) * 1000.0 / clock_ticks_per_sec();
+    Some(ProcSample { cpu_ms, rss_bytes: rss_kib * 1024, threads, open_files })
 }
 
 /// The sum of the readings of `pids` (a cluster's nodes), over those still running; `None` if none is.
@@ -58,6 +63,7 @@ pub(crate) fn sample_all(pids: &[u32]) -> Option<ProcSample> {
         cpu_ms: a.cpu_ms + b.cpu_ms,
         rss_bytes: a.rss_bytes + b.rss_bytes,
         threads: a.threads + b.threads,
+        open_files: a.open_files + b.open_files,
     })
 }
 
@@ -125,6 +131,11 @@ impl Sampler {
     /// Highest RSS seen.
     pub(crate) fn peak_rss(&self) -> u64 {
         self.samples.lock().unwrap().iter().map(|s| s.sample.rss_bytes).max().unwrap_or(0)
+    }
+
+    /// Most files open at once, as far as the readings saw.
+    pub(crate) fn peak_open_files(&self) -> u64 {
+        self.samples.lock().unwrap().iter().map(|s| s.sample.open_files).max().unwrap_or(0)
     }
 }
 
@@ -223,6 +234,11 @@ mod tests {
         let me = sample(std::process::id()).expect("/proc is readable");
         assert!(me.rss_bytes > 0);
         assert!(me.threads >= 1);
+        let files: Vec<std::fs::File> = (0..5).map(|_| std::fs::File::open("/proc/self/stat").unwrap()).collect();
+        let more = sample(std::process::id()).unwrap();
+        // Other tests of this process open and close files meanwhile; these five stay open.
+        assert!(more.open_files >= 5, "{} files open with five of ours", more.open_files);
+        drop(files);
         assert!(Machine::probe().cpus >= 1);
         let (a, b) = (cpu_times(), cpu_times());
         assert!(!a.is_empty());

@@ -147,12 +147,12 @@ impl RestClient {
                     // Closed before a byte of the request was written (an idle connection the server let go):
                     // nothing reached the server, so another connection may carry it.
                     Some(unsent) if pooled => request = unsent,
-                    _ => return Err(SdkError::Http(e.into_error().to_string())),
+                    _ => return Err(http_error(&e.into_error())),
                 },
             }
         };
         let status = response.status();
-        let body = response.into_body().collect().await.map_err(|e| SdkError::Http(e.to_string()))?.to_bytes();
+        let body = response.into_body().collect().await.map_err(|e| http_error(&e))?.to_bytes();
         self.checkin(sender);
         if status != StatusCode::OK {
             return Err(SdkError::Http(format!("{path}: HTTP {status}: {}", String::from_utf8_lossy(&body))));
@@ -175,8 +175,7 @@ impl RestClient {
             self.sources[turn % self.sources.len()]
         });
         let stream = crate::transport::connect_tcp(self.addr, source).await?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream)).await.map_err(|e| SdkError::Http(e.to_string()))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| http_error(&e))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -250,4 +249,16 @@ impl RestClient {
         let _: group::InviteUserToGroupResp = self.post("/group/invite_user_to_group", Some(token), &req).await?;
         Ok(())
     }
+}
+
+/// A hyper error with its causes: hyper's own message names only the kind ("connection error"), the I/O error
+/// under it says what happened ("Connection reset by peer").
+fn http_error(e: &hyper::Error) -> SdkError {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
+    SdkError::Http(message)
 }

@@ -322,3 +322,23 @@ async fn a_pooled_connection_the_server_closed_is_replaced() {
     }
     assert_eq!(relay.accepted(), 2, "one new connection after the close, then reused");
 }
+
+/// A connection the server resets mid-request fails the call with what happened beneath HTTP, not only hyper's
+/// "connection error".
+#[tokio::test]
+async fn a_reset_connection_says_so() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let resetter = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut request).await.unwrap();
+        // Closed with unread bytes and no linger: the kernel answers with a reset, not a FIN.
+        tcp.set_zero_linger().unwrap();
+    });
+    let rest = RestClient::new(&url).await.unwrap();
+    let err = rest.get_admin_token(SECRET, "imAdmin").await.unwrap_err();
+    resetter.await.unwrap();
+    let SdkError::Http(message) = err else { panic!("not an HTTP error: {err:?}") };
+    assert!(message.to_lowercase().contains("reset"), "{message}");
+}
