@@ -18,8 +18,6 @@ pub(crate) struct ProcSample {
     pub rss_bytes: u64,
     /// Number of threads.
     pub threads: u64,
-    /// Files open (sockets included).
-    pub open_files: u64,
 }
 
 fn clock_ticks_per_sec() -> f64 {
@@ -52,9 +50,7 @@ pub(crate) fn sample(pid: u32) -> Option<ProcSample> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count() as u64);
-    let cpu_ms = (utime + stime) * 1000.0 / clock_ticks_per_sec();
-    Some(ProcSample { cpu_ms, rss_bytes: rss_kib * 1024, threads, open_files })
+    Some(ProcSample { cpu_ms: (utime + stime) * 1000.0 / clock_ticks_per_sec(), rss_bytes: rss_kib * 1024, threads })
 }
 
 /// The sum of the readings of `pids` (a cluster's nodes), over those still running; `None` if none is.
@@ -63,8 +59,13 @@ pub(crate) fn sample_all(pids: &[u32]) -> Option<ProcSample> {
         cpu_ms: a.cpu_ms + b.cpu_ms,
         rss_bytes: a.rss_bytes + b.rss_bytes,
         threads: a.threads + b.threads,
-        open_files: a.open_files + b.open_files,
     })
+}
+
+/// The files `pid` has open, sockets included (0 once it is gone). A walk over a directory of as many entries, so
+/// only the background [`Sampler`] counts them, not every reading of CPU time.
+pub(crate) fn open_files(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count() as u64)
 }
 
 /// A reading taken at some moment of the run.
@@ -76,6 +77,8 @@ pub(crate) struct TimedSample {
     pub sample: ProcSample,
     /// CPU use since the previous reading, in percent of one core.
     pub cpu_pct: f64,
+    /// Files open, summed over the processes.
+    pub open_files: u64,
 }
 
 /// Samples processes (their sum) every `period` in the background until dropped.
@@ -106,8 +109,9 @@ impl Sampler {
                     None => 0.0,
                 };
                 previous = Some((now, sample.cpu_ms));
-                let timed = TimedSample { t_secs: now.duration_since(start).as_secs_f64(), sample, cpu_pct };
-                sink.lock().unwrap().push(timed);
+                let open_files = watched.iter().map(|pid| open_files(*pid)).sum();
+                let t_secs = now.duration_since(start).as_secs_f64();
+                sink.lock().unwrap().push(TimedSample { t_secs, sample, cpu_pct, open_files });
             }
         });
         Self { pids, samples, task }
@@ -135,7 +139,7 @@ impl Sampler {
 
     /// Most files open at once, as far as the readings saw.
     pub(crate) fn peak_open_files(&self) -> u64 {
-        self.samples.lock().unwrap().iter().map(|s| s.sample.open_files).max().unwrap_or(0)
+        self.samples.lock().unwrap().iter().map(|s| s.open_files).max().unwrap_or(0)
     }
 }
 
@@ -235,9 +239,9 @@ mod tests {
         assert!(me.rss_bytes > 0);
         assert!(me.threads >= 1);
         let files: Vec<std::fs::File> = (0..5).map(|_| std::fs::File::open("/proc/self/stat").unwrap()).collect();
-        let more = sample(std::process::id()).unwrap();
+        let open = open_files(std::process::id());
         // Other tests of this process open and close files meanwhile; these five stay open.
-        assert!(more.open_files >= 5, "{} files open with five of ours", more.open_files);
+        assert!(open >= 5, "{open} files open with five of ours");
         drop(files);
         assert!(Machine::probe().cpus >= 1);
         let (a, b) = (cpu_times(), cpu_times());

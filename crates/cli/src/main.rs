@@ -140,18 +140,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with(tracing_subscriber::fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())))
         .with(palaver_server::recent::layer())
         .init();
+    raise_open_files_limit();
     match cli.command {
         Command::Serve(args) => {
             without_huge_pages();
-            raise_open_files_limit();
             let config = Config::load(args.config.as_deref(), args.overrides())?;
             let listeners = Listeners::bind(&config).await?;
             palaver_server::run(config, listeners, shutdown_signal()).await
         }
-        Command::Bench(args) => {
-            raise_open_files_limit();
-            palaver_bench::run(*args).await
-        }
+        Command::Bench(args) => palaver_bench::run(*args).await,
         Command::Admin(AdminCommand::Migrate { from, to, restart }) => migrate(&from, &to, restart).await,
     }
 }
@@ -171,20 +168,18 @@ fn without_huge_pages() {
 /// Raises this process's limit on open files to the most it may have (the soft limit to the hard one), as Go's
 /// runtime does for every Go program, OpenIM's servers among them. Every connection is a file; the soft limit
 /// many systems start a shell with (1,024) would hold about a thousand devices, while the hard one is typically
-/// hundreds of thousands. The worker processes of `palaver bench` inherit the raised limit.
+/// hundreds of thousands. For every command: the server's connections, the load generator's (its worker processes
+/// inherit the limit), and nothing lost for the others.
 fn raise_open_files_limit() {
     #[cfg(unix)]
     {
         use rustix::process::{Resource, getrlimit, setrlimit};
         let limit = getrlimit(Resource::Nofile);
-        if limit.current != limit.maximum {
-            let raised = rustix::process::Rlimit { current: limit.maximum, ..limit };
-            if let Err(e) = setrlimit(Resource::Nofile, raised) {
-                tracing::warn!(error = %e, soft = ?limit.current, "the limit on open files stays where it is");
-            }
+        if limit.current != limit.maximum
+            && let Err(e) = setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, ..limit })
+        {
+            tracing::warn!(error = %e, soft = ?limit.current, "the limit on open files stays where it is");
         }
-        let files = getrlimit(Resource::Nofile).current.map_or("unlimited".to_string(), |n| n.to_string());
-        tracing::debug!(limit = %files, "open files");
     }
 }
 

@@ -73,10 +73,13 @@ async fn the_server_raises_its_open_files_limit_to_the_hard_one() {
     assert_eq!(open_files_limit(node.0.id()), ("4096".into(), "4096".into()));
 }
 
-/// A keep-alive `GET` of a path that does not exist (404, and no store involved) on `stream`; the status line's code.
+/// A keep-alive `GET` of a path that does not exist: answered 404 with no body, and no store involved.
+const GET_404: &[u8] = b"GET /no-such-path HTTP/1.1\r\nHost: palaver\r\n\r\n";
+
+/// [`GET_404`] on `stream`; the status line's code.
 async fn get_404(stream: &mut tokio::net::TcpStream) -> std::io::Result<u16> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    stream.write_all(b"GET /no-such-path HTTP/1.1\r\nHost: palaver\r\n\r\n").await?;
+    stream.write_all(GET_404).await?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -104,14 +107,7 @@ async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes
     let (ws, api) = (free_addr(), free_addr());
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("log");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
-        .args(["serve", "--data-dir", dir.path().to_str().unwrap(), "--admin-secret", common::SECRET])
-        .args(["--ws-addr", &ws.to_string(), "--api-addr", &api.to_string()])
-        .env("PALAVER_LOG", "warn")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let node = Node(child);
+    let node = serve_logging_to(std::fs::File::create(&log).unwrap(), dir.path(), ws, api);
     wait_healthy(api).await;
     // Room for a handful of connections beyond the files the node holds now.
     let pid = node.0.id();
@@ -148,9 +144,7 @@ async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes
         assert!(answered[..n].starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&answered[..n]));
         held.push(waiting);
         waiting = TcpStream::connect(api).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut waiting, b"GET /no-such-path HTTP/1.1\r\nHost: palaver\r\n\r\n")
-            .await
-            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut waiting, GET_404).await.unwrap();
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(u64::from(ROUNDS)) / 2, "{ROUNDS} connections let in over {took:?}");

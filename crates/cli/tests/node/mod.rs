@@ -36,13 +36,18 @@ pub fn spawn(args: &[&str]) -> Node {
 
 /// `WRAPPER… palaver ARGS…` (e.g. `taskset -c 0`), logging warnings and errors only.
 pub fn spawn_under(wrapper: &[&str], args: &[&str]) -> Node {
+    start(wrapper, args, Stdio::null())
+}
+
+/// `WRAPPER… palaver ARGS…`, its log (warnings and errors, written to standard output) to `log`.
+fn start(wrapper: &[&str], args: &[&str], log: impl Into<Stdio>) -> Node {
     let mut argv = wrapper.iter().copied().chain([env!("CARGO_BIN_EXE_palaver")]).chain(args.iter().copied());
     let mut command = Command::new(argv.next().expect("a program"));
     Node(
         command
             .args(argv)
             .env("PALAVER_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start palaver"),
@@ -56,8 +61,18 @@ pub fn serve(dir: &Path, ws: SocketAddr, api: SocketAddr) -> Node {
 
 /// [`serve`] under `wrapper` (see [`spawn_under`]).
 pub fn serve_under(wrapper: &[&str], dir: &Path, ws: SocketAddr, api: SocketAddr) -> Node {
+    serve_with(wrapper, dir, ws, api, Stdio::null())
+}
+
+/// [`serve`], its log to the file `log`.
+pub fn serve_logging_to(log: std::fs::File, dir: &Path, ws: SocketAddr, api: SocketAddr) -> Node {
+    serve_with(&[], dir, ws, api, log)
+}
+
+fn serve_with(wrapper: &[&str], dir: &Path, ws: SocketAddr, api: SocketAddr, log: impl Into<Stdio>) -> Node {
     let (dir, ws, api) = (dir.to_str().unwrap(), ws.to_string(), api.to_string());
-    spawn_under(wrapper, &["serve", "--data-dir", dir, "--ws-addr", &ws, "--api-addr", &api, "--admin-secret", SECRET])
+    let args = ["serve", "--data-dir", dir, "--ws-addr", &ws, "--api-addr", &api, "--admin-secret", SECRET];
+    start(wrapper, &args, log)
 }
 
 /// Waits until the node at `api` answers `/healthz`.
