@@ -141,9 +141,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with(palaver_server::recent::layer())
         .init();
     raise_open_files_limit();
+    without_huge_pages();
     match cli.command {
         Command::Serve(args) => {
-            without_huge_pages();
             let config = Config::load(args.config.as_deref(), args.overrides())?;
             let listeners = Listeners::bind(&config).await?;
             palaver_server::run(config, listeners, shutdown_signal()).await
@@ -153,11 +153,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Turns transparent huge pages off for the server process. mimalloc asks for them on its arenas
-/// (`MADV_HUGEPAGE`), so the first touch of each 2 MiB of fresh memory zeroes all of it at once, on whichever
-/// thread touched it: at a chat run's start, when the append writer's maps and the connections' buffers grow, that
-/// was ~8 % of the server's CPU and all on the writer's thread, in the path of every acknowledgement (`perf`,
-/// BENCHMARKS.md "A sixth machine"). With 4 KiB pages memory is zeroed as it is used, a page at a time.
+/// Turns transparent huge pages off for this process. mimalloc asks for them on its arenas (`MADV_HUGEPAGE`), so
+/// the first touch of each 2 MiB of fresh memory zeroes all of it at once, on whichever thread touched it: at a
+/// chat run's start, when the append writer's maps and the connections' buffers grow, that was ~8 % of the
+/// server's CPU and all on the writer's thread, in the path of every acknowledgement (`perf`, BENCHMARKS.md "A
+/// sixth machine"); in a login storm's load generator, whose connections come and go, 4 % of its CPU. With 4 KiB
+/// pages memory is zeroed as it is used, a page at a time.
 fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
