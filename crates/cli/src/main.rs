@@ -117,12 +117,13 @@ impl ServeArgs {
 /// The server confined to one CPU (`taskset`, a one-vCPU machine) runs on tokio's single-threaded scheduler:
 /// with one worker, the work-stealing scheduler has no one to steal from, and its cross-thread queues and wakeups
 /// cost without serving (a login ~3 % less CPU over seven interleaved pairs of `palaver bench login`, lower in six;
-/// chat, group and idle unchanged; BENCHMARKS.md). Everything else, the bench's load generator included, keeps the
-/// multi-threaded one.
+/// chat, group and idle unchanged; BENCHMARKS.md). So does the load generator pinned to one CPU (`--client-cpus`),
+/// each of its worker processes: ~6 % less of its CPU per login in three interleaved pairs, and with the generator's
+/// core less full the server's per login fell 2–9 %. The admin commands keep the multi-threaded one.
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let mut runtime = if one_cpu && matches!(cli.command, Command::Serve(_)) {
+    let mut runtime = if one_cpu && matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
