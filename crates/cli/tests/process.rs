@@ -159,3 +159,29 @@ async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes
     assert!(began >= 1 && began <= ended + 1 && ended <= began, "{log}");
     assert!(!log.contains("accept error"), "axum's loop did the accepting:\n{log}");
 }
+
+/// A client asking again and again for routes that do not exist leaves one warning per path in the log, not one per
+/// request (which would also push the real errors out of the admin console's recent list).
+#[tokio::test]
+async fn an_unknown_route_is_logged_once_however_often_it_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, api) = (free_addr(), free_addr());
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("log");
+    let node = serve_logging_to(std::fs::File::create(&log).unwrap(), dir.path(), ws, api);
+    wait_healthy(api).await;
+    let mut stream = tokio::net::TcpStream::connect(api).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(get_404(&mut stream).await.unwrap(), 404);
+    }
+    let other = b"GET /another/made-up/path HTTP/1.1\r\nHost: palaver\r\n\r\n";
+    tokio::io::AsyncWriteExt::write_all(&mut stream, other).await.unwrap();
+    let mut answer = [0u8; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&answer[..n]));
+    drop(node);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let warned = |path: &str| log.lines().filter(|l| l.contains("no such API route") && l.contains(path)).count();
+    assert_eq!(warned("/no-such-path"), 1, "{log}");
+    assert_eq!(warned("/another/made-up/path"), 1, "{log}");
+}

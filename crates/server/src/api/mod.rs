@@ -193,10 +193,27 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Any other route: 404, as upstream answers (the SDKs treat it as a network error, not an API error). Logged,
-/// because an SDK calling a route Palaver does not serve is worth knowing about.
+/// because an SDK calling a route Palaver does not serve is worth knowing about; once per path, because what a
+/// client asks for is up to the client: logged at every request, one calling a route in a loop (or making up
+/// paths) filled the log and pushed the real errors out of the admin console's recent list.
 async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> StatusCode {
-    tracing::warn!(%method, path = uri.path(), "no such API route");
+    if first_unknown(uri.path()) {
+        tracing::warn!(%method, path = uri.path(), "no such API route (logged once per path)");
+    } else {
+        tracing::debug!(%method, path = uri.path(), "no such API route");
+    }
     StatusCode::NOT_FOUND
+}
+
+/// Most unknown paths remembered as logged; past them none is logged at WARN.
+const UNKNOWN_ROUTES_LOGGED: usize = 64;
+
+/// Whether `path` is an unknown route not logged yet (and one of the first [`UNKNOWN_ROUTES_LOGGED`]).
+fn first_unknown(path: &str) -> bool {
+    static LOGGED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    logged.len() < UNKNOWN_ROUTES_LOGGED && !logged.contains(path) && logged.insert(path.to_string())
 }
 
 /// OpenIM's response envelope.
