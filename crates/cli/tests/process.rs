@@ -185,3 +185,30 @@ async fn an_unknown_route_is_logged_once_however_often_it_is_asked_for() {
     assert_eq!(warned("/no-such-path"), 1, "{log}");
     assert_eq!(warned("/another/made-up/path"), 1, "{log}");
 }
+
+/// `palaver bench` as BENCHMARKS.md runs it: the server it starts and its load generator each pinned to a CPU (both
+/// to the first here, which every machine has), the generator's worker processes on tokio's single-threaded
+/// scheduler: a login storm runs through, every login synced without an error.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_pinned_bench_runs_its_server_and_worker_processes() {
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("login.json");
+    let args = ["bench", "login", "--users", "12", "--rate", "20", "--duration", "1", "--workers", "2"];
+    let pinned = ["--server-cpus", "0", "--client-cpus", "0", "--no-progress", "--json", json.to_str().unwrap()];
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
+        .args(args.iter().chain(&pinned))
+        .env("PALAVER_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["setup"]["workers"], 2, "{report:#}");
+    assert_eq!(report["setup"]["client_cpus"], "0", "{report:#}");
+    assert_eq!(report["errors"], 0, "{report:#}");
+    let (logins, skipped) = (report["logins"].as_u64().unwrap(), report["skipped"].as_u64().unwrap());
+    assert_eq!(logins + skipped, 20, "{report:#}");
+    assert!(logins > 0, "{report:#}");
+    assert_eq!(report["messages_synced"].as_u64(), Some(logins), "one seeded message pulled per login: {report:#}");
+}
