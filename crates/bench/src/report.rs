@@ -54,6 +54,8 @@ pub struct Report {
     pub(crate) timeline: Vec<TimelinePoint>,
     pub(crate) server_samples: Vec<TimedSample>,
     pub(crate) error_samples: Vec<String>,
+    /// What a reader should know to trust the figures (a load generator as busy as the server, …).
+    pub(crate) notes: Vec<String>,
     started_unix_secs: u64,
 }
 
@@ -70,6 +72,7 @@ impl Report {
             timeline: Vec::new(),
             server_samples: Vec::new(),
             error_samples: Vec::new(),
+            notes: Vec::new(),
             started_unix_secs: crate::worker::unix_us(std::time::SystemTime::now()) / 1_000_000,
         }
     }
@@ -117,6 +120,7 @@ impl Report {
         top.insert("timeline".into(), serde_json::to_value(&self.timeline).unwrap_or_default());
         top.insert("server_samples".into(), serde_json::to_value(&self.server_samples).unwrap_or_default());
         top.insert("error_samples".into(), json!(self.error_samples));
+        top.insert("notes".into(), json!(self.notes));
         Value::Object(top)
     }
 
@@ -196,6 +200,9 @@ impl Report {
         }
         if let Some(slowest) = self.slowest_seconds(3) {
             let _ = writeln!(out, "  slowest seconds (t: slowest latency)  {slowest}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "  note: {note}");
         }
         if !self.checks.is_empty() {
             let _ = writeln!(out, "\n  targets (issue #4):");
