@@ -109,20 +109,30 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The most connections one user holds at once: the WebSocket, and during a login with REST sync also the two
-    /// HTTP connections a device's SDK syncs its lists over. When the server falls behind a login storm every
-    /// user of a worker can be mid-login, so workers are sized by this, not by users alone.
-    fn conns_per_user(&self) -> usize {
-        if self.scenario == Scenario::Login && self.rest_sync { 3 } else { 1 }
-    }
-
     /// How many worker processes the virtual users are split among (`--workers 0` runs them in this process: one).
+    ///
+    /// As few as their connections allow (`--conns-per-worker`, under the 20,000 files a process may open): the
+    /// workers share the generator's CPU, and each one more makes every operation dearer on both sides. A login
+    /// storm split over four processes on one core cost the generator a third more CPU per login than one process,
+    /// and the server a fifth more (the wake-ups of four event loops taking turns, and the connections they kept
+    /// open the longer). In a login storm the users hold no connection between logins; a worker bounds its logins
+    /// under way instead ([`Plan::logins_in_flight`]), so one does.
     fn workers(&self, args: &BenchArgs) -> usize {
+        let held = if self.scenario == Scenario::Login { 0 } else { self.online };
         match args.workers {
             Some(0) => 1,
             Some(n) => n,
-            None => (self.online * self.conns_per_user()).div_ceil(args.conns_per_worker.max(1)).max(1),
+            None => held.div_ceil(args.conns_per_worker.max(1)).max(1),
         }
+    }
+
+    /// Most logins a worker has under way at once: each holds the WebSocket and, with REST sync, the two HTTP
+    /// connections a device's SDK syncs its lists over, and however far the server falls behind a storm, a worker
+    /// stays within `--conns-per-worker` connections. A login due when all are taken waits for one, and is timed
+    /// from when it was due.
+    fn logins_in_flight(&self, args: &BenchArgs) -> usize {
+        let per_login = if self.rest_sync { 3 } else { 1 };
+        (args.conns_per_worker / per_login).max(1)
     }
 
     /// The scenario's parameters as they appear in the report.
@@ -469,6 +479,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                 seed_msgs: plan.seed_msgs,
                 page: plan.page,
                 rest_sync: plan.rest_sync,
+                logins_in_flight: plan.logins_in_flight(args),
             },
         });
     }
@@ -951,6 +962,8 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "skipped", json!(c.skipped));
             fig(report, "logins_per_sec", json!(round(per_sec, 1)));
             fig(report, "messages_synced", json!(c.items));
+            // How far behind the server fell: a login holds connections while it is under way.
+            fig(report, "logins_in_flight_peak", json!(c.connected_peak));
             fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
             fig(report, "server_cpu_ms_per_op", json!(per_op(c.ok)));
             fig(report, "server_cpu_op", json!("login with sync"));
@@ -1028,15 +1041,25 @@ mod tests {
     }
 
     #[test]
-    fn workers_hold_every_connection_their_users_may_open_at_once() {
+    fn workers_are_as_few_as_their_connections_allow() {
         assert_eq!(workers("idle --users 19000"), 2, "one connection a user, 15,000 a worker");
         assert_eq!(workers("chat --users 10000"), 1);
-        // Behind a login storm every user can be mid-login, with its WebSocket and two HTTP connections open:
-        // two workers of 10,000 users would need 30,000 files each, past the 20,000 a process may open.
-        assert_eq!(workers("login --users 20000"), 4);
-        assert_eq!(workers("login --users 20000 --no-rest-sync"), 2);
+        // Between logins a user holds no connection; logins under way are bounded per worker instead.
+        assert_eq!(workers("login --users 20000"), 1);
         assert_eq!(workers("login --users 20000 --workers 3"), 3);
         assert_eq!(workers("login --users 20000 --workers 0"), 1, "in this process");
+    }
+
+    #[test]
+    fn a_worker_s_logins_under_way_stay_within_its_connections() {
+        let in_flight = |command_line: &str| {
+            let args = bench_args(command_line);
+            Plan::new(&args).unwrap().logins_in_flight(&args)
+        };
+        // A WebSocket and two HTTP connections each.
+        assert_eq!(in_flight("login --users 20000"), 5_000, "15,000 connections a worker");
+        assert_eq!(in_flight("login --users 20000 --no-rest-sync"), 15_000);
+        assert_eq!(in_flight("login --users 20000 --conns-per-worker 2"), 1, "never none");
     }
 
     #[tokio::test]

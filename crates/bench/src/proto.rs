@@ -57,6 +57,8 @@ pub(crate) struct Params {
     pub page: usize,
     /// login: also run the REST incremental syncs.
     pub rest_sync: bool,
+    /// login: most logins this worker has under way at once (each holds up to three connections).
+    pub logins_in_flight: usize,
 }
 
 /// Coordinator → worker.
@@ -95,6 +97,8 @@ pub(crate) struct Counters {
     /// for an earlier answer (chat), or every user was mid-login (login). Non-zero means the server could not
     /// keep up with the offered rate.
     pub skipped: u64,
+    /// The most of `connected` at once (summed over workers: at most the sum of their peaks).
+    pub connected_peak: u64,
 }
 
 impl Counters {
@@ -110,6 +114,7 @@ impl Counters {
         self.duplicates += o.duplicates;
         self.items += o.items;
         self.skipped += o.skipped;
+        self.connected_peak += o.connected_peak;
     }
 
     /// Operations neither completed nor failed yet.

@@ -105,6 +105,7 @@ struct Atomics {
     duplicates: AtomicU64,
     items: AtomicU64,
     skipped: AtomicU64,
+    connected_peak: AtomicU64,
     seeded: AtomicU64,
     last_ok_us: AtomicU64,
     last_delivery_us: AtomicU64,
@@ -137,6 +138,7 @@ impl Shared {
             duplicates: n.duplicates.load(Relaxed),
             items: n.items.load(Relaxed),
             skipped: n.skipped.load(Relaxed),
+            connected_peak: n.connected_peak.load(Relaxed),
         }
     }
 
@@ -679,6 +681,7 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
     let mut free: VecDeque<usize> = (0..job.users.len()).collect();
     let (back_tx, mut back) = mpsc::unbounded_channel::<usize>();
     let period = Duration::from_secs_f64(1.0 / job.params.rate.max(1e-9));
+    let slots = Arc::new(Semaphore::new(job.params.logins_in_flight.max(1)));
     let mut tasks = JoinSet::new();
     for n in 0u32.. {
         let due = start + period * n;
@@ -694,13 +697,16 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
             shared.n.skipped.fetch_add(1, Relaxed);
             continue;
         };
+        // All slots taken (the server far behind): this login starts when one frees, late, and its latency says so.
+        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
         shared.n.started.fetch_add(1, Relaxed);
         let options = options(job, &job.users[i]);
         let (shared, events_tx, back_tx) = (shared.clone(), events_tx.clone(), back_tx.clone());
         let rest_api = job.params.rest_sync.then(|| job.api_url.clone());
         let token = job.users[i].token.clone();
         tasks.spawn(async move {
-            shared.n.connected.fetch_add(1, Relaxed);
+            let under_way = shared.n.connected.fetch_add(1, Relaxed) + 1;
+            shared.n.connected_peak.fetch_max(under_way, Relaxed);
             match login_once(&options, &token, rest_api.as_deref(), events_tx, due, &shared).await {
                 Ok(items) => {
                     shared.record("login", due.elapsed().as_micros() as u64);
@@ -710,6 +716,7 @@ async fn login(job: &Job, shared: &Arc<Shared>, link: &mut Link) -> anyhow::Resu
                 Err(e) => shared.error(format!("login {}: {e}", options.user_id)),
             }
             shared.n.connected.fetch_sub(1, Relaxed);
+            drop(slot);
             let _ = back_tx.send(i);
         });
         // Reap finished logins as we go, so the set stays small.

@@ -148,6 +148,20 @@ async fn logins_sync_without_errors() {
     assert!(json.get("server_rss_per_conn_bytes").is_some(), "{json:#}");
 }
 
+/// A worker's logins under way stay within its connections (`--conns-per-worker`: three a login), however many
+/// are due: those beyond wait their turn, late, and are done all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_under_way_stay_within_a_worker_s_connections() {
+    let storm = ["login", "--users", "10", "--rate", "2000", "--duration", "0.1"];
+    let json = bench(&[&storm[..], &["--conns-per-worker", "6"]].concat()).await.to_json();
+    assert_eq!(num(&json, "logins") + num(&json, "skipped"), 200.0, "{json:#}");
+    assert_eq!(num(&json, "errors"), 0.0, "{json:#}");
+    assert_eq!(num(&json, "logins_in_flight_peak"), 2.0, "two logins of three connections: {json:#}");
+    // Unbounded, the same storm has more under way at once.
+    let json = bench(&storm).await.to_json();
+    assert!(num(&json, "logins_in_flight_peak") > 2.0, "{json:#}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn history_pages_are_complete() {
     let report = bench(&["history", "--users", "4", "--history", "30", "--page", "10", "--duration", "1"]).await;
