@@ -65,7 +65,12 @@ impl axum::serve::Listener for Acceptor {
 
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
-            match self.listener.accept().await {
+            // Outside tokio's cooperative budget: budgeted, the accept loop took at most 128 connections per turn
+            // of the runtime and then waited behind every other ready task, so when a storm's backlog made the
+            // turns long, the kernel's accept queue filled between them and its overflow dropped handshakes, each
+            // retried a second later, which grew the backlog further. Unbudgeted, each turn takes every connection
+            // waiting; the tasks that serve them share the runtime as before.
+            match tokio::task::unconstrained(self.listener.accept()).await {
                 Ok((tcp, peer)) => {
                     if let Some(since) = self.failing_since.take() {
                         tracing::warn!(listener = self.name, after = ?since.elapsed(), "accepting connections again");
@@ -118,6 +123,43 @@ fn is_peer_error(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::serve::Listener as _;
+
+    /// The connections waiting in the kernel's queue are taken in one turn of the runtime, not 128 (tokio's
+    /// budget) at a time with every other ready task run in between.
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_turn_takes_every_waiting_connection() {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering::Relaxed},
+        };
+        const WAITING: usize = 300;
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Completed by the kernel, queued until accepted.
+        let clients: Vec<_> = (0..WAITING).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+        // Runs whenever this test's task lets the runtime have a turn.
+        let turns = Arc::new(AtomicUsize::new(0));
+        let other = tokio::spawn({
+            let turns = turns.clone();
+            async move {
+                loop {
+                    turns.fetch_add(1, Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = turns.load(Relaxed);
+        assert!(before > 0, "the other task runs");
+        let mut acceptor = Acceptor::new(listener, "test");
+        for _ in 0..WAITING {
+            acceptor.accept().await;
+        }
+        assert_eq!(turns.load(Relaxed), before, "the accept loop gave up its turn before the queue was empty");
+        other.abort();
+        drop(clients);
+    }
 
     /// Connections the kernel completes before the server accepts any: more than a fixed backlog of 1024 would hold.
     #[tokio::test]
