@@ -1005,7 +1005,8 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
 /// `login` holds its connections through the setup: from before the first connected to when all had (whatever else
 /// the setup made the server keep counts too: `history`'s seeded messages). A login opens and closes its own during
 /// the run: what the run added at its highest, over the most connections open in any of its seconds, an upper bound
-/// (the caches the logins warm count too).
+/// (the caches the logins warm count too); none when the RSS did not grow past where the run began (a storm the
+/// server keeps up with holds a few dozen logins at once, too few to show in it: `idle` measures a connection).
 fn rss_per_conn(scenario: Scenario, server: &ServerFigures, online: u64, timeline: &[TimelinePoint]) -> Option<u64> {
     let rss = |s: Option<ProcSample>| s.map(|s| s.rss_bytes);
     let (from, to, conns) = if scenario == Scenario::Login {
@@ -1015,7 +1016,7 @@ fn rss_per_conn(scenario: Scenario, server: &ServerFigures, online: u64, timelin
         (rss(server.baseline), rss(server.ready), online)
     };
     match (from, to) {
-        (Some(from), Some(to)) if conns > 0 => Some(to.saturating_sub(from) / conns),
+        (Some(from), Some(to)) if conns > 0 && to > from => Some((to - from) / conns),
         _ => None,
     }
 }
@@ -1111,5 +1112,34 @@ mod tests {
         assert_eq!(spread.get("client_cpu_pct"), Some(json!(98.0)));
         assert!(spread.notes.is_empty(), "{:?}", spread.notes);
         assert!(report(5_000.0, 1).notes.is_empty());
+    }
+
+    /// A login storm's bytes per connection come from what the server's RSS grew by during the run; when it did not
+    /// grow there is nothing to divide (not zero bytes).
+    #[test]
+    fn a_login_run_s_bytes_per_connection_need_the_rss_to_grow() {
+        let sample = |rss_bytes| Some(ProcSample { cpu_ms: 0.0, rss_bytes, threads: 1 });
+        let server = ServerFigures {
+            baseline: None,
+            ready: None,
+            start: sample(100_000),
+            end: None,
+            peak_rss: 0,
+            peak_open_files: 0,
+        };
+        let point = |connected, rss| TimelinePoint {
+            t_secs: 1.0,
+            ok_per_sec: 0.0,
+            delivered_per_sec: 0.0,
+            connected,
+            errors: 0,
+            server_cpu_pct: None,
+            server_rss_bytes: Some(rss),
+            slowest_ms: 0.0,
+        };
+        let grew = [point(10, 90_000), point(100, 300_000)];
+        assert_eq!(rss_per_conn(Scenario::Login, &server, 0, &grew), Some(2_000));
+        let fell = [point(10, 90_000), point(15, 95_000)];
+        assert_eq!(rss_per_conn(Scenario::Login, &server, 0, &fell), None);
     }
 }
