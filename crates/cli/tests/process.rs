@@ -7,6 +7,16 @@ mod node;
 
 use node::*;
 
+/// A node on a fresh data folder, its log written to a file; the folders go when the returned guard does.
+async fn logging_node() -> (Node, std::net::SocketAddr, std::path::PathBuf, [tempfile::TempDir; 2]) {
+    let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ws, api) = (free_addr(), free_addr());
+    let log = logs.path().join("log");
+    let node = serve_logging_to(std::fs::File::create(&log).unwrap(), dir.path(), ws, api);
+    wait_healthy(api).await;
+    (node, api, log, [dir, logs])
+}
+
 /// The node's `/proc/<pid>/status`.
 #[cfg(target_os = "linux")]
 fn proc_status(node: &Node) -> String {
@@ -103,12 +113,7 @@ async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes
     use std::time::{Duration, Instant};
     use tokio::net::TcpStream;
 
-    let dir = tempfile::tempdir().unwrap();
-    let (ws, api) = (free_addr(), free_addr());
-    let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("log");
-    let node = serve_logging_to(std::fs::File::create(&log).unwrap(), dir.path(), ws, api);
-    wait_healthy(api).await;
+    let (node, api, log, _dirs) = logging_node().await;
     // Room for a handful of connections beyond the files the node holds now.
     let pid = node.0.id();
     let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64;
@@ -164,12 +169,7 @@ async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes
 /// request (which would also push the real errors out of the admin console's recent list).
 #[tokio::test]
 async fn an_unknown_route_is_logged_once_however_often_it_is_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ws, api) = (free_addr(), free_addr());
-    let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("log");
-    let node = serve_logging_to(std::fs::File::create(&log).unwrap(), dir.path(), ws, api);
-    wait_healthy(api).await;
+    let (node, api, log, _dirs) = logging_node().await;
     let mut stream = tokio::net::TcpStream::connect(api).await.unwrap();
     for _ in 0..20 {
         assert_eq!(get_404(&mut stream).await.unwrap(), 404);
