@@ -113,10 +113,10 @@ impl Plan {
     ///
     /// As few as their connections allow (`--conns-per-worker`, under the 20,000 files a process may open): the
     /// workers share the generator's CPU, and each one more makes every operation dearer on both sides. A login
-    /// storm split over four processes on one core cost the generator a third more CPU per login than one process,
-    /// and the server a fifth more (the wake-ups of four event loops taking turns, and the connections they kept
-    /// open the longer). In a login storm the users hold no connection between logins; a worker bounds its logins
-    /// under way instead ([`Plan::logins_in_flight`]), so one does.
+    /// storm in one process cost the generator a third less CPU per login than split over four on its one core,
+    /// and the server a fifth less (fewer wake-ups of event loops taking turns, and connections kept open a third as
+    /// long). In a login storm the users hold no connection between logins; a worker bounds its logins under way
+    /// instead ([`Plan::logins_in_flight`]), so one does.
     fn workers(&self, args: &BenchArgs) -> usize {
         let held = if self.scenario == Scenario::Login { 0 } else { self.online };
         match args.workers {
