@@ -86,10 +86,10 @@ async fn the_server_raises_its_open_files_limit_to_the_hard_one() {
 /// A keep-alive `GET` of a path that does not exist: answered 404 with no body, and no store involved.
 const GET_404: &[u8] = b"GET /no-such-path HTTP/1.1\r\nHost: palaver\r\n\r\n";
 
-/// [`GET_404`] on `stream`; the status line's code.
-async fn get_404(stream: &mut tokio::net::TcpStream) -> std::io::Result<u16> {
+/// `request` (a `GET` answered without a body, such as [`GET_404`]) on `stream`; the status line's code.
+async fn get(stream: &mut tokio::net::TcpStream, request: &[u8]) -> std::io::Result<u16> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    stream.write_all(GET_404).await?;
+    stream.write_all(request).await?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -127,7 +127,7 @@ async fn a_server_out_of_open_files_accepts_again_as_soon_as_a_connection_closes
     let mut waiting = loop {
         assert!(held.len() < 50, "the server never ran out of files");
         let mut stream = TcpStream::connect(api).await.unwrap();
-        match tokio::time::timeout(unanswered, get_404(&mut stream)).await {
+        match tokio::time::timeout(unanswered, get(&mut stream, GET_404)).await {
             Ok(status) => assert_eq!(status.unwrap(), 404),
             Err(_) => break stream,
         }
@@ -172,13 +172,10 @@ async fn an_unknown_route_is_logged_once_however_often_it_is_asked_for() {
     let (node, api, log, _dirs) = logging_node().await;
     let mut stream = tokio::net::TcpStream::connect(api).await.unwrap();
     for _ in 0..20 {
-        assert_eq!(get_404(&mut stream).await.unwrap(), 404);
+        assert_eq!(get(&mut stream, GET_404).await.unwrap(), 404);
     }
     let other = b"GET /another/made-up/path HTTP/1.1\r\nHost: palaver\r\n\r\n";
-    tokio::io::AsyncWriteExt::write_all(&mut stream, other).await.unwrap();
-    let mut answer = [0u8; 512];
-    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut answer).await.unwrap();
-    assert!(answer[..n].starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&answer[..n]));
+    assert_eq!(get(&mut stream, other).await.unwrap(), 404);
     drop(node);
     let log = std::fs::read_to_string(&log).unwrap();
     let warned = |path: &str| log.lines().filter(|l| l.contains("no such API route") && l.contains(path)).count();
