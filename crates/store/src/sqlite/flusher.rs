@@ -51,7 +51,6 @@ use super::DbFile;
 use super::journal::{self, Record};
 use super::memtable::{Entry, Memtable};
 use super::messages::decode;
-use super::writer::SEGMENT_AGE;
 use crate::{ConversationRef, Result, StoreError};
 
 /// Most messages per SQLite transaction of a flush.
@@ -62,6 +61,11 @@ const ATTEMPTS: u32 = 30;
 
 /// The pause between two attempts at a segment.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// How often, with no segment coming, the flusher asks the writer whether its open one is due: a quiet writer's
+/// segment is handed over at most this long past its age. (Ticked every [`super::writer::SEGMENT_AGE`], a segment
+/// begun just after a tick waited nearly two ages, 8 s once the age was 4.)
+const TICK: Duration = Duration::from_secs(1);
 
 /// A closed segment, from the writer.
 pub(super) struct Segment {
@@ -88,7 +92,7 @@ pub(super) fn start(
             super::sched::run_in_the_background();
             let mut flusher = Flusher { conn, db, memtable, stuck: false };
             loop {
-                match segments.recv_timeout(SEGMENT_AGE) {
+                match segments.recv_timeout(TICK) {
                     Ok(segment) => flusher.flush(segment),
                     Err(RecvTimeoutError::Timeout) => tick(),
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -302,6 +306,27 @@ mod tests {
     use crate::{
         ConversationRef, ConversationStore as _, MessageStore as _, NewMessage, VersionKind, VersionStore as _,
     };
+
+    /// With no segment coming, the flusher asks the writer about its open one every [`super::TICK`], a fraction of
+    /// a segment's age, so that a quiet segment is not held for nearly two ages.
+    #[test]
+    fn a_quiet_writer_is_asked_more_often_than_a_segment_ages() {
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        let dir = tempfile::tempdir().unwrap();
+        let file = super::DbFile::new(&dir.path().join("palaver.db"), super::super::Sharing::Exclusive);
+        let (segments, received) = std::sync::mpsc::channel();
+        let ticks = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = ticks.clone();
+        let flusher = super::start(&file, Default::default(), received, move || {
+            counted.fetch_add(1, Relaxed);
+        })
+        .unwrap();
+        std::thread::sleep(super::TICK * 5 / 2);
+        drop(segments);
+        flusher.join().unwrap();
+        assert!(super::TICK * 2 < super::super::writer::SEGMENT_AGE);
+        assert!(ticks.load(Relaxed) >= 2, "{} ticks in two and a half of them", ticks.load(Relaxed));
+    }
 
     /// A journal left by a server killed before its flush creates the conversation rows its first messages carry,
     /// each logged once in its owner's list: replaying the same rows again changes nothing.
