@@ -555,7 +555,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut latest: Vec<Counters> = ready.iter().map(|c| c.unwrap_or_default()).collect();
     let mut results: Vec<Option<WorkerResult>> = vec![None; worker_count];
     let mut timeline = Vec::new();
-    let mut last_point = (Instant::now(), Counters::default());
+    let mut last_point = (Instant::now(), Counters::default(), client_cpu_start);
     // The slowest latency any worker recorded since the last timeline point.
     let mut slowest_us = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -579,6 +579,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                 if last_point.0.elapsed() >= Duration::from_secs(1) {
                     let dt = last_point.0.elapsed().as_secs_f64();
                     let server = server_sampler.as_ref().and_then(Sampler::last);
+                    let client_cpu_ms = client_cpu();
                     timeline.push(TimelinePoint {
                         t_secs: elapsed,
                         ok_per_sec: (t.ok - last_point.1.ok) as f64 / dt,
@@ -587,9 +588,10 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                         errors: t.errors,
                         server_cpu_pct: server.map(|s| s.cpu_pct),
                         server_rss_bytes: server.map(|s| s.sample.rss_bytes),
+                        client_cpu_pct: (client_cpu_ms - last_point.2) / dt / 10.0,
                         slowest_ms: std::mem::take(&mut slowest_us) as f64 / 1_000.0,
                     });
-                    last_point = (Instant::now(), t);
+                    last_point = (Instant::now(), t, client_cpu_ms);
                 }
                 let rate = timeline.last().map(|p| p.ok_per_sec.max(p.delivered_per_sec)).unwrap_or(0.0);
                 let server = server_sampler.as_ref().and_then(Sampler::last).map(|s| {
@@ -1135,6 +1137,7 @@ mod tests {
             errors: 0,
             server_cpu_pct: None,
             server_rss_bytes: Some(rss),
+            client_cpu_pct: 0.0,
             slowest_ms: 0.0,
         };
         let grew = [point(10, 90_000), point(100, 300_000)];

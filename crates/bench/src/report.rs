@@ -33,6 +33,9 @@ pub(crate) struct TimelinePoint {
     pub errors: u64,
     pub server_cpu_pct: Option<f64>,
     pub server_rss_bytes: Option<u64>,
+    /// The load generator's CPU in this second (this process and its workers), in percent of one CPU: a second in
+    /// which it was the busier side shows here, beside the server's.
+    pub client_cpu_pct: f64,
     /// The slowest latency (send→deliver, login, page: whatever the scenario times) recorded in this second:
     /// the seconds that make a p99 stand out here.
     pub slowest_ms: f64,
@@ -322,6 +325,7 @@ mod tests {
             errors: 0,
             server_cpu_pct: None,
             server_rss_bytes: None,
+            client_cpu_pct: 0.0,
             slowest_ms,
         };
         r.timeline = vec![point(1.0, 3.0), point(2.0, 180.25), point(3.0, 0.0), point(4.0, 41.0), point(5.0, 7.5)];

@@ -94,7 +94,7 @@ fn timeline_panel(svg: &mut String, report: &Report, y0: f64) {
     let (top, bottom) = (y0 + TOP, y0 + PANEL_H - BOTTOM);
     let _ = writeln!(
         svg,
-        r#"<text x="{x0}" y="{}" font-size="15" font-weight="bold">throughput and server CPU</text>"#,
+        r#"<text x="{x0}" y="{}" font-size="15" font-weight="bold">throughput and CPU</text>"#,
         y0 + 22.0
     );
     let points = &report.timeline;
@@ -104,7 +104,9 @@ fn timeline_panel(svg: &mut String, report: &Report, y0: f64) {
     }
     let t_max = points.iter().map(|p| p.t_secs).fold(1.0f64, f64::max);
     let rate_max = nice(points.iter().map(|p| p.ok_per_sec.max(p.delivered_per_sec)).fold(1.0f64, f64::max));
-    let cpu_max = nice(points.iter().filter_map(|p| p.server_cpu_pct).fold(100.0f64, f64::max));
+    let cpu_max = nice(
+        points.iter().flat_map(|p| p.server_cpu_pct.into_iter().chain([p.client_cpu_pct])).fold(100.0f64, f64::max),
+    );
     let x = |t: f64| x0 + t / t_max * (x1 - x0);
     let y_rate = |r: f64| bottom - r / rate_max * (bottom - top);
     let y_cpu = |c: f64| bottom - c / cpu_max * (bottom - top);
@@ -120,13 +122,14 @@ fn timeline_panel(svg: &mut String, report: &Report, y0: f64) {
         let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">{ti:.0}</text>"#, x(ti), bottom + 16.0);
     }
     let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">seconds</text>"#, (x0 + x1) / 2.0, bottom + 34.0);
-    let series: [Series; 3] = [
+    let series: [Series; 4] = [
         ("completed/s", points.iter().map(|p| (x(p.t_secs), y_rate(p.ok_per_sec))).collect()),
         ("delivered/s", points.iter().map(|p| (x(p.t_secs), y_rate(p.delivered_per_sec))).collect()),
         (
             "server CPU % (right axis)",
             points.iter().filter_map(|p| p.server_cpu_pct.map(|c| (x(p.t_secs), y_cpu(c)))).collect(),
         ),
+        ("load generator CPU % (right axis)", points.iter().map(|p| (x(p.t_secs), y_cpu(p.client_cpu_pct))).collect()),
     ];
     let mut shown = 0;
     for (i, (name, pts)) in series.iter().enumerate() {
@@ -135,7 +138,7 @@ fn timeline_panel(svg: &mut String, report: &Report, y0: f64) {
         }
         let color = COLORS[i % COLORS.len()];
         let path: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-        let dash = if i == 2 { r#" stroke-dasharray="5,3""# } else { "" };
+        let dash = if i >= 2 { r#" stroke-dasharray="5,3""# } else { "" };
         let _ = writeln!(
             svg,
             r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,

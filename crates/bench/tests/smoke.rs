@@ -88,6 +88,9 @@ async fn chat_delivers_every_acked_message() {
     let slowest: Vec<f64> = timeline.iter().map(|p| p["slowest_ms"].as_f64().unwrap()).collect();
     assert!(slowest.iter().any(|s| *s > 0.0), "{timeline:?}");
     assert!(slowest.iter().all(|s| *s <= max * 1.01), "{slowest:?} against {max}");
+    // And the load generator's CPU in it (here the server's too: both are this process).
+    assert!(timeline.iter().all(|p| p["client_cpu_pct"].as_f64().is_some_and(|c| c >= 0.0)), "{timeline:?}");
+    assert!(timeline.iter().any(|p| p["client_cpu_pct"].as_f64().unwrap() > 0.0), "{timeline:?}");
 
     // The files, as `palaver bench` writes them.
     let cli = Cli::try_parse_from(["bench", "chat", "--json", paths[0], "--csv", paths[1], "--svg", paths[2]]).unwrap();
