@@ -43,20 +43,31 @@ pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener
     socket.listen(i32::MAX as u32)
 }
 
-/// A listener as axum serves it: sets `TCP_NODELAY` on every connection, and waits out a shortage of files
+/// A listener as axum serves it: its connections have `TCP_NODELAY` set, and it waits out a shortage of files
 /// [`RETRY`] at a time, saying so once when it begins and once when it ends rather than on every try.
 pub(crate) struct Acceptor {
     listener: TcpListener,
     /// What the log calls this listener: "gateway" or "API".
     name: &'static str,
+    /// Whether each accepted connection needs `TCP_NODELAY` set on it: not where it inherits the listener's.
+    set_nodelay: bool,
     /// Since when accepting has failed, while it does.
     failing_since: Option<Instant>,
 }
 
 impl Acceptor {
     pub(crate) fn new(listener: TcpListener, name: &'static str) -> Self {
-        Self { listener, name, failing_since: None }
+        let set_nodelay = !nodelay_inherited(&listener);
+        Self { listener, name, set_nodelay, failing_since: None }
     }
+}
+
+/// Replies and pushes are small frames written at once; with Nagle's algorithm each one waits for the peer's
+/// delayed ACK (~40 ms per request/response round trip on Linux), so every connection has `TCP_NODELAY`. Linux
+/// copies it from the listening socket to each connection accepted there, which saves a `setsockopt` per
+/// connection (three per login); elsewhere it is set on each connection as it is accepted.
+fn nodelay_inherited(listener: &TcpListener) -> bool {
+    cfg!(target_os = "linux") && socket2::SockRef::from(listener).set_tcp_nodelay(true).is_ok()
 }
 
 impl axum::serve::Listener for Acceptor {
@@ -75,9 +86,9 @@ impl axum::serve::Listener for Acceptor {
                     if let Some(since) = self.failing_since.take() {
                         tracing::warn!(listener = self.name, after = ?since.elapsed(), "accepting connections again");
                     }
-                    // Replies and pushes are small frames written at once; with Nagle's algorithm each one waits for
-                    // the peer's delayed ACK (~40 ms per request/response round trip on Linux).
-                    let _ = tcp.set_nodelay(true);
+                    if self.set_nodelay {
+                        let _ = tcp.set_nodelay(true);
+                    }
                     return (tcp, peer);
                 }
                 // The peer gave up while its connection waited in the queue: nothing to wait for.
@@ -168,6 +179,23 @@ mod tests {
         assert_eq!(turns.load(Relaxed), before, "the accept loop gave up its turn before the queue was empty");
         other.abort();
         drop(clients);
+    }
+
+    /// Every accepted connection has `TCP_NODELAY`, whether it was set on it or inherited from the listener, on a
+    /// listener bound here and on one bound by a caller (as the tests' servers are).
+    #[tokio::test]
+    async fn accepted_connections_do_not_wait_for_delayed_acks() {
+        let ours = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let theirs = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        for listener in [ours, theirs] {
+            let addr = listener.local_addr().unwrap();
+            let mut acceptor = Acceptor::new(listener, "test");
+            // On Linux nothing is set per connection: what the connection has, it has from the listener.
+            assert_eq!(acceptor.set_nodelay, !cfg!(target_os = "linux"));
+            let _client = TcpStream::connect(addr).await.unwrap();
+            let (accepted, _) = acceptor.accept().await;
+            assert!(accepted.nodelay().unwrap());
+        }
     }
 
     /// Connections the kernel completes before the server accepts any: more than a fixed backlog of 1024 would hold.
