@@ -3,7 +3,7 @@
 
 use crate::{
     BenchArgs, Scenario,
-    procfs::{Machine, ProcSample, Sampler},
+    procfs::{Machine, ProcSample, Sampler, TcpCounters},
     proto::{Control, Counters, Job, JobUser, LINE_PREFIX, Params, WorkerMsg, WorkerResult},
     report::{Report, TimelinePoint},
     server::{self, Target},
@@ -538,6 +538,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let client_pids: Vec<u32> = std::iter::once(std::process::id()).chain(worker_pids.iter().copied()).collect();
     let client_cpu = || crate::procfs::sample_all(&client_pids).map_or(0.0, |s| s.cpu_ms);
     let client_cpu_start = client_cpu();
+    let tcp_before = crate::procfs::tcp_counters();
     let load_before = crate::procfs::load_avg();
 
     // The measured phase.
@@ -615,6 +616,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let cores_busy = crate::procfs::cpu_busy_pct(&cores_start, &crate::procfs::cpu_times());
     let load_after = crate::procfs::load_avg();
     let client_cpu_end = client_cpu();
+    let tcp = crate::procfs::tcp_counters().zip(tcp_before).map(|(after, before)| after.since(&before));
     for h in &mut handles {
         h.send(&Control::Stop).await?;
     }
@@ -679,6 +681,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
             client_cpu_ms,
             // The coordinator runs where its workers do (pinned by re-executing under `taskset`).
             client_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tcp,
         },
     );
     Ok(report)
@@ -765,6 +768,8 @@ struct FigureCtx {
     client_cpu_ms: f64,
     /// CPUs the load generator may run on (those of `--client-cpus`, else the machine's).
     client_cpus: usize,
+    /// What the machine's TCP counted during the run (none off Linux).
+    tcp: Option<TcpCounters>,
 }
 
 /// How busy the load generator's CPUs may be before its own queueing shows in the latencies it measures: a login
@@ -783,6 +788,22 @@ fn client_figures(report: &mut Report, ctx: &FigureCtx) {
         report.notes.push(format!(
             "the load generator kept its {} CPU(s) {of_its_cpus:.0} % busy: the latencies include its own queueing",
             ctx.client_cpus
+        ));
+    }
+}
+
+/// What the kernel's TCP counted during the run, machine-wide, and a note when it dropped handshakes: a client
+/// whose handshake is dropped from a full accept queue sends it again about a second later, and that second is in
+/// the latencies (a login storm's accept loop that fell behind, "The sixth machine, a fourth session" in
+/// BENCHMARKS.md, was found this way).
+fn tcp_figures(report: &mut Report, tcp: Option<&TcpCounters>) {
+    report.figure("tcp_retransmitted_segments", json!(tcp.map(|t| t.retransmitted)));
+    report.figure("tcp_loss_probes", json!(tcp.map(|t| t.loss_probes)));
+    report.figure("tcp_listen_overflows", json!(tcp.map(|t| t.listen_overflows)));
+    if let Some(dropped) = tcp.map(|t| t.listen_overflows).filter(|n| *n > 0) {
+        report.notes.push(format!(
+            "the kernel dropped {dropped} handshake(s) from full accept queues (ListenOverflows, machine-wide): each \
+             is sent again about a second later, in the latencies"
         ));
     }
 }
@@ -1001,6 +1022,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
     report.figure("server_rss_peak_bytes", json!(server.peak_rss));
     // Beside the machine's limit on open files in the report's header: a server at it refuses connections.
     report.figure("server_open_files_peak", json!(server.peak_open_files));
+    tcp_figures(report, ctx.tcp.as_ref());
 }
 
 /// The server's bytes per connection: what its RSS grew by, over the connections it grew for. Every scenario but
@@ -1099,8 +1121,15 @@ mod tests {
     fn a_busy_load_generator_is_noted() {
         let report = |client_cpu_ms, client_cpus| {
             let mut r = Report::new(Scenario::Login, Machine::probe());
-            let ctx =
-                FigureCtx { start_us: 0, run_secs: 10.0, setup_secs: 1.0, online: 10, client_cpu_ms, client_cpus };
+            let ctx = FigureCtx {
+                start_us: 0,
+                run_secs: 10.0,
+                setup_secs: 1.0,
+                online: 10,
+                client_cpu_ms,
+                client_cpus,
+                tcp: None,
+            };
             client_figures(&mut r, &ctx);
             r
         };
@@ -1114,6 +1143,26 @@ mod tests {
         assert_eq!(spread.get("client_cpu_pct"), Some(json!(98.0)));
         assert!(spread.notes.is_empty(), "{:?}", spread.notes);
         assert!(report(5_000.0, 1).notes.is_empty());
+    }
+
+    /// Handshakes the kernel dropped during a run are said so beside the figures; retransmissions alone are only
+    /// counted.
+    #[test]
+    fn dropped_handshakes_are_noted() {
+        let report = |listen_overflows| {
+            let mut r = Report::new(Scenario::Login, Machine::probe());
+            let tcp = TcpCounters { retransmitted: 40, loss_probes: 30, listen_overflows };
+            tcp_figures(&mut r, Some(&tcp));
+            r
+        };
+        let quiet = report(0);
+        assert_eq!(quiet.get("tcp_retransmitted_segments"), Some(json!(40)));
+        assert_eq!(quiet.get("tcp_loss_probes"), Some(json!(30)));
+        assert_eq!(quiet.get("tcp_listen_overflows"), Some(json!(0)));
+        assert!(quiet.notes.is_empty(), "{:?}", quiet.notes);
+        let dropped = report(2_922);
+        assert_eq!(dropped.notes.len(), 1);
+        assert!(dropped.table().contains("note: the kernel dropped 2922 handshake(s)"), "{}", dropped.table());
     }
 
     /// A login storm's bytes per connection come from what the server's RSS grew by during the run; when it did not

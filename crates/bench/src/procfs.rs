@@ -177,6 +177,53 @@ pub(crate) fn cpu_busy_pct(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f
         .collect()
 }
 
+/// The machine's TCP counters that say a run's connections met trouble in the kernel (`/proc/net/snmp`,
+/// `/proc/net/netstat`). They count every socket of the machine's network namespace: on a quiet machine, the bench's
+/// and its server's; against a remote server, only this end's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TcpCounters {
+    /// Segments sent again (`Tcp: RetransSegs`).
+    pub retransmitted: u64,
+    /// Of those, tail loss probes (`TcpExt: TCPLossProbes`): a segment sent again because its acknowledgement was
+    /// late, usually a receiver's delayed ACK waiting on a busy process's answer rather than a loss.
+    pub loss_probes: u64,
+    /// Completed handshakes dropped because a listener's accept queue was full (`TcpExt: ListenOverflows`): each
+    /// one's client sends it again about a second later.
+    pub listen_overflows: u64,
+}
+
+impl TcpCounters {
+    /// What was counted between `before` and `self`.
+    pub(crate) fn since(&self, before: &Self) -> Self {
+        Self {
+            retransmitted: self.retransmitted.saturating_sub(before.retransmitted),
+            loss_probes: self.loss_probes.saturating_sub(before.loss_probes),
+            listen_overflows: self.listen_overflows.saturating_sub(before.listen_overflows),
+        }
+    }
+}
+
+/// The counters now; `None` off Linux.
+pub(crate) fn tcp_counters() -> Option<TcpCounters> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    Some(TcpCounters {
+        retransmitted: counter(&snmp, "Tcp", "RetransSegs")?,
+        loss_probes: counter(&netstat, "TcpExt", "TCPLossProbes").unwrap_or(0),
+        listen_overflows: counter(&netstat, "TcpExt", "ListenOverflows")?,
+    })
+}
+
+/// One counter of a `/proc/net/snmp`-style file: for each group, a line of names and then a line of values, both
+/// starting with `Group:`.
+fn counter(file: &str, group: &str, name: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = file.lines().filter(|l| l.starts_with(&prefix));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 /// The 1-minute load average.
 pub(crate) fn load_avg() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
@@ -247,5 +294,21 @@ mod tests {
         let (a, b) = (cpu_times(), cpu_times());
         assert!(!a.is_empty());
         assert!(cpu_busy_pct(&a, &b).iter().all(|p| (0.0..=100.0).contains(p)));
+        let tcp = tcp_counters().expect("/proc/net is readable");
+        assert_eq!(tcp.since(&tcp), TcpCounters::default());
+    }
+
+    /// A counter is found by its group and name, whatever the other groups and columns around it.
+    #[test]
+    fn reads_a_counter_by_group_and_name() {
+        let netstat = "TcpExt: SyncookiesSent ListenOverflows TCPLossProbes\n\
+                       TcpExt: 0 2922 1879\n\
+                       IpExt: InNoRoutes ListenOverflows\n\
+                       IpExt: 5 7\n";
+        assert_eq!(counter(netstat, "TcpExt", "ListenOverflows"), Some(2922));
+        assert_eq!(counter(netstat, "TcpExt", "TCPLossProbes"), Some(1879));
+        assert_eq!(counter(netstat, "IpExt", "ListenOverflows"), Some(7));
+        assert_eq!(counter(netstat, "TcpExt", "TCPTimeouts"), None);
+        assert_eq!(counter(netstat, "Udp", "InDatagrams"), None);
     }
 }

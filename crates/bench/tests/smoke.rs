@@ -82,6 +82,10 @@ async fn chat_delivers_every_acked_message() {
     assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
     assert!(json["server_rss_per_conn_bytes"].is_number(), "{json:#}");
     assert!(json["targets"].as_array().is_some_and(|t| !t.is_empty()));
+    // What the machine's TCP counted meanwhile (other tests' connections too: only that it was read).
+    for counter in ["tcp_retransmitted_segments", "tcp_loss_probes", "tcp_listen_overflows"] {
+        assert!(json[counter].is_u64(), "{counter} in {json:#}");
+    }
     // Each second of the timeline names its slowest latency, none slower than the run's slowest.
     let timeline = json["timeline"].as_array().unwrap();
     let max = json["send_to_deliver_ms"]["max"].as_f64().unwrap().max(json["send_to_ack_ms"]["max"].as_f64().unwrap());
