@@ -3,7 +3,7 @@
 
 use crate::{
     BenchArgs, Scenario,
-    procfs::{Machine, ProcSample, Sampler, TcpCounters},
+    procfs::{Machine, ProcSample, Sampler, TcpCounters, pct_of_one_cpu},
     proto::{Control, Counters, Job, JobUser, LINE_PREFIX, Params, WorkerMsg, WorkerResult},
     report::{Report, TimelinePoint},
     server::{self, Target},
@@ -556,7 +556,8 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut latest: Vec<Counters> = ready.iter().map(|c| c.unwrap_or_default()).collect();
     let mut results: Vec<Option<WorkerResult>> = vec![None; worker_count];
     let mut timeline = Vec::new();
-    let mut last_point = (Instant::now(), Counters::default(), client_cpu_start);
+    let mut last_point = (Instant::now(), Counters::default());
+    let mut last_client_cpu_ms = client_cpu_start;
     // The slowest latency any worker recorded since the last timeline point.
     let mut slowest_us = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -589,10 +590,11 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                         errors: t.errors,
                         server_cpu_pct: server.map(|s| s.cpu_pct),
                         server_rss_bytes: server.map(|s| s.sample.rss_bytes),
-                        client_cpu_pct: (client_cpu_ms - last_point.2) / dt / 10.0,
+                        client_cpu_pct: pct_of_one_cpu(client_cpu_ms - last_client_cpu_ms, dt),
                         slowest_ms: std::mem::take(&mut slowest_us) as f64 / 1_000.0,
                     });
-                    last_point = (Instant::now(), t, client_cpu_ms);
+                    last_point = (Instant::now(), t);
+                    last_client_cpu_ms = client_cpu_ms;
                 }
                 let rate = timeline.last().map(|p| p.ok_per_sec.max(p.delivered_per_sec)).unwrap_or(0.0);
                 let server = server_sampler.as_ref().and_then(Sampler::last).map(|s| {
@@ -781,7 +783,7 @@ const CLIENT_BUSY_PCT: f64 = 90.0;
 fn client_figures(report: &mut Report, ctx: &FigureCtx) {
     report.figure("client_cpu_ms", json!(round(ctx.client_cpu_ms, 1)));
     // Of one CPU, as `server_cpu_pct`.
-    let pct = ctx.client_cpu_ms / ctx.run_secs.max(1e-3) / 10.0;
+    let pct = pct_of_one_cpu(ctx.client_cpu_ms, ctx.run_secs);
     report.figure("client_cpu_pct", json!(round(pct, 1)));
     let of_its_cpus = pct / ctx.client_cpus.max(1) as f64;
     if of_its_cpus >= CLIENT_BUSY_PCT {
@@ -886,7 +888,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             let per_held = server.cpu_ms().filter(|_| held_secs > 0.0).map(|cpu| round(cpu / held_secs, 6));
             fig(report, "server_cpu_ms_per_op", json!(per_held));
             fig(report, "server_cpu_op", json!("connection held for a second"));
-            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 2))));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(pct_of_one_cpu(v, ctx.run_secs), 2))));
             report.latency("connect_ms", m.summary("connect"), m.histograms.get("connect"));
             report.check("connections", ">= 19000", ctx.online as f64, ctx.online >= 19_000);
             report.check("alive_at_end", "= connections", m.alive_at_end as f64, m.alive_at_end == ctx.online);
@@ -915,7 +917,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
             fig(report, "server_cpu_ms_per_op", json!(cpu_per_op));
             fig(report, "server_cpu_op", json!("delivered 1:1 message"));
-            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(pct_of_one_cpu(v, ctx.run_secs), 1))));
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
             client_figures(report, &ctx);
             let deliver = m.summary("send_to_deliver");
@@ -990,7 +992,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
             fig(report, "server_cpu_ms_per_op", json!(per_op(c.ok)));
             fig(report, "server_cpu_op", json!("login with sync"));
-            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(pct_of_one_cpu(v, ctx.run_secs), 1))));
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
             client_figures(report, &ctx);
             report.latency("login_ms", login, m.histograms.get("login"));
@@ -1010,7 +1012,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
             fig(report, "server_cpu_ms", json!(server.cpu_ms().map(|v| round(v, 1))));
             fig(report, "server_cpu_ms_per_op", json!(per_op(c.ok)));
             fig(report, "server_cpu_op", json!("history page"));
-            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(v / ctx.run_secs / 10.0, 1))));
+            fig(report, "server_cpu_pct", json!(server.cpu_ms().map(|v| round(pct_of_one_cpu(v, ctx.run_secs), 1))));
             fig(report, "server_rss_bytes", json!(server.end.map(|s| s.rss_bytes)));
             client_figures(report, &ctx);
             report.latency("page_ms", m.summary("page"), m.histograms.get("page"));

@@ -10,6 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// CPU time over a stretch of wall time, in percent of one CPU (as `top` shows a process: 200 is two CPUs full).
+pub(crate) fn pct_of_one_cpu(cpu_ms: f64, secs: f64) -> f64 {
+    cpu_ms / secs.max(1e-3) / 10.0
+}
+
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub(crate) struct ProcSample {
@@ -103,9 +108,7 @@ impl Sampler {
                 let Some(sample) = sample_all(&watched) else { break };
                 let now = Instant::now();
                 let cpu_pct = match previous {
-                    Some((then, cpu)) => {
-                        (sample.cpu_ms - cpu) / now.duration_since(then).as_secs_f64().max(1e-3) / 10.0
-                    }
+                    Some((then, cpu)) => pct_of_one_cpu(sample.cpu_ms - cpu, now.duration_since(then).as_secs_f64()),
                     None => 0.0,
                 };
                 previous = Some((now, sample.cpu_ms));
