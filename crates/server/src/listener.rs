@@ -57,16 +57,17 @@ pub(crate) struct Acceptor {
 
 impl Acceptor {
     pub(crate) fn new(listener: TcpListener, name: &'static str) -> Self {
-        let set_nodelay = !nodelay_inherited(&listener);
+        let set_nodelay = !give_listener_nodelay(&listener);
         Self { listener, name, set_nodelay, failing_since: None }
     }
 }
 
-/// Replies and pushes are small frames written at once; with Nagle's algorithm each one waits for the peer's
-/// delayed ACK (~40 ms per request/response round trip on Linux), so every connection has `TCP_NODELAY`. Linux
-/// copies it from the listening socket to each connection accepted there, which saves a `setsockopt` per
-/// connection (three per login); elsewhere it is set on each connection as it is accepted.
-fn nodelay_inherited(listener: &TcpListener) -> bool {
+/// Sets `TCP_NODELAY` on the listening socket itself where the connections accepted there inherit it (Linux), and
+/// says whether it did. Replies and pushes are small frames written at once; with Nagle's algorithm each one waits
+/// for the peer's delayed ACK (~40 ms per request/response round trip on Linux), so every connection has
+/// `TCP_NODELAY`: inherited, it costs no `setsockopt` per connection (three per login); elsewhere it is set on each
+/// connection as it is accepted.
+fn give_listener_nodelay(listener: &TcpListener) -> bool {
     cfg!(target_os = "linux") && socket2::SockRef::from(listener).set_tcp_nodelay(true).is_ok()
 }
 
