@@ -37,6 +37,10 @@ pub struct Config {
     /// Bind the gateway and API with `SO_REUSEPORT`, so that several nodes on one machine can listen on the
     /// same ports (the kernel spreads new connections over them): the way past the per-process open-file cap.
     pub reuse_port: bool,
+    /// Most new connections each listener works on at once (accepted, not yet answered); more wait in the kernel's
+    /// accept queue until one is answered. In a storm of logins this keeps the work under way small, which makes
+    /// each login cheaper than when thousands are under way together. 0: no bound.
+    pub max_opening_connections: usize,
     /// WebSocket gateway address (OpenIM's default port, so existing client configs work).
     pub ws_addr: SocketAddr,
     /// REST API address (OpenIM's default port).
@@ -241,6 +245,7 @@ impl Default for Config {
             cluster_name: "palaver".to_string(),
             sqlite_shared: false,
             reuse_port: false,
+            max_opening_connections: 64,
             ws_addr: SocketAddr::from(([0, 0, 0, 0], 10001)),
             api_addr: SocketAddr::from(([0, 0, 0, 0], 10002)),
             admin_secret: None,

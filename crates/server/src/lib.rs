@@ -11,6 +11,7 @@
 //! - [`hub`]: this node's live connections and push delivery to them;
 //! - storage is the `palaver-store` crate behind its `Store` trait.
 
+mod admission;
 pub mod api;
 pub mod bus;
 pub mod config;
@@ -95,11 +96,14 @@ pub async fn run(
     // Served through `into_make_service`, which hands each connection a clone of the finished router: served as
     // a plain `Router`, axum re-applies the router's state on every accepted connection (`with_state(())`, a walk
     // over its routes, ~1 % of a login's CPU in `palaver bench login`).
-    let gateway = axum::serve(Acceptor::new(listeners.ws, "gateway"), gateway::router(app.clone()).into_make_service())
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let gateway = axum::serve(
+        Acceptor::new(listeners.ws, "gateway", app.config.max_opening_connections),
+        gateway::router(app.clone()).into_make_service(),
+    )
+    .with_graceful_shutdown(stop.clone().cancelled_owned());
     // With each connection's peer address: the login throttle counts failures per source address.
     let api = axum::serve(
-        Acceptor::new(listeners.api, "API"),
+        Acceptor::new(listeners.api, "API", app.config.max_opening_connections),
         api::router(app.clone()).into_make_service_with_connect_info::<listener::PeerAddr>(),
     )
     .with_graceful_shutdown(stop.clone().cancelled_owned());

@@ -8,12 +8,13 @@
 //! [`RETRY`] instead, so that a file freed by a closing connection serves the next one at once (BENCHMARKS.md,
 //! "The fourth machine, a third session").
 
+use crate::admission::{Admitted, Gate};
 use std::{
     io,
     net::SocketAddr,
     time::{Duration, Instant},
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// How long an accept that failed for want of a resource (open files, socket buffers) waits before trying again.
 /// Short beside a login's round trips; long enough that a node at its limit spends nothing to speak of retrying.
@@ -43,12 +44,14 @@ pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener
     socket.listen(i32::MAX as u32)
 }
 
-/// A listener as axum serves it: its connections have `TCP_NODELAY` set, and it waits out a shortage of files
-/// [`RETRY`] at a time, saying so once when it begins and once when it ends rather than on every try.
+/// A listener as axum serves it: its connections have `TCP_NODELAY` set, it accepts only while its [`Gate`] has
+/// room, and it waits out a shortage of files [`RETRY`] at a time, saying so once when it begins and once when it
+/// ends rather than on every try.
 pub(crate) struct Acceptor {
     listener: TcpListener,
     /// What the log calls this listener: "gateway" or "API".
     name: &'static str,
+    gate: Gate,
     /// Whether each accepted connection needs `TCP_NODELAY` set on it: not where it inherits the listener's.
     set_nodelay: bool,
     /// Since when accepting has failed, while it does.
@@ -56,9 +59,10 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    pub(crate) fn new(listener: TcpListener, name: &'static str) -> Self {
+    /// Accepts on `listener` with at most `max_opening` connections opening at once (0: any number).
+    pub(crate) fn new(listener: TcpListener, name: &'static str, max_opening: usize) -> Self {
         let set_nodelay = !give_listener_nodelay(&listener);
-        Self { listener, name, set_nodelay, failing_since: None }
+        Self { listener, name, gate: Gate::new(max_opening), set_nodelay, failing_since: None }
     }
 }
 
@@ -72,10 +76,11 @@ fn give_listener_nodelay(listener: &TcpListener) -> bool {
 }
 
 impl axum::serve::Listener for Acceptor {
-    type Io = TcpStream;
+    type Io = Admitted;
     type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+    async fn accept(&mut self) -> (Admitted, SocketAddr) {
+        self.gate.room().await;
         loop {
             // Outside tokio's cooperative budget: budgeted, the accept loop took at most 128 connections per turn
             // of the runtime and then waited behind every other ready task, so when a storm's backlog made the
@@ -90,7 +95,7 @@ impl axum::serve::Listener for Acceptor {
                     if self.set_nodelay {
                         let _ = tcp.set_nodelay(true);
                     }
-                    return (tcp, peer);
+                    return (self.gate.admit(tcp), peer);
                 }
                 // The peer gave up while its connection waited in the queue: nothing to wait for.
                 Err(e) if is_peer_error(&e) => {}
@@ -173,7 +178,7 @@ mod tests {
         tokio::task::yield_now().await;
         let before = turns.load(Relaxed);
         assert!(before > 0, "the other task runs");
-        let mut acceptor = Acceptor::new(listener, "test");
+        let mut acceptor = Acceptor::new(listener, "test", 0);
         for _ in 0..WAITING {
             acceptor.accept().await;
         }
@@ -190,12 +195,12 @@ mod tests {
         let theirs = TcpListener::bind("127.0.0.1:0").await.unwrap();
         for listener in [ours, theirs] {
             let addr = listener.local_addr().unwrap();
-            let mut acceptor = Acceptor::new(listener, "test");
+            let mut acceptor = Acceptor::new(listener, "test", 0);
             // On Linux nothing is set per connection: what the connection has, it has from the listener.
             assert_eq!(acceptor.set_nodelay, !cfg!(target_os = "linux"));
-            let _client = TcpStream::connect(addr).await.unwrap();
+            let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
             let (accepted, _) = acceptor.accept().await;
-            assert!(accepted.nodelay().unwrap());
+            assert!(accepted.tcp().nodelay().unwrap());
         }
     }
 

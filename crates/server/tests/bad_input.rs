@@ -198,3 +198,31 @@ async fn a_slow_consumer_is_disconnected_without_holding_up_the_sender() {
     // Everything is stored: pull is the source of truth.
     assert_eq!(alice.newest_seqs().await.max_seqs["si_alice_slow"], 400);
 }
+
+/// Each listener works on at most `max_opening_connections` unanswered connections at once, but clients cannot hold
+/// it shut: connections that say nothing do not count, a half-sent request counts only for a moment, and answered
+/// connections (a held WebSocket) never do. With a limit of one, all of these at once still leave room for others.
+#[tokio::test]
+async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
+    use tokio::{io::AsyncWriteExt as _, net::TcpStream};
+    let server = TestServer::start_with(|c| c.max_opening_connections = 1).await;
+    let admin = server.admin_token().await;
+    let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
+    let mut held = Vec::new();
+    for addr in [server.api, server.ws] {
+        for _ in 0..20 {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        for _ in 0..3 {
+            let mut half = TcpStream::connect(addr).await.unwrap();
+            half.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX-Never").as_bytes()).await.unwrap();
+            held.push(half);
+        }
+    }
+    let (status, _) = http_get(server.api, "/healthz").await.expect("the API still answers");
+    assert_eq!(status, 200);
+    let mut bob = server.connect_new(&admin, "bob", GOB_GZIP).await;
+    assert_eq!(alice.send_text_msg(text_msg("alice", "bob", "m1", "through")).await.err_code, 0);
+    assert_eq!(bob.next_push().await.expect("delivered").1.seq, 1);
+    drop(held);
+}
