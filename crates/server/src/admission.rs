@@ -4,9 +4,10 @@
 //! and the more there are, the dearer each one gets: each waits longer for its turn, the clients' delayed
 //! acknowledgements and tail-loss probes fire meanwhile, the open files and the sockets' buffers grow, and so a
 //! backlog feeds itself (BENCHMARKS.md, "The fifth machine, a third session": a storm bounded to 100 logins under way
-//! cost both sides a tenth less per login). A [`Gate`] lets a listener accept a new connection only while fewer
-//! than its limit are *opening* (accepted, not yet answered); the rest wait in the kernel's accept queue, where a
-//! connection whose request has arrived costs nothing but its buffers, and they are taken in the order they came.
+//! cost both sides a tenth less per login). A [`Gate`] lets a listener hand a new connection on only while fewer
+//! than its limit are *opening* (handed on, not yet answered); the rest wait unread (the listener parks them, then
+//! the kernel's accept queue holds them), where a connection whose request has arrived costs nothing but its
+//! buffers, and they are taken in the order they came.
 //!
 //! A connection stops counting as opening
 //! - when it writes anything (its first answer: an HTTP response, a WebSocket's `101 Switching Protocols`);
@@ -88,27 +89,33 @@ impl Gate {
         Self { limit, shared: Arc::default(), issued: VecDeque::new() }
     }
 
-    /// Waits until a connection may be accepted.
-    pub(crate) async fn room(&mut self) {
+    /// Whether a connection may be admitted now.
+    pub(crate) fn is_open(&mut self) -> bool {
         if self.limit == 0 {
-            return;
+            return true;
         }
-        loop {
-            let now = Instant::now();
-            while let Some((at, ticket)) = self.issued.front() {
-                if now.duration_since(*at) >= OVERDUE {
-                    ticket.settle();
-                } else if !ticket.is_settled() {
-                    break;
-                }
-                self.issued.pop_front();
+        let now = Instant::now();
+        while let Some((at, ticket)) = self.issued.front() {
+            if now.duration_since(*at) >= OVERDUE {
+                ticket.settle();
+            } else if !ticket.is_settled() {
+                break;
             }
+            self.issued.pop_front();
+        }
+        self.shared.opening.load(Ordering::Acquire) < self.limit
+    }
+
+    /// Waits until a connection may be admitted.
+    pub(crate) async fn room(&mut self) {
+        let shared = self.shared.clone();
+        loop {
             // Registered before the count is read, so that a ticket settling in between still wakes this wait.
-            let settled = self.shared.settled.notified();
-            if self.shared.opening.load(Ordering::Acquire) < self.limit {
+            let settled = shared.settled.notified();
+            if self.is_open() {
                 return;
             }
-            let oldest = self.issued.front().map_or(now, |(at, _)| *at);
+            let oldest = self.issued.front().map_or_else(Instant::now, |(at, _)| *at);
             tokio::select! {
                 () = settled => {}
                 () = tokio::time::sleep_until((oldest + OVERDUE).into()) => {}

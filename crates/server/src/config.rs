@@ -37,8 +37,8 @@ pub struct Config {
     /// Bind the gateway and API with `SO_REUSEPORT`, so that several nodes on one machine can listen on the
     /// same ports (the kernel spreads new connections over them): the way past the per-process open-file cap.
     pub reuse_port: bool,
-    /// Most new connections each listener works on at once (accepted, not yet answered); more wait in the kernel's
-    /// accept queue until one is answered. In a storm of logins this keeps the work under way small, which makes
+    /// Most new connections each listener works on at once (accepted, not yet answered); more wait unread (4,096
+    /// accepted and parked, then the kernel's accept queue) until one is answered. In a storm of logins this keeps the work under way small, which makes
     /// each login cheaper than when thousands are under way together. 0: no bound.
     pub max_opening_connections: usize,
     /// WebSocket gateway address (OpenIM's default port, so existing client configs work).

@@ -10,11 +10,12 @@
 
 use crate::admission::{Admitted, Gate};
 use std::{
+    collections::VecDeque,
     io,
     net::SocketAddr,
     time::{Duration, Instant},
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// How long an accept that failed for want of a resource (open files, socket buffers) waits before trying again.
 /// Short beside a login's round trips; long enough that a node at its limit spends nothing to speak of retrying.
@@ -44,14 +45,28 @@ pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener
     socket.listen(i32::MAX as u32)
 }
 
-/// A listener as axum serves it: its connections have `TCP_NODELAY` set, it accepts only while its [`Gate`] has
+/// A listener as axum serves it: its connections have `TCP_NODELAY` set, it hands them on only while its [`Gate`] has
 /// room, and it waits out a shortage of files [`RETRY`] at a time, saying so once when it begins and once when it
 /// ends rather than on every try.
 pub(crate) struct Acceptor {
+    incoming: Incoming,
+    gate: Gate,
+    /// Connections taken from the kernel's queue while the gate was shut, oldest first, up to [`MAX_PARKED`]. The
+    /// kernel's queue holds 4,096 at most (`somaxconn`), ~0.6 s of a storm's connections, and past it drops
+    /// handshakes, each retried by its client a second later; a parked connection costs a file and nothing else
+    /// until the gate lets it in (nothing reads it: its request waits in its socket, acknowledged by the kernel).
+    parked: VecDeque<(TcpStream, SocketAddr)>,
+}
+
+/// Most connections an [`Acceptor`] parks: past that, they wait in the kernel's queue. As long as that queue, so
+/// that the two listeners' parked connections stay well under a process's open files.
+const MAX_PARKED: usize = 4096;
+
+/// The listening socket, as the gate's other side: connections in the order they came.
+struct Incoming {
     listener: TcpListener,
     /// What the log calls this listener: "gateway" or "API".
     name: &'static str,
-    gate: Gate,
     /// Whether each accepted connection needs `TCP_NODELAY` set on it: not where it inherits the listener's.
     set_nodelay: bool,
     /// Since when accepting has failed, while it does.
@@ -62,7 +77,11 @@ impl Acceptor {
     /// Accepts on `listener` with at most `max_opening` connections opening at once (0: any number).
     pub(crate) fn new(listener: TcpListener, name: &'static str, max_opening: usize) -> Self {
         let set_nodelay = !give_listener_nodelay(&listener);
-        Self { listener, name, gate: Gate::new(max_opening), set_nodelay, failing_since: None }
+        Self {
+            incoming: Incoming { listener, name, set_nodelay, failing_since: None },
+            gate: Gate::new(max_opening),
+            parked: VecDeque::new(),
+        }
     }
 }
 
@@ -80,7 +99,33 @@ impl axum::serve::Listener for Acceptor {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Admitted, SocketAddr) {
-        self.gate.room().await;
+        loop {
+            if self.gate.is_open() {
+                let (tcp, peer) = match self.parked.pop_front() {
+                    Some(parked) => parked,
+                    None => self.incoming.next().await,
+                };
+                return (self.gate.admit(tcp), peer);
+            }
+            if self.parked.len() >= MAX_PARKED {
+                self.gate.room().await;
+                continue;
+            }
+            tokio::select! {
+                () = self.gate.room() => {}
+                taken = self.incoming.next() => self.parked.push_back(taken),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.incoming.listener.local_addr()
+    }
+}
+
+impl Incoming {
+    /// The next connection in the kernel's queue, waiting for one.
+    async fn next(&mut self) -> (TcpStream, SocketAddr) {
         loop {
             // Outside tokio's cooperative budget: budgeted, the accept loop took at most 128 connections per turn
             // of the runtime and then waited behind every other ready task, so when a storm's backlog made the
@@ -95,7 +140,7 @@ impl axum::serve::Listener for Acceptor {
                     if self.set_nodelay {
                         let _ = tcp.set_nodelay(true);
                     }
-                    return (self.gate.admit(tcp), peer);
+                    return (tcp, peer);
                 }
                 // The peer gave up while its connection waited in the queue: nothing to wait for.
                 Err(e) if is_peer_error(&e) => {}
@@ -113,10 +158,6 @@ impl axum::serve::Listener for Acceptor {
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
     }
 }
 
@@ -197,11 +238,40 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let mut acceptor = Acceptor::new(listener, "test", 0);
             // On Linux nothing is set per connection: what the connection has, it has from the listener.
-            assert_eq!(acceptor.set_nodelay, !cfg!(target_os = "linux"));
-            let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            assert_eq!(acceptor.incoming.set_nodelay, !cfg!(target_os = "linux"));
+            let _client = TcpStream::connect(addr).await.unwrap();
             let (accepted, _) = acceptor.accept().await;
             assert!(accepted.tcp().nodelay().unwrap());
         }
+    }
+
+    /// While the gate is shut, connections are taken from the kernel's queue and parked rather than left there to
+    /// overflow it: with a queue of one, each of many connections completes its handshake at once.
+    #[tokio::test]
+    async fn a_shut_gate_parks_connections_rather_than_drop_them() {
+        const BURST: usize = 20;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = Acceptor::new(listener, "test", 1);
+        // One connection opening, never answered: the gate is shut for it (until it is overdue).
+        let _first = TcpStream::connect(addr).await.unwrap();
+        let (opening, _) = acceptor.accept().await;
+        let server = tokio::spawn(async move {
+            let mut admitted = vec![opening];
+            loop {
+                admitted.push(acceptor.accept().await.0);
+            }
+        });
+        // One after another, each within half a second: a handshake the kernel dropped would be sent again only
+        // after a second.
+        let mut clients = Vec::new();
+        for n in 0..BURST {
+            let connect = tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await;
+            clients.push(connect.unwrap_or_else(|_| panic!("connection {n} waited for a handshake")).unwrap());
+        }
+        server.abort();
     }
 
     /// Connections the kernel completes before the server accepts any: more than a fixed backlog of 1024 would hold.
