@@ -116,6 +116,8 @@ async fn spawn(args: &crate::BenchArgs) -> anyhow::Result<Target> {
         // No stray ./palaver.toml may configure the server under test.
         .current_dir(&dir)
         .env("PALAVER_LOG", std::env::var("PALAVER_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+        // The bench's own: the server would refuse it as an unknown setting.
+        .env_remove("PALAVER_SERVER_LOG")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

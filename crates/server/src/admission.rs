@@ -18,7 +18,8 @@
 //!   request the server takes long over, lets the next connection in.
 //!
 //! Connections that have been answered (long-lived WebSockets, idle keep-alive HTTP connections) never count: the
-//! gate bounds the work under way, not the connections held.
+//! gate bounds the work under way, not the connections held. What it did to login storms, at rates below and past
+//! what one core carries: BENCHMARKS.md, "The fifth machine, a fourth session".
 
 use std::{
     collections::VecDeque,

@@ -56,6 +56,9 @@ pub(crate) struct Acceptor {
     /// handshakes, each retried by its client a second later; a parked connection costs a file and nothing else
     /// until the gate lets it in (nothing reads it: its request waits in its socket, acknowledged by the kernel).
     parked: VecDeque<(TcpStream, SocketAddr)>,
+    /// Since when all [`MAX_PARKED`] places have been taken, until the parked connections are all handed on: the
+    /// node is behind its storm, and the log says so once at each end.
+    full_since: Option<Instant>,
 }
 
 /// Most connections an [`Acceptor`] parks: past that, they wait in the kernel's queue. As long as that queue, so
@@ -81,6 +84,7 @@ impl Acceptor {
             incoming: Incoming { listener, name, set_nodelay, failing_since: None },
             gate: Gate::new(max_opening),
             parked: VecDeque::new(),
+            full_since: None,
         }
     }
 }
@@ -103,11 +107,25 @@ impl axum::serve::Listener for Acceptor {
             if self.gate.is_open() {
                 let (tcp, peer) = match self.parked.pop_front() {
                     Some(parked) => parked,
-                    None => self.incoming.next().await,
+                    None => {
+                        if let Some(since) = self.full_since.take() {
+                            tracing::info!(listener = self.incoming.name, after = ?since.elapsed(), "caught up");
+                        }
+                        self.incoming.next().await
+                    }
                 };
                 return (self.gate.admit(tcp), peer);
             }
             if self.parked.len() >= MAX_PARKED {
+                if self.full_since.is_none() {
+                    self.full_since = Some(Instant::now());
+                    tracing::warn!(
+                        listener = self.incoming.name,
+                        waiting = MAX_PARKED,
+                        "more connections than this node answers: the rest wait in the kernel's queue, whose \
+                         overflow drops handshakes (each retried by its client a second later)"
+                    );
+                }
                 self.gate.room().await;
                 continue;
             }
