@@ -23,6 +23,7 @@
 
 use std::{
     collections::VecDeque,
+    future::Future as _,
     io,
     pin::Pin,
     sync::{
@@ -124,15 +125,18 @@ impl Gate {
         }
     }
 
-    /// Counts `tcp` as opening until it settles.
-    pub(crate) fn admit(&mut self, tcp: TcpStream) -> Admitted {
-        if self.limit == 0 {
-            return Admitted { tcp, ticket: None, read_any: false };
+    /// Counts `tcp` as opening until it settles; `tcp` is closed if it sends nothing for `silence` from now.
+    pub(crate) fn admit(&mut self, tcp: TcpStream, silence: Duration) -> Admitted {
+        let now = Instant::now();
+        let mut admitted =
+            Admitted { tcp, ticket: None, read_any: false, silent_until: Some(now + silence), silence: None };
+        if self.limit > 0 {
+            self.shared.opening.fetch_add(1, Ordering::AcqRel);
+            let ticket = Arc::new(Ticket { settled: AtomicBool::new(false), shared: self.shared.clone() });
+            self.issued.push_back((now, ticket.clone()));
+            admitted.ticket = Some(ticket);
         }
-        self.shared.opening.fetch_add(1, Ordering::AcqRel);
-        let ticket = Arc::new(Ticket { settled: AtomicBool::new(false), shared: self.shared.clone() });
-        self.issued.push_back((Instant::now(), ticket.clone()));
-        Admitted { tcp, ticket: Some(ticket), read_any: false }
+        admitted
     }
 
     /// Connections opening now.
@@ -142,13 +146,21 @@ impl Gate {
     }
 }
 
-/// An accepted connection, counted at its listener's gate until it settles.
+/// An accepted connection, counted at its listener's gate until it settles, and closed if its client sends nothing
+/// at all within the server's read timeout. hyper's own timeout for a request's head needs a timer that axum's
+/// `serve` does not give it, so without this a client that connects and says nothing would hold an open file for
+/// as long as it liked (the WebSocket's read deadline begins only once it is upgraded).
 pub(crate) struct Admitted {
     tcp: TcpStream,
     /// Until the connection settles.
     ticket: Option<Arc<Ticket>>,
     /// Whether any byte has been read: a first read that finds nothing means the client is silent.
     read_any: bool,
+    /// Until the first byte is read: when the connection is closed if none has come.
+    silent_until: Option<Instant>,
+    /// The timer for `silent_until`, made only when a read has found nothing (most connections' requests are there
+    /// at their first read, and they need none).
+    silence: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Admitted {
@@ -176,12 +188,25 @@ impl AsyncRead for Admitted {
         let this = &mut *self;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
-        if this.ticket.is_some() {
-            match polled {
-                Poll::Ready(Ok(())) if buf.filled().len() > before => this.read_any = true,
-                Poll::Pending if !this.read_any => this.settle(),
-                _ => {}
+        if this.read_any {
+            return polled;
+        }
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.read_any = true;
+                this.silent_until = None;
+                this.silence = None;
             }
+            Poll::Pending => {
+                this.settle();
+                if let Some(until) = this.silent_until {
+                    let silence = this.silence.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until.into())));
+                    if silence.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client sent nothing")));
+                    }
+                }
+            }
+            _ => {}
         }
         polled
     }
@@ -239,7 +264,7 @@ mod tests {
             let mut client = TcpStream::connect(addr).await.unwrap();
             client.write_all(request).await.unwrap();
             let (tcp, _) = listener.accept().await.unwrap();
-            pairs.push((client, gate.admit(tcp)));
+            pairs.push((client, gate.admit(tcp, Duration::from_secs(60))));
         }
         pairs
     }
@@ -292,6 +317,29 @@ mod tests {
         tokio::time::timeout(OVERDUE * 20, gate.room()).await.expect("the gate opens once the connection is overdue");
         assert!(started.elapsed() >= OVERDUE);
         assert_eq!(gate.opening(), 0);
+    }
+
+    /// A client that sends nothing at all is closed once it has been silent for the server's read timeout; one that
+    /// has sent something is not (its request is the server's to answer, however long that takes).
+    #[tokio::test]
+    async fn a_client_that_sends_nothing_is_closed() {
+        let silence = Duration::from_millis(100);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut gate = Gate::new(0);
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        let mut silent = gate.admit(listener.accept().await.unwrap().0, silence);
+        let mut talking_client = TcpStream::connect(addr).await.unwrap();
+        let mut talking = gate.admit(listener.accept().await.unwrap().0, silence);
+        talking_client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut buf = [0; 64];
+        assert!(talking.read(&mut buf).await.unwrap() > 0);
+        let error = tokio::time::timeout(silence * 50, silent.read(&mut buf)).await.expect("closed").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            tokio::time::timeout(silence * 3, talking.read(&mut buf)).await.is_err(),
+            "a connection that has spoken is left to its request"
+        );
     }
 
     /// Without a limit nothing is counted and there is always room.

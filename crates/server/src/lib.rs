@@ -96,14 +96,16 @@ pub async fn run(
     // Served through `into_make_service`, which hands each connection a clone of the finished router: served as
     // a plain `Router`, axum re-applies the router's state on every accepted connection (`with_state(())`, a walk
     // over its routes, ~1 % of a login's CPU in `palaver bench login`).
+    // A connection that sends nothing at all is closed as a WebSocket that falls silent is.
+    let silence = std::time::Duration::from_secs(app.config.read_timeout_secs);
     let gateway = axum::serve(
-        Acceptor::new(listeners.ws, "gateway", app.config.max_opening_connections),
+        Acceptor::new(listeners.ws, "gateway", app.config.max_opening_connections, silence),
         gateway::router(app.clone()).into_make_service(),
     )
     .with_graceful_shutdown(stop.clone().cancelled_owned());
     // With each connection's peer address: the login throttle counts failures per source address.
     let api = axum::serve(
-        Acceptor::new(listeners.api, "API", app.config.max_opening_connections),
+        Acceptor::new(listeners.api, "API", app.config.max_opening_connections, silence),
         api::router(app.clone()).into_make_service_with_connect_info::<listener::PeerAddr>(),
     )
     .with_graceful_shutdown(stop.clone().cancelled_owned());

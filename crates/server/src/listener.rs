@@ -51,6 +51,8 @@ pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener
 pub(crate) struct Acceptor {
     incoming: Incoming,
     gate: Gate,
+    /// How long a connection may send nothing at all before it is closed.
+    silence: Duration,
     /// Connections taken from the kernel's queue while the gate was shut, oldest first, up to [`MAX_PARKED`]. The
     /// kernel's queue holds 4,096 at most (`somaxconn`), ~0.6 s of a storm's connections, and past it drops
     /// handshakes, each retried by its client a second later; a parked connection costs a file and nothing else
@@ -77,12 +79,14 @@ struct Incoming {
 }
 
 impl Acceptor {
-    /// Accepts on `listener` with at most `max_opening` connections opening at once (0: any number).
-    pub(crate) fn new(listener: TcpListener, name: &'static str, max_opening: usize) -> Self {
+    /// Accepts on `listener` with at most `max_opening` connections opening at once (0: any number), closing those
+    /// that send nothing for `silence`.
+    pub(crate) fn new(listener: TcpListener, name: &'static str, max_opening: usize, silence: Duration) -> Self {
         let set_nodelay = !give_listener_nodelay(&listener);
         Self {
             incoming: Incoming { listener, name, set_nodelay, failing_since: None },
             gate: Gate::new(max_opening),
+            silence,
             parked: VecDeque::new(),
             full_since: None,
         }
@@ -114,7 +118,7 @@ impl axum::serve::Listener for Acceptor {
                         self.incoming.next().await
                     }
                 };
-                return (self.gate.admit(tcp), peer);
+                return (self.gate.admit(tcp, self.silence), peer);
             }
             if self.parked.len() >= MAX_PARKED {
                 if self.full_since.is_none() {
@@ -237,7 +241,7 @@ mod tests {
         tokio::task::yield_now().await;
         let before = turns.load(Relaxed);
         assert!(before > 0, "the other task runs");
-        let mut acceptor = Acceptor::new(listener, "test", 0);
+        let mut acceptor = Acceptor::new(listener, "test", 0, Duration::from_secs(60));
         for _ in 0..WAITING {
             acceptor.accept().await;
         }
@@ -254,7 +258,7 @@ mod tests {
         let theirs = TcpListener::bind("127.0.0.1:0").await.unwrap();
         for listener in [ours, theirs] {
             let addr = listener.local_addr().unwrap();
-            let mut acceptor = Acceptor::new(listener, "test", 0);
+            let mut acceptor = Acceptor::new(listener, "test", 0, Duration::from_secs(60));
             // On Linux nothing is set per connection: what the connection has, it has from the listener.
             assert_eq!(acceptor.incoming.set_nodelay, !cfg!(target_os = "linux"));
             let _client = TcpStream::connect(addr).await.unwrap();
@@ -272,7 +276,7 @@ mod tests {
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let listener = socket.listen(1).unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut acceptor = Acceptor::new(listener, "test", 1);
+        let mut acceptor = Acceptor::new(listener, "test", 1, Duration::from_secs(60));
         // One connection opening, never answered: the gate is shut for it (until it is overdue).
         let _first = TcpStream::connect(addr).await.unwrap();
         let (opening, _) = acceptor.accept().await;

@@ -226,3 +226,21 @@ async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
     assert_eq!(bob.next_push().await.expect("delivered").1.seq, 1);
     drop(held);
 }
+
+/// A client that connects and sends nothing is closed after `read_timeout_secs`, on both ports, as a WebSocket that
+/// falls silent is: it does not hold one of the server's open files for as long as it likes.
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_read_timeout() {
+    use tokio::{io::AsyncReadExt as _, net::TcpStream};
+    let server = TestServer::start_with(|c| {
+        c.read_timeout_secs = 2;
+        c.ping_interval_secs = 1;
+    })
+    .await;
+    let mut silent = [TcpStream::connect(server.api).await.unwrap(), TcpStream::connect(server.ws).await.unwrap()];
+    for client in &mut silent {
+        let mut buf = [0; 16];
+        let read = tokio::time::timeout(WAIT, client.read(&mut buf)).await.expect("closed by the server");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
