@@ -125,18 +125,15 @@ impl Gate {
         }
     }
 
-    /// Counts `tcp` as opening until it settles; `tcp` is closed if it sends nothing for `silence` from now.
-    pub(crate) fn admit(&mut self, tcp: TcpStream, silence: Duration) -> Admitted {
-        let now = Instant::now();
-        let mut admitted =
-            Admitted { tcp, ticket: None, read_any: false, silent_until: Some(now + silence), silence: None };
-        if self.limit > 0 {
-            self.shared.opening.fetch_add(1, Ordering::AcqRel);
-            let ticket = Arc::new(Ticket { settled: AtomicBool::new(false), shared: self.shared.clone() });
-            self.issued.push_back((now, ticket.clone()));
-            admitted.ticket = Some(ticket);
+    /// A place for a connection handed on now, counted as opening until it settles (none without a limit).
+    pub(crate) fn ticket(&mut self) -> Option<Arc<Ticket>> {
+        if self.limit == 0 {
+            return None;
         }
-        admitted
+        self.shared.opening.fetch_add(1, Ordering::AcqRel);
+        let ticket = Arc::new(Ticket { settled: AtomicBool::new(false), shared: self.shared.clone() });
+        self.issued.push_back((Instant::now(), ticket.clone()));
+        Some(ticket)
     }
 
     /// Connections opening now.
@@ -154,9 +151,8 @@ pub(crate) struct Admitted {
     tcp: TcpStream,
     /// Until the connection settles.
     ticket: Option<Arc<Ticket>>,
-    /// Whether any byte has been read: a first read that finds nothing means the client is silent.
-    read_any: bool,
-    /// Until the first byte is read: when the connection is closed if none has come.
+    /// Until the first byte is read: when the connection is closed if none has come. A first read that finds
+    /// nothing means the client is silent.
     silent_until: Option<Instant>,
     /// The timer for `silent_until`, made only when a read has found nothing (most connections' requests are there
     /// at their first read, and they need none).
@@ -164,6 +160,11 @@ pub(crate) struct Admitted {
 }
 
 impl Admitted {
+    /// `tcp`, holding `ticket` until it settles, and closed if it sends nothing for `silence` from now.
+    pub(crate) fn new(tcp: TcpStream, ticket: Option<Arc<Ticket>>, silence: Duration) -> Self {
+        Self { tcp, ticket, silent_until: Some(Instant::now() + silence), silence: None }
+    }
+
     /// The connection itself.
     #[cfg(test)]
     pub(crate) fn tcp(&self) -> &TcpStream {
@@ -174,6 +175,14 @@ impl Admitted {
         if let Some(ticket) = self.ticket.take() {
             ticket.settle();
         }
+    }
+
+    /// Settles once anything has been written: the connection's first answer.
+    fn wrote(&mut self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.settle();
+        }
+        polled
     }
 }
 
@@ -188,22 +197,17 @@ impl AsyncRead for Admitted {
         let this = &mut *self;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
-        if this.read_any {
-            return polled;
-        }
+        let Some(until) = this.silent_until else { return polled };
         match polled {
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                this.read_any = true;
                 this.silent_until = None;
                 this.silence = None;
             }
             Poll::Pending => {
                 this.settle();
-                if let Some(until) = this.silent_until {
-                    let silence = this.silence.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until.into())));
-                    if silence.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client sent nothing")));
-                    }
+                let silence = this.silence.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until.into())));
+                if silence.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client sent nothing")));
                 }
             }
             _ => {}
@@ -215,10 +219,7 @@ impl AsyncRead for Admitted {
 impl AsyncWrite for Admitted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.settle();
-        }
-        polled
+        self.wrote(polled)
     }
 
     fn poll_write_vectored(
@@ -227,10 +228,7 @@ impl AsyncWrite for Admitted {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.settle();
-        }
-        polled
+        self.wrote(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -264,7 +262,7 @@ mod tests {
             let mut client = TcpStream::connect(addr).await.unwrap();
             client.write_all(request).await.unwrap();
             let (tcp, _) = listener.accept().await.unwrap();
-            pairs.push((client, gate.admit(tcp, Duration::from_secs(60))));
+            pairs.push((client, Admitted::new(tcp, gate.ticket(), Duration::from_secs(60))));
         }
         pairs
     }
@@ -326,11 +324,10 @@ mod tests {
         let silence = Duration::from_millis(100);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut gate = Gate::new(0);
         let _silent = TcpStream::connect(addr).await.unwrap();
-        let mut silent = gate.admit(listener.accept().await.unwrap().0, silence);
+        let mut silent = Admitted::new(listener.accept().await.unwrap().0, None, silence);
         let mut talking_client = TcpStream::connect(addr).await.unwrap();
-        let mut talking = gate.admit(listener.accept().await.unwrap().0, silence);
+        let mut talking = Admitted::new(listener.accept().await.unwrap().0, None, silence);
         talking_client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         let mut buf = [0; 64];
         assert!(talking.read(&mut buf).await.unwrap() > 0);

@@ -118,7 +118,7 @@ impl axum::serve::Listener for Acceptor {
                         self.incoming.next().await
                     }
                 };
-                return (self.gate.admit(tcp, self.silence), peer);
+                return (Admitted::new(tcp, self.gate.ticket(), self.silence), peer);
             }
             if self.parked.len() >= MAX_PARKED {
                 if self.full_since.is_none() {
