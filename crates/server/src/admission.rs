@@ -12,7 +12,8 @@
 //! A connection stops counting as opening
 //! - when it writes anything (its first answer: an HTTP response, a WebSocket's `101 Switching Protocols`);
 //! - when its first read finds nothing to read: a client that connects and says nothing is waiting on itself, not
-//!   on the server, so it cannot hold the gate shut;
+//!   on the server, so it cannot hold the gate shut (hyper closes it when its request's head is overdue:
+//!   `crate::serve`);
 //! - when it closes;
 //! - [`OVERDUE`] after it was accepted, whatever it is doing: a client that sends half a request and stalls, or a
 //!   request the server takes long over, lets the next connection in.
@@ -23,7 +24,6 @@
 
 use std::{
     collections::VecDeque,
-    future::Future as _,
     io,
     pin::Pin,
     sync::{
@@ -143,26 +143,20 @@ impl Gate {
     }
 }
 
-/// An accepted connection, counted at its listener's gate until it settles, and closed if its client sends nothing
-/// at all within the server's read timeout. hyper's own timeout for a request's head needs a timer that axum's
-/// `serve` does not give it, so without this a client that connects and says nothing would hold an open file for
-/// as long as it liked (the WebSocket's read deadline begins only once it is upgraded).
+/// An accepted connection, counted at its listener's gate until it settles.
 pub(crate) struct Admitted {
     tcp: TcpStream,
     /// Until the connection settles.
     ticket: Option<Arc<Ticket>>,
-    /// Until the first byte is read: when the connection is closed if none has come. A first read that finds
-    /// nothing means the client is silent.
-    silent_until: Option<Instant>,
-    /// The timer for `silent_until`, made only when a read has found nothing (most connections' requests are there
-    /// at their first read, and they need none).
-    silence: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether a read has found anything. Until then, a read that finds nothing means the client is silent; after,
+    /// it does not mean the request is done (hyper reads on while it handles one, to notice a client that leaves).
+    heard: bool,
 }
 
 impl Admitted {
-    /// `tcp`, holding `ticket` until it settles, and closed if it sends nothing for `silence` from now.
-    pub(crate) fn new(tcp: TcpStream, ticket: Option<Arc<Ticket>>, silence: Duration) -> Self {
-        Self { tcp, ticket, silent_until: Some(Instant::now() + silence), silence: None }
+    /// `tcp`, holding `ticket` until it settles.
+    pub(crate) fn new(tcp: TcpStream, ticket: Option<Arc<Ticket>>) -> Self {
+        Self { tcp, ticket, heard: false }
     }
 
     /// The connection itself.
@@ -194,23 +188,14 @@ impl Drop for Admitted {
 
 impl AsyncRead for Admitted {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
         let before = buf.filled().len();
-        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
-        let Some(until) = this.silent_until else { return polled };
-        match polled {
-            Poll::Ready(Ok(())) if buf.filled().len() > before => {
-                this.silent_until = None;
-                this.silence = None;
+        let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if !self.heard {
+            match polled {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => self.heard = true,
+                Poll::Pending => self.settle(),
+                _ => {}
             }
-            Poll::Pending => {
-                this.settle();
-                let silence = this.silence.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until.into())));
-                if silence.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client sent nothing")));
-                }
-            }
-            _ => {}
         }
         polled
     }
@@ -262,7 +247,7 @@ mod tests {
             let mut client = TcpStream::connect(addr).await.unwrap();
             client.write_all(request).await.unwrap();
             let (tcp, _) = listener.accept().await.unwrap();
-            pairs.push((client, Admitted::new(tcp, gate.ticket(), Duration::from_secs(60))));
+            pairs.push((client, Admitted::new(tcp, gate.ticket())));
         }
         pairs
     }
@@ -315,28 +300,6 @@ mod tests {
         tokio::time::timeout(OVERDUE * 20, gate.room()).await.expect("the gate opens once the connection is overdue");
         assert!(started.elapsed() >= OVERDUE);
         assert_eq!(gate.opening(), 0);
-    }
-
-    /// A client that sends nothing at all is closed once it has been silent for the server's read timeout; one that
-    /// has sent something is not (its request is the server's to answer, however long that takes).
-    #[tokio::test]
-    async fn a_client_that_sends_nothing_is_closed() {
-        let silence = Duration::from_millis(100);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _silent = TcpStream::connect(addr).await.unwrap();
-        let mut silent = Admitted::new(listener.accept().await.unwrap().0, None, silence);
-        let mut talking_client = TcpStream::connect(addr).await.unwrap();
-        let mut talking = Admitted::new(listener.accept().await.unwrap().0, None, silence);
-        talking_client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-        let mut buf = [0; 64];
-        assert!(talking.read(&mut buf).await.unwrap() > 0);
-        let error = tokio::time::timeout(silence * 50, silent.read(&mut buf)).await.expect("closed").unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert!(
-            tokio::time::timeout(silence * 3, talking.read(&mut buf)).await.is_err(),
-            "a connection that has spoken is left to its request"
-        );
     }
 
     /// Without a limit nothing is counted and there is always room.

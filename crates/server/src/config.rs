@@ -66,8 +66,8 @@ pub struct Config {
     /// Interval of the control pings sent to Web connections (the wasm SDK's only keep-alive). Must stay
     /// under `read_timeout_secs`.
     pub ping_interval_secs: u64,
-    /// A WebSocket that sends nothing (not even a pong) for this long is closed, and so is any connection that has
-    /// sent nothing at all since it connected.
+    /// A WebSocket that sends nothing (not even a pong) for this long is closed, and so is an HTTP connection whose
+    /// next request's head has not all arrived this long after it connected or after its last answer.
     pub read_timeout_secs: u64,
     /// Whether anyone may create an account at `/account/register` (the web client's "Sign up"). Off, only an
     /// admin token may create accounts (the admin console's "Register").

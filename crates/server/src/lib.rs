@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod hub;
 mod listener;
 pub mod recent;
+mod serve;
 pub mod service;
 pub mod storage;
 
@@ -93,22 +94,20 @@ pub async fn run(
         node = app.bus.node_id().unwrap_or("single"),
         "palaver serving"
     );
-    // Served through `into_make_service`, which hands each connection a clone of the finished router: served as
-    // a plain `Router`, axum re-applies the router's state on every accepted connection (`with_state(())`, a walk
-    // over its routes, ~1 % of a login's CPU in `palaver bench login`).
-    // A connection that sends nothing at all is closed as a WebSocket that falls silent is.
-    let silence = std::time::Duration::from_secs(app.config.read_timeout_secs);
-    let gateway = axum::serve(
-        Acceptor::new(listeners.ws, "gateway", app.config.max_opening_connections, silence),
-        gateway::router(app.clone()).into_make_service(),
-    )
-    .with_graceful_shutdown(stop.clone().cancelled_owned());
-    // With each connection's peer address: the login throttle counts failures per source address.
-    let api = axum::serve(
-        Acceptor::new(listeners.api, "API", app.config.max_opening_connections, silence),
-        api::router(app.clone()).into_make_service_with_connect_info::<listener::PeerAddr>(),
-    )
-    .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let head_timeout = std::time::Duration::from_secs(app.config.read_timeout_secs);
+    let max_opening = app.config.max_opening_connections;
+    let gateway = serve::serve(
+        Acceptor::new(listeners.ws, "gateway", max_opening),
+        gateway::router(app.clone()),
+        head_timeout,
+        stop.clone(),
+    );
+    let api = serve::serve(
+        Acceptor::new(listeners.api, "API", max_opening),
+        api::router(app.clone()),
+        head_timeout,
+        stop.clone(),
+    );
     let stopper = {
         let (stop, app) = (stop.clone(), app.clone());
         tokio::spawn(async move {
@@ -123,14 +122,14 @@ pub async fn run(
     // thread's, under `#[tokio::main]`): there, every accepted connection woke the main thread and handed the new
     // connection over to a worker, two context switches per connection (about one per login in `palaver bench
     // login` on one core).
-    let gateway = tokio::spawn(gateway.into_future());
-    let api = tokio::spawn(api.into_future());
+    let gateway = tokio::spawn(gateway);
+    let api = tokio::spawn(api);
     let (g, a) = tokio::join!(gateway, api);
     stopper.abort();
     sweeper.abort();
     app.bus.shutdown().await;
-    g.context("gateway task")?.context("gateway")?;
-    a.context("API task")?.context("API")?;
+    g.context("gateway task")?;
+    a.context("API task")?;
     Ok(())
 }
 

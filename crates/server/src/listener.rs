@@ -45,14 +45,12 @@ pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener
     socket.listen(i32::MAX as u32)
 }
 
-/// A listener as axum serves it: its connections have `TCP_NODELAY` set, it hands them on only while its [`Gate`] has
-/// room, and it waits out a shortage of files [`RETRY`] at a time, saying so once when it begins and once when it
-/// ends rather than on every try.
+/// A listener as the server takes its connections: they have `TCP_NODELAY` set, they are handed on only while its
+/// [`Gate`] has room, and a shortage of files is waited out [`RETRY`] at a time, the log saying so once when it begins
+/// and once when it ends rather than on every try.
 pub(crate) struct Acceptor {
     incoming: Incoming,
     gate: Gate,
-    /// How long a connection may send nothing at all before it is closed.
-    silence: Duration,
     /// Connections taken from the kernel's queue while the gate was shut, oldest first, up to [`MAX_PARKED`]. The
     /// kernel's queue holds 4,096 at most (`somaxconn`), ~0.6 s of a storm's connections, and past it drops
     /// handshakes, each retried by its client a second later; a parked connection costs a file and nothing else
@@ -79,14 +77,12 @@ struct Incoming {
 }
 
 impl Acceptor {
-    /// Accepts on `listener` with at most `max_opening` connections opening at once (0: any number), closing those
-    /// that send nothing for `silence`.
-    pub(crate) fn new(listener: TcpListener, name: &'static str, max_opening: usize, silence: Duration) -> Self {
+    /// Accepts on `listener` with at most `max_opening` connections opening at once (0: any number).
+    pub(crate) fn new(listener: TcpListener, name: &'static str, max_opening: usize) -> Self {
         let set_nodelay = !give_listener_nodelay(&listener);
         Self {
             incoming: Incoming { listener, name, set_nodelay, failing_since: None },
             gate: Gate::new(max_opening),
-            silence,
             parked: VecDeque::new(),
             full_since: None,
         }
@@ -102,11 +98,9 @@ fn give_listener_nodelay(listener: &TcpListener) -> bool {
     cfg!(target_os = "linux") && socket2::SockRef::from(listener).set_tcp_nodelay(true).is_ok()
 }
 
-impl axum::serve::Listener for Acceptor {
-    type Io = Admitted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Admitted, SocketAddr) {
+impl Acceptor {
+    /// The next connection to serve, with its peer's address.
+    pub(crate) async fn accept(&mut self) -> (Admitted, SocketAddr) {
         loop {
             if self.gate.is_open() {
                 let (tcp, peer) = match self.parked.pop_front() {
@@ -118,7 +112,7 @@ impl axum::serve::Listener for Acceptor {
                         self.incoming.next().await
                     }
                 };
-                return (Admitted::new(tcp, self.gate.ticket(), self.silence), peer);
+                return (Admitted::new(tcp, self.gate.ticket()), peer);
             }
             if self.parked.len() >= MAX_PARKED {
                 if self.full_since.is_none() {
@@ -138,10 +132,6 @@ impl axum::serve::Listener for Acceptor {
                 taken = self.incoming.next() => self.parked.push_back(taken),
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.incoming.listener.local_addr()
     }
 }
 
@@ -183,15 +173,9 @@ impl Incoming {
     }
 }
 
-/// The peer address of an API connection, as handlers extract it (`ConnectInfo<PeerAddr>`).
+/// The address a request came from, in its extensions: the login throttle counts failures per source address.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Acceptor>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, Acceptor>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
 
 fn is_peer_error(e: &io::Error) -> bool {
     matches!(
@@ -203,7 +187,6 @@ fn is_peer_error(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::serve::Listener as _;
 
     /// The kernel's cap on a listener's accept queue (`net.core.somaxconn`; 0 if unreadable).
     fn somaxconn() -> usize {
@@ -241,7 +224,7 @@ mod tests {
         tokio::task::yield_now().await;
         let before = turns.load(Relaxed);
         assert!(before > 0, "the other task runs");
-        let mut acceptor = Acceptor::new(listener, "test", 0, Duration::from_secs(60));
+        let mut acceptor = Acceptor::new(listener, "test", 0);
         for _ in 0..WAITING {
             acceptor.accept().await;
         }
@@ -258,7 +241,7 @@ mod tests {
         let theirs = TcpListener::bind("127.0.0.1:0").await.unwrap();
         for listener in [ours, theirs] {
             let addr = listener.local_addr().unwrap();
-            let mut acceptor = Acceptor::new(listener, "test", 0, Duration::from_secs(60));
+            let mut acceptor = Acceptor::new(listener, "test", 0);
             // On Linux nothing is set per connection: what the connection has, it has from the listener.
             assert_eq!(acceptor.incoming.set_nodelay, !cfg!(target_os = "linux"));
             let _client = TcpStream::connect(addr).await.unwrap();
@@ -276,7 +259,7 @@ mod tests {
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let listener = socket.listen(1).unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut acceptor = Acceptor::new(listener, "test", 1, Duration::from_secs(60));
+        let mut acceptor = Acceptor::new(listener, "test", 1);
         // One connection opening, never answered: the gate is shut for it (until it is overdue).
         let _first = TcpStream::connect(addr).await.unwrap();
         let (opening, _) = acceptor.accept().await;

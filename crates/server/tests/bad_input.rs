@@ -227,20 +227,43 @@ async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
     drop(held);
 }
 
-/// A client that connects and sends nothing is closed after `read_timeout_secs`, on both ports, as a WebSocket that
-/// falls silent is: it does not hold one of the server's open files for as long as it likes.
+/// A request's head must arrive within `read_timeout_secs` of the connection's opening or of the answer before it,
+/// on both ports: a client that connects and sends nothing, one that sends half a request and stalls, and one that
+/// leaves a kept-alive connection idle are each closed, as a WebSocket that falls silent is, rather than holding one
+/// of the server's open files for as long as they like.
 #[tokio::test]
-async fn a_connection_that_sends_nothing_is_closed_after_the_read_timeout() {
-    use tokio::{io::AsyncReadExt as _, net::TcpStream};
+async fn connections_whose_requests_do_not_come_are_closed_after_the_read_timeout() {
+    use tokio::{
+        io::{AsyncReadExt as _, AsyncWriteExt as _},
+        net::TcpStream,
+    };
     let server = TestServer::start_with(|c| {
         c.read_timeout_secs = 2;
         c.ping_interval_secs = 1;
     })
     .await;
-    let mut silent = [TcpStream::connect(server.api).await.unwrap(), TcpStream::connect(server.ws).await.unwrap()];
-    for client in &mut silent {
-        let mut buf = [0; 16];
-        let read = tokio::time::timeout(WAIT, client.read(&mut buf)).await.expect("closed by the server");
-        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let mut clients = Vec::new();
+    for port in [server.api, server.ws] {
+        let silent = TcpStream::connect(port).await.unwrap();
+        let mut half = TcpStream::connect(port).await.unwrap();
+        half.write_all(b"GET /healthz HTTP/1.1\r\nHost: palaver\r\n").await.unwrap();
+        let mut idle = TcpStream::connect(port).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: palaver\r\n\r\n").await.unwrap();
+        let mut answer = [0; 12];
+        idle.read_exact(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&answer));
+        clients.extend([("silent", silent), ("half a request", half), ("kept alive", idle)]);
+    }
+    for (what, client) in &mut clients {
+        let mut buf = [0; 1024];
+        let closed = tokio::time::timeout(WAIT, async {
+            loop {
+                match client.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {} // the rest of an answer
+                }
+            }
+        });
+        closed.await.unwrap_or_else(|_| panic!("{what}: not closed by the server"));
     }
 }

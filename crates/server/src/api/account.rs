@@ -12,7 +12,7 @@ use crate::{
 };
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, request::Parts},
     response::Response,
 };
@@ -126,7 +126,7 @@ fn source_address(app: &App, parts: &Parts) -> IpAddr {
     {
         return addr;
     }
-    parts.extensions.get::<ConnectInfo<PeerAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip())
+    parts.extensions.get::<PeerAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.0.ip())
 }
 
 /// # POST /account/login (public)
