@@ -227,6 +227,28 @@ async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
     drop(held);
 }
 
+/// A request whose body stops arriving is given up after `read_timeout_secs` without a byte, and its connection
+/// closed: a client cannot hold a request open by sending its head and then nothing.
+#[tokio::test]
+async fn a_request_whose_body_stops_arriving_is_given_up_after_the_read_timeout() {
+    use tokio::{
+        io::{AsyncReadExt as _, AsyncWriteExt as _},
+        net::TcpStream,
+    };
+    let server = TestServer::start_with(|c| {
+        c.read_timeout_secs = 2;
+        c.ping_interval_secs = 1;
+    })
+    .await;
+    let mut client = TcpStream::connect(server.api).await.unwrap();
+    let head = "POST /user/get_users_info HTTP/1.1\r\nHost: palaver\r\ncontent-type: application/json\r\n\
+                content-length: 100\r\n\r\n{\"userIDs\"";
+    client.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(WAIT, client.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "still open after {WAIT:?}");
+}
+
 /// A request's head must arrive within `read_timeout_secs` of the connection's opening or of the answer before it,
 /// on both ports: a client that connects and sends nothing, one that sends half a request and stalls, and one that
 /// leaves a kept-alive connection idle are each closed, as a WebSocket that falls silent is, rather than holding one

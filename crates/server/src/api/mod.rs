@@ -50,6 +50,7 @@ pub const GATEWAY_PATH: &str = "/msg_gateway";
 /// The API router, over the shared `App`.
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.max_body_bytes;
+    let body_stall = std::time::Duration::from_secs(app.config.read_timeout_secs);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/", get(web::chat))
@@ -177,6 +178,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/object-upload/{upload_id}/{part}", put(object::upload_part).layer(DefaultBodyLimit::disable()))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
+        // A body that stops arriving is given up (as nginx's `client_body_timeout`): the head's deadline is hyper's
+        // (`crate::serve`), and without this a client could hold a request, and its connection, open by sending a
+        // head and then nothing.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_stall))
         .layer(object::cors())
         .with_state(app)
 }
