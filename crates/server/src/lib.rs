@@ -4,6 +4,8 @@
 //! binary is a thin wrapper, and tests bind `127.0.0.1:0` and drive the same code over real sockets.
 //!
 //! Layout, outside in (dependencies point inward only):
+//! - `listener`, `admission` and `serve`: accepting connections, bounding how many are opening at once, and serving
+//!   HTTP/1 on them with deadlines for what a client sends;
 //! - [`gateway`] (WebSocket, port 10001) and [`api`] (REST, port 10002): parse, authenticate, call one service,
 //!   map the result to OpenIM's envelope and codes;
 //! - [`service`]: the business rules, one module per domain, over the store and the hub;

@@ -51,8 +51,8 @@ pub(crate) async fn serve(mut acceptor: Acceptor, router: Router, head_timeout: 
     let _ = all_closed.recv().await;
 }
 
-/// A connection's end, when it is not the client's doing, in the debug log (a header deadline passed, a malformed
-/// request: hyper has answered what it could).
+/// A connection that ended in an error (its head overdue, a malformed request, a reset), in the debug log: hyper
+/// has answered what it could, and nothing is left to do.
 fn log_end(served: hyper::Result<()>) {
     if let Err(e) = served {
         tracing::debug!(error = %e, "connection ended");

@@ -10,6 +10,10 @@ use palaver_protocol::{
     pb::sdkws,
 };
 use prost::Message as _;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
 
 /// Two connected users, with one message already in their conversation.
 async fn setup(format: FrameFormat) -> (TestServer, Client, Client) {
@@ -204,7 +208,6 @@ async fn a_slow_consumer_is_disconnected_without_holding_up_the_sender() {
 /// connections (a held WebSocket) never do. With a limit of one, all of these at once still leave room for others.
 #[tokio::test]
 async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
-    use tokio::{io::AsyncWriteExt as _, net::TcpStream};
     let server = TestServer::start_with(|c| c.max_opening_connections = 1).await;
     let admin = server.admin_token().await;
     let mut alice = server.connect_new(&admin, "alice", GOB_GZIP).await;
@@ -227,19 +230,20 @@ async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
     drop(held);
 }
 
+/// A server that gives up on a silent client after 2 s, for the tests of clients that stop sending.
+async fn with_short_read_timeout() -> TestServer {
+    TestServer::start_with(|c| {
+        c.read_timeout_secs = 2;
+        c.ping_interval_secs = 1;
+    })
+    .await
+}
+
 /// A request whose body stops arriving is given up after `read_timeout_secs` without a byte, and its connection
 /// closed: a client cannot hold a request open by sending its head and then nothing.
 #[tokio::test]
 async fn a_request_whose_body_stops_arriving_is_given_up_after_the_read_timeout() {
-    use tokio::{
-        io::{AsyncReadExt as _, AsyncWriteExt as _},
-        net::TcpStream,
-    };
-    let server = TestServer::start_with(|c| {
-        c.read_timeout_secs = 2;
-        c.ping_interval_secs = 1;
-    })
-    .await;
+    let server = with_short_read_timeout().await;
     let mut client = TcpStream::connect(server.api).await.unwrap();
     let head = "POST /user/get_users_info HTTP/1.1\r\nHost: palaver\r\ncontent-type: application/json\r\n\
                 content-length: 100\r\n\r\n{\"userIDs\"";
@@ -255,15 +259,7 @@ async fn a_request_whose_body_stops_arriving_is_given_up_after_the_read_timeout(
 /// of the server's open files for as long as they like.
 #[tokio::test]
 async fn connections_whose_requests_do_not_come_are_closed_after_the_read_timeout() {
-    use tokio::{
-        io::{AsyncReadExt as _, AsyncWriteExt as _},
-        net::TcpStream,
-    };
-    let server = TestServer::start_with(|c| {
-        c.read_timeout_secs = 2;
-        c.ping_interval_secs = 1;
-    })
-    .await;
+    let server = with_short_read_timeout().await;
     let mut clients = Vec::new();
     for port in [server.api, server.ws] {
         let silent = TcpStream::connect(port).await.unwrap();
