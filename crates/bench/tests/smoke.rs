@@ -48,9 +48,15 @@ async fn idle_holds_every_connection() {
     assert_eq!(num(&json, "connections"), 12.0);
     assert_eq!(num(&json, "alive_at_end"), 12.0);
     assert_eq!(num(&json, "dropped"), 0.0);
-    // The server is this process, found by its listening port: RSS and CPU are sampled.
+    // The server is this process, found by its listening port: RSS and CPU are sampled. Its bytes per connection
+    // are stated, and none when its RSS did not grow: this process also holds the other tests' servers, which may
+    // give memory back while 12 connections are made.
     assert!(num(&json, "server_rss_bytes") > 0.0);
-    assert!(json["server_rss_per_conn_bytes"].is_number(), "{json:#}");
+    match json.get("server_rss_per_conn_bytes") {
+        Some(Value::Null) => {}
+        Some(bytes) => assert!(bytes.as_u64().is_some_and(|b| b > 0), "{json:#}"),
+        None => panic!("server_rss_per_conn_bytes missing in {json:#}"),
+    }
     assert!(json["server_cpu_ms_per_op"].is_number(), "{json:#}");
     assert!(json["connect_ms"]["p99"].is_number());
 }
