@@ -68,7 +68,8 @@ pub struct Config {
     pub ping_interval_secs: u64,
     /// A WebSocket that sends nothing (not even a pong) for this long is closed, and so is an HTTP connection whose
     /// next request's head has not all arrived this long after it connected or after its last answer; a REST request
-    /// whose body stops arriving for this long is given up.
+    /// whose JSON body has not all arrived this long after its head, or a file part that stops arriving for this long,
+    /// is given up.
     pub read_timeout_secs: u64,
     /// Whether anyone may create an account at `/account/register` (the web client's "Sign up"). Off, only an
     /// admin token may create accounts (the admin console's "Register").

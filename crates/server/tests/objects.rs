@@ -692,6 +692,52 @@ async fn downloads_need_a_token_when_configured(backend: Backend) {
     env.server.stop().await;
 }
 
+/// A part sent to the server (the local backend's part URLs) may take longer than `read_timeout_secs` as long as it
+/// keeps coming, unlike a JSON body; one that stops arriving for that long is given up and its connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_part_is_taken_and_a_stalled_one_given_up() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let env = Env::start(Backend::Local, |c| {
+        c.read_timeout_secs = 2;
+        c.ping_interval_secs = 1;
+    })
+    .await;
+    let alice = env.token("alice").await;
+    let file = File::new(&env, &alice, bytes(6 * MIB, 13)).await;
+    let initiated = initiate(&env, &alice, &file, "alice/slow.bin", "application/octet-stream", 20).await;
+    let urls = part_urls(&env, &alice, &initiated, file.parts().len(), 20).await;
+    // `http://host:port/path?query` as a raw request, its head and then its body as `send` gives it.
+    let put = |url: &str, part: &[u8]| {
+        let (host, path) = url.strip_prefix("http://").unwrap().split_once('/').unwrap();
+        let head = format!("PUT /{path} HTTP/1.1\r\nHost: {host}\r\ncontent-length: {}\r\n\r\n", part.len());
+        (host.to_string(), head)
+    };
+
+    // Part 1 in six pieces half a second apart: three seconds in all, no pause as long as the read timeout.
+    let part = file.parts()[0];
+    let (host, head) = put(&urls[0], part);
+    let mut slow = tokio::net::TcpStream::connect(&host).await.unwrap();
+    slow.write_all(head.as_bytes()).await.unwrap();
+    for piece in part.chunks(part.len().div_ceil(6)) {
+        slow.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut status = [0; 12];
+    tokio::time::timeout(WAIT, slow.read_exact(&mut status)).await.expect("answered").unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&status));
+
+    // Part 2, half of it and then nothing.
+    let part = file.parts()[1];
+    let (host, head) = put(&urls[1], part);
+    let mut stalled = tokio::net::TcpStream::connect(&host).await.unwrap();
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&part[..part.len() / 2]).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(WAIT, stalled.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "a stalled part still open after {WAIT:?}");
+    env.server.stop().await;
+}
+
 // -------------------------------------------------------------------------------------------------------------
 // Media messages (backend-independent)
 

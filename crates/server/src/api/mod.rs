@@ -50,7 +50,15 @@ pub const GATEWAY_PATH: &str = "/msg_gateway";
 /// The API router, over the shared `App`.
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.max_body_bytes;
-    let body_stall = std::time::Duration::from_secs(app.config.read_timeout_secs);
+    // A body that stops arriving is given up, so that a client cannot hold a request (and its connection) open by
+    // sending a head and then little or nothing; the head's deadline is hyper's (`crate::serve`). A JSON body must
+    // have arrived whole within the read timeout (it is at most `max_body_bytes`, and a few hundred bytes as the SDKs
+    // send them); a file's part, as large as the upload allows, may take longer as long as it keeps coming (as
+    // nginx's `client_body_timeout`).
+    let read_timeout = std::time::Duration::from_secs(app.config.read_timeout_secs);
+    let uploads = Router::new()
+        .route("/object-upload/{upload_id}/{part}", put(object::upload_part))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(read_timeout));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/", get(web::chat))
@@ -175,13 +183,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/object/complete_multipart_upload", post(authed(object::complete_multipart_upload)))
         .route("/object/access_url", post(authed(object::access_url)))
         .route("/object/{*name}", get(object::download))
-        .route("/object-upload/{upload_id}/{part}", put(object::upload_part).layer(DefaultBodyLimit::disable()))
-        .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
-        // A body that stops arriving is given up (as nginx's `client_body_timeout`): the head's deadline is hyper's
-        // (`crate::serve`), and without this a client could hold a request, and its connection, open by sending a
-        // head and then nothing.
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_stall))
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(read_timeout))
+        .merge(uploads)
+        .fallback(unknown_route)
         .layer(object::cors())
         .with_state(app)
 }
