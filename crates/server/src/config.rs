@@ -349,6 +349,11 @@ impl Config {
         Ok(self)
     }
 
+    /// `read_timeout_secs`, as the gateway, the HTTP server and the API's body limits keep it.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.read_timeout_secs)
+    }
+
     /// A configuration for tests: everything under `data_dir`, ports chosen by the caller's listeners.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
         Self { data_dir: data_dir.into(), admin_secret: Some("test-secret".into()), ..Self::default() }

@@ -96,18 +96,17 @@ pub async fn run(
         node = app.bus.node_id().unwrap_or("single"),
         "palaver serving"
     );
-    let head_timeout = std::time::Duration::from_secs(app.config.read_timeout_secs);
     let max_opening = app.config.max_opening_connections;
     let gateway = serve::serve(
         Acceptor::new(listeners.ws, "gateway", max_opening),
         gateway::router(app.clone()),
-        head_timeout,
+        app.config.read_timeout(),
         stop.clone(),
     );
     let api = serve::serve(
         Acceptor::new(listeners.api, "API", max_opening),
         api::router(app.clone()),
-        head_timeout,
+        app.config.read_timeout(),
         stop.clone(),
     );
     let stopper = {

@@ -230,21 +230,12 @@ async fn connections_that_never_finish_a_request_do_not_keep_others_out() {
     drop(held);
 }
 
-/// A server that gives up on a silent client after 2 s, for the tests of clients that stop sending.
-async fn with_short_read_timeout() -> TestServer {
-    TestServer::start_with(|c| {
-        c.read_timeout_secs = 2;
-        c.ping_interval_secs = 1;
-    })
-    .await
-}
-
 /// A JSON request whose body has not all arrived within `read_timeout_secs` is given up and its connection closed,
 /// whether the body stopped half way or keeps coming a byte at a time: a client cannot hold a request open by
 /// sending its head and then little or nothing.
 #[tokio::test]
 async fn a_request_whose_body_does_not_arrive_in_time_is_given_up() {
-    let server = with_short_read_timeout().await;
+    let server = TestServer::start_with(short_read_timeout).await;
     let head = "POST /user/get_users_info HTTP/1.1\r\nHost: palaver\r\ncontent-type: application/json\r\n\
                 content-length: 100\r\n\r\n{\"userIDs\"";
     for trickle in [false, true] {
@@ -270,7 +261,7 @@ async fn a_request_whose_body_does_not_arrive_in_time_is_given_up() {
 /// of the server's open files for as long as they like.
 #[tokio::test]
 async fn connections_whose_requests_do_not_come_are_closed_after_the_read_timeout() {
-    let server = with_short_read_timeout().await;
+    let server = TestServer::start_with(short_read_timeout).await;
     let mut clients = Vec::new();
     for port in [server.api, server.ws] {
         let silent = TcpStream::connect(port).await.unwrap();

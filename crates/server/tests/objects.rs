@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestServer, WAIT};
+use common::{TestServer, WAIT, short_read_timeout};
 use http_body_util::{BodyExt as _, Full};
 use md5::{Digest as _, Md5};
 use palaver_server::config::{DownloadAccess, ObjectBackend, S3Config};
@@ -697,11 +697,7 @@ async fn downloads_need_a_token_when_configured(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_part_is_taken_and_a_stalled_one_given_up() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let env = Env::start(Backend::Local, |c| {
-        c.read_timeout_secs = 2;
-        c.ping_interval_secs = 1;
-    })
-    .await;
+    let env = Env::start(Backend::Local, short_read_timeout).await;
     let alice = env.token("alice").await;
     let file = File::new(&env, &alice, bytes(6 * MIB, 13)).await;
     let initiated = initiate(&env, &alice, &file, "alice/slow.bin", "application/octet-stream", 20).await;

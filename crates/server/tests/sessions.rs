@@ -181,11 +181,7 @@ async fn text_pings_get_pongs_and_logout_closes() {
 
 #[tokio::test]
 async fn web_connections_get_control_pings_and_silent_ones_time_out() {
-    let server = TestServer::start_with(|c| {
-        c.ping_interval_secs = 1;
-        c.read_timeout_secs = 2;
-    })
-    .await;
+    let server = TestServer::start_with(short_read_timeout).await;
     let admin = server.admin_token().await;
     server.register(&admin, &["alice"]).await;
     let token = server.user_token(&admin, "alice", platform::WEB).await;

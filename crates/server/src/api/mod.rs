@@ -55,7 +55,7 @@ pub fn router(app: Arc<App>) -> Router {
     // have arrived whole within the read timeout (it is at most `max_body_bytes`, and a few hundred bytes as the SDKs
     // send them); a file's part, as large as the upload allows, may take longer as long as it keeps coming (as
     // nginx's `client_body_timeout`).
-    let read_timeout = std::time::Duration::from_secs(app.config.read_timeout_secs);
+    let read_timeout = app.config.read_timeout();
     let uploads = Router::new()
         .route("/object-upload/{upload_id}/{part}", put(object::upload_part))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(read_timeout));

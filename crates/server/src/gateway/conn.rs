@@ -82,7 +82,7 @@ pub(super) async fn serve(app: Arc<App>, mut socket: WebSocket, session: Session
         (session.caller.platform_id == platform::WEB).then(|| Duration::from_secs(app.config.ping_interval_secs));
     let writer = tokio::spawn(write_loop(sink, rx, session.format, handle.close.clone(), ping_every));
 
-    let read_timeout = Duration::from_secs(app.config.read_timeout_secs);
+    let read_timeout = app.config.read_timeout();
     loop {
         let next = tokio::select! {
             _ = handle.close.raised(Waiter::Reader) => break,

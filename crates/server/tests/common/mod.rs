@@ -23,6 +23,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 pub const SECRET: &str = "test-secret";
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// A server that gives up on a client that stops sending after 2 s (pings every second, as the timeout needs), for
+/// the tests of such clients.
+pub fn short_read_timeout(config: &mut Config) {
+    config.read_timeout_secs = 2;
+    config.ping_interval_secs = 1;
+}
+
 /// A server running in this process until dropped.
 pub struct TestServer {
     pub ws: SocketAddr,
