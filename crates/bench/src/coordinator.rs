@@ -539,6 +539,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let client_cpu = || crate::procfs::sample_all(&client_pids).map_or(0.0, |s| s.cpu_ms);
     let client_cpu_start = client_cpu();
     let tcp_before = crate::procfs::tcp_counters();
+    let io_before = crate::procfs::io_stall_us();
     let load_before = crate::procfs::load_avg();
 
     // The measured phase.
@@ -558,6 +559,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut timeline = Vec::new();
     let mut last_point = (Instant::now(), Counters::default());
     let mut last_client_cpu_ms = client_cpu_start;
+    let mut last_io = io_before;
     // The slowest latency any worker recorded since the last timeline point.
     let mut slowest_us = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -582,6 +584,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                     let dt = last_point.0.elapsed().as_secs_f64();
                     let server = server_sampler.as_ref().and_then(Sampler::last);
                     let client_cpu_ms = client_cpu();
+                    let io = crate::procfs::io_stall_us();
                     timeline.push(TimelinePoint {
                         t_secs: elapsed,
                         ok_per_sec: (t.ok - last_point.1.ok) as f64 / dt,
@@ -592,9 +595,11 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
                         server_rss_bytes: server.map(|s| s.sample.rss_bytes),
                         client_cpu_pct: pct_of_one_cpu(client_cpu_ms - last_client_cpu_ms, dt),
                         slowest_ms: std::mem::take(&mut slowest_us) as f64 / 1_000.0,
+                        io_stall_ms: stall_ms(io, last_io),
                     });
                     last_point = (Instant::now(), t);
                     last_client_cpu_ms = client_cpu_ms;
+                    last_io = io;
                 }
                 let rate = timeline.last().map(|p| p.ok_per_sec.max(p.delivered_per_sec)).unwrap_or(0.0);
                 let server = server_sampler.as_ref().and_then(Sampler::last).map(|s| {
@@ -619,6 +624,7 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let load_after = crate::procfs::load_avg();
     let client_cpu_end = client_cpu();
     let tcp = crate::procfs::tcp_counters().zip(tcp_before).map(|(after, before)| after.since(&before));
+    let io_stall_ms = stall_ms(crate::procfs::io_stall_us(), io_before);
     for h in &mut handles {
         h.send(&Control::Stop).await?;
     }
@@ -684,9 +690,15 @@ pub(crate) async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
             // The coordinator runs where its workers do (pinned by re-executing under `taskset`).
             client_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             tcp,
+            io_stall_ms,
         },
     );
     Ok(report)
+}
+
+/// Milliseconds of I/O stall between two readings of [`crate::procfs::io_stall_us`].
+fn stall_ms(now: Option<u64>, then: Option<u64>) -> Option<f64> {
+    now.zip(then).map(|(now, then)| round(now.saturating_sub(then) as f64 / 1_000.0, 1))
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -772,6 +784,8 @@ struct FigureCtx {
     client_cpus: usize,
     /// What the machine's TCP counted during the run (none off Linux).
     tcp: Option<TcpCounters>,
+    /// How long some task of the machine waited on I/O during the run (none without the kernel's pressure figures).
+    io_stall_ms: Option<f64>,
 }
 
 /// How busy the load generator's CPUs may be before its own queueing shows in the latencies it measures: a login
@@ -1025,6 +1039,7 @@ fn fill_figures(report: &mut Report, plan: &Plan, m: &Merged, server: &ServerFig
     // Beside the machine's limit on open files in the report's header: a server at it refuses connections.
     report.figure("server_open_files_peak", json!(server.peak_open_files));
     tcp_figures(report, ctx.tcp.as_ref());
+    report.figure("io_stall_ms", json!(ctx.io_stall_ms));
 }
 
 /// The server's bytes per connection: what its RSS grew by, over the connections it grew for. Every scenario but
@@ -1131,6 +1146,7 @@ mod tests {
                 client_cpu_ms,
                 client_cpus,
                 tcp: None,
+                io_stall_ms: None,
             };
             client_figures(&mut r, &ctx);
             r
@@ -1190,6 +1206,7 @@ mod tests {
             server_rss_bytes: Some(rss),
             client_cpu_pct: 0.0,
             slowest_ms: 0.0,
+            io_stall_ms: None,
         };
         let grew = [point(10, 90_000), point(100, 300_000)];
         assert_eq!(rss_per_conn(Scenario::Login, &server, 0, &grew), Some(2_000));

@@ -39,6 +39,9 @@ pub(crate) struct TimelinePoint {
     /// The slowest latency (send→deliver, login, page: whatever the scenario times) recorded in this second:
     /// the seconds that make a p99 stand out here.
     pub slowest_ms: f64,
+    /// How long in this second some task of the machine waited on I/O ([`crate::procfs::io_stall_us`]): beside a
+    /// slow second, whether it waited on the disk.
+    pub io_stall_ms: Option<f64>,
 }
 
 /// A latency: its name, summary and percentile spectrum (for the plot).
@@ -151,13 +154,20 @@ impl Report {
         out
     }
 
-    /// The `n` seconds of the timeline with the slowest latencies, slowest first (`"12.0 s: 180.3 ms, …"`), if any
-    /// latency was recorded: where the tail of the run came from.
+    /// The `n` seconds of the timeline with the slowest latencies, slowest first (`"12.0 s: 180.3 ms, …"`, with
+    /// the second's I/O stall where there was one: `"… ms (I/O 420 ms)"`), if any latency was recorded: where the
+    /// tail of the run came from.
     fn slowest_seconds(&self, n: usize) -> Option<String> {
         let mut points: Vec<&TimelinePoint> = self.timeline.iter().filter(|p| p.slowest_ms > 0.0).collect();
         points.sort_by(|a, b| b.slowest_ms.total_cmp(&a.slowest_ms));
-        let shown: Vec<String> =
-            points.iter().take(n).map(|p| format!("{:.1} s: {:.1} ms", p.t_secs, p.slowest_ms)).collect();
+        let shown: Vec<String> = points
+            .iter()
+            .take(n)
+            .map(|p| {
+                let io = p.io_stall_ms.filter(|ms| *ms >= 1.0).map(|ms| format!(" (I/O {ms:.0} ms)"));
+                format!("{:.1} s: {:.1} ms{}", p.t_secs, p.slowest_ms, io.unwrap_or_default())
+            })
+            .collect();
         (!shown.is_empty()).then(|| shown.join(", "))
     }
 
@@ -327,11 +337,17 @@ mod tests {
             server_rss_bytes: None,
             client_cpu_pct: 0.0,
             slowest_ms,
+            io_stall_ms: None,
         };
         r.timeline = vec![point(1.0, 3.0), point(2.0, 180.25), point(3.0, 0.0), point(4.0, 41.0), point(5.0, 7.5)];
         assert_eq!(r.slowest_seconds(3).unwrap(), "2.0 s: 180.2 ms, 4.0 s: 41.0 ms, 5.0 s: 7.5 ms");
         assert!(r.table().contains("2.0 s: 180.2 ms"));
         assert_eq!(r.to_json()["timeline"][1]["slowest_ms"], 180.25);
+        // A second that waited on the disk says so; a stall under a millisecond is not worth the words.
+        r.timeline[1].io_stall_ms = Some(420.4);
+        r.timeline[3].io_stall_ms = Some(0.2);
+        assert_eq!(r.slowest_seconds(2).unwrap(), "2.0 s: 180.2 ms (I/O 420 ms), 4.0 s: 41.0 ms");
+        assert_eq!(r.to_json()["timeline"][1]["io_stall_ms"], 420.4);
     }
 
     #[test]
