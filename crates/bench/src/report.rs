@@ -154,9 +154,10 @@ impl Report {
         out
     }
 
-    /// The `n` seconds of the timeline with the slowest latencies, slowest first (`"12.0 s: 180.3 ms, …"`, with
-    /// the second's I/O stall where there was one: `"… ms (I/O 420 ms)"`), if any latency was recorded: where the
-    /// tail of the run came from.
+    /// The `n` seconds of the timeline with the slowest latencies, slowest first, if any latency was recorded:
+    /// where the tail of the run came from. Each with what the second waited on, as far as it is known: the server's
+    /// CPU and the machine's I/O stall (`"12.0 s: 180.3 ms (server 97 %, I/O 420 ms)"`; a stall under a millisecond
+    /// is left out), a busy core or a slow disk.
     fn slowest_seconds(&self, n: usize) -> Option<String> {
         let mut points: Vec<&TimelinePoint> = self.timeline.iter().filter(|p| p.slowest_ms > 0.0).collect();
         points.sort_by(|a, b| b.slowest_ms.total_cmp(&a.slowest_ms));
@@ -164,8 +165,11 @@ impl Report {
             .iter()
             .take(n)
             .map(|p| {
-                let io = p.io_stall_ms.filter(|ms| *ms >= 1.0).map(|ms| format!(" (I/O {ms:.0} ms)"));
-                format!("{:.1} s: {:.1} ms{}", p.t_secs, p.slowest_ms, io.unwrap_or_default())
+                let cpu = p.server_cpu_pct.map(|pct| format!("server {pct:.0} %"));
+                let io = p.io_stall_ms.filter(|ms| *ms >= 1.0).map(|ms| format!("I/O {ms:.0} ms"));
+                let waited: Vec<String> = cpu.into_iter().chain(io).collect();
+                let waited = if waited.is_empty() { String::new() } else { format!(" ({})", waited.join(", ")) };
+                format!("{:.1} s: {:.1} ms{waited}", p.t_secs, p.slowest_ms)
             })
             .collect();
         (!shown.is_empty()).then(|| shown.join(", "))
@@ -343,10 +347,15 @@ mod tests {
         assert_eq!(r.slowest_seconds(3).unwrap(), "2.0 s: 180.2 ms, 4.0 s: 41.0 ms, 5.0 s: 7.5 ms");
         assert!(r.table().contains("2.0 s: 180.2 ms"));
         assert_eq!(r.to_json()["timeline"][1]["slowest_ms"], 180.25);
-        // A second that waited on the disk says so; a stall under a millisecond is not worth the words.
+        // A second says what it waited on, as far as it is known: the server's core, the disk.
         r.timeline[1].io_stall_ms = Some(420.4);
+        r.timeline[1].server_cpu_pct = Some(62.3);
         r.timeline[3].io_stall_ms = Some(0.2);
-        assert_eq!(r.slowest_seconds(2).unwrap(), "2.0 s: 180.2 ms (I/O 420 ms), 4.0 s: 41.0 ms");
+        r.timeline[4].server_cpu_pct = Some(97.6);
+        assert_eq!(
+            r.slowest_seconds(3).unwrap(),
+            "2.0 s: 180.2 ms (server 62 %, I/O 420 ms), 4.0 s: 41.0 ms, 5.0 s: 7.5 ms (server 98 %)"
+        );
         assert_eq!(r.to_json()["timeline"][1]["io_stall_ms"], 420.4);
     }
 
