@@ -230,7 +230,7 @@ fn counter(file: &str, group: &str, name: &str) -> Option<u64> {
 /// How long, so far, at least one task of the machine was stalled waiting on I/O, in µs: the "some" line's `total`
 /// of `/proc/pressure/io` (the kernel's pressure stall information). A durable store's acknowledgement waits for its
 /// `fdatasync`, so a second whose slowest latency stands out beside such a stall waited on the disk, not the CPU
-/// (runs on tmpfs and on a virtual disk, "The third machine, a fifth session" in BENCHMARKS.md). Machine-wide, as
+/// (runs on tmpfs and on a virtual disk, "The third machine, a sixth session" in BENCHMARKS.md). Machine-wide, as
 /// the TCP counters. `None` where the kernel keeps no pressure figures.
 pub(crate) fn io_stall_us() -> Option<u64> {
     psi_some_total(&std::fs::read_to_string("/proc/pressure/io").ok()?)
@@ -315,10 +315,11 @@ mod tests {
         assert_eq!(tcp.since(&tcp), TcpCounters::default());
     }
 
-    /// A counter is found by its group and name, whatever the other groups and columns around it.
+    /// The I/O stall is the "some" line's total (the "full" line's is the time every task was stalled at once).
     #[test]
     fn reads_the_io_stall_total() {
-        let psi = "some avg10=0.39 avg60=3.24 avg300=4.82 total=56402429\nfull avg10=0.14 avg60=1.29 avg300=2.50 total=37287909\n";
+        let psi = "some avg10=0.39 avg60=3.24 avg300=4.82 total=56402429\n\
+                   full avg10=0.14 avg60=1.29 avg300=2.50 total=37287909\n";
         assert_eq!(psi_some_total(psi), Some(56_402_429));
         assert_eq!(psi_some_total("full avg10=0.00 total=5\n"), None);
         if std::path::Path::new("/proc/pressure/io").exists() {
@@ -326,6 +327,7 @@ mod tests {
         }
     }
 
+    /// A counter is found by its group and name, whatever the other groups and columns around it.
     #[test]
     fn reads_a_counter_by_group_and_name() {
         let netstat = "TcpExt: SyncookiesSent ListenOverflows TCPLossProbes\n\
