@@ -14,8 +14,9 @@ use std::{net::SocketAddr, path::PathBuf};
 /// `_int_malloc` sorting its heap of freed chunks (`palaver bench group`: 282 → 146 ms of CPU per send with
 /// mimalloc). It costs memory, measured before adopting it: ~20 MiB more at start, 7.06 → 7.35 KiB per idle
 /// connection (BENCHMARKS.md). Its v2 line (the workspace's `v2` feature), not the crate's default v3: interleaved on
-/// a Zen 4, a login's server CPU 0.346 → 0.326 ms (five pairs of six), a group send's 145.9 → 134.7 and 134.0 →
-/// 129.9 ms, a chat message's the same, and an idle connection 7.87 → 7.70 KiB ("The third machine, a sixth session").
+/// a Zen 4, a login's server CPU 0.361 → 0.335 ms (medians of six pairs, lower in five), a group send's 145.9 →
+/// 134.7 and 134.0 → 129.9 ms, a chat message's the same, and an idle connection 7.87 → 7.70 KiB ("The third
+/// machine, a sixth session" in BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
