@@ -167,8 +167,8 @@ impl Report {
             .map(|p| {
                 let cpu = p.server_cpu_pct.map(|pct| format!("server {pct:.0} %"));
                 let io = p.io_stall_ms.filter(|ms| *ms >= 1.0).map(|ms| format!("I/O {ms:.0} ms"));
-                let waited: Vec<String> = cpu.into_iter().chain(io).collect();
-                let waited = if waited.is_empty() { String::new() } else { format!(" ({})", waited.join(", ")) };
+                let waited = [cpu, io].into_iter().flatten().collect::<Vec<_>>().join(", ");
+                let waited = if waited.is_empty() { waited } else { format!(" ({waited})") };
                 format!("{:.1} s: {:.1} ms{waited}", p.t_secs, p.slowest_ms)
             })
             .collect();

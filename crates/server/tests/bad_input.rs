@@ -241,7 +241,8 @@ async fn a_request_whose_body_does_not_arrive_in_time_is_given_up() {
     for trickle in [false, true] {
         let (mut read, mut write) = TcpStream::connect(server.api).await.unwrap().into_split();
         write.write_all(head.as_bytes()).await.unwrap();
-        // A byte every 250 ms: 100 bytes would take 25 s, each within the read timeout of the one before.
+        // A byte every 250 ms: 100 bytes would take 25 s, each within the read timeout of the one before. The
+        // write half is handed back, not dropped, so the server never sees the client's end of the stream.
         let sender = tokio::spawn(async move {
             while trickle && write.write_all(b" ").await.is_ok() {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
