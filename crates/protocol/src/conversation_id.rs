@@ -18,27 +18,25 @@ pub fn for_message(
 ) -> Option<String> {
     let notification = !options::is_on(opts, options::IS_NOT_NOTIFICATION);
     Some(match (session, notification) {
-        (session_type::SINGLE_CHAT, false) => format!("si_{}", sorted_pair(send_id, recv_id)),
-        (session_type::SINGLE_CHAT, true) => format!("n_{}", sorted_pair(send_id, recv_id)),
-        (session_type::WRITE_GROUP_CHAT, false) => format!("g_{group_id}"),
-        (session_type::READ_GROUP_CHAT, false) => format!("sg_{group_id}"),
-        (session_type::WRITE_GROUP_CHAT | session_type::READ_GROUP_CHAT, true) => {
-            format!("n_{group_id}")
-        }
-        (session_type::NOTIFICATION_CHAT, false) => format!("sn_{}", sorted_pair(send_id, recv_id)),
-        (session_type::NOTIFICATION_CHAT, true) => format!("n_{}", sorted_pair(send_id, recv_id)),
+        (session_type::SINGLE_CHAT, false) => pair("si_", send_id, recv_id),
+        (session_type::SINGLE_CHAT, true) => pair("n_", send_id, recv_id),
+        (session_type::WRITE_GROUP_CHAT, false) => ["g_", group_id].concat(),
+        (session_type::READ_GROUP_CHAT, false) => group(group_id),
+        (session_type::WRITE_GROUP_CHAT | session_type::READ_GROUP_CHAT, true) => ["n_", group_id].concat(),
+        (session_type::NOTIFICATION_CHAT, false) => pair("sn_", send_id, recv_id),
+        (session_type::NOTIFICATION_CHAT, true) => pair("n_", send_id, recv_id),
         _ => return None,
     })
 }
 
 /// `si_<a>_<b>` with the two user ids sorted.
 pub fn single(a: &str, b: &str) -> String {
-    format!("si_{}", sorted_pair(a, b))
+    pair("si_", a, b)
 }
 
 /// `sg_<groupID>`.
 pub fn group(group_id: &str) -> String {
-    format!("sg_{group_id}")
+    ["sg_", group_id].concat()
 }
 
 /// True for `n_…` conversations, whose messages travel in `notificationMsgs` rather than `msgs`.
@@ -52,8 +50,11 @@ pub fn group_id_of(conversation_id: &str) -> Option<&str> {
     conversation_id.strip_prefix("sg_").or_else(|| conversation_id.strip_prefix("g_"))
 }
 
-fn sorted_pair(a: &str, b: &str) -> String {
-    if a <= b { format!("{a}_{b}") } else { format!("{b}_{a}") }
+/// `<prefix><a>_<b>` with the two user ids sorted, built in one allocation: every 1:1 message names its
+/// conversation at least once.
+fn pair(prefix: &str, a: &str, b: &str) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    [prefix, first, "_", second].concat()
 }
 
 #[cfg(test)]
@@ -81,6 +82,8 @@ mod tests {
     fn group_and_unknown_types() {
         let none = HashMap::new();
         assert_eq!(for_message(3, "a", "", "42", &none).unwrap(), "sg_42");
+        assert_eq!(for_message(2, "a", "", "42", &none).unwrap(), "g_42");
+        assert_eq!(for_message(4, "b", "a", "", &none).unwrap(), "sn_a_b");
         assert_eq!(group_id_of("sg_42"), Some("42"));
         assert_eq!(for_message(9, "a", "b", "", &none), None);
     }
