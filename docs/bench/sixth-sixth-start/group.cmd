@@ -1,0 +1,1 @@
+== palaver bench group --members 10000 --sends 100 --interval-ms 500

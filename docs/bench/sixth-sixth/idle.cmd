@@ -1,0 +1,1 @@
+== palaver bench idle --users 19000 --hold 40
