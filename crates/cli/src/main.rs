@@ -16,7 +16,9 @@ use std::{net::SocketAddr, path::PathBuf};
 /// connection (BENCHMARKS.md). Its v2 line (the workspace's `v2` feature), not the crate's default v3: interleaved on
 /// a Zen 4, a login's server CPU 0.361 → 0.335 ms (medians of six pairs, lower in five), a group send's 145.9 →
 /// 134.7 and 134.0 → 129.9 ms, a chat message's the same, and an idle connection 7.87 → 7.70 KiB ("The third
-/// machine, a sixth session" in BENCHMARKS.md).
+/// machine, a sixth session" in BENCHMARKS.md). The `system-allocator` feature leaves the system's malloc in its
+/// place, for `scripts/bench-allocs`: valgrind's DHAT counts the calls to malloc, and mimalloc's never reach it.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
