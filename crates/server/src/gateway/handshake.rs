@@ -61,27 +61,27 @@ struct ConnArgs {
     format: FrameFormat,
 }
 
-fn parse_args(q: &ConnQuery<'_>, headers: &HeaderMap) -> ApiResult<ConnArgs> {
-    let get = |k: &str| q.get(k);
+fn parse_args(query: &ConnQuery<'_>, headers: &HeaderMap) -> ApiResult<ConnArgs> {
     let arg_err = |what: &str| ApiError::new(ErrCode::ConnArgs, what.to_string());
-    let send_id = get("sendID");
-    let token = get("token");
-    let operation_id = get("operationID");
+    let send_id = query.get("sendID");
+    let token = query.get("token");
+    let operation_id = query.get("operationID");
     if send_id.is_empty() || token.is_empty() || operation_id.is_empty() {
         return Err(arg_err("sendID, token and operationID are required"));
     }
-    let platform_id: i32 = get("platformID").parse().map_err(|_| arg_err("platformID must be a number"))?;
+    let platform_id: i32 = query.get("platformID").parse().map_err(|_| arg_err("platformID must be a number"))?;
     if platform::name(platform_id).is_none() {
         return Err(arg_err("unknown platformID"));
     }
     // Required and checked as upstream does, though Palaver has no offline push for it to steer yet.
-    parse_go_bool(get("isBackground")).ok_or_else(|| arg_err("isBackground must be a bool"))?;
-    let encoding = match get("sdkType") {
+    parse_go_bool(query.get("isBackground")).ok_or_else(|| arg_err("isBackground must be a bool"))?;
+    let encoding = match query.get("sdkType") {
         "" | "go" => Encoding::Gob,
         "js" => Encoding::Json,
         _ => return Err(arg_err("sdkType must be go or js")),
     };
-    let gzip = get("compression") == "gzip" || headers.get("compression").and_then(|v| v.to_str().ok()) == Some("gzip");
+    let gzip =
+        query.get("compression") == "gzip" || headers.get("compression").and_then(|v| v.to_str().ok()) == Some("gzip");
     Ok(ConnArgs {
         send_id: send_id.to_string(),
         token: token.to_string(),
