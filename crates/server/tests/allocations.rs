@@ -1,6 +1,6 @@
 //! What a message costs the server in allocations, counted: a group message allocates as much for a group of a
 //! thousand as for a group of a hundred. Its push frame is encoded once and shared by every recipient, and its
-//! recipients are the group's cached member list, borrowed; a copy of that list per message was a string per
+//! recipients are the group's cached member list, shared (`Arc<[String]>`); a copy of it per message was a string per
 //! member per message (BENCHMARKS.md, "The sixth machine, a sixth session"). Counted by an instrumented global
 //! allocator in a test binary of its own, so that no other test allocates beside the counted sends.
 

@@ -20,6 +20,7 @@ use palaver_protocol::{
 };
 use palaver_store::{ConversationRef, NewMessage, Precondition, UserConversation};
 use prost::Message as _;
+use std::sync::Arc;
 
 /// Longest clientMsgID accepted (the SDKs send 32 hex characters).
 const MAX_CLIENT_MSG_ID_LEN: usize = 64;
@@ -72,10 +73,7 @@ impl App {
 
         let mut ensure = Vec::new();
         let mut preconditions = Vec::new();
-        // A group's recipients are its cached snapshot's members, borrowed: a copy would allocate a string per
-        // member for every message (10,000 for a message to a 10,000-member group).
-        let mut group = None;
-        let listed: Vec<String> = match msg.session_type {
+        let recipients: Arc<[String]> = match msg.session_type {
             session_type::SINGLE_CHAT | session_type::NOTIFICATION_CHAT => {
                 if msg.recv_id.is_empty() {
                     return Err(ApiError::args("recvID is missing"));
@@ -112,9 +110,9 @@ impl App {
                     });
                 }
                 if msg.send_id == msg.recv_id {
-                    vec![msg.send_id.clone()]
+                    Arc::from([msg.send_id.clone()])
                 } else {
-                    vec![msg.recv_id.clone(), msg.send_id.clone()]
+                    Arc::from([msg.recv_id.clone(), msg.send_id.clone()])
                 }
             }
             session_type::READ_GROUP_CHAT => {
@@ -122,15 +120,15 @@ impl App {
                     return Err(ApiError::args("groupID is missing"));
                 }
                 // Members and their mutes come from the group cache: no store read per group message.
-                group = Some(if !caller.is_admin || msg.send_id == caller.user_id {
+                let group = if !caller.is_admin || msg.send_id == caller.user_id {
                     self.check_group_sender(&msg.group_id, &msg.send_id).await?
                 } else {
                     self.group_snapshot(&msg.group_id).await?.ok_or_else(|| {
                         ApiError::new(ErrCode::GroupIdNotFound, format!("group {} does not exist", msg.group_id))
                     })?
-                });
+                };
                 msg.recv_id.clear();
-                Vec::new()
+                group.member_ids.clone()
             }
             session_type::WRITE_GROUP_CHAT => {
                 return Err(ApiError::new(ErrCode::GroupTypeNotSupport, "sessionType 2 is not supported; use 3"));
@@ -182,8 +180,7 @@ impl App {
             self.stats.add(&self.stats.messages, 1);
             let frame = push_frame(&conversation_id, &appended.data, operation_id);
             let skip = (!sender_sync).then_some(send_id.as_str());
-            let recipients = group.as_ref().map_or(listed.as_slice(), |group| group.member_ids.as_slice());
-            self.bus.deliver(recipients, skip, &conversation_id, appended.data.seq, frame);
+            self.bus.deliver(&recipients, skip, &conversation_id, appended.data.seq, frame);
         }
         Ok(appended.data)
     }
@@ -482,7 +479,7 @@ fn revoked_view(m: sdkws::MsgData, r: &palaver_store::MessageRevoke) -> sdkws::M
 }
 
 /// The 2001 frame carrying one message, keyed by its conversation.
-pub(crate) fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> std::sync::Arc<PushFrame> {
+pub(crate) fn push_frame(conversation_id: &str, msg: &sdkws::MsgData, operation_id: &str) -> Arc<PushFrame> {
     let mut push = sdkws::PushMessages::default();
     let pull = sdkws::PullMsgs { msgs: vec![msg.clone()], is_end: false, end_seq: 0 };
     if conversation_id::is_notification(conversation_id) {

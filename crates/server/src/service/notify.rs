@@ -135,15 +135,15 @@ impl App {
             self.send_message(&system_caller(), msg, operation_id).await?;
             return Ok(());
         }
-        let recipients = if nopts.sender_only {
-            vec![send_id.to_string()]
+        let recipients: Arc<[String]> = if nopts.sender_only {
+            Arc::from([send_id.to_string()])
         } else if session == session_type::READ_GROUP_CHAT {
             match self.group_snapshot(recv_id).await? {
                 Some(group) => group.member_ids.clone(),
-                None => Vec::new(),
+                None => Arc::from([]),
             }
         } else {
-            vec![recv_id.to_string(), send_id.to_string()]
+            Arc::from([recv_id.to_string(), send_id.to_string()])
         };
         self.push_notification_with(msg, &recipients, &nopts, operation_id).await;
         Ok(())

@@ -50,8 +50,9 @@ pub struct MemberState {
 pub struct GroupSnapshot {
     /// The group's status (`group_status`): muted and dismissed groups refuse messages.
     pub status: i32,
-    /// Member ids, owner first, then admins, then the others: the recipients of every group message.
-    pub member_ids: Vec<String>,
+    /// Member ids, owner first, then admins, then the others: the recipients of every group message, shared by
+    /// every send and notification that fans out to them (a copy per message was a string per member per message).
+    pub member_ids: Arc<[String]>,
     members: HashMap<String, MemberState>,
 }
 
@@ -220,7 +221,7 @@ mod tests {
         assert!(cache.get("g").is_none());
         let now = cache.generation();
         assert!(cache.insert("g", snapshot(&["a", "b"]), now));
-        assert_eq!(cache.get("g").unwrap().member_ids, ["a", "b"]);
+        assert_eq!(*cache.get("g").unwrap().member_ids, ["a", "b"]);
         assert!(cache.get("g").unwrap().is_member("b"));
         cache.invalidate("g");
         assert!(cache.get("g").is_none());

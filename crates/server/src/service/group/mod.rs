@@ -500,7 +500,7 @@ mod tests {
             app.send_message(&caller("carol"), text("carol", &gid, &format!("c{i}")), "op").await.unwrap();
         }
         assert_eq!(app.group_cache.loads(), after_kick, "one reload per change, not per message");
-        assert_eq!(app.group_cache.get(&gid).unwrap().member_ids, ["alice", "carol"]);
+        assert_eq!(*app.group_cache.get(&gid).unwrap().member_ids, ["alice", "carol"]);
     }
 
     /// A group change stores its tip in the group's chat (taking that conversation's lock) while it holds the

@@ -94,7 +94,7 @@ impl App {
             }
         };
         let mut recipients = match self.group_snapshot(group_id).await {
-            Ok(Some(group)) => group.member_ids.clone(),
+            Ok(Some(group)) => group.member_ids.to_vec(),
             Ok(None) => Vec::new(),
             Err(e) => {
                 tracing::warn!(error = %e, content_type, group = group_id, "group notification without members");
